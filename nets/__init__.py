@@ -1,0 +1,1 @@
+"""Parts B (NumPy, from scratch) and C (PyTorch) of the homework."""

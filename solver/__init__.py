@@ -1,0 +1,1 @@
+"""Part A: question specs → SymPy derivations → worked solutions."""

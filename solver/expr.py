@@ -1,0 +1,303 @@
+"""Formulas as data: a whitelist parser, exact conversion to SymPy, and order-preserving printing.
+
+Specs and student answers are parsed here with Python's `ast` module and then walked by hand:
+nothing is ever evaluated, only the node types, names and functions listed below are accepted,
+and decimals become exact rationals from their source text. Printing walks the same tree, so a
+formula shown with numbers substituted keeps the order and signs it was written with (SymPy
+would reorder it).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import sympy
+
+from solver.functions import SPEC_FUNCTIONS
+
+MAX_LENGTH = 2000
+MAX_DEPTH = 60
+MAX_EXPONENT = 64  # a literal exponent above this is refused: 9**9**9 must not hang anyone
+
+GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "lambda", "mu", "sigma", "tau",
+    "phi", "omega",
+}
+GREEK_PLAIN = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eta": "η",
+    "theta": "θ", "lambda": "λ", "mu": "μ", "sigma": "σ", "tau": "τ", "phi": "φ", "omega": "ω",
+}
+
+
+class ExprError(ValueError):
+    """A formula that is not acceptable; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed, validated formula: its source text and its syntax tree."""
+
+    text: str
+    tree: ast.expr
+
+    @property
+    def names(self) -> set[str]:
+        return {n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name)} - _called(self.tree)
+
+
+def _called(tree: ast.AST) -> set[str]:
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
+
+
+_ALLOWED_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
+
+
+def parse(text: str, names: set[str] | None = None, functions: Mapping[str, object] = SPEC_FUNCTIONS
+          ) -> Formula:
+    """Parse `text` into a Formula, accepting only arithmetic, known functions and known names.
+
+    `names=None` accepts any plain identifier (used for specs, whose names are checked later).
+    `^` is read as a power, as students write it.
+    """
+    if not isinstance(text, str):
+        raise ExprError(f"expected a formula as text, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"formula longer than {MAX_LENGTH} characters")
+    source = text.replace("^", "**").strip()
+    if not source:
+        raise ExprError("empty formula")
+    try:
+        tree = ast.parse(source, mode="eval").body
+    except SyntaxError as exc:
+        raise ExprError(f"not a formula: {exc.msg} in {text!r}") from None
+    _check(tree, source, names, functions, depth=0)
+    return Formula(text=source, tree=tree)
+
+
+def _check(node: ast.AST, source: str, names: set[str] | None, functions: Mapping[str, object],
+           depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ExprError("formula nested too deeply")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, _ALLOWED_BINOPS):
+        if isinstance(node.op, ast.Pow):
+            _check_exponent(node.right)
+        _check(node.left, source, names, functions, depth + 1)
+        _check(node.right, source, names, functions, depth + 1)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        _check(node.operand, source, names, functions, depth + 1)
+    elif isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise ExprError(f"only numbers are allowed as constants, not {node.value!r}")
+        if isinstance(node.value, int) and abs(node.value) > 10**12:
+            raise ExprError("number too large")
+    elif isinstance(node, ast.Name):
+        if node.id.startswith("_"):
+            raise ExprError(f"name {node.id!r} is not allowed")
+        if names is not None and node.id not in names:
+            raise ExprError(f"unknown name {node.id!r} (expected one of {', '.join(sorted(names))})")
+    elif isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in functions:
+            shown = ast.get_source_segment(source, node.func) or "?"
+            raise ExprError(f"unknown function {shown!r} (expected one of "
+                            f"{', '.join(sorted(functions))})")
+        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            raise ExprError(f"{node.func.id}() takes plain arguments only")
+        if not node.args:
+            raise ExprError(f"{node.func.id}() needs an argument")
+        for arg in node.args:
+            _check(arg, source, names, functions, depth + 1)
+    else:
+        shown = ast.get_source_segment(source, node) or type(node).__name__
+        raise ExprError(f"{shown!r} is not allowed in a formula (only numbers, names, + - * / ** "
+                        "and known functions)")
+
+
+def _check_exponent(node: ast.AST) -> None:
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        if abs(node.value) > MAX_EXPONENT:
+            raise ExprError(f"exponent {node.value} too large (at most {MAX_EXPONENT})")
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        raise ExprError("nested powers are not allowed; use parentheses and one power")
+
+
+def exact(literal: str) -> sympy.Rational:
+    """An exact rational from a decimal literal such as '0.8' or '-1e-3'."""
+    try:
+        d = Decimal(literal)
+    except InvalidOperation:
+        raise ExprError(f"{literal!r} is not a number") from None
+    if not d.is_finite():
+        raise ExprError(f"{literal!r} is not a finite number")
+    return sympy.Rational(str(d))
+
+
+_SYMBOLS: dict[str, sympy.Symbol] = {}
+
+
+def symbol(name: str) -> sympy.Symbol:
+    """The one SymPy symbol for `name`: real, so that simplification may use it."""
+    if name not in _SYMBOLS:
+        _SYMBOLS[name] = sympy.Symbol(name, real=True)
+    return _SYMBOLS[name]
+
+
+def to_sympy(formula: Formula, env: Mapping[str, sympy.Expr] | None = None,
+             functions: Mapping[str, object] = SPEC_FUNCTIONS) -> sympy.Expr:
+    """Build the SymPy expression; names found in `env` are replaced by their expressions."""
+    env = env or {}
+    source = formula.text
+
+    def build(node: ast.AST) -> sympy.Expr:
+        if isinstance(node, ast.BinOp):
+            left, right = build(node.left), build(node.right)
+            op = type(node.op)
+            if op is ast.Add:
+                return left + right
+            if op is ast.Sub:
+                return left - right
+            if op is ast.Mult:
+                return left * right
+            if op is ast.Div:
+                return left / right
+            return left**right
+        if isinstance(node, ast.UnaryOp):
+            inner = build(node.operand)
+            return -inner if isinstance(node.op, ast.USub) else inner
+        if isinstance(node, ast.Constant):
+            return exact(ast.get_source_segment(source, node) or repr(node.value))
+        if isinstance(node, ast.Name):
+            return env[node.id] if node.id in env else symbol(node.id)
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        args = [build(a) for a in node.args]
+        return functions[node.func.id](*args)
+
+    return build(formula.tree)
+
+
+# ---------------------------------------------------------------- printing
+
+def latex_name(name: str, overrides: Mapping[str, str] | None = None) -> str:
+    """LaTeX for a variable name: w11 → w_{11}, eta → \\eta, dL_dz1 → ∂L/∂z_1, w_new → w_{new}."""
+    if overrides and name in overrides:
+        return overrides[name]
+    m = re.fullmatch(r"d([A-Za-z]\w*?)_d([A-Za-z]\w*)", name)
+    if m:
+        return r"\frac{\partial %s}{\partial %s}" % (latex_name(m[1]), latex_name(m[2]))
+    if name in GREEK:
+        return "\\" + name
+    m = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
+    if m:
+        return f"{latex_name(m[1])}_{{{m[2]}}}"
+    if "_" in name:
+        head, tail = name.split("_", 1)
+        return f"{latex_name(head)}_{{\\text{{{tail.replace('_', ' ')}}}}}"
+    return name if len(name) == 1 else rf"\mathit{{{name}}}"
+
+
+def plain_name(name: str, overrides: Mapping[str, str] | None = None) -> str:
+    """Terminal form of a variable name: dL_da → ∂L/∂a, eta → η; others unchanged."""
+    if overrides and name in overrides:
+        return overrides[name]
+    m = re.fullmatch(r"d([A-Za-z]\w*?)_d([A-Za-z]\w*)", name)
+    if m:
+        return f"∂{plain_name(m[1])}/∂{plain_name(m[2])}"
+    return GREEK_PLAIN.get(name, name)
+
+
+_LATEX_FUNCS = {"tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh", "sech": r"\operatorname{sech}",
+                "log": r"\ln", "ln": r"\ln", "sigmoid": r"\sigma", "max": r"\max", "Max": r"\max"}
+_PLAIN_FUNCS = {"sigmoid": "σ", "log": "ln", "Max": "max"}
+
+
+class Printer:
+    """Prints a Formula as LaTeX or plain text, optionally with numbers put in for names."""
+
+    def __init__(self, latex: bool, values: Mapping[str, str] | None = None,
+                 names: Mapping[str, str] | None = None):
+        self.latex = latex
+        self.values = values or {}
+        self.names = names or {}
+
+    def __call__(self, formula: Formula) -> str:
+        return self._node(formula.tree, formula.text)[0]
+
+    # Each visit returns (text, precedence): 1 sum, 2 product, 3 negation, 4 power, 5 a negative
+    # number put in for a name (parenthesised wherever it is an operand of *, / or **), 9 atom.
+    def _node(self, node: ast.AST, src: str) -> tuple[str, int]:
+        if isinstance(node, ast.Constant):
+            return ast.get_source_segment(src, node) or repr(node.value), 9
+        if isinstance(node, ast.Name):
+            if node.id in self.values:
+                text = self.values[node.id]
+                return text, (5 if text.startswith("-") else 9)
+            name = latex_name(node.id, self.names) if self.latex else plain_name(node.id, self.names)
+            return name, 9
+        if isinstance(node, ast.UnaryOp):
+            inner, prec = self._node(node.operand, src)
+            if isinstance(node.op, ast.UAdd):
+                return inner, prec
+            if prec == 1 or inner.startswith("-"):
+                inner = self._paren(inner)
+            return "-" + inner, 3
+        if isinstance(node, ast.Call):
+            return self._call(node, src), 9
+        assert isinstance(node, ast.BinOp)
+        op = type(node.op)
+        left, lp = self._node(node.left, src)
+        right, rp = self._node(node.right, src)
+        if op is ast.Pow:
+            if lp < 9:
+                left = self._paren(left)
+            if self.latex:
+                return f"{left}^{{{right}}}", 4
+            return f"{left}^{right if rp == 9 else self._paren(right)}", 4
+        if op is ast.Div and self.latex:
+            return rf"\frac{{{left}}}{{{right}}}", 9
+        negative_right = right.startswith("-")
+        if op in (ast.Add, ast.Sub):
+            if negative_right or (op is ast.Sub and rp == 1):
+                right = self._paren(right)
+            return f"{left} {'+' if op is ast.Add else '-'} {right}", 1
+        if lp in (1, 5):
+            left = self._paren(left)
+        if negative_right or rp == 1 or (op is ast.Div and rp == 2):
+            right = self._paren(right)
+        if op is ast.Div:
+            return f"{left}/{right}", 2
+        if self.latex:
+            numeric = right[:1].isdigit() or (left[-1:].isdigit() and right.startswith(r"\left("))
+            return (f"{left} \\cdot {right}" if numeric else f"{left}\\,{right}"), 2
+        return f"{left}·{right}", 2
+
+    def _paren(self, text: str) -> str:
+        return rf"\left({text}\right)" if self.latex else f"({text})"
+
+    def _call(self, node: ast.Call, src: str) -> str:
+        assert isinstance(node.func, ast.Name)
+        fn = node.func.id
+        args = [self._node(a, src)[0] for a in node.args]
+        if fn == "diff":
+            var = args[1] if len(args) > 1 else "z"
+            if self.latex:
+                return rf"\frac{{\partial}}{{\partial {var}}}\left[{args[0]}\right]"
+            return f"∂/∂{var}[{args[0]}]"
+        if fn == "exp":
+            return f"e^{{{args[0]}}}" if self.latex else f"exp({args[0]})"
+        if fn == "sqrt":
+            return rf"\sqrt{{{args[0]}}}" if self.latex else f"√({args[0]})"
+        if self.latex:
+            name = _LATEX_FUNCS.get(fn, rf"\operatorname{{{fn}}}")
+            return rf"{name}\left({', '.join(args)}\right)"
+        return f"{_PLAIN_FUNCS.get(fn, fn)}({', '.join(args)})"
+
+
+def render(formula: Formula, latex: bool, values: Mapping[str, str] | None = None,
+           names: Mapping[str, str] | None = None) -> str:
+    return Printer(latex, values, names)(formula)
+

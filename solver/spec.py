@@ -1,0 +1,358 @@
+"""Question specs: YAML files in problems/, validated on load into typed, frozen objects.
+
+The YAML is composed into nodes (never constructed by PyYAML), so no tag can build a Python
+object and every error can name the file, the line and the field. Numbers are read from their
+source text and kept exact.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy
+import yaml
+
+from solver.expr import ExprError, Formula, exact, parse
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBLEMS_DIR = ROOT / "problems"
+ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+class SpecError(ValueError):
+    """A spec that does not validate: `file:line: field: what was expected`."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rel: float = 0.005
+    abs: float = 0.0
+    sigfigs: int = 3
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    text: str
+    formula: Formula
+    form: Formula | None = None  # an equivalent closed form, proven equal when solving
+
+    @property
+    def shown(self) -> Formula:
+        return self.form or self.formula
+
+
+@dataclass(frozen=True)
+class Where:
+    """The branch an answer belongs to, e.g. z > 0."""
+
+    name: str
+    op: str
+    bound: sympy.Rational
+
+    def holds(self, value: float) -> bool:
+        b = float(self.bound)
+        return {">": value > b, ">=": value >= b, "<": value < b, "<=": value <= b}[self.op]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.op} {self.bound}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: str
+    kind: str  # numeric | symbolic
+    text: str
+    tolerance: Tolerance
+    where: Where | None = None
+
+
+@dataclass(frozen=True)
+class Convention:
+    name: str
+    text: str
+    steps: dict[str, Formula] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Variation:
+    """How a given value may vary between students: min..max in steps of `step`."""
+
+    min: sympy.Rational
+    max: sympy.Rational
+    step: sympy.Rational
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: Path
+    id: str
+    title: str
+    marks: int
+    question: str
+    given: dict[str, sympy.Rational]
+    steps: tuple[Step, ...]
+    answers: dict[str, Answer]
+    convention: Convention
+    alternatives: dict[str, Convention]
+    vocabulary: tuple[str, ...] = ()
+    definitions: dict[str, Formula] = field(default_factory=dict)
+    latex: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    illustration: tuple[dict[str, sympy.Rational], ...] = ()
+    demo: dict[str, sympy.Rational | str] = field(default_factory=dict)
+    variants: dict[str, Variation] = field(default_factory=dict)
+    constraints: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- node helpers
+
+class _Reader:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, node: yaml.Node | None, where: str, msg: str) -> SpecError:
+        line = node.start_mark.line + 1 if node is not None else 1
+        return SpecError(f"{self.path}:{line}: {where}: {msg}")
+
+    def mapping(self, node: yaml.Node, where: str, required: set[str], optional: set[str]
+                ) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, where, "expected a mapping")
+        out: dict[str, yaml.Node] = {}
+        for k, v in node.value:
+            key = self.string(k, where)
+            if key in out:
+                raise self.fail(k, f"{where}.{key}", "duplicate key")
+            if key not in required | optional:
+                allowed = ", ".join(sorted(required | optional))
+                raise self.fail(k, f"{where}.{key}", f"unknown key (expected one of {allowed})")
+            out[key] = v
+        for key in sorted(required - out.keys()):
+            raise self.fail(node, f"{where}.{key}" if where else key, "missing required field")
+        return out
+
+    def pairs(self, node: yaml.Node, where: str) -> list[tuple[str, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, where, "expected a mapping")
+        out = [(self.ident(k, where), v) for k, v in node.value]
+        seen: set[str] = set()
+        for (key, _), (k, _) in zip(out, node.value):
+            if key in seen:
+                raise self.fail(k, f"{where}.{key}", "duplicate key")
+            seen.add(key)
+        return out
+
+    def string(self, node: yaml.Node, where: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
+            raise self.fail(node, where, "expected text")
+        return node.value
+
+    def ident(self, node: yaml.Node, where: str) -> str:
+        value = self.string(node, where)
+        if not ID_RE.fullmatch(value):
+            raise self.fail(node, where, f"expected an identifier, got {value!r}")
+        return value
+
+    def integer(self, node: yaml.Node, where: str) -> int:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:int":
+            raise self.fail(node, where, "expected an integer")
+        return int(node.value)
+
+    def number(self, node: yaml.Node, where: str) -> sympy.Rational:
+        if not isinstance(node, yaml.ScalarNode) or node.tag not in (
+            "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+        ):
+            raise self.fail(node, where, "expected a number")
+        try:
+            return exact(node.value)
+        except ExprError as exc:
+            raise self.fail(node, where, str(exc)) from None
+
+    def formula(self, node: yaml.Node, where: str) -> Formula:
+        if isinstance(node, yaml.ScalarNode) and node.tag in (
+            "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+        ):
+            text = node.value
+        else:
+            text = self.string(node, where)
+        try:
+            return parse(text)
+        except ExprError as exc:
+            raise self.fail(node, where, str(exc)) from None
+
+    def seq(self, node: yaml.Node, where: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, where, "expected a list")
+        return list(node.value)
+
+
+# ---------------------------------------------------------------- loading
+
+_TOP_REQUIRED = {"id", "title", "marks", "question", "steps", "answers", "convention"}
+_TOP_OPTIONAL = {"given", "alternatives", "vocabulary", "definitions", "latex", "notes",
+                 "illustration", "demo", "variants", "constraints"}
+_WHERE_RE = re.compile(r"\s*([A-Za-z]\w*)\s*(>=|<=|>|<)\s*(-?[\d.]+)\s*")
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Load and validate one spec file; raises SpecError naming file, line and field."""
+    path = Path(path)
+    r = _Reader(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise SpecError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if root is None:
+        raise SpecError(f"{path}:1: empty spec")
+    top = r.mapping(root, "", _TOP_REQUIRED, _TOP_OPTIONAL)
+
+    qid = r.ident(top["id"], "id")
+    given = {k: r.number(v, f"given.{k}") for k, v in r.pairs(top["given"], "given")} \
+        if "given" in top else {}
+
+    steps: list[Step] = []
+    for i, node in enumerate(r.seq(top["steps"], "steps")):
+        where = f"steps[{i}]"
+        m = r.mapping(node, where, {"id", "text", "formula"}, {"form"})
+        sid = r.ident(m["id"], f"{where}.id")
+        if sid in given or any(s.id == sid for s in steps):
+            raise r.fail(m["id"], f"{where}.id", f"{sid!r} is defined twice")
+        steps.append(Step(sid, r.string(m["text"], f"{where}.text"),
+                          r.formula(m["formula"], f"{where}.formula"),
+                          r.formula(m["form"], f"{where}.form") if "form" in m else None))
+    step_ids = {s.id for s in steps}
+
+    answers: dict[str, Answer] = {}
+    for aid, node in r.pairs(top["answers"], "answers"):
+        where = f"answers.{aid}"
+        m = r.mapping(node, where, {"kind"}, {"text", "tolerance", "where"})
+        if aid not in step_ids:
+            raise r.fail(node, where, "no step computes this answer (an answer id must be a step id)")
+        kind = r.string(m["kind"], f"{where}.kind")
+        if kind not in ("numeric", "symbolic"):
+            raise r.fail(m["kind"], f"{where}.kind", f"expected numeric or symbolic, got {kind!r}")
+        tol = Tolerance()
+        if "tolerance" in m:
+            t = r.mapping(m["tolerance"], f"{where}.tolerance", set(), {"rel", "abs", "sigfigs"})
+            tol = Tolerance(
+                rel=float(r.number(t["rel"], f"{where}.tolerance.rel")) if "rel" in t else tol.rel,
+                abs=float(r.number(t["abs"], f"{where}.tolerance.abs")) if "abs" in t else tol.abs,
+                sigfigs=r.integer(t["sigfigs"], f"{where}.tolerance.sigfigs")
+                if "sigfigs" in t else tol.sigfigs,
+            )
+        cond = None
+        if "where" in m:
+            wtext = r.string(m["where"], f"{where}.where")
+            wm = _WHERE_RE.fullmatch(wtext)
+            if not wm:
+                raise r.fail(m["where"], f"{where}.where", "expected a condition such as 'z > 0'")
+            cond = Where(wm[1], wm[2], exact(wm[3]))
+        text = r.string(m["text"], f"{where}.text") if "text" in m else \
+            next(s.text for s in steps if s.id == aid)
+        answers[aid] = Answer(aid, kind, text, tol, cond)
+
+    def convention(node: yaml.Node, where: str, name: str | None) -> Convention:
+        m = r.mapping(node, where, {"text"} | ({"name"} if name is None else set()), {"steps"})
+        overrides: dict[str, Formula] = {}
+        if "steps" in m:
+            for sid, fnode in r.pairs(m["steps"], f"{where}.steps"):
+                if sid not in step_ids:
+                    raise r.fail(fnode, f"{where}.steps.{sid}", "not a step of this question")
+                overrides[sid] = r.formula(fnode, f"{where}.steps.{sid}")
+        cname = name if name is not None else r.ident(m["name"], f"{where}.name")
+        return Convention(cname, r.string(m["text"], f"{where}.text"), overrides)
+
+    primary = convention(top["convention"], "convention", None)
+    alternatives = {name: convention(node, f"alternatives.{name}", name)
+                    for name, node in r.pairs(top["alternatives"], "alternatives")} \
+        if "alternatives" in top else {}
+
+    vocabulary = tuple(r.ident(n, "vocabulary") for n in r.seq(top["vocabulary"], "vocabulary")) \
+        if "vocabulary" in top else ()
+    definitions = {k: r.formula(v, f"definitions.{k}") for k, v in
+                   r.pairs(top["definitions"], "definitions")} if "definitions" in top else {}
+    latex = {k: r.string(v, f"latex.{k}") for k, v in r.pairs(top["latex"], "latex")} \
+        if "latex" in top else {}
+    notes = tuple(r.string(n, "notes") for n in r.seq(top["notes"], "notes")) \
+        if "notes" in top else ()
+    illustration = tuple(
+        {k: r.number(v, f"illustration[{i}].{k}") for k, v in r.pairs(c, f"illustration[{i}]")}
+        for i, c in enumerate(r.seq(top["illustration"], "illustration"))
+    ) if "illustration" in top else ()
+    demo: dict[str, sympy.Rational | str] = {}
+    if "demo" in top:
+        for k, v in r.pairs(top["demo"], "demo"):
+            is_text = isinstance(v, yaml.ScalarNode) and v.tag == "tag:yaml.org,2002:str"
+            demo[k] = r.string(v, f"demo.{k}") if is_text else r.number(v, f"demo.{k}")
+        if "rule" not in demo:
+            raise r.fail(top["demo"], "demo.rule", "missing required field")
+    variants: dict[str, Variation] = {}
+    if "variants" in top:
+        for k, v in r.pairs(top["variants"], "variants"):
+            if k not in given:
+                raise r.fail(v, f"variants.{k}", "not a given value of this question")
+            m = r.mapping(v, f"variants.{k}", {"min", "max", "step"}, set())
+            var = Variation(*(r.number(m[f], f"variants.{k}.{f}") for f in ("min", "max", "step")))
+            if var.min > var.max or var.step <= 0:
+                raise r.fail(v, f"variants.{k}", "expected min <= max and step > 0")
+            variants[k] = var
+    constraints = tuple(r.string(n, "constraints") for n in r.seq(top["constraints"], "constraints")) \
+        if "constraints" in top else ()
+
+    spec = Spec(
+        path=path, id=qid, title=r.string(top["title"], "title"),
+        marks=r.integer(top["marks"], "marks"), question=r.string(top["question"], "question"),
+        given=given, steps=tuple(steps), answers=answers, convention=primary,
+        alternatives=alternatives, vocabulary=vocabulary, definitions=definitions, latex=latex,
+        notes=notes, illustration=illustration, demo=demo, variants=variants,
+        constraints=constraints,
+    )
+    _check_names(spec, r, top)
+    return spec
+
+
+def _check_names(spec: Spec, r: _Reader, top: dict[str, yaml.Node]) -> None:
+    """Every name a step uses must be given, computed earlier, or declared vocabulary."""
+    known = set(spec.given) | set(spec.vocabulary) | set(spec.definitions)
+    for i, step in enumerate(spec.steps):
+        for formula in (step.formula, step.form):
+            if formula is None:
+                continue
+            unknown = formula.names - known
+            if unknown:
+                node = top["steps"].value[i]
+                raise r.fail(node, f"steps[{i}] ({step.id})",
+                             f"unknown name(s) {', '.join(sorted(unknown))}: declare them under "
+                             "given or vocabulary, or compute them in an earlier step")
+        known.add(step.id)
+
+
+def problem_files(directory: Path = PROBLEMS_DIR) -> list[Path]:
+    return sorted(directory.glob("q[0-9]*.yaml"))
+
+
+def load_all(directory: Path = PROBLEMS_DIR) -> list[Spec]:
+    """Every question spec, in question order."""
+    specs = [load_spec(p) for p in problem_files(directory)]
+    return sorted(specs, key=lambda s: int(re.sub(r"\D", "", s.id) or 0))
+
+
+def find_spec(qid: str, directory: Path = PROBLEMS_DIR) -> Spec:
+    """The spec for `q1`, `Q01` or `1`; SpecError listing the valid ids otherwise."""
+    wanted = qid.lower().lstrip("q").lstrip("0") or "0"
+    files = problem_files(directory)
+    for p in files:
+        m = re.match(r"q0*(\d+)", p.stem)
+        if m and m[1] == wanted:
+            return load_spec(p)
+    valid = ", ".join(f"q{int(re.sub(r'[^0-9]', '', p.stem.split('_')[0]))}" for p in files)
+    raise SpecError(f"no question {qid!r} in {directory} (expected one of {valid})")
