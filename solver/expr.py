@@ -10,6 +10,7 @@ would reorder it).
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,7 +99,8 @@ def _check(node: ast.AST, source: str, names: set[str] | None, functions: Mappin
         if node.id.startswith("_"):
             raise ExprError(f"name {node.id!r} is not allowed")
         if names is not None and node.id not in names:
-            raise ExprError(f"unknown name {node.id!r} (expected one of {', '.join(sorted(names))})")
+            expected = ", ".join(sorted(names))
+            raise ExprError(f"unknown name {node.id!r} (expected one of {expected})")
     elif isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in functions:
             shown = ast.get_source_segment(source, node.func) or "?"
@@ -180,6 +182,49 @@ def to_sympy(formula: Formula, env: Mapping[str, sympy.Expr] | None = None,
     return build(formula.tree)
 
 
+def _sigmoid(v: float) -> float:
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)  # the same value, without overflow for very negative v
+    return e / (1.0 + e)
+
+
+_FLOAT_FUNCTIONS = {
+    "exp": math.exp, "log": math.log, "ln": math.log, "sqrt": math.sqrt, "sinh": math.sinh,
+    "cosh": math.cosh, "tanh": math.tanh, "sech": lambda v: 1.0 / math.cosh(v),
+    "sigmoid": _sigmoid, "abs": abs, "Abs": abs, "max": max, "Max": max,
+}
+
+
+def evaluate(formula: Formula, values: Mapping[str, float]) -> float:
+    """The formula's value in floating point; for reporting, beside the exact SymPy value."""
+    source = formula.text
+
+    def ev(node: ast.AST) -> float:
+        if isinstance(node, ast.BinOp):
+            left, right = ev(node.left), ev(node.right)
+            op = type(node.op)
+            if op is ast.Add:
+                return left + right
+            if op is ast.Sub:
+                return left - right
+            if op is ast.Mult:
+                return left * right
+            if op is ast.Div:
+                return left / right
+            return left**right
+        if isinstance(node, ast.UnaryOp):
+            return -ev(node.operand) if isinstance(node.op, ast.USub) else ev(node.operand)
+        if isinstance(node, ast.Constant):
+            return float(Decimal(ast.get_source_segment(source, node) or repr(node.value)))
+        if isinstance(node, ast.Name):
+            return float(values[node.id])
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        return float(_FLOAT_FUNCTIONS[node.func.id](*(ev(a) for a in node.args)))
+
+    return ev(formula.tree)
+
+
 # ---------------------------------------------------------------- printing
 
 def latex_name(name: str, overrides: Mapping[str, str] | None = None) -> str:
@@ -188,7 +233,7 @@ def latex_name(name: str, overrides: Mapping[str, str] | None = None) -> str:
         return overrides[name]
     m = re.fullmatch(r"d([A-Za-z]\w*?)_d([A-Za-z]\w*)", name)
     if m:
-        return r"\frac{\partial %s}{\partial %s}" % (latex_name(m[1]), latex_name(m[2]))
+        return rf"\frac{{\partial {latex_name(m[1])}}}{{\partial {latex_name(m[2])}}}"
     if name in GREEK:
         return "\\" + name
     m = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
@@ -210,7 +255,8 @@ def plain_name(name: str, overrides: Mapping[str, str] | None = None) -> str:
     return GREEK_PLAIN.get(name, name)
 
 
-_LATEX_FUNCS = {"tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh", "sech": r"\operatorname{sech}",
+_LATEX_FUNCS = {"tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh",
+                "sech": r"\operatorname{sech}",
                 "log": r"\ln", "ln": r"\ln", "sigmoid": r"\sigma", "max": r"\max", "Max": r"\max"}
 _PLAIN_FUNCS = {"sigmoid": "σ", "log": "ln", "Max": "max"}
 
@@ -236,8 +282,8 @@ class Printer:
             if node.id in self.values:
                 text = self.values[node.id]
                 return text, (5 if text.startswith("-") else 9)
-            name = latex_name(node.id, self.names) if self.latex else plain_name(node.id, self.names)
-            return name, 9
+            namer = latex_name if self.latex else plain_name
+            return namer(node.id, self.names), 9
         if isinstance(node, ast.UnaryOp):
             inner, prec = self._node(node.operand, src)
             if isinstance(node.op, ast.UAdd):

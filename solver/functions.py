@@ -33,8 +33,8 @@ class sigmoid(sympy.Function):  # noqa: N801 - SymPy function classes are lower-
         return self.args[0].is_real
 
     def _latex(self, printer, exp=None):
-        body = r"\sigma\left(%s\right)" % printer._print(self.args[0])
-        return body if exp is None else r"%s^{%s}" % (body, exp)
+        body = rf"\sigma\left({printer._print(self.args[0])}\right)"
+        return body if exp is None else f"{body}^{{{exp}}}"
 
 
 def to_elementary(expr: sympy.Expr) -> sympy.Expr:

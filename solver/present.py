@@ -49,7 +49,7 @@ def _line(sol: Solution, res: StepResult, latex: bool, sig: int, numbers: dict[s
     if res.value is not None:
         if not _has_diff(shown):
             values = {n: fmt(numbers[n], sig, latex) for n in shown.names if n in numbers}
-            if values:
+            if values and len(values) == len(shown.names):
                 parts.append(render(shown, latex, values=values, names=names))
         parts.append(fmt(res.value, sig, latex))
     out: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 
 import jinja2
 
@@ -17,12 +17,12 @@ TEMPLATES_DIR = ROOT / "templates"
 
 _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
                   "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "\\": r"\textbackslash{}"}
+                  "\\": r"\textbackslash{}", "<": r"\textless{}", ">": r"\textgreater{}"}
 
 
 def latex_escape(text: object) -> str:
     """Plain text made safe for LaTeX (for titles, labels and anything from runs or students)."""
-    return re.sub(r"[&%$#_{}~^\\]", lambda m: _LATEX_SPECIAL[m[0]], str(text))
+    return re.sub(r"[&%$#_{}~^\\<>]", lambda m: _LATEX_SPECIAL[m[0]], str(text))
 
 
 _PLAIN_MACROS = {r"\sigma": "σ", r"\partial": "∂", r"\eta": "η", r"\alpha": "α", r"\delta": "δ",
@@ -42,7 +42,7 @@ def latex_to_plain(text: str) -> str:
     return text.replace("$", "").replace("\\", "")
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(kind: str) -> jinja2.Environment:
     """`latex` uses LaTeX-safe delimiters (\\VAR{}, \\BLOCK{}); the others Jinja's defaults."""
     options: dict = dict(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),

@@ -17,6 +17,7 @@ import yaml
 from solver.expr import ExprError, Formula, exact, parse
 
 ROOT = Path(__file__).resolve().parent.parent
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: same nodes, 20x faster
 PROBLEMS_DIR = ROOT / "problems"
 ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
@@ -124,11 +125,12 @@ class _Reader:
         out: dict[str, yaml.Node] = {}
         for k, v in node.value:
             key = self.string(k, where)
+            field_name = f"{where}.{key}" if where else key
             if key in out:
-                raise self.fail(k, f"{where}.{key}", "duplicate key")
+                raise self.fail(k, field_name, "duplicate key")
             if key not in required | optional:
                 allowed = ", ".join(sorted(required | optional))
-                raise self.fail(k, f"{where}.{key}", f"unknown key (expected one of {allowed})")
+                raise self.fail(k, field_name, f"unknown key (expected one of {allowed})")
             out[key] = v
         for key in sorted(required - out.keys()):
             raise self.fail(node, f"{where}.{key}" if where else key, "missing required field")
@@ -206,7 +208,7 @@ def load_spec(path: str | Path) -> Spec:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -236,7 +238,8 @@ def load_spec(path: str | Path) -> Spec:
         where = f"answers.{aid}"
         m = r.mapping(node, where, {"kind"}, {"text", "tolerance", "where"})
         if aid not in step_ids:
-            raise r.fail(node, where, "no step computes this answer (an answer id must be a step id)")
+            raise r.fail(node, where,
+                         "no step computes this answer (an answer id must be a step id)")
         kind = r.string(m["kind"], f"{where}.kind")
         if kind not in ("numeric", "symbolic"):
             raise r.fail(m["kind"], f"{where}.kind", f"expected numeric or symbolic, got {kind!r}")
@@ -305,7 +308,8 @@ def load_spec(path: str | Path) -> Spec:
             if var.min > var.max or var.step <= 0:
                 raise r.fail(v, f"variants.{k}", "expected min <= max and step > 0")
             variants[k] = var
-    constraints = tuple(r.string(n, "constraints") for n in r.seq(top["constraints"], "constraints")) \
+    constraints = tuple(r.string(n, "constraints")
+                        for n in r.seq(top["constraints"], "constraints")) \
         if "constraints" in top else ()
 
     spec = Spec(

@@ -1,0 +1,299 @@
+"""Every number the solver gives, checked by independent routes: torch autograd and central
+finite differences (mpmath at 50 digits, so the difference error is far below 1e-9)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import mpmath
+import pytest
+import sympy
+import torch
+
+from solver.engine import solve
+from solver.spec import find_spec, load_all
+
+torch.set_default_dtype(torch.float64)
+mpmath.mp.dps = 50
+REL = 1e-9
+
+
+def close(a: float, b: float, rel: float = REL) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300) or abs(a - b) < 1e-15
+
+
+def fd(f, x: float) -> float:
+    """Central finite difference of f at x, at 50-digit precision."""
+    h = mpmath.mpf("1e-20")
+    x = mpmath.mpf(x)
+    return float((f(x + h) - f(x - h)) / (2 * h))
+
+
+def sig(z):
+    return 1 / (1 + mpmath.exp(-z))
+
+
+def values(solution) -> dict[str, float]:
+    return {k: a.value for k, a in solution.answers.items()}
+
+
+def given(spec) -> dict[str, float]:
+    return {k: float(v) for k, v in spec.given.items()}
+
+
+# ---------------------------------------------------------------- q1
+
+@pytest.mark.parametrize("convention", ["input_to_hidden", "row_per_neuron"])
+def test_q1_forward_pass_matches_torch(convention):
+    spec = find_spec("q1")
+    sol = solve(spec)
+    got = values(sol if convention == "input_to_hidden" else sol.alternatives[convention])
+    g = given(spec)
+    w = torch.tensor([[g["w11"], g["w12"]], [g["w21"], g["w22"]]])  # row i = input i
+    if convention == "row_per_neuron":
+        w = w.T  # row i = neuron i, so inputs arrive along columns
+    x = torch.tensor([g["x1"], g["x2"]])
+    z = x @ w + torch.tensor([g["b1"], g["b2"]])
+    h = torch.sigmoid(z)
+    z_out = h @ torch.tensor([g["wh1"], g["wh2"]]) + g["bo"]
+    expected = {"z1": z[0], "z2": z[1], "h1": h[0], "h2": h[1], "z_out": z_out,
+                "output": torch.sigmoid(z_out)}
+    for k, v in expected.items():
+        assert close(got[k], float(v)), (k, got[k], float(v))
+
+
+def test_q1_output_in_mpmath_and_the_homework_value():
+    g = {k: mpmath.mpf(str(v)) for k, v in find_spec("q1").given.items()}
+    h1 = sig(g["w11"] * g["x1"] + g["w21"] * g["x2"] + g["b1"])
+    h2 = sig(g["w12"] * g["x1"] + g["w22"] * g["x2"] + g["b2"])
+    out = sig(g["wh1"] * h1 + g["wh2"] * h2 + g["bo"])
+    assert close(values(solve(find_spec("q1")))["output"], float(out))
+    assert round(float(out), 4) == 0.5722
+
+
+# ---------------------------------------------------------------- q2
+
+@pytest.mark.parametrize("convention,scale", [("mse", 1.0), ("half_mse", 0.5)])
+def test_q2_gradients_match_autograd_and_finite_differences(convention, scale):
+    spec = find_spec("q2")
+    sol = solve(spec)
+    got = values(sol if convention == "mse" else sol.alternatives[convention])
+    g = given(spec)
+    w = torch.tensor(g["w"], requires_grad=True)
+    b = torch.tensor(g["b"], requires_grad=True)
+    z = w * g["x"] + b
+    z.retain_grad()
+    a = torch.sigmoid(z)
+    a.retain_grad()
+    loss = scale * (g["y"] - a) ** 2
+    loss.backward()
+    assert close(got["z"], z.item())
+    assert close(got["a"], a.item())
+    assert close(got["dL_da"], float(a.grad))
+    assert close(got["da_dz"], float(z.grad / a.grad))
+    assert close(got["dL_dw"], float(w.grad))
+    assert close(got["dL_db"], float(b.grad))
+
+    def loss_w(wv):
+        return scale * (g["y"] - sig(wv * mpmath.mpf(str(g["x"])) + mpmath.mpf(str(g["b"])))) ** 2
+
+    def loss_b(bv):
+        return scale * (g["y"] - sig(mpmath.mpf(str(g["w"])) * mpmath.mpf(str(g["x"])) + bv)) ** 2
+
+    assert close(got["dL_dw"], fd(loss_w, g["w"]))
+    assert close(got["dL_db"], fd(loss_b, g["b"]))
+
+
+# ---------------------------------------------------------------- q3
+
+def test_q3_step_matches_autograd_and_finite_differences():
+    spec = find_spec("q3")
+    got = values(solve(spec))
+    g = given(spec)
+    w = torch.tensor(g["w"], requires_grad=True)
+    b = torch.tensor(g["b"], requires_grad=True)
+    loss = (g["y"] - (w * g["x"] + b)) ** 2
+    loss.backward()
+    with torch.no_grad():
+        w_new, b_new = w - g["eta"] * w.grad, b - g["eta"] * b.grad
+        loss_new = (g["y"] - (w_new * g["x"] + b_new)) ** 2
+    expected = {"y_pred": g["w"] * g["x"] + g["b"], "loss": loss.item(), "dL_dw": float(w.grad),
+                "dL_db": float(b.grad), "w_new": float(w_new), "b_new": float(b_new),
+                "loss_new": float(loss_new)}
+    for k, v in expected.items():
+        assert close(got[k], v) or abs(got[k] - v) < 1e-12, k
+    assert close(got["dL_dw"], fd(lambda wv: (g["y"] - (wv * g["x"] + g["b"])) ** 2, g["w"]))
+    assert close(got["dL_db"], fd(lambda bv: (g["y"] - (g["w"] * g["x"] + bv)) ** 2, g["b"]))
+
+
+# ---------------------------------------------------------------- q5
+
+def test_q5_xavier_matches_torch_init():
+    got = values(solve(find_spec("q5")))
+    torch.manual_seed(0)
+    for layer, (fan_in, fan_out) in {"hidden": (2, 2), "output": (2, 1)}.items():
+        draws = torch.cat([torch.nn.init.xavier_uniform_(torch.empty(fan_out, fan_in)).flatten()
+                           for _ in range(20000)])
+        bound = got[f"xavier_bound_{layer}"]
+        assert float(draws.abs().max()) <= bound
+        assert float(draws.abs().max()) > 0.995 * bound
+        # U(-b, b) has variance b^2 / 3, which must be Glorot's 2 / (fan_in + fan_out).
+        assert close(got[f"xavier_var_{layer}"], bound**2 / 3)
+        assert abs(float(draws.var()) - got[f"xavier_var_{layer}"]) < 0.02
+        normal = torch.cat([torch.nn.init.xavier_normal_(torch.empty(fan_out, fan_in)).flatten()
+                            for _ in range(20000)])
+        assert abs(float(normal.var()) - got[f"xavier_var_{layer}"]) < 0.03
+
+
+def test_q5_demo_shows_symmetry_under_zero_init_only():
+    rows = solve(find_spec("q5")).demo.rows
+    zero = [r for r in rows if r[0] == "zero"]
+    xav = [r for r in rows if r[0] == "Xavier"]
+    # Zero init: the two hidden units stay identical at every step, yet the loss falls.
+    for r in zero:
+        assert r[2] == r[3] and r[4] == r[5] and r[6] == r[7]
+    assert zero[-1][8] < zero[0][8]
+    assert all(r[6] != r[7] for r in xav)
+    assert xav[-1][8] < xav[0][8]
+
+
+def test_q5_demo_table_replays_in_torch_from_its_printed_start():
+    sol = solve(find_spec("q5"))
+    demo = find_spec("q5").demo
+    eta, y = float(demo["eta"]), float(demo["y"])
+    x = torch.tensor([float(demo["x1"]), float(demo["x2"])])
+    rng = random.Random(int(demo["seed"]))
+    bh, bo = math.sqrt(6 / 4), math.sqrt(6 / 3)
+    draw = {k: round(rng.uniform(-bh, bh), 4) for k in ("w11", "w12", "w21", "w22")}
+    draw |= {k: round(rng.uniform(-bo, bo), 4) for k in ("wh1", "wh2")}
+    for scheme, init in (("zero", dict.fromkeys(draw, 0.0)), ("Xavier", draw)):
+        p = {k: torch.tensor(v, requires_grad=True) for k, v in init.items()}
+        p |= {k: torch.tensor(0.0, requires_grad=True) for k in ("b1", "b2", "bo")}
+        rows = [r for r in sol.demo.rows if r[0] == scheme]
+        for row in rows:
+            h1 = torch.sigmoid(p["w11"] * x[0] + p["w21"] * x[1] + p["b1"])
+            h2 = torch.sigmoid(p["w12"] * x[0] + p["w22"] * x[1] + p["b2"])
+            out = torch.sigmoid(p["wh1"] * h1 + p["wh2"] * h2 + p["bo"])
+            loss = (y - out) ** 2
+            expected = (p["w11"].item(), p["w12"].item(), p["w21"].item(), p["w22"].item(),
+                        float(h1), float(h2), float(loss))
+            for got, exp in zip(row[2:], expected):
+                assert close(got, exp, 1e-12) or abs(got - exp) < 1e-14
+            loss.backward()
+            with torch.no_grad():
+                for t in p.values():
+                    t -= eta * t.grad
+                    t.grad = None
+
+
+# ---------------------------------------------------------------- q8
+
+def test_q8_softmax_jacobian_and_cross_entropy_match_autograd_and_fd():
+    spec = find_spec("q8")
+    got = values(solve(spec))
+    g = given(spec)
+    z = torch.tensor([g["z1"], g["z2"]], requires_grad=True)
+    p = torch.softmax(z, 0)
+    jac = torch.autograd.functional.jacobian(lambda t: torch.softmax(t, 0), z.detach())
+    torch.nn.functional.cross_entropy(z.unsqueeze(0), torch.tensor([0])).backward()
+    expected = {"p1": p[0], "p2": p[1], "dp1_dz1": jac[0, 0], "dp1_dz2": jac[0, 1],
+                "dp2_dz1": jac[1, 0], "dp2_dz2": jac[1, 1], "dL_dz1": z.grad[0],
+                "dL_dz2": z.grad[1]}
+    for k, v in expected.items():
+        assert close(got[k], float(v)), k
+
+    def p1(a, b):
+        return mpmath.exp(a) / (mpmath.exp(a) + mpmath.exp(b))
+
+    assert close(got["dp1_dz1"], fd(lambda t: p1(t, g["z2"]), g["z1"]))
+    assert close(got["dp1_dz2"], fd(lambda t: p1(g["z1"], t), g["z2"]))
+    assert close(got["dp2_dz1"], fd(lambda t: 1 - p1(t, g["z2"]), g["z1"]))
+    assert close(got["dL_dz1"], fd(lambda t: -mpmath.log(p1(t, g["z2"])), g["z1"]))
+    assert close(got["dL_dz2"], fd(lambda t: -mpmath.log(p1(g["z1"], t)), g["z2"]))
+
+
+# ---------------------------------------------------------------- symbolic questions
+
+ACTIVATIONS = {
+    "q4": (torch.relu, lambda z, al: max(z, 0)),
+    "q6": (torch.tanh, lambda z, al: mpmath.tanh(z)),
+    "q7": (lambda z: torch.nn.functional.leaky_relu(z, 0.01),
+           lambda z, al: max(z, mpmath.mpf("0.01") * z)),
+    "q9": (None, lambda z, al: z if z >= 0 else al * (mpmath.exp(z) - 1)),
+    "q10": (torch.nn.functional.silu, lambda z, al: z * sig(z)),
+}
+
+
+def _point(rng: random.Random, sign: int, with_alpha: bool) -> dict[str, float]:
+    while True:
+        pt = {"x": rng.uniform(-2, 2), "w": rng.uniform(-2, 2), "b": rng.uniform(-1, 1),
+              "dL_da": rng.uniform(-2, 2), "eta": rng.uniform(0.01, 0.5)}
+        if with_alpha:
+            pt["alpha"] = rng.uniform(0.2, 2)
+        z = pt["w"] * pt["x"] + pt["b"]
+        if abs(z) > 0.05 and (sign == 0 or (z > 0) == (sign > 0)):
+            return pt
+
+
+def _evaluate(expr, pt: dict[str, float]) -> float:
+    from solver.expr import symbol
+
+    env = dict(pt)
+    env["z"] = pt["w"] * pt["x"] + pt["b"]
+    subs = {symbol(k): sympy.Float(v, 30) for k, v in env.items()}
+    return float(expr.xreplace(subs).evalf(30))
+
+
+def _autograd(qid: str, pt: dict[str, float]) -> dict[str, float]:
+    torch_f, _ = ACTIVATIONS[qid]
+    if torch_f is None:
+        torch_f = lambda t: torch.nn.functional.elu(t, alpha=pt["alpha"])  # noqa: E731
+    w = torch.tensor(pt["w"], requires_grad=True)
+    z = w * pt["x"] + pt["b"]
+    z.retain_grad()
+    a = torch_f(z)
+    a.backward(torch.tensor(pt["dL_da"]))
+    dw = float(w.grad)
+    return {"derivative": float(z.grad) / pt["dL_da"], "dL_dw": dw,
+            "w_new": pt["w"] - pt["eta"] * dw}
+
+
+@pytest.mark.parametrize("qid", ["q4", "q6", "q7", "q9", "q10"])
+def test_symbolic_answers_match_autograd_and_fd_at_random_points(qid):
+    sol = solve(find_spec(qid))
+    rng = random.Random(f"{qid}-points")
+    _, mp_f = ACTIVATIONS[qid]
+    for sign in (+1, -1):
+        for _ in range(5):
+            pt = _point(rng, sign, qid == "q9")
+            ref = _autograd(qid, pt)
+            alpha = mpmath.mpf(pt.get("alpha", 1))
+            z = pt["w"] * pt["x"] + pt["b"]
+            ref_fd = fd(lambda t, al=alpha: mp_f(t, al), z)
+            for aid, ans in sol.answers.items():
+                if ans.answer.where is not None and not ans.answer.where.holds(z):
+                    continue
+                key = aid.removesuffix("_pos").removesuffix("_neg")
+                got = _evaluate(ans.exact, pt)
+                assert close(got, ref[key]), (qid, aid, pt, got, ref[key])
+                if key == "derivative":
+                    assert close(got, ref_fd), (qid, aid, got, ref_fd)
+
+
+@pytest.mark.parametrize("qid", ["q4", "q6", "q7", "q9", "q10"])
+def test_illustration_values_match_autograd(qid):
+    sol = solve(find_spec(qid))
+    assert sol.illustrations
+    for il in sol.illustrations:
+        pt = {k: float(v) for k, v in il.values.items() if k not in ("z", "a")}
+        ref = _autograd(qid, pt)
+        assert il.answers
+        for aid, value in il.answers.items():
+            assert close(value, ref[aid.removesuffix("_pos").removesuffix("_neg")]), (qid, aid)
+
+
+def test_every_numeric_answer_is_covered_by_a_crosscheck():
+    # The tests above name every numeric question; a new one must be added here on purpose.
+    numeric = {s.id for s in load_all() if any(a.kind == "numeric" for a in s.answers.values())}
+    assert numeric == {"q1", "q2", "q3", "q5", "q8"}

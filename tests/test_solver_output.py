@@ -1,0 +1,141 @@
+"""`dlhw solve` end to end: golden JSON, LaTeX that pdflatex compiles, errors, no torch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sympy
+from click.testing import CliRunner
+
+from cli import cli
+from tests.conftest import require
+
+GOLDEN = Path(__file__).parent / "golden"
+QUESTIONS = [f"q{i}" for i in range(1, 11)]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.mark.parametrize("qid", QUESTIONS)
+def test_json_matches_golden(qid):
+    # Regenerate after a deliberate change: dlhw solve qN --json > tests/golden/qN.json
+    result = invoke("solve", qid, "--json")
+    assert result.exit_code == 0, result.output
+    assert_same(json.loads(result.output), json.loads((GOLDEN / f"{qid}.json").read_text()))
+
+
+def assert_same(got, want, where="$"):
+    """Equal JSON, floats to 1e-12 relative (the last bit may differ between libms)."""
+    if isinstance(want, float) and isinstance(got, (int, float)):
+        assert abs(got - want) <= 1e-12 * max(1.0, abs(want)), where
+    elif isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), where
+        for k in want:
+            assert_same(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_same(g, w, f"{where}[{i}]")
+    else:
+        assert got == want, where
+
+
+@pytest.mark.parametrize("qid", QUESTIONS)
+def test_json_sympy_strings_parse_and_agree_with_values(qid):
+    data = json.loads(invoke("solve", qid, "--json").output)
+    assert set(data) >= {"id", "title", "marks", "answers", "alternatives", "steps"}
+    for shape in [data["answers"], *data["alternatives"].values()]:
+        for aid, ans in shape.items():
+            assert set(ans) >= {"value", "sympy", "latex"}, aid
+            expr = sympy.sympify(ans["sympy"])
+            if ans["kind"] == "numeric":
+                assert abs(float(expr) - ans["value"]) <= 1e-12 * max(1, abs(ans["value"]))
+
+
+def test_all_json_is_a_list_of_ten():
+    data = json.loads(invoke("solve", "--all", "--json").output)
+    assert [d["id"] for d in data] == QUESTIONS
+
+
+def test_terminal_output_of_q1_shows_steps_and_both_conventions():
+    out = invoke("solve", "q1").output
+    assert "z1 = w11·x1 + w21·x2 + b1 = 0.8·0.5 + 0.2·0.3 + 0.1 = 0.56" in out
+    assert "z2 = w12·x1 + w22·x2 + b2 = (-0.4)·0.5 + 0.9·0.3 + (-0.2) = -0.13" in out
+    assert "output = σ(z_out) = σ(0.2909) = 0.5722" in out
+    assert "row_per_neuron" in out and "0.5541" in out
+
+
+def test_precision_option():
+    assert "0.572227" in invoke("solve", "q1", "--precision", "6").output
+
+
+def test_set_resolves_with_new_values():
+    out = invoke("solve", "q1", "--set", "x1=0.6", "--set", "w12=-0.5").output
+    assert "0.8·0.6 + 0.2·0.3 + 0.1 = 0.64" in out
+
+
+def test_markdown_has_math_and_answer_table():
+    out = invoke("solve", "q2", "--markdown").output
+    assert out.startswith("## Question 2: Gradient computation")
+    assert "| `dL_dw` | $\\frac{\\partial L}{\\partial w} = -0.187$ |" in out
+
+
+def test_q5_demo_table_in_every_form():
+    for form in ("--latex", "--markdown", None):
+        out = invoke("solve", "q5", *([form] if form else [])).output
+        assert "Xavier" in out and "zero" in out and "w11" in out
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["solve"], 2, "give one QUESTION"),
+    (["solve", "q1", "--all"], 2, "give one QUESTION"),
+    (["solve", "q1", "--standalone"], 2, "--standalone goes with --latex"),
+    (["solve", "--all", "--set", "x1=1"], 2, "--set applies to one question"),
+    (["solve", "q11"], 1, "no question 'q11'"),
+    (["solve", "q1", "--set", "x9=1"], 1, "unknown given value 'x9'"),
+    (["solve", "q1", "--set", "x1=abc"], 1, "--set x1=abc: expected a number"),
+    (["solve", "q1", "--set", "x1"], 1, "expected NAME=NUMBER"),
+])
+def test_cli_errors_are_one_line_with_exit_codes(args, code, message):
+    result = invoke(*args)
+    assert result.exit_code == code
+    assert message in result.output
+    if code == 1:
+        assert result.output.strip().count("\n") == 0
+
+
+def test_list_prints_ten_questions_and_total():
+    out = invoke("list").output.splitlines()
+    assert out[0].split()[0] == "q1" and len(out) == 11 and out[-1].split()[-2] == "50"
+
+
+def test_solve_never_imports_torch():
+    code = ("import sys; from click.testing import CliRunner; import cli; "
+            "r = CliRunner().invoke(cli.cli, ['solve', '--all', '--json']); "
+            "assert r.exit_code == 0, r.output; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("qid", QUESTIONS)
+def test_standalone_latex_compiles_with_pdflatex(qid, tmp_path):
+    require(shutil.which("pdflatex") is not None,
+            "pdflatex missing: apt-get install texlive-latex-base texlive-latex-recommended")
+    result = invoke("solve", qid, "--latex", "--standalone")
+    assert result.exit_code == 0
+    tex = tmp_path / f"{qid}.tex"
+    tex.write_text(result.output)
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert (tmp_path / f"{qid}.pdf").stat().st_size > 1000
