@@ -17,11 +17,13 @@ class DlhwGroup(click.Group):
     def invoke(self, ctx: click.Context):
         from solver.engine import SolveError
         from solver.expr import ExprError
+        from solver.sheets import LatexError
         from solver.spec import SpecError
+        from solver.variants import VariantError
 
         try:
             return super().invoke(ctx)
-        except (SpecError, SolveError, ExprError) as exc:
+        except (SpecError, SolveError, ExprError, VariantError, LatexError) as exc:
             click.echo(f"dlhw: error: {exc}", err=True)
             sys.exit(1)
 
@@ -56,13 +58,17 @@ def list_questions() -> None:
               help="Re-solve with another given value, e.g. --set x1=0.6 (repeatable).")
 @click.option("--precision", default=4, show_default=True, type=click.IntRange(1, 15),
               help="Significant figures of printed numbers.")
+@click.option("--student", metavar="ID", help="Solve this student's variant (needs --seed).")
+@click.option("--seed", type=int, help="The course's variant seed (with --student).")
 def solve(question: str | None, all_: bool, form: str | None, standalone: bool,
-          assignments: tuple[str, ...], precision: int) -> None:
+          assignments: tuple[str, ...], precision: int, student: str | None,
+          seed: int | None) -> None:
     """Solve a Part A QUESTION (q1 ... q10) step by step."""
     from solver import render
     from solver.engine import parse_assignments
     from solver.engine import solve as solve_spec
     from solver.spec import find_spec, load_all
+    from solver.variants import variant_given
 
     if all_ == bool(question):
         raise click.UsageError("give one QUESTION (e.g. q1) or --all")
@@ -70,9 +76,15 @@ def solve(question: str | None, all_: bool, form: str | None, standalone: bool,
         raise click.UsageError("--standalone goes with --latex")
     if all_ and assignments:
         raise click.UsageError("--set applies to one question, not --all")
+    if (student is None) != (seed is None):
+        raise click.UsageError("--student and --seed go together")
+    if student is not None and assignments:
+        raise click.UsageError("--set and --student exclude each other")
     specs = load_all() if all_ else [find_spec(question)]
     overrides = parse_assignments(assignments)
-    solutions = [solve_spec(spec, overrides) for spec in specs]
+    solutions = [solve_spec(spec, overrides,
+                            variant_given(spec, seed, student) if student is not None else None)
+                 for spec in specs]
     if form == "latex":
         click.echo(render.to_latex(solutions, precision, standalone), nl=False)
     elif form == "markdown":
@@ -81,6 +93,26 @@ def solve(question: str | None, all_: bool, form: str | None, standalone: bool,
         click.echo(render.to_json(solutions, precision))
     else:
         click.echo(render.to_text(solutions, precision), nl=False)
+
+
+@cli.command()
+@click.option("--roster", required=True, type=click.Path(dir_okay=False),
+              help="CSV with an 'id' column (and optionally 'name').")
+@click.option("--seed", required=True, type=int, help="The course's variant seed.")
+@click.option("--out", default="variants", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for sheets/<id>.tex and key.csv.")
+@click.option("--pdf", is_flag=True, help="Also compile every sheet with latexmk.")
+def variants(roster: str, seed: int, out: str, pdf: bool) -> None:
+    """Give every student in ROSTER their own Part A numbers: question sheets and an answer key."""
+    from pathlib import Path
+
+    from solver.sheets import write_variants
+    from solver.spec import load_all
+    from solver.variants import load_roster
+
+    counts = write_variants(load_all(), load_roster(roster), seed, Path(out), pdf)
+    click.echo(f"wrote {counts['students']} question sheets to {out}/sheets/ and the answer key "
+               f"to {out}/key.csv")
 
 
 # ------------------------------------------------------------------ Parts B and C

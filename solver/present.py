@@ -134,7 +134,7 @@ def view(sol: Solution, latex: bool, sig: int) -> dict[str, Any]:
         "id": spec.id,
         "title": spec.title,
         "marks": spec.marks,
-        "question": spec.question,
+        "question": spec.question_text(sol.given),
         "convention": spec.convention.text,
         "notes": list(spec.notes),
         "steps": steps_view(sol, latex, sig),

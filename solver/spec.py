@@ -84,6 +84,21 @@ class Variation:
     min: sympy.Rational
     max: sympy.Rational
     step: sympy.Rational
+    decimals: int | None = None  # fixed decimals when printed (2.0, not 2); else as short as exact
+
+
+PLACEHOLDER_RE = re.compile(r"<<([A-Za-z]\w*)>>")
+
+
+def decimal_text(value: sympy.Rational, decimals: int | None = None) -> str:
+    """A terminating rational as decimal text: 1/2 -> '0.5', with `decimals` -> fixed places."""
+    from decimal import Decimal
+
+    d = Decimal(int(value.p)) / Decimal(int(value.q))
+    if decimals is not None:
+        return f"{d:.{decimals}f}"
+    text = format(d.normalize(), "f")
+    return "0" if text == "-0" else text
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,16 @@ class Spec:
     demo: dict[str, sympy.Rational | str] = field(default_factory=dict)
     variants: dict[str, Variation] = field(default_factory=dict)
     constraints: tuple[str, ...] = ()
+
+    def question_text(self, given: dict[str, sympy.Rational] | None = None) -> str:
+        """The question with its <<name>> placeholders filled (the homework's text by default)."""
+        values = self.given if given is None else given
+
+        def fill(m: re.Match) -> str:
+            var = self.variants.get(m[1])
+            return decimal_text(values[m[1]], var.decimals if var else None)
+
+        return PLACEHOLDER_RE.sub(fill, self.question)
 
 
 # ---------------------------------------------------------------- node helpers
@@ -303,8 +328,10 @@ def load_spec(path: str | Path) -> Spec:
         for k, v in r.pairs(top["variants"], "variants"):
             if k not in given:
                 raise r.fail(v, f"variants.{k}", "not a given value of this question")
-            m = r.mapping(v, f"variants.{k}", {"min", "max", "step"}, set())
-            var = Variation(*(r.number(m[f], f"variants.{k}.{f}") for f in ("min", "max", "step")))
+            m = r.mapping(v, f"variants.{k}", {"min", "max", "step"}, {"decimals"})
+            var = Variation(*(r.number(m[f], f"variants.{k}.{f}") for f in ("min", "max", "step")),
+                            r.integer(m["decimals"], f"variants.{k}.decimals")
+                            if "decimals" in m else None)
             if var.min > var.max or var.step <= 0:
                 raise r.fail(v, f"variants.{k}", "expected min <= max and step > 0")
             variants[k] = var
@@ -312,6 +339,10 @@ def load_spec(path: str | Path) -> Spec:
                         for n in r.seq(top["constraints"], "constraints")) \
         if "constraints" in top else ()
 
+    for m in PLACEHOLDER_RE.finditer(r.string(top["question"], "question")):
+        if m[1] not in given:
+            raise r.fail(top["question"], "question",
+                         f"placeholder <<{m[1]}>> names no given value")
     spec = Spec(
         path=path, id=qid, title=r.string(top["title"], "title"),
         marks=r.integer(top["marks"], "marks"), question=r.string(top["question"], "question"),

@@ -1,0 +1,92 @@
+"""Write a class's variant question sheets (LaTeX, optionally PDF) and its answer key (CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from solver.engine import solve
+from solver.render import render_template
+from solver.spec import Spec, decimal_text
+from solver.variants import Student, variant_given
+
+
+def sheet_tex(specs: Sequence[Spec], student: Student, seed: int) -> str:
+    """One student's Part A question sheet."""
+    questions = [{"id": s.id, "title": s.title, "marks": s.marks,
+                  "text": s.question_text(variant_given(s, seed, student.id))} for s in specs]
+    return render_template("latex", "sheet.tex.j2", student=student, questions=questions,
+                           seed=seed)
+
+
+def key_rows(specs: Sequence[Spec], students: Sequence[Student], seed: int
+             ) -> tuple[list[str], list[list[str]]]:
+    """The class answer key: one row per student, given values and answers in every convention."""
+    header = ["student_id", "name"]
+    rows: list[list[str]] = []
+    for n, student in enumerate(students):
+        row = [student.id, student.name]
+        for spec in specs:
+            given = variant_given(spec, seed, student.id)
+            sol = solve(spec, given=given)
+            cells = [(f"{spec.id}.given.{k}", decimal_text(v)) for k, v in given.items()
+                     if k in spec.variants]
+            cells += [(f"{spec.id}.{k}", repr(a.value)) for k, a in sol.answers.items()]
+            for name, alt in sol.alternatives.items():
+                cells += [(f"{spec.id}.{name}.{k}", repr(a.value)) for k, a in alt.answers.items()]
+            if n == 0:
+                header += [c for c, _ in cells]
+            row += [v for _, v in cells]
+        rows.append(row)
+    return header, rows
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_variants(specs: Sequence[Spec], students: Sequence[Student], seed: int, out: Path,
+                   pdf: bool = False) -> dict[str, int]:
+    """Write out/sheets/<id>.tex (and .pdf) and out/key.csv; returns counts for the summary."""
+    sheets = out / "sheets"
+    sheets.mkdir(parents=True, exist_ok=True)
+    for student in students:
+        _atomic_write(sheets / f"{student.id}.tex", sheet_tex(specs, student, seed))
+    header, rows = key_rows([s for s in specs if s.variants], students, seed)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    _atomic_write(out / "key.csv", buf.getvalue())
+    if pdf:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            list(pool.map(lambda s: build_pdf(sheets / f"{s.id}.tex"), students))
+    return {"students": len(students), "questions": len(specs)}
+
+
+class LatexError(RuntimeError):
+    """pdflatex failed; the message carries the log's first error."""
+
+
+def build_pdf(tex: Path) -> Path:
+    """Compile `tex` with latexmk (pdflatex) in its folder; LatexError with the first error."""
+    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-quiet", tex.name]
+    try:
+        run = subprocess.run(cmd, cwd=tex.parent, capture_output=True, text=True, timeout=300)
+    except FileNotFoundError:
+        raise LatexError("latexmk not found: run scripts/setup.sh (installs TeX Live)") from None
+    if run.returncode != 0:
+        log = tex.with_suffix(".log")
+        text = log.read_text(errors="replace") if log.exists() else run.stdout
+        first = next((ln for ln in text.splitlines() if ln.startswith("!")), "unknown error")
+        raise LatexError(f"{tex}: LaTeX failed: {first}")
+    subprocess.run(["latexmk", "-c", tex.name], cwd=tex.parent, capture_output=True)
+    return tex.with_suffix(".pdf")
+

@@ -1,0 +1,106 @@
+"""Per-student variants: each student's own given values, drawn from (seed, student id).
+
+A spec declares how each given may vary (`variants: {x1: {min, max, step}}`) and the constraints
+that keep the question well posed (`constraints: ["abs(w*x + b) >= 0.05"]`). The draw is a pure
+function of the course seed, the student id and the question id, so it is the same on every
+machine and in every run, and a student cannot recover a neighbour's numbers from their own.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import sympy
+
+from solver.expr import ExprError, evaluate, exact, parse
+from solver.spec import Spec, SpecError
+
+MAX_TRIES = 10_000
+_CONSTRAINT_RE = re.compile(r"(.+?)\s*(>=|<=|!=|>|<)\s*(-?[\d.]+)\s*")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+
+
+class VariantError(ValueError):
+    """A roster or course file that cannot be used, or constraints no draw satisfies."""
+
+
+@dataclass(frozen=True)
+class Student:
+    id: str
+    name: str
+
+
+def _rng(seed: int, student_id: str, qid: str) -> random.Random:
+    # sha256 rather than hash(): str hashing is salted per process.
+    digest = hashlib.sha256(f"dlhw:{seed}:{student_id}:{qid}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def constraint_failures(spec: Spec, given: Mapping[str, sympy.Rational]) -> list[str]:
+    """The constraints of `spec` that `given` breaks (empty when the question is well posed)."""
+    values = {k: float(v) for k, v in given.items()}
+    failed = []
+    for text in spec.constraints:
+        m = _CONSTRAINT_RE.fullmatch(text)
+        if not m:
+            raise SpecError(f"{spec.path}: constraints: {text!r}: expected 'EXPR >= NUMBER' "
+                            "(or <=, >, <, !=)")
+        try:
+            lhs = evaluate(parse(m[1], names=set(given)), values)
+        except ExprError as exc:
+            raise SpecError(f"{spec.path}: constraints: {text!r}: {exc}") from None
+        bound = float(exact(m[3]))
+        ok = {">=": lhs >= bound, "<=": lhs <= bound, ">": lhs > bound, "<": lhs < bound,
+              "!=": lhs != bound}[m[2]]
+        if not ok:
+            failed.append(text)
+    return failed
+
+
+def variant_given(spec: Spec, seed: int, student_id: str) -> dict[str, sympy.Rational]:
+    """The given values of `spec` for one student; the spec's own values if it has no variants."""
+    if not spec.variants:
+        return dict(spec.given)
+    rng = _rng(seed, student_id, spec.id)
+    for _ in range(MAX_TRIES):
+        given = dict(spec.given)
+        for name, var in spec.variants.items():
+            steps = int((var.max - var.min) / var.step)
+            given[name] = var.min + var.step * rng.randint(0, steps)
+        if not constraint_failures(spec, given):
+            return given
+    raise VariantError(f"{spec.path}: no draw in {MAX_TRIES} satisfies the constraints")
+
+
+def load_roster(path: str | Path) -> list[Student]:
+    """A CSV with an `id` column (and optionally `name`); ids unique and file-name safe."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise VariantError(f"{path}: cannot read roster: {exc}") from None
+    if not rows or "id" not in rows[0]:
+        raise VariantError(f"{path}: expected a CSV header with an 'id' column")
+    students: list[Student] = []
+    seen: set[str] = set()
+    for line, row in enumerate(rows, start=2):
+        sid = (row.get("id") or "").strip()
+        if not _ID_RE.fullmatch(sid):
+            raise VariantError(f"{path}:{line}: id: expected letters, digits, '_', '.' or '-', "
+                               f"got {sid!r}")
+        if sid in seen:
+            raise VariantError(f"{path}:{line}: id: duplicate student id {sid!r}")
+        seen.add(sid)
+        students.append(Student(sid, (row.get("name") or "").strip()))
+    return students
+
+
+def varied(specs: Iterable[Spec]) -> list[Spec]:
+    return [s for s in specs if s.variants]
