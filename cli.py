@@ -7,6 +7,7 @@ grader/, and prints. Heavy libraries (torch) are imported inside the commands th
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -17,7 +18,7 @@ class DlhwGroup(click.Group):
     def invoke(self, ctx: click.Context):
         from solver.engine import SolveError
         from solver.expr import ExprError
-        from solver.sheets import LatexError
+        from solver.latex import LatexError
         from solver.spec import SpecError
         from solver.variants import VariantError
 
@@ -122,13 +123,98 @@ def run() -> None:
     """Run a Part B or Part C study; each writes metrics.json, config.json and figures."""
 
 
-# (Part B commands: `run partb`, `notebook`.)
+@run.command("partb")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of every random draw (initial weights, minibatch order).")
+@click.option("--out", default="runs/partb", show_default=True,
+              type=click.Path(file_okay=False), help="Run folder for metrics, config, figures.")
+def run_partb(seed: int, out: str) -> None:
+    """Part B in NumPy: perceptron, sigmoid neuron, 3-4-1 network, digits (softmax and MLP)."""
+    from nets.partb import REQUIRED_IDS
+    from nets.partb import run_partb as run_b
+
+    result = run_b(seed=seed, out=out)
+    for key in REQUIRED_IDS:
+        click.echo(f"{key:<32} {result.metrics[key]}")
+    click.echo(f"wrote {result.out}/metrics.json, config.json and {len(result.figures)} figures")
+
+
+@cli.command()
+@click.argument("part", type=click.Choice(["partb"]))
+@click.option("--student", "variant", flag_value="student",
+              help="Answer cells replaced by [TO COMPLETE] placeholders.")
+@click.option("--solution", "variant", flag_value="solution", help="Answer cells filled in.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Notebook file to write  [default: PART_VARIANT.ipynb].")
+@click.option("--execute", is_flag=True, help="Run it (nbclient) so the file carries outputs.")
+def notebook(part: str, variant: str | None, out: str | None, execute: bool) -> None:
+    """Generate the PART notebook (student or solution) from the reference implementation."""
+    from nets.notebook import write_notebook
+
+    if variant is None:
+        raise click.UsageError("give --student or --solution")
+    path = write_notebook(out or f"{part}_{variant}.ipynb", student=variant == "student",
+                          execute=execute)
+    click.echo(f"wrote {path}")
 
 # (Part C commands: `run regression|optimizers|regularization|init|fashion|search|viz|partc`.)
 
 # ------------------------------------------------------------------ grading
 
 # (Grader commands: `grade`.)
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--batch", is_flag=True, help="PATH holds one submission folder per student.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="With --batch: where gradebook.csv, stats.csv and students/ go.")
+@click.option("--format", "form", type=click.Choice(["table", "json", "gradescope"]),
+              default="table", show_default=True, help="Output of a single submission.")
+@click.option("--rubric", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rubric YAML (default: problems/rubric.yaml).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="FashionMNIST folder for re-evaluating models (default: $DLHW_DATA or "
+                   "/usr/share/datasets/fashion-mnist).")
+@click.option("--parts", default="ABC", show_default=True,
+              help="Which parts to grade, e.g. A for Part A only.")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="With --batch: parallel workers.")
+@click.option("--time-limit", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
+              help="With --batch: CPU seconds per submission before it gets an error row.")
+def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | None,
+          data_dir: Path | None, parts: str, jobs: int, time_limit: float) -> None:
+    """Grade the submission folder PATH (or, with --batch, every submission in it).
+
+    Exit status: 0 graded, 1 invalid submission (single mode), 2 usage error.
+    """
+    from grader import report
+    from grader.batch import progress_bar, run_batch
+    from grader.grade import Options, grade_submission
+    from grader.rubric import RubricError, load_rubric
+
+    parts = parts.upper()
+    if not parts or set(parts) - set("ABC"):
+        raise click.UsageError("--parts takes letters from A, B, C (e.g. A or ABC)")
+    if batch != (out is not None):
+        raise click.UsageError("--batch and --out go together")
+    try:
+        options = Options(load_rubric(rubric) if rubric else load_rubric(), data_dir,
+                          parts=parts)
+    except RubricError as exc:
+        raise click.UsageError(str(exc)) from None
+    if batch:
+        rows = run_batch(path, out, options, jobs, time_limit, progress_bar)
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        click.echo(f"{len(rows)} submissions ({summary}); wrote {out / 'gradebook.csv'}")
+        return
+    result = grade_submission(path, options)
+    render = {"table": report.to_table, "json": report.to_json,
+              "gradescope": report.to_gradescope}[form]
+    click.echo(render(result), nl=form != "table")
+    sys.exit(0 if result.status == "graded" else 1)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from solver.engine import solve
+from solver.latex import build_pdf
 from solver.render import render_template
 from solver.spec import Spec, decimal_text
 from solver.variants import Student, variant_given
@@ -69,24 +69,3 @@ def write_variants(specs: Sequence[Spec], students: Sequence[Student], seed: int
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             list(pool.map(lambda s: build_pdf(sheets / f"{s.id}.tex"), students))
     return {"students": len(students), "questions": len(specs)}
-
-
-class LatexError(RuntimeError):
-    """pdflatex failed; the message carries the log's first error."""
-
-
-def build_pdf(tex: Path) -> Path:
-    """Compile `tex` with latexmk (pdflatex) in its folder; LatexError with the first error."""
-    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-quiet", tex.name]
-    try:
-        run = subprocess.run(cmd, cwd=tex.parent, capture_output=True, text=True, timeout=300)
-    except FileNotFoundError:
-        raise LatexError("latexmk not found: run scripts/setup.sh (installs TeX Live)") from None
-    if run.returncode != 0:
-        log = tex.with_suffix(".log")
-        text = log.read_text(errors="replace") if log.exists() else run.stdout
-        first = next((ln for ln in text.splitlines() if ln.startswith("!")), "unknown error")
-        raise LatexError(f"{tex}: LaTeX failed: {first}")
-    subprocess.run(["latexmk", "-c", tex.name], cwd=tex.parent, capture_output=True)
-    return tex.with_suffix(".pdf")
-
