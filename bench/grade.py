@@ -1,0 +1,131 @@
+"""Benchmark `dlhw grade --batch`: a class of 1,000 varied submissions, Part A in full.
+
+Generates the class (perfect, rounded, each convention, follow-through, wrong, blank,
+unparseable answers, and many distinct forms of every symbolic answer) in a temporary folder,
+grades it with the batch grader, and prints the time. Target: at most 20 s on 2 cores.
+
+    python bench/grade.py [--n 1000] [--jobs 2] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from grader.batch import run_batch  # noqa: E402
+from grader.grade import Options  # noqa: E402
+from solver.engine import solve  # noqa: E402
+from solver.spec import load_all  # noqa: E402
+
+# Factors whose product (in any order) is a correct answer; each factor has equivalent spellings.
+D_TANH = ["(1 - tanh(z)**2)", "(1-tanh(z)^2)", "sech(z)**2", "(1 - a**2)", "(1-a)*(1+a)",
+          "(1 - tanh(w*x + b)^2)", r"\left(1-\tanh^2(z)\right)", r"\operatorname{sech}^2(z)"]
+D_SWISH = ["(sigmoid(z) + z*sigmoid(z)*(1 - sigmoid(z)))", "(a + sigmoid(z)*(1 - a))",
+           "sigmoid(z)*(1 + z*(1 - sigmoid(z)))",
+           r"\left(\sigma(z) + z\sigma(z)(1-\sigma(z))\right)",
+           "(1 + exp(-z) + z*exp(-z))/(1 + exp(-z))**2"]
+DL = ["dL_da", r"\frac{\partial L}{\partial a}", r"\frac{dL}{da}"]
+ALPHA_EXP = ["alpha*exp(z)", r"\alpha e^{z}", "alpha*exp(w*x+b)", "(a + alpha)"]
+WRONG = {"q6": ["(1 + tanh(z)**2)", "tanh(z)**2", "(1 - tanh(z))"],
+         "q10": ["sigmoid(z)*(1 - sigmoid(z))", "(sigmoid(z) + z*sigmoid(z))"],
+         "q9": ["exp(z)", "alpha*exp(-z)"], "q4": ["0"], "q7": ["0"]}
+
+
+def product(rng: random.Random, factors: list[str]) -> str:
+    factors = factors[:]
+    rng.shuffle(factors)
+    sep = rng.choice(["*", " * ", r" \cdot "]) if any("\\" in f for f in factors) else \
+        rng.choice(["*", " * "])
+    return sep.join(factors)
+
+
+def symbolic_answers(rng: random.Random, qid: str, wrong: bool) -> dict[str, str]:
+    dl = rng.choice(DL)
+    if qid in ("q6", "q10"):
+        d = rng.choice(WRONG[qid] if wrong else (D_TANH if qid == "q6" else D_SWISH))
+        return {"derivative": d.strip(), "dL_dw": product(rng, [dl, d, "x"])}
+    slope = {"q4": None, "q7": rng.choice(["0.01", "1/100"]),
+             "q9": rng.choice(WRONG["q9"] if wrong else ALPHA_EXP)}[qid]
+    neg = {"derivative_neg": slope or "0",
+           "dL_dw_neg": product(rng, [dl, slope, "x"]) if slope else "0",
+           "w_new_neg": (f"w - {product(rng, ['eta', dl, slope, 'x'])}" if slope else "w")}
+    pos = {"derivative_pos": "1", "dL_dw_pos": product(rng, [dl, "x"]),
+           "w_new_pos": rng.choice([f"w - {product(rng, ['eta', dl, 'x'])}",
+                                    f"-{product(rng, ['eta', dl, 'x'])} + w"])}
+    return pos | neg
+
+
+def make_class(root: Path, n: int, seed: int = 0) -> set[str]:
+    rng = random.Random(seed)
+    sols = {s.id: solve(s) for s in load_all()}
+    forms: set[str] = set()
+    for k in range(n):
+        lines = []
+        for qid, sol in sols.items():
+            kind = rng.choices(["perfect", "rounded", "convention", "ft", "wrong", "blank",
+                                "junk"], [40, 20, 10, 10, 10, 5, 5])[0]
+            if kind == "blank":
+                continue
+            lines.append(f"{qid}:")
+            numeric = any(a.value is not None for a in sol.answers.values())
+            if not numeric:
+                for aid, text in symbolic_answers(rng, qid, kind == "wrong").items():
+                    if kind == "junk" and rng.random() < 0.3:
+                        text = rng.choice(["__import__('os')", "z.real", "1 +", "y*x"])
+                    forms.add(f"{qid}.{aid}:{text}")
+                    quoted = text.replace("'", "''")
+                    lines.append(f"  {aid}: '{quoted}'")
+                continue
+            alt = sol.alternatives.get(next(iter(sol.alternatives), ""), sol) \
+                if kind == "convention" else sol
+            for aid, a in alt.answers.items():
+                v = a.value
+                if kind == "rounded":
+                    v = float(f"{v:.3g}")
+                elif kind == "wrong" and rng.random() < 0.5:
+                    v = v * 1.2 + 0.05
+                elif kind == "ft" and aid == next(iter(alt.answers)):
+                    v = v + 0.1  # an early slip; later answers may follow through or not
+                text = "'1 +'" if kind == "junk" and rng.random() < 0.2 else f"{v:.5g}"
+                lines.append(f"  {aid}: {text}")
+        folder = root / f"s{k:04d}"
+        folder.mkdir()
+        (folder / "answers.yaml").write_text("\n".join(lines) + "\n")
+    return forms
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--keep", type=Path, help="keep the generated class and results here")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="dlhw-bench-"))
+    root = args.keep or tmp
+    try:
+        (root / "class").mkdir(parents=True, exist_ok=True)
+        forms = make_class(root / "class", args.n)
+        print(f"generated {args.n} submissions, {len(forms)} distinct symbolic answer forms")
+        options = Options(parts="A")
+        start = time.perf_counter()
+        rows = run_batch(root / "class", root / "results", options, jobs=args.jobs)
+        elapsed = time.perf_counter() - start
+        statuses: dict[str, int] = {}
+        for r in rows:
+            statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+        print(f"graded {len(rows)} submissions (Part A) with {args.jobs} workers in "
+              f"{elapsed:.1f} s ({statuses}); target <= 20 s")
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

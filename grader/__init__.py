@@ -1,0 +1,1 @@
+"""dlhw grade: mark a student's submission against the references, explaining every mark."""

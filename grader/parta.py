@@ -1,0 +1,395 @@
+"""Part A: each answer judged against the reference, its conventions and the student's own work.
+
+For every question the references are prepared once per process: the solution in each
+convention, every step's formula as computed (`StepResult.raw`), and for symbolic questions a
+fixed, seeded set of random points (inputs sampled, the spec's definitions z = wx + b, a = f(z)
+evaluated, each answer's branch such as z > 0 respected). A student's answers are then judged in
+every convention and the question is marked in the one that serves them best, so all of a
+question's answers are held to one convention. Follow-through is generic: a step is recomputed
+from its formula with the student's own earlier answers put in.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import dataclass
+from fractions import Fraction
+
+import sympy
+
+from grader.numeric import fmt, fmt_interval, judge_number
+from grader.results import AnswerMark, ItemMark
+from grader.rubric import Rubric
+from grader.submission import Number, Other, Text, Value
+from grader.symbolic import (
+    PointError,
+    close,
+    eval_formula,
+    eval_sympy,
+    prove_equal,
+    student_formula,
+)
+from solver.engine import Solution, solve
+from solver.expr import ExprError, Formula, symbol, to_sympy
+from solver.spec import Spec, load_all
+
+POINT_TRIES = 500
+MAX_SHOWN = 80  # characters of a student's answer echoed back
+
+
+@dataclass
+class _Convention:
+    name: str
+    text: str
+    solution: Solution
+    raws: dict[str, sympy.Expr]  # step id → formula as computed, earlier steps as names
+    deps: dict[str, frozenset[str]]  # answer id → the answers it is computed from
+    refs: dict[str, list[float | None]]  # symbolic: answer id → value at each point
+
+
+@dataclass
+class QuestionRef:
+    spec: Spec
+    weights: dict[str, Fraction]
+    conventions: list[_Convention]  # primary first
+    symbolic: bool
+    names: set[str]  # names a symbolic answer may use
+    definitions: dict[str, sympy.Expr]  # expanded to base names, for proofs
+    points: dict[str, list[dict[str, float]]]  # symbolic: answer id → evaluation points
+    given: dict[str, float]
+
+
+_CACHE: dict[object, dict[str, QuestionRef]] = {}
+_PROOFS: dict[tuple[str, str, str, str], bool | None] = {}
+
+
+def prepare(rubric: Rubric) -> dict[str, QuestionRef]:
+    """The references of every question, built once per process and rubric."""
+    key = (str(rubric.path), rubric.parta.symbolic.points)
+    if key not in _CACHE:
+        _CACHE[key] = {spec.id: _prepare(spec, rubric) for spec in load_all()}
+    return _CACHE[key]
+
+
+def _prepare(spec: Spec, rubric: Rubric) -> QuestionRef:
+    sol = solve(spec)
+    symbolic = any(a.kind == "symbolic" for a in spec.answers.values())
+    definitions: dict[str, sympy.Expr] = {}
+    for name, formula in spec.definitions.items():
+        definitions[name] = to_sympy(formula).xreplace(
+            {symbol(k): v for k, v in definitions.items()})
+    names = set(spec.vocabulary) | set(spec.definitions)
+    given = {k: float(v) for k, v in spec.given.items()}
+    ref = QuestionRef(spec, rubric.parta.weights[spec.id], [], symbolic, names, definitions, {},
+                      given)
+    convs = [(spec.convention.name, spec.convention.text, sol)] + \
+        [(n, c.text, sol.alternatives[n]) for n, c in spec.alternatives.items()]
+    for name, text, s in convs:
+        raws = {r.id: r.raw for r in s.steps}
+        ref.conventions.append(_Convention(name, text, s, raws, _deps(raws, spec), {}))
+    if symbolic:
+        for aid in spec.answers:
+            ref.points[aid] = _points(ref, aid, rubric.parta.symbolic.points)
+            for conv in ref.conventions:
+                conv.refs[aid] = [_chain(conv, env, {}).get(aid) for env in ref.points[aid]]
+    return ref
+
+
+def _deps(raws: dict[str, sympy.Expr], spec: Spec) -> dict[str, frozenset[str]]:
+    """For each answer, the answers upstream of it (through helper steps too)."""
+    upstream: dict[str, set[str]] = {}
+    for sid, raw in raws.items():
+        direct = {s.name for s in raw.free_symbols} & upstream.keys()
+        upstream[sid] = set(direct).union(*(upstream[d] for d in direct))
+    return {aid: frozenset(upstream[aid] & spec.answers.keys()) for aid in spec.answers}
+
+
+def _points(ref: QuestionRef, aid: str, n: int) -> list[dict[str, float]]:
+    """n seeded random points for a symbolic answer, on its branch, where the reference exists."""
+    spec = ref.spec
+    rng = random.Random(zlib.crc32(f"{spec.id}:{aid}".encode()))
+    base = sorted((set(spec.vocabulary) | _formula_names(spec)) - set(spec.definitions))
+    where = spec.answers[aid].where
+    primary = ref.conventions[0]
+    points: list[dict[str, float]] = []
+    for _ in range(POINT_TRIES):
+        env: dict[str, float] = {}
+        for name in base:
+            magnitude = rng.uniform(0.2, 1.6)
+            positive = name in ("eta", "alpha")  # a learning rate and ELU's alpha are > 0
+            env[name] = magnitude if positive or rng.random() < 0.5 else -magnitude
+        try:
+            for name, formula in spec.definitions.items():
+                env[name] = eval_formula(formula, env)
+        except PointError:
+            continue
+        if where is not None and (not where.holds(env[where.name])
+                                  or abs(env[where.name]) < 0.05):
+            continue
+        if _chain(primary, env, {}).get(aid) is None:
+            continue
+        points.append(env)
+        if len(points) == n:
+            return points
+    raise RuntimeError(f"{spec.id}.{aid}: could not find {n} evaluation points")
+
+
+def _formula_names(spec: Spec) -> set[str]:
+    return set().union(*(f.names for f in spec.definitions.values())) if spec.definitions \
+        else set()
+
+
+def _chain(conv: _Convention, env: dict[str, float], overrides: dict[str, object]
+           ) -> dict[str, float | None]:
+    """Every step's value at `env`, with the student's answers put in for `overrides`."""
+    values = dict(env)
+    out: dict[str, float | None] = {}
+    for sid, raw in conv.raws.items():
+        try:
+            o = overrides.get(sid)
+            if o is None:
+                v = eval_sympy(raw, values)
+            elif isinstance(o, Formula):
+                v = eval_formula(o, values)
+            else:
+                v = float(o)
+            values[sid] = v
+            out[sid] = v
+        except PointError:
+            values.pop(sid, None)
+            out[sid] = None
+    return out
+
+
+# ---------------------------------------------------------------- the student's entries
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: str  # blank | unparseable | value | formula
+    text: str | None = None
+    value: float | None = None
+    formula: Formula | None = None
+    error: str = ""
+
+
+def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
+    kind = ref.spec.answers[aid].kind
+    if raw is None or (isinstance(raw, Text) and not raw.text.strip()):
+        return _Entry("blank")
+    if isinstance(raw, Other):
+        expected = "number" if kind == "numeric" else "formula"
+        return _Entry("unparseable", error=f"expected a {expected}, found {raw.kind}")
+    text = raw.text.strip()
+    if kind == "numeric":
+        if isinstance(raw, Number):
+            return _Entry("value", text, float(text))
+        try:
+            return _Entry("value", text, float(text))
+        except ValueError:
+            pass
+        try:
+            formula = student_formula(text, set())
+            return _Entry("value", None, eval_formula(formula, {}))
+        except (ExprError, PointError):
+            shown = text if len(text) <= 40 else text[:40] + "…"
+            return _Entry("unparseable", text, error=f"expected a number, got {shown!r}")
+    try:
+        return _Entry("formula", text, formula=student_formula(text, ref.names))
+    except ExprError as exc:
+        return _Entry("unparseable", text, error=str(exc))
+
+
+# ---------------------------------------------------------------- judging
+
+
+@dataclass(frozen=True)
+class _Judged:
+    status: str
+    ok: bool  # correct in this convention
+    share: Fraction
+    feedback: str
+
+
+def _judge(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str, _Entry],
+           earlier: dict[str, _Judged], rubric: Rubric) -> _Judged:
+    entry = entries[aid]
+    answer = ref.spec.answers[aid]
+    pa = rubric.parta
+    if entry.kind == "blank":
+        return _Judged("blank", False, Fraction(0), "no answer given")
+    if entry.kind == "unparseable":
+        return _Judged("unparseable", False, Fraction(0), f"could not read this answer: "
+                       f"{entry.error}")
+    # Follow-through is possible when an upstream answer the student gave is not correct.
+    wrong_upstream = sorted(d for d in conv.deps[aid]
+                            if d in earlier and earlier[d].status in
+                            ("wrong", "imprecise", "follow-through"))
+    overrides = {d: (entries[d].formula if entries[d].kind == "formula" else entries[d].value)
+                 for d in conv.deps[aid] if entries[d].kind in ("formula", "value")}
+    if entry.kind == "value":
+        refval = conv.solution.answers[aid].value
+        v = judge_number(entry.value, entry.text, refval, answer.tolerance)
+        interval = fmt_interval(v.interval, answer.tolerance.sigfigs)
+        shown = f" (accepted interval {interval})" if pa.show_interval else ""
+        if v.ok:
+            return _Judged("correct", True, Fraction(1), f"correct{shown}")
+        if wrong_upstream:
+            ft = _chain(conv, ref.given, overrides).get(aid)
+            if ft is not None and judge_number(entry.value, entry.text, ft, answer.tolerance).ok:
+                return _follow_through(wrong_upstream, pa.follow_through_share)
+        if v.imprecise:
+            return _Judged("imprecise", False, pa.imprecise_share,
+                           f"too imprecise: {entry.text} has {v.digits} significant "
+                           f"figure{'s' * (v.digits != 1)}, give at least "
+                           f"{answer.tolerance.sigfigs}{shown}")
+        return _Judged("wrong", False, Fraction(0), f"{fmt(entry.value, 6)} is not accepted"
+                       f"{shown}")
+    # Symbolic: a quick exact proof first, else agreement at the random points.
+    if _equal_symbolic(ref, conv, aid, entry.formula, rubric):
+        return _Judged("correct", True, Fraction(1), "correct (equivalent to the expected "
+                       "expression)")
+    if wrong_upstream:
+        fts = [_chain(conv, env, overrides).get(aid) for env in ref.points[aid]]
+        if _agrees(entry.formula, ref.points[aid], fts):
+            return _follow_through(wrong_upstream, pa.follow_through_share)
+    branch = f" for {answer.where}" if answer.where else ""
+    return _Judged("wrong", False, Fraction(0), f"not equivalent to the expected expression"
+                   f"{branch} (compared at {len(ref.points[aid])} random points)")
+
+
+def _follow_through(upstream: list[str], share: Fraction) -> _Judged:
+    return _Judged("follow-through", False, share,
+                   f"not the reference value, but correct from your own {', '.join(upstream)}: "
+                   f"follow-through, {float(share):.0%} of the marks")
+
+
+def _equal_symbolic(ref: QuestionRef, conv: _Convention, aid: str, formula: Formula,
+                    rubric: Rubric) -> bool:
+    key = (ref.spec.id, conv.name, aid, formula.text)
+    if key not in _PROOFS:
+        proven = None
+        if ref.spec.answers[aid].where is None:  # a branch answer needs its branch: points only
+            s = rubric.parta.symbolic
+            proven = prove_equal(formula, conv.solution.answers[aid].exact, ref.definitions,
+                                 min(s.exact_time_limit_s, s.time_limit_s))
+        _PROOFS[key] = True if proven else _agrees(formula, ref.points[aid], conv.refs[aid])
+    return _PROOFS[key]
+
+
+def _agrees(formula: Formula, points: list[dict[str, float]], targets: list[float | None]
+            ) -> bool:
+    """Equal at every point where the target exists (at least two such points)."""
+    compared = 0
+    for env, target in zip(points, targets):
+        if target is None:
+            continue
+        try:
+            if not close(eval_formula(formula, env), target):
+                return False
+        except PointError:
+            return False
+        compared += 1
+    return compared >= 2
+
+
+# ---------------------------------------------------------------- a question
+
+
+def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubric,
+                   notes: list[str] | None = None) -> ItemMark:
+    """Mark one question. `raw` is answer id → value from answers.yaml (None: not answered)."""
+    spec = ref.spec
+    notes = list(notes or [])
+    raw = raw or {}
+    for key in raw:
+        if key not in spec.answers:
+            notes.append(f"unknown answer id {key!r} ignored (expected one of "
+                         f"{', '.join(spec.answers)})")
+    entries = {aid: _read(ref, aid, raw.get(aid)) for aid in spec.answers}
+    best: tuple[Fraction, int, _Convention, dict[str, _Judged]] | None = None
+    per_conv: dict[str, dict[str, _Judged]] = {}
+    for rank, conv in enumerate(ref.conventions):
+        judged: dict[str, _Judged] = {}
+        for aid in spec.answers:
+            judged[aid] = _judge(ref, conv, aid, entries, judged, rubric)
+        per_conv[conv.name] = judged
+        total = sum((j.share * ref.weights[aid] for aid, j in judged.items()), Fraction(0))
+        if best is None or total > best[0]:
+            best = (total, rank, conv, judged)
+    assert best is not None
+    total, rank, conv, judged = best
+    primary = per_conv[ref.conventions[0].name]
+    marks: list[AnswerMark] = []
+    for aid in spec.answers:
+        j = judged[aid]
+        status, feedback = j.status, j.feedback
+        if rank > 0 and j.ok and not primary[aid].ok:
+            status = "convention"
+            feedback = f"correct in the {conv.name} convention"
+        elif not j.ok:
+            others = [c for c, js in per_conv.items() if c != conv.name and js[aid].ok]
+            if others and j.status == "wrong":
+                feedback += (f"; it matches the {others[0]} convention, but your other answers "
+                             f"follow {conv.name}: keep to one convention")
+        w = ref.weights[aid]
+        marks.append(AnswerMark(aid, status, j.share * w, w, feedback,
+                                _shown(raw.get(aid))))
+    blank = all(m.status == "blank" for m in marks)
+    full = total == spec.marks
+    status = "blank" if blank else "correct" if full else "wrong" if total == 0 else "partial"
+    counts: dict[str, int] = {}
+    for m in marks:
+        counts[m.status] = counts.get(m.status, 0) + 1
+    order = ("correct", "convention", "follow-through", "imprecise", "wrong", "unparseable",
+             "blank")
+    summary = ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
+    if blank:
+        summary = "not answered"
+    if rank > 0:
+        summary += f"; marked in the {conv.name} convention ({_first_sentence(conv.text)})"
+    feedback = "; ".join([summary, *notes])
+    return ItemMark(spec.id, spec.title, "A", total, Fraction(spec.marks), status, feedback,
+                    tuple(marks), {"convention": conv.name})
+
+
+def _first_sentence(text: str) -> str:
+    from solver.render import latex_to_plain
+
+    text = " ".join(latex_to_plain(text).split())
+    return text.split(". ")[0].rstrip(".") + "."
+
+
+def _shown(raw: Value) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, Other):
+        return f"<{raw.kind}>"
+    text = raw.text
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
+
+
+def grade_parta(answers: dict[str, dict[str, Value]] | None,
+                notes: dict[str, list[str]], rubric: Rubric, invalid: str | None = None
+                ) -> list[ItemMark]:
+    """All ten questions. `answers` None means no answers.yaml; `invalid` a file-level error."""
+    refs = prepare(rubric)
+    out: list[ItemMark] = []
+    for qid, ref in refs.items():
+        spec = ref.spec
+        if invalid is not None:
+            out.append(ItemMark(qid, spec.title, "A", None, Fraction(spec.marks), "invalid",
+                                invalid))
+        elif answers is None:
+            out.append(ItemMark(qid, spec.title, "A", Fraction(0), Fraction(spec.marks),
+                                "absent", "answers.yaml not submitted: 0 marks"))
+        else:
+            out.append(grade_question(ref, answers.get(qid), rubric, notes.get(qid)))
+    return out
+
+
+def known_questions(rubric: Rubric) -> set[str]:
+    return set(prepare(rubric))
+
+

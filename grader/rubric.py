@@ -1,0 +1,236 @@
+"""The marking rubric (problems/rubric.yaml) as typed, frozen data, validated on load.
+
+Every error names the file, the line and the field. Weights are checked against the specs: each
+question's weights cover exactly its answers and add up to its marks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import yaml
+
+from solver.spec import PROBLEMS_DIR, Spec, load_all
+
+RUBRIC_PATH = PROBLEMS_DIR / "rubric.yaml"
+PART_MARKS = {"partb": 25, "partc": 25}
+
+
+class RubricError(ValueError):
+    """A rubric that does not validate: `file:line: field: what was expected`."""
+
+
+@dataclass(frozen=True)
+class Symbolic:
+    points: int
+    time_limit_s: float
+    exact_time_limit_s: float
+
+
+@dataclass(frozen=True)
+class PartA:
+    follow_through_share: Fraction
+    imprecise_share: Fraction
+    show_interval: bool
+    symbolic: Symbolic
+    weights: dict[str, dict[str, Fraction]]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    op: str  # at_least | at_most | equals
+    value: float | bool
+
+
+@dataclass(frozen=True)
+class Item:
+    """One Part B/C item: a metric check, the notebook, the model or the report."""
+
+    id: str
+    part: str
+    title: str
+    marks: Fraction
+    check: str  # metric | notebook | model | report
+    metric: str | None = None
+    full: Threshold | None = None
+    partial: Threshold | None = None
+    partial_share: Fraction = Fraction(0)
+    unverified_share: Fraction = Fraction(0)
+    max_gap: float = 0.005
+    time_limit_s: float = 300.0
+    memory_limit_mb: int = 4096
+
+
+@dataclass(frozen=True)
+class Rubric:
+    path: Path
+    parta: PartA
+    items: tuple[Item, ...]
+
+
+class _R:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, node: yaml.Node | None, where: str, msg: str) -> RubricError:
+        line = node.start_mark.line + 1 if node is not None else 1
+        return RubricError(f"{self.path}:{line}: {where}: {msg}")
+
+    def mapping(self, node: yaml.Node, where: str, required: set[str] = frozenset(),
+                optional: set[str] | None = None) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, where, "expected a mapping")
+        out: dict[str, yaml.Node] = {}
+        for k, v in node.value:
+            key = str(k.value)
+            if key in out:
+                raise self.fail(k, f"{where}.{key}", "duplicate key")
+            if optional is not None and key not in required | optional:
+                raise self.fail(k, f"{where}.{key}", "unknown key (expected one of "
+                                f"{', '.join(sorted(required | optional))})")
+            out[key] = v
+        for key in sorted(required - out.keys()):
+            raise self.fail(node, f"{where}.{key}", "missing required field")
+        return out
+
+    def number(self, node: yaml.Node, where: str, lo: float | None = None,
+               hi: float | None = None) -> Fraction:
+        if not (isinstance(node, yaml.ScalarNode) and node.tag in
+                ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")):
+            raise self.fail(node, where, "expected a number")
+        value = Fraction(node.value)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise self.fail(node, where, f"expected a number in [{lo}, {hi}], got {node.value}")
+        return value
+
+    def boolean(self, node: yaml.Node, where: str) -> bool:
+        if not (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool"):
+            raise self.fail(node, where, "expected true or false")
+        return node.value.lower() in ("true", "yes", "on")
+
+    def text(self, node: yaml.Node, where: str) -> str:
+        if not (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str"):
+            raise self.fail(node, where, "expected text")
+        return node.value
+
+
+def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None) -> Rubric:
+    """Load and validate the rubric against the question specs."""
+    path = Path(path)
+    r = _R(path)
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RubricError(f"{path}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise RubricError(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML") from None
+    top = r.mapping(root, "rubric", {"parta", "partb", "partc"}, set())
+    parta = _parta(r, top["parta"], specs if specs is not None else load_all())
+    items: list[Item] = []
+    for part in ("partb", "partc"):
+        node = top[part]
+        for iid, inode in r.mapping(node, part).items():
+            items.append(_item(r, part, iid, inode))
+        total = sum((i.marks for i in items if i.part == part), Fraction(0))
+        if total != PART_MARKS[part]:
+            raise r.fail(node, part, f"marks add up to {float(total):g}, expected "
+                         f"{PART_MARKS[part]}")
+    return Rubric(path, parta, tuple(items))
+
+
+def _parta(r: _R, node: yaml.Node, specs: list[Spec]) -> PartA:
+    m = r.mapping(node, "parta", {"follow_through_share", "imprecise_share", "show_interval",
+                                  "symbolic", "weights"}, set())
+    s = r.mapping(m["symbolic"], "parta.symbolic",
+                  {"points", "time_limit_s", "exact_time_limit_s"}, set())
+    symbolic = Symbolic(
+        points=int(r.number(s["points"], "parta.symbolic.points", 2, 50)),
+        time_limit_s=float(r.number(s["time_limit_s"], "parta.symbolic.time_limit_s", 0.1, 60)),
+        exact_time_limit_s=float(r.number(s["exact_time_limit_s"],
+                                          "parta.symbolic.exact_time_limit_s", 0, 60)),
+    )
+    if symbolic.exact_time_limit_s >= symbolic.time_limit_s:
+        raise r.fail(s["exact_time_limit_s"], "parta.symbolic.exact_time_limit_s",
+                     "expected less than time_limit_s")
+    wnode = m["weights"]
+    by_id = {spec.id: spec for spec in specs}
+    weights: dict[str, dict[str, Fraction]] = {}
+    for qid, qnode in r.mapping(wnode, "parta.weights").items():
+        where = f"parta.weights.{qid}"
+        if qid not in by_id:
+            raise r.fail(qnode, where, f"no such question (expected one of {', '.join(by_id)})")
+        spec = by_id[qid]
+        q = r.mapping(qnode, where, set(spec.answers), set())
+        weights[qid] = {aid: r.number(q[aid], f"{where}.{aid}", 0, spec.marks)
+                        for aid in spec.answers}
+        total = sum(weights[qid].values(), Fraction(0))
+        if total != spec.marks:
+            raise r.fail(qnode, where, f"weights add up to {float(total):g}, expected the "
+                         f"question's {spec.marks} marks")
+    for qid in by_id.keys() - weights.keys():
+        raise r.fail(wnode, f"parta.weights.{qid}", "missing: every question needs its split")
+    return PartA(
+        follow_through_share=r.number(m["follow_through_share"],
+                                      "parta.follow_through_share", 0, 1),
+        imprecise_share=r.number(m["imprecise_share"], "parta.imprecise_share", 0, 1),
+        show_interval=r.boolean(m["show_interval"], "parta.show_interval"),
+        symbolic=symbolic, weights=weights,
+    )
+
+
+_CHECKS = {"notebook", "model", "report"}
+
+
+def _item(r: _R, part: str, iid: str, node: yaml.Node) -> Item:
+    where = f"{part}.{iid}"
+    m = r.mapping(node, where, {"title", "marks"},
+                  {"metric", "check", "at_least", "at_most", "equals", "partial",
+                   "unverified_share", "max_gap", "time_limit_s", "memory_limit_mb"})
+    check = r.text(m["check"], f"{where}.check") if "check" in m else "metric"
+    if check not in _CHECKS | {"metric"}:
+        raise r.fail(m["check"], f"{where}.check", "expected metric, notebook, model or report")
+    metric = r.text(m["metric"], f"{where}.metric") if "metric" in m else None
+    ops = [op for op in ("at_least", "at_most", "equals") if op in m]
+    if check in ("metric", "model"):
+        if metric is None:
+            raise r.fail(node, f"{where}.metric", "missing required field")
+        if len(ops) != 1:
+            raise r.fail(node, where, "expected exactly one of at_least, at_most, equals")
+    elif ops or metric:
+        raise r.fail(node, where, f"a {check} check takes no metric or threshold")
+    full = None
+    if ops:
+        op = ops[0]
+        value = r.boolean(m[op], f"{where}.{op}") if op == "equals" else \
+            float(r.number(m[op], f"{where}.{op}"))
+        full = Threshold(op, value)
+    partial, share = None, Fraction(0)
+    if "partial" in m:
+        p = r.mapping(m["partial"], f"{where}.partial", {"share"}, {"at_least", "at_most"})
+        pops = [op for op in ("at_least", "at_most") if op in p]
+        if full is None or len(pops) != 1 or pops[0] != full.op:
+            raise r.fail(m["partial"], f"{where}.partial",
+                         f"expected share and one {full.op if full else 'threshold'} bound")
+        pval = float(r.number(p[pops[0]], f"{where}.partial.{pops[0]}"))
+        if (full.op == "at_least" and pval > full.value) or \
+                (full.op == "at_most" and pval < full.value):
+            raise r.fail(p[pops[0]], f"{where}.partial.{pops[0]}",
+                         "expected a bar easier than the full-mark one")
+        partial = Threshold(pops[0], pval)
+        share = r.number(p["share"], f"{where}.partial.share", 0, 1)
+    return Item(
+        id=iid, part=part, title=r.text(m["title"], f"{where}.title"),
+        marks=r.number(m["marks"], f"{where}.marks", 0, 25), check=check, metric=metric,
+        full=full, partial=partial, partial_share=share,
+        unverified_share=r.number(m["unverified_share"], f"{where}.unverified_share", 0, 1)
+        if "unverified_share" in m else Fraction(0),
+        max_gap=float(r.number(m["max_gap"], f"{where}.max_gap", 0, 1))
+        if "max_gap" in m else 0.005,
+        time_limit_s=float(r.number(m["time_limit_s"], f"{where}.time_limit_s", 1, 3600))
+        if "time_limit_s" in m else 300.0,
+        memory_limit_mb=int(r.number(m["memory_limit_mb"], f"{where}.memory_limit_mb", 256,
+                                     65536)) if "memory_limit_mb" in m else 4096,
+    )

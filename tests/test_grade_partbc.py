@@ -1,0 +1,207 @@
+"""Parts B and C: metrics, notebook integrity, report checks, and the untrusted model."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader.grade import Options, grade_submission
+from grader.model_check import DEFAULT_DATA, UnsafeModel, inspect_pt2
+from grader.partbc import check_notebook, report_checks, template_notebook
+from tests.conftest import require
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "submission"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return template_notebook()
+
+
+def _answer_cells(nb: dict, kind: str) -> list[int]:
+    tag = "# STARTCODE" if kind == "code" else "STARTTEXT"
+    return [i for i, c in enumerate(nb["cells"]) if "".join(c["source"]).startswith(tag)]
+
+
+def _set(cell: dict, text: str) -> None:
+    cell["source"] = text
+
+
+def test_untouched_template_is_valid_and_blank(template):
+    status, msg, filled, total = check_notebook(copy.deepcopy(template), template)
+    assert (status, filled) == ("valid", 0) and total > 0
+
+
+def test_filled_regions_count_and_outputs_do_not_matter(template):
+    nb = copy.deepcopy(template)
+    i = _answer_cells(nb, "code")[0]
+    _set(nb["cells"][i], "# STARTCODE\ndef f(x):\n    return x\n# ENDCODE")
+    j = _answer_cells(nb, "text")[0]
+    _set(nb["cells"][j], "STARTTEXT\nBecause XOR is not linearly separable.\nENDTEXT")
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "hi"}]
+    status, _, filled, _ = check_notebook(nb, template)
+    assert (status, filled) == ("valid", 2)
+
+
+def test_tampered_fixed_cell_is_invalid_and_named(template):
+    nb = copy.deepcopy(template)
+    fixed = next(i for i, c in enumerate(nb["cells"]) if i > 3 and "STARTCODE" not in
+                 "".join(c["source"]) and "STARTTEXT" not in "".join(c["source"]))
+    _set(nb["cells"][fixed], "".join(nb["cells"][fixed]["source"]) + "\nprint('tweaked')")
+    status, msg, _, _ = check_notebook(nb, template)
+    assert status == "invalid" and f"cell {fixed}" in msg
+
+
+def test_removed_or_moved_tag_is_invalid_and_named(template):
+    nb = copy.deepcopy(template)
+    i = _answer_cells(nb, "code")[0]
+    _set(nb["cells"][i], "# STARTCODE\ndef f(x):\n    return x\n")  # ENDCODE removed
+    status, msg, _, _ = check_notebook(nb, template)
+    assert status == "invalid" and "STARTCODE" in msg and f"cell {i}" in msg
+    nb = copy.deepcopy(template)
+    a, b = 1, 2  # two fixed cells swapped: order is part of the hash
+    nb["cells"][a], nb["cells"][b] = nb["cells"][b], nb["cells"][a]
+    assert check_notebook(nb, template)[0] == "invalid"
+
+
+def test_notebook_item_in_a_submission(tmp_path, template):
+    sub = tmp_path / "s"
+    sub.mkdir()
+    nb = copy.deepcopy(template)
+    (sub / "partb.ipynb").write_text(json.dumps(nb))
+    options = Options(parts="B", template=template)
+    item = next(i for i in grade_submission(sub, options).items if i.id == "notebook")
+    assert item.status == "blank" and item.score == 0
+    _set(nb["cells"][0], "my own title")
+    (sub / "partb.ipynb").write_text(json.dumps(nb))
+    result = grade_submission(sub, options)
+    item = next(i for i in result.items if i.id == "notebook")
+    assert item.status == "invalid" and item.score is None and "cell 0" in item.feedback
+    assert result.status == "invalid"
+
+
+def test_metrics_thresholds_percentages_and_flags(tmp_path):
+    sub = tmp_path / "s"
+    sub.mkdir()
+    (sub / "metrics.yaml").write_text(
+        "perceptron.xor.converged: true\nxor_net.accuracy: 75\n"
+        "digits.softmax.test_accuracy: 0.5\ndigits.mlp.test_accuracy: 96.5\n"
+        "regression.test_mse: 0.03\n")
+    items = {i.id: i for i in grade_submission(sub, Options(parts="BC", template=None)).items}
+    assert items["perceptron"].score == 0
+    assert items["xor_net"].score == 2 and items["xor_net"].status == "partial"
+    assert items["digits_softmax"].status == "wrong"
+    assert items["digits_mlp"].score == 6
+    assert items["regression"].score == 4
+    assert items["fashion"].status == "blank" or items["fashion"].status == "absent"
+
+
+def test_report_checks():
+    ok = report_checks(r"\documentclass[conference]{IEEEtran}" "\n" r"\usepackage{times}")
+    assert all(passed for passed, _ in ok.values())
+    bad = report_checks(r"% \documentclass{IEEEtran}" "\n"
+                        r"\documentclass[12pt,onecolumn]{article}")
+    assert not any(passed for passed, _ in bad.values())
+    assert set(bad) == {"IEEEtran", "two columns", "10pt", "Times"}
+
+
+# ---------------------------------------------------------------- the model
+
+
+def _export(path: Path) -> None:
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 2, 5, stride=4)
+            self.fc = torch.nn.Linear(2 * 6 * 6, 10)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv((x - 0.5) / 0.5)).flatten(1))
+
+    torch.manual_seed(0)
+    batch = torch.export.Dim("batch")
+    ep = torch.export.export(Net().eval(), (torch.zeros(2, 1, 28, 28),),
+                             dynamic_shapes=({0: batch},))
+    torch.export.save(ep, str(path))
+
+
+class _Payload:
+    """Unpickling this creates `marker`: what a crafted archive would do to the grader."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "fashion.pt2"
+    _export(path)
+    return path
+
+
+def _plant(src: Path, dest: Path, marker: Path) -> str:
+    """Copy `src` with its sample-inputs member replaced by a code-running torch.save pickle."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"x": _Payload(str(marker))}, buf)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w") as zout:
+        target = next(n for n in zin.namelist() if "sample_inputs" in n)
+        for info in zin.infolist():
+            zout.writestr(info, buf.getvalue() if info.filename == target
+                          else zin.read(info.filename))
+    return target
+
+
+def test_planted_pickle_is_refused_and_nothing_runs(tmp_path, exported):
+    marker = tmp_path / "pwned"
+    sub = tmp_path / "s"
+    (sub / "models").mkdir(parents=True)
+    _plant(exported, sub / "models" / "fashion.pt2", marker)
+    # Control: the payload is live. torch.export.load itself runs it (its weights_only=False
+    # fallback) on an identical archive aimed at another file; done in a child process.
+    control = tmp_path / "control"
+    _plant(exported, tmp_path / "control.pt2", control)
+    probe = f"import torch; torch.export.load({str(tmp_path / 'control.pt2')!r})"
+    subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=120)
+    assert control.exists(), "control: the planted pickle should run in torch.export.load"
+    with pytest.raises(UnsafeModel, match="sample_inputs.*weights_only=True"):
+        inspect_pt2(sub / "models" / "fashion.pt2")
+    (sub / "metrics.yaml").write_text("fashion.test_accuracy: 0.95\n")
+    result = grade_submission(sub, Options(parts="C"))
+    fashion = next(i for i in result.items if i.id == "fashion")
+    assert fashion.status == "invalid" and "refused" in fashion.feedback
+    assert result.status == "invalid"
+    assert not marker.exists()
+
+
+def test_clean_export_passes_inspection(exported):
+    inspect_pt2(exported)
+
+
+def test_submitted_model_is_measured_not_claimed(tmp_path, exported):
+    require((DEFAULT_DATA / "t10k-images-idx3-ubyte.gz").is_file(),
+            "FashionMNIST test set not installed")
+    sub = tmp_path / "s"
+    (sub / "models").mkdir(parents=True)
+    (sub / "models" / "fashion.pt2").write_bytes(exported.read_bytes())
+    (sub / "metrics.yaml").write_text("fashion.test_accuracy: 0.93\n")
+    fashion = next(i for i in grade_submission(sub, Options(parts="C")).items
+                   if i.id == "fashion")
+    measured = fashion.detail["measured"]
+    assert 0 <= measured < 0.85 and fashion.score == 0  # an untrained net, whatever it claims
+    assert fashion.detail["flagged"] and "FLAG" in fashion.feedback
