@@ -130,12 +130,14 @@ def run() -> None:
               type=click.Path(file_okay=False), help="Run folder for metrics, config, figures.")
 def run_partb(seed: int, out: str) -> None:
     """Part B in NumPy: perceptron, sigmoid neuron, 3-4-1 network, digits (softmax and MLP)."""
+    import json
+
     from nets.partb import REQUIRED_IDS
     from nets.partb import run_partb as run_b
 
     result = run_b(seed=seed, out=out)
     for key in REQUIRED_IDS:
-        click.echo(f"{key:<32} {result.metrics[key]}")
+        click.echo(f"{key:<32} {json.dumps(result.metrics[key])}")  # as metrics.json has it
     click.echo(f"wrote {result.out}/metrics.json, config.json and {len(result.figures)} figures")
 
 
@@ -157,7 +159,84 @@ def notebook(part: str, variant: str | None, out: str | None, execute: bool) -> 
                           execute=execute)
     click.echo(f"wrote {path}")
 
-# (Part C commands: `run regression|optimizers|regularization|init|fashion|search|viz|partc`.)
+# ------------------------------------------------------------------ Part C (PyTorch)
+
+PARTC_STUDIES = {
+    "regression": "Part 1: two-hidden-layer MLP on sin(x) + noise, chosen by k-fold CV.",
+    "optimizers": "Parts 2-3: SGD, momentum, Adam, RMSprop on both tasks, same budget and seeds.",
+    "regularization": "Parts 2-3: none vs L1 vs L2 vs dropout vs early stopping.",
+    "init": "Part 3: zero vs normal vs Xavier vs He initialization.",
+    "fashion": "Parts 2 and 5: reference FashionMNIST CNN, variants, export to model.pt2.",
+    "search": "Part 4: grid vs random search with k-fold cross-validation.",
+    "viz": "Part 6: filters, activation maps, weight histograms, saliency, act. maximization.",
+}
+
+
+def _print_metrics(metrics: dict) -> None:
+    for key, value in metrics.items():
+        if isinstance(value, list) and len(value) > 10:
+            continue  # the confusion matrix and the like: see metrics.json
+        click.echo(f"{key:<52} {value:.6g}" if isinstance(value, float)
+                   else f"{key:<52} {value}")
+
+
+def _run_partc(names: list[str], out_of: dict[str, str], seed: int, epochs: int | None,
+               quick: bool, data_dir: str | None) -> None:
+    from nets.data import DataMissingError
+    from nets.studies import run_study
+
+    for name in names:
+        try:
+            metrics = run_study(name, out_of[name], seed=seed, epochs=epochs, quick=quick,
+                                data_dir=data_dir)
+        except DataMissingError as exc:
+            click.echo(f"dlhw: error: {exc}", err=True)
+            sys.exit(1)
+        _print_metrics(metrics)
+        click.echo(f"wrote {out_of[name]}/metrics.json, config.json and figures")
+
+
+def _partc_options(default_out: str):
+    def deco(fn):
+        for option in reversed([
+            click.option("--seed", default=0, show_default=True, type=int,
+                         help="Seed of every random draw (init, data order, splits)."),
+            click.option("--epochs", default=None, type=click.IntRange(1),
+                         help="Epochs of every training run  [default: the study's own]."),
+            click.option("--quick", is_flag=True,
+                         help="Small subsets and few epochs (what the tests run)."),
+            click.option("--out", default=default_out, show_default=True,
+                         type=click.Path(file_okay=False), help="Run folder."),
+            click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+                         help="FashionMNIST IDX files  [default: $DLHW_DATA or "
+                              "/usr/share/datasets/fashion-mnist]."),
+        ]):
+            fn = option(fn)
+        return fn
+    return deco
+
+
+def _make_partc_command(name: str, doc: str) -> None:
+    @run.command(name, help=doc)
+    @_partc_options(f"runs/{name}")
+    def command(seed: int, epochs: int | None, quick: bool, out: str,
+                data_dir: str | None) -> None:
+        _run_partc([name], {name: out}, seed, epochs, quick, data_dir)
+
+
+for _name, _doc in PARTC_STUDIES.items():
+    _make_partc_command(_name, _doc)
+
+
+@run.command("partc")
+@_partc_options("runs")
+def run_partc(seed: int, epochs: int | None, quick: bool, out: str, data_dir: str | None) -> None:
+    """Every Part C study, each into OUT/<study> (regression, optimizers, ..., viz)."""
+    from pathlib import Path
+
+    names = list(PARTC_STUDIES)
+    _run_partc(names, {n: str(Path(out) / n) for n in names}, seed, epochs, quick, data_dir)
+
 
 # ------------------------------------------------------------------ grading
 
@@ -181,14 +260,19 @@ def notebook(part: str, variant: str | None, out: str | None, execute: bool) -> 
               help="With --batch: parallel workers.")
 @click.option("--time-limit", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
               help="With --batch: CPU seconds per submission before it gets an error row.")
+@click.option("--course", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="course.yaml (variant seed and roster): mark each student against their own "
+                   "numbers. Default: a course.yaml beside the submission folders.")
 def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | None,
-          data_dir: Path | None, parts: str, jobs: int, time_limit: float) -> None:
+          data_dir: Path | None, parts: str, jobs: int, time_limit: float,
+          course: Path | None) -> None:
     """Grade the submission folder PATH (or, with --batch, every submission in it).
 
     Exit status: 0 graded, 1 invalid submission (single mode), 2 usage error.
     """
     from grader import report
     from grader.batch import progress_bar, run_batch
+    from grader.course import find_course, load_course
     from grader.grade import Options, grade_submission
     from grader.rubric import RubricError, load_rubric
 
@@ -198,8 +282,9 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
     if batch != (out is not None):
         raise click.UsageError("--batch and --out go together")
     try:
+        course = course or find_course(path, batch)
         options = Options(load_rubric(rubric) if rubric else load_rubric(), data_dir,
-                          parts=parts)
+                          parts=parts, course=load_course(course) if course else None)
     except RubricError as exc:
         raise click.UsageError(str(exc)) from None
     if batch:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader import parta, partbc
+from grader.course import Course
 from grader.results import ItemMark, Result
 from grader.rubric import Rubric, load_rubric
 from grader.submission import load_submission
@@ -16,11 +17,13 @@ class Options:
     """What a grading run shares between submissions (loaded once per process)."""
 
     def __init__(self, rubric: Rubric | None = None, data_dir: Path | None = None,
-                 template: dict | None | object = _NO_TEMPLATE, parts: str = "ABC"):
+                 template: dict | None | object = _NO_TEMPLATE, parts: str = "ABC",
+                 course: Course | None = None):
         self.rubric = rubric or load_rubric()
         self.data_dir = data_dir
         self._template = template
         self.parts = parts
+        self.course = course
 
     @property
     def template(self) -> dict | None:
@@ -45,8 +48,18 @@ def grade_submission(folder: Path, options: Options) -> Result:
         if unknown:
             sub.problems.append(f"answers.yaml: unknown question id(s) {', '.join(unknown)} "
                                 f"ignored (expected q1 ... q{len(known)})")
+    variant = None
+    if options.course is not None:
+        if sub.id in options.course.students:
+            variant = (options.course.seed, sub.id)
+        else:
+            # Without the student's own numbers Part A cannot be marked fairly either way.
+            answers_problem = answers_problem or (
+                f"student.yaml: id: {sub.id!r} is not in the roster of {options.course.path}; "
+                "Part A is marked against each student's own numbers")
+            sub.problems.append(answers_problem)
     if "A" in options.parts:
-        items += parta.grade_parta(sub.answers, notes, rubric, answers_problem)
+        items += parta.grade_parta(sub.answers, notes, rubric, answers_problem, variant)
     for item in rubric.items:
         if item.part == "partb" and "B" not in options.parts or \
                 item.part == "partc" and "C" not in options.parts:

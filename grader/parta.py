@@ -33,6 +33,7 @@ from grader.symbolic import (
 from solver.engine import Solution, solve
 from solver.expr import ExprError, Formula, symbol, to_sympy
 from solver.spec import Spec, load_all
+from solver.variants import variant_given
 
 POINT_TRIES = 500
 MAX_SHOWN = 80  # characters of a student's answer echoed back
@@ -64,23 +65,36 @@ _CACHE: dict[object, dict[str, QuestionRef]] = {}
 _PROOFS: dict[tuple[str, str, str, str], bool | None] = {}
 
 
-def prepare(rubric: Rubric) -> dict[str, QuestionRef]:
-    """The references of every question, built once per process and rubric."""
+def prepare(rubric: Rubric, variant: tuple[int, str] | None = None) -> dict[str, QuestionRef]:
+    """The references of every question, built once per process and rubric.
+
+    `variant` is (course seed, student id): questions with variants are then solved with that
+    student's numbers; the others share the common references.
+    """
     key = (str(rubric.path), rubric.parta.symbolic.points)
     if key not in _CACHE:
         _CACHE[key] = {spec.id: _prepare(spec, rubric) for spec in load_all()}
-    return _CACHE[key]
+    if variant is None:
+        return _CACHE[key]
+    vkey = (*key, *variant)
+    if vkey not in _CACHE:
+        seed, student = variant
+        _CACHE[vkey] = {qid: _prepare(ref.spec, rubric, variant_given(ref.spec, seed, student))
+                        if ref.spec.variants else ref for qid, ref in _CACHE[key].items()}
+    return _CACHE[vkey]
 
 
-def _prepare(spec: Spec, rubric: Rubric) -> QuestionRef:
-    sol = solve(spec)
+def _prepare(spec: Spec, rubric: Rubric, given: dict[str, sympy.Rational] | None = None
+             ) -> QuestionRef:
+    given_exact = dict(spec.given) if given is None else given
+    sol = solve(spec, given=given_exact)
     symbolic = any(a.kind == "symbolic" for a in spec.answers.values())
     definitions: dict[str, sympy.Expr] = {}
     for name, formula in spec.definitions.items():
         definitions[name] = to_sympy(formula).xreplace(
             {symbol(k): v for k, v in definitions.items()})
     names = set(spec.vocabulary) | set(spec.definitions)
-    given = {k: float(v) for k, v in spec.given.items()}
+    given = {k: float(v) for k, v in given_exact.items()}
     ref = QuestionRef(spec, rubric.parta.weights[spec.id], [], symbolic, names, definitions, {},
                       given)
     convs = [(spec.convention.name, spec.convention.text, sol)] + \
@@ -371,10 +385,11 @@ def _shown(raw: Value) -> str | None:
 
 
 def grade_parta(answers: dict[str, dict[str, Value]] | None,
-                notes: dict[str, list[str]], rubric: Rubric, invalid: str | None = None
-                ) -> list[ItemMark]:
-    """All ten questions. `answers` None means no answers.yaml; `invalid` a file-level error."""
-    refs = prepare(rubric)
+                notes: dict[str, list[str]], rubric: Rubric, invalid: str | None = None,
+                variant: tuple[int, str] | None = None) -> list[ItemMark]:
+    """All ten questions. `answers` None means no answers.yaml; `invalid` a file-level error;
+    `variant` (seed, student id) marks against that student's own numbers."""
+    refs = prepare(rubric, variant)
     out: list[ItemMark] = []
     for qid, ref in refs.items():
         spec = ref.spec
