@@ -1,0 +1,131 @@
+"""Figure helpers shared by Parts B and C: each takes plain arrays and writes one PNG.
+
+matplotlib is imported inside each function, with the Agg backend, so importing `nets` (and
+running `dlhw solve`) never pays for it and no display is ever needed. Figures are closed after
+saving so long runs do not accumulate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DPI = 110
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, imported on first use (for custom figures)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Save `fig` as a PNG with fixed metadata (same figure, same bytes) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Fixed metadata: without it every PNG differs by its creation software/date line.
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    pyplot().close(fig)
+    return path
+
+
+# The first names of the two helpers above; kept because Part C imports them.
+_pyplot = pyplot
+_save = save_figure
+
+
+def save_curve(path: str | Path, series: Mapping[str, Sequence[float]], xlabel: str,
+               ylabel: str, title: str, logy: bool = False,
+               x: Sequence[float] | None = None) -> Path:
+    """Line plot of one or more named series against their index (or `x`), with a legend."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in series.items():
+        xs = x if x is not None else range(1, len(values) + 1)
+        ax.plot(list(xs), list(values), label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if logy:
+        ax.set_yscale("log")
+    if len(series) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def save_confusion(path: str | Path, matrix: np.ndarray, labels: Sequence[str],
+                   title: str) -> Path:
+    """Confusion matrix (rows: true class, columns: predicted) with counts in the cells."""
+    plt = pyplot()
+    matrix = np.asarray(matrix)
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(0.55 * n + 2, 0.55 * n + 1.5))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), labels=list(labels))
+    ax.set_yticks(range(n), labels=list(labels))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if matrix[i, j] > threshold else "black")
+    return save_figure(fig, path)
+
+
+def save_image_grid(path: str | Path, images: np.ndarray, titles: Sequence[str], title: str,
+                    cols: int = 8, cmap: str = "gray_r", symmetric: bool = False) -> Path:
+    """Grid of 2-D images (N, H, W), each with a small caption.
+
+    `symmetric` centres the colour scale on zero (for weights, where the sign matters).
+    """
+    plt = pyplot()
+    images = np.asarray(images)
+    n = max(len(images), 1)
+    cols = min(cols, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows + 0.4), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= len(images):
+            continue
+        img = images[k]
+        if symmetric:
+            lim = float(np.abs(img).max()) or 1.0
+            ax.imshow(img, cmap=cmap, vmin=-lim, vmax=lim)
+        else:
+            ax.imshow(img, cmap=cmap)
+        ax.set_title(titles[k], fontsize=8)
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def save_decision_boundary(path: str | Path, predict: Callable[[np.ndarray], np.ndarray],
+                           X: np.ndarray, y: np.ndarray, title: str,
+                           margin: float = 0.5, steps: int = 200) -> Path:
+    """Regions a 2-D classifier `predict((N, 2)) -> (N,)` assigns, with the points on top."""
+    plt = pyplot()
+    X = np.asarray(X, dtype=float)
+    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps))
+    zz = np.asarray(predict(np.c_[gx.ravel(), gy.ravel()])).reshape(gx.shape)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.contourf(gx, gy, zz, levels=[-0.5, 0.5, 1.5], colors=["#f4c7c3", "#c6dbef"], alpha=0.8)
+    for cls, marker, colour in ((0, "o", "#b2182b"), (1, "s", "#2166ac")):
+        pts = X[np.asarray(y) == cls]
+        ax.scatter(pts[:, 0], pts[:, 1], marker=marker, c=colour, s=60, label=f"y={cls}",
+                   edgecolors="k")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    return save_figure(fig, path)

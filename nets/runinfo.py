@@ -1,0 +1,105 @@
+"""Run bookkeeping shared by Parts B and C: a run folder, stable JSON, library versions.
+
+`write_json` is what makes "same seed, same metrics.json bytes" hold: keys are sorted, floats are
+written with a fixed number of significant digits (so a last-bit difference in a platform's
+`repr` cannot leak in), NumPy scalars and arrays become plain JSON, and NaN/inf are refused
+because JSON has no spelling for them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# 12 significant digits: far below any figure a report quotes, far above float noise.
+FLOAT_DIGITS = 12
+
+
+def _normalise(obj: Any, digits: int) -> Any:
+    """Plain-Python copy of `obj` with every float rounded to `digits` significant digits."""
+    # numpy is optional here so that this module stays importable by anything.
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        np = None
+    if np is not None:
+        if isinstance(obj, np.ndarray):
+            return [_normalise(v, digits) for v in obj.tolist()]
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+        if isinstance(obj, np.integer):
+            return int(obj)
+        if isinstance(obj, np.floating):
+            obj = float(obj)
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+        return obj
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise ValueError(f"cannot write a non-finite float ({obj}) to JSON")
+        rounded = float(f"{obj:.{digits}g}")
+        return 0.0 if rounded == 0 else rounded  # no "-0.0"
+    if isinstance(obj, Mapping):
+        return {str(k): _normalise(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_normalise(v, digits) for v in obj]
+    if isinstance(obj, Path):
+        return obj.as_posix()
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def to_jsonable(obj: Any, digits: int = FLOAT_DIGITS) -> Any:
+    """What `write_json` writes, as Python objects (for comparing in tests)."""
+    return _normalise(obj, digits)
+
+
+def dumps(obj: Any, digits: int = FLOAT_DIGITS) -> str:
+    """Stable JSON text: sorted keys, two-space indent, rounded floats, trailing newline."""
+    return json.dumps(_normalise(obj, digits), sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def write_json(path: str | Path, obj: Any, digits: int = FLOAT_DIGITS) -> Path:
+    """Write `obj` as stable JSON (see `dumps`) to `path`, creating parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dumps(obj, digits), encoding="utf-8")
+    return path
+
+
+def versions(*packages: str) -> dict[str, str]:
+    """Python's and the named installed packages' versions (numpy by default).
+
+    A package that is not installed is reported as "absent" rather than raising, so config.json
+    can always be written.
+    """
+    names = packages or ("numpy",)
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def make_run_dir(out: str | Path) -> Path:
+    """Create (if needed) and return the run folder `out`; existing files in it are kept."""
+    path = Path(out)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> {"dotted.id": value}; lists and scalars are leaves."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
