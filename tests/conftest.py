@@ -14,3 +14,17 @@ def require(condition: bool, why: str) -> None:
     if os.environ.get("DLHW_REQUIRE_DATA") == "1":
         pytest.fail(f"required by DLHW_REQUIRE_DATA=1: {why}")
     pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def quick_runs(tmp_path_factory):
+    """Every study's quick run, made once per test worker (the handout and grader read them)."""
+    from nets.data import DEBIAN_DIR
+
+    require(DEBIAN_DIR.is_dir() or bool(os.environ.get("DLHW_DATA")),
+            "FashionMNIST missing: apt-get install dataset-fashion-mnist")
+    from grader.handout import make_quick_runs
+
+    runs = tmp_path_factory.mktemp("quick-runs")
+    make_quick_runs(runs, seed=0)
+    return runs
