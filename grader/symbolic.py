@@ -9,7 +9,6 @@ is what makes grading a class fast; the exact SymPy proof runs only under a hard
 
 from __future__ import annotations
 
-import ast
 import math
 import re
 import signal
@@ -19,22 +18,11 @@ from contextlib import contextmanager
 
 import sympy
 
-from solver.expr import MAX_LENGTH, ExprError, Formula, parse, symbol, to_sympy
-from solver.functions import FUNCTIONS, sigmoid, to_elementary
+from solver.expr import MAX_LENGTH, ExprError, Formula, evaluate, parse, symbol, to_sympy
+from solver.functions import FUNCTIONS, float_sigmoid, sigmoid, to_elementary
 
 # ---------------------------------------------------------------- reading
 
-
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-
-
-FLOAT_FUNCTIONS: dict[str, Callable[..., float]] = {
-    "exp": math.exp, "log": math.log, "ln": math.log, "sqrt": math.sqrt, "sinh": math.sinh,
-    "cosh": math.cosh, "tanh": math.tanh, "sech": lambda z: 1.0 / math.cosh(z),
-    "sigmoid": _sigmoid, "abs": abs, "Abs": abs, "max": max, "Max": max,
-}
-assert FLOAT_FUNCTIONS.keys() == FUNCTIONS.keys()  # one table of student functions, two backends
 
 EULER = "e"  # `e` is Euler's number unless the question uses it as a name
 
@@ -301,33 +289,10 @@ class PointError(ArithmeticError):
 
 def eval_formula(formula: Formula, env: Mapping[str, float]) -> float:
     """Evaluate a parsed formula with floats; PointError where it has no real value."""
-    def ev(node: ast.AST) -> float:
-        if isinstance(node, ast.BinOp):
-            a, b = ev(node.left), ev(node.right)
-            op = type(node.op)
-            if op is ast.Add:
-                return a + b
-            if op is ast.Sub:
-                return a - b
-            if op is ast.Mult:
-                return a * b
-            if op is ast.Div:
-                return a / b
-            return math.pow(a, b)
-        if isinstance(node, ast.UnaryOp):
-            v = ev(node.operand)
-            return -v if isinstance(node.op, ast.USub) else v
-        if isinstance(node, ast.Constant):
-            return float(node.value)
-        if isinstance(node, ast.Name):
-            if node.id == EULER and EULER not in env:
-                return math.e
-            return env[node.id]
-        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-        return FLOAT_FUNCTIONS[node.func.id](*(ev(a) for a in node.args))
-
+    if EULER in formula.names and EULER not in env:
+        env = {**env, EULER: math.e}
     try:
-        value = float(ev(formula.tree))
+        value = evaluate(formula, env)
     except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
         raise PointError(str(exc)) from None
     if not math.isfinite(value):
@@ -337,7 +302,7 @@ def eval_formula(formula: Formula, env: Mapping[str, float]) -> float:
 
 _SYMPY_FLOAT: dict[type, Callable[..., float]] = {
     sympy.exp: math.exp, sympy.log: math.log, sympy.tanh: math.tanh, sympy.sinh: math.sinh,
-    sympy.cosh: math.cosh, sympy.sech: lambda z: 1.0 / math.cosh(z), sigmoid: _sigmoid,
+    sympy.cosh: math.cosh, sympy.sech: lambda z: 1.0 / math.cosh(z), sigmoid: float_sigmoid,
     sympy.Abs: abs, sympy.Max: max, sympy.Min: min,
 }
 

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 import sympy
 
-from solver.functions import SPEC_FUNCTIONS
+from solver.functions import FLOAT_FUNCTIONS, SPEC_FUNCTIONS
 
+T = TypeVar("T")
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
 MAX_EXPONENT = 64  # a literal exponent above this is refused: 9**9**9 must not hang anyone
@@ -149,80 +152,45 @@ def symbol(name: str) -> sympy.Symbol:
     return _SYMBOLS[name]
 
 
-def to_sympy(formula: Formula, env: Mapping[str, sympy.Expr] | None = None,
-             functions: Mapping[str, object] = SPEC_FUNCTIONS) -> sympy.Expr:
-    """Build the SymPy expression; names found in `env` are replaced by their expressions."""
-    env = env or {}
-    source = formula.text
+def fold(formula: Formula, number: Callable[[str], T], name: Callable[[str], T],
+         functions: Mapping[str, Callable[..., T]], power: Callable[[T, T], T] = operator.pow
+         ) -> T:
+    """Compute a formula bottom-up in any number system: SymPy (exact) or floats.
 
-    def build(node: ast.AST) -> sympy.Expr:
+    `number` turns a literal's source text into a value, `name` a variable, and `functions`
+    maps each callable name; the tree has already been validated by `parse`.
+    """
+    source = formula.text
+    binary = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+              ast.Div: operator.truediv, ast.Pow: power}
+
+    def walk(node: ast.AST) -> T:
         if isinstance(node, ast.BinOp):
-            left, right = build(node.left), build(node.right)
-            op = type(node.op)
-            if op is ast.Add:
-                return left + right
-            if op is ast.Sub:
-                return left - right
-            if op is ast.Mult:
-                return left * right
-            if op is ast.Div:
-                return left / right
-            return left**right
+            return binary[type(node.op)](walk(node.left), walk(node.right))
         if isinstance(node, ast.UnaryOp):
-            inner = build(node.operand)
+            inner = walk(node.operand)
             return -inner if isinstance(node.op, ast.USub) else inner
         if isinstance(node, ast.Constant):
-            return exact(ast.get_source_segment(source, node) or repr(node.value))
+            return number(ast.get_source_segment(source, node) or repr(node.value))
         if isinstance(node, ast.Name):
-            return env[node.id] if node.id in env else symbol(node.id)
+            return name(node.id)
         assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-        args = [build(a) for a in node.args]
-        return functions[node.func.id](*args)
+        return functions[node.func.id](*(walk(a) for a in node.args))
 
-    return build(formula.tree)
-
-
-def _sigmoid(v: float) -> float:
-    if v >= 0:
-        return 1.0 / (1.0 + math.exp(-v))
-    e = math.exp(v)  # the same value, without overflow for very negative v
-    return e / (1.0 + e)
+    return walk(formula.tree)
 
 
-_FLOAT_FUNCTIONS = {
-    "exp": math.exp, "log": math.log, "ln": math.log, "sqrt": math.sqrt, "sinh": math.sinh,
-    "cosh": math.cosh, "tanh": math.tanh, "sech": lambda v: 1.0 / math.cosh(v),
-    "sigmoid": _sigmoid, "abs": abs, "Abs": abs, "max": max, "Max": max,
-}
+def to_sympy(formula: Formula, env: Mapping[str, sympy.Expr] | None = None,
+             functions: Mapping[str, object] = SPEC_FUNCTIONS) -> sympy.Expr:
+    """The exact SymPy expression; names found in `env` are replaced by their expressions."""
+    env = env or {}
+    return fold(formula, exact, lambda n: env[n] if n in env else symbol(n), functions)
 
 
 def evaluate(formula: Formula, values: Mapping[str, float]) -> float:
-    """The formula's value in floating point; for reporting, beside the exact SymPy value."""
-    source = formula.text
-
-    def ev(node: ast.AST) -> float:
-        if isinstance(node, ast.BinOp):
-            left, right = ev(node.left), ev(node.right)
-            op = type(node.op)
-            if op is ast.Add:
-                return left + right
-            if op is ast.Sub:
-                return left - right
-            if op is ast.Mult:
-                return left * right
-            if op is ast.Div:
-                return left / right
-            return left**right
-        if isinstance(node, ast.UnaryOp):
-            return -ev(node.operand) if isinstance(node.op, ast.USub) else ev(node.operand)
-        if isinstance(node, ast.Constant):
-            return float(Decimal(ast.get_source_segment(source, node) or repr(node.value)))
-        if isinstance(node, ast.Name):
-            return float(values[node.id])
-        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-        return float(_FLOAT_FUNCTIONS[node.func.id](*(ev(a) for a in node.args)))
-
-    return ev(formula.tree)
+    """The formula's value in floating point. A negative base to a fractional power raises
+    ValueError (math.pow) instead of turning complex."""
+    return float(fold(formula, float, values.__getitem__, FLOAT_FUNCTIONS, math.pow))
 
 
 # ---------------------------------------------------------------- printing

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import sympy
 from sympy import S
 
@@ -60,3 +63,19 @@ FUNCTIONS: dict[str, object] = {
     "Max": sympy.Max,
 }
 SPEC_FUNCTIONS: dict[str, object] = {**FUNCTIONS, "diff": sympy.diff}
+
+
+def float_sigmoid(v: float) -> float:
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)  # the same value, without overflow for very negative v
+    return e / (1.0 + e)
+
+
+# The same functions for floats: reporting values, and judging students' answers at points.
+FLOAT_FUNCTIONS: dict[str, Callable[..., float]] = {
+    "exp": math.exp, "log": math.log, "ln": math.log, "sqrt": math.sqrt, "sinh": math.sinh,
+    "cosh": math.cosh, "tanh": math.tanh, "sech": lambda v: 1.0 / math.cosh(v),
+    "sigmoid": float_sigmoid, "abs": abs, "Abs": abs, "max": max, "Max": max,
+}
+assert FLOAT_FUNCTIONS.keys() == FUNCTIONS.keys()

@@ -202,6 +202,7 @@ def test_submitted_model_is_measured_not_claimed(tmp_path, exported):
     (sub / "metrics.yaml").write_text("fashion.test_accuracy: 0.93\n")
     fashion = next(i for i in grade_submission(sub, Options(parts="C")).items
                    if i.id == "fashion")
+    assert "measured" in fashion.detail, fashion.feedback
     measured = fashion.detail["measured"]
     assert 0 <= measured < 0.85 and fashion.score == 0  # an untrained net, whatever it claims
     assert fashion.detail["flagged"] and "FLAG" in fashion.feedback

@@ -15,9 +15,17 @@ from solver.engine import solve
 from solver.spec import find_spec, load_all
 from solver.variants import variant_given
 
-torch.set_default_dtype(torch.float64)
 mpmath.mp.dps = 50
 REL = 1e-9
+
+
+def t(value, **kwargs) -> torch.Tensor:
+    """A float64 tensor: the checks need double precision (the default dtype stays untouched)."""
+    return torch.tensor(value, dtype=torch.float64, **kwargs)
+
+
+def empty(*shape: int) -> torch.Tensor:
+    return torch.empty(*shape, dtype=torch.float64)
 
 
 def close(a: float, b: float, rel: float = REL) -> bool:
@@ -57,13 +65,13 @@ def setup(qid: str, case: str):
 def test_q1_forward_pass_matches_torch(convention, case):
     spec, sol, g = setup("q1", case)
     got = values(sol if convention == "input_to_hidden" else sol.alternatives[convention])
-    w = torch.tensor([[g["w11"], g["w12"]], [g["w21"], g["w22"]]])  # row i = input i
+    w = t([[g["w11"], g["w12"]], [g["w21"], g["w22"]]])  # row i = input i
     if convention == "row_per_neuron":
         w = w.T  # row i = neuron i, so inputs arrive along columns
-    x = torch.tensor([g["x1"], g["x2"]])
-    z = x @ w + torch.tensor([g["b1"], g["b2"]])
+    x = t([g["x1"], g["x2"]])
+    z = x @ w + t([g["b1"], g["b2"]])
     h = torch.sigmoid(z)
-    z_out = h @ torch.tensor([g["wh1"], g["wh2"]]) + g["bo"]
+    z_out = h @ t([g["wh1"], g["wh2"]]) + g["bo"]
     expected = {"z1": z[0], "z2": z[1], "h1": h[0], "h2": h[1], "z_out": z_out,
                 "output": torch.sigmoid(z_out)}
     for k, v in expected.items():
@@ -86,8 +94,8 @@ def test_q1_output_in_mpmath_and_the_homework_value():
 def test_q2_gradients_match_autograd_and_finite_differences(convention, scale, case):
     spec, sol, g = setup("q2", case)
     got = values(sol if convention == "mse" else sol.alternatives[convention])
-    w = torch.tensor(g["w"], requires_grad=True)
-    b = torch.tensor(g["b"], requires_grad=True)
+    w = t(g["w"], requires_grad=True)
+    b = t(g["b"], requires_grad=True)
     z = w * g["x"] + b
     z.retain_grad()
     a = torch.sigmoid(z)
@@ -117,8 +125,8 @@ def test_q2_gradients_match_autograd_and_finite_differences(convention, scale, c
 def test_q3_step_matches_autograd_and_finite_differences(case):
     spec, sol, g = setup("q3", case)
     got = values(sol)
-    w = torch.tensor(g["w"], requires_grad=True)
-    b = torch.tensor(g["b"], requires_grad=True)
+    w = t(g["w"], requires_grad=True)
+    b = t(g["b"], requires_grad=True)
     loss = (g["y"] - (w * g["x"] + b)) ** 2
     loss.backward()
     with torch.no_grad():
@@ -139,7 +147,7 @@ def test_q5_xavier_matches_torch_init():
     got = values(solve(find_spec("q5")))
     torch.manual_seed(0)
     for layer, (fan_in, fan_out) in {"hidden": (2, 2), "output": (2, 1)}.items():
-        draws = torch.cat([torch.nn.init.xavier_uniform_(torch.empty(fan_out, fan_in)).flatten()
+        draws = torch.cat([torch.nn.init.xavier_uniform_(empty(fan_out, fan_in)).flatten()
                            for _ in range(20000)])
         bound = got[f"xavier_bound_{layer}"]
         assert float(draws.abs().max()) <= bound
@@ -147,7 +155,7 @@ def test_q5_xavier_matches_torch_init():
         # U(-b, b) has variance b^2 / 3, which must be Glorot's 2 / (fan_in + fan_out).
         assert close(got[f"xavier_var_{layer}"], bound**2 / 3)
         assert abs(float(draws.var()) - got[f"xavier_var_{layer}"]) < 0.02
-        normal = torch.cat([torch.nn.init.xavier_normal_(torch.empty(fan_out, fan_in)).flatten()
+        normal = torch.cat([torch.nn.init.xavier_normal_(empty(fan_out, fan_in)).flatten()
                             for _ in range(20000)])
         assert abs(float(normal.var()) - got[f"xavier_var_{layer}"]) < 0.03
 
@@ -168,14 +176,14 @@ def test_q5_demo_table_replays_in_torch_from_its_printed_start():
     sol = solve(find_spec("q5"))
     demo = find_spec("q5").demo
     eta, y = float(demo["eta"]), float(demo["y"])
-    x = torch.tensor([float(demo["x1"]), float(demo["x2"])])
+    x = t([float(demo["x1"]), float(demo["x2"])])
     rng = random.Random(int(demo["seed"]))
     bh, bo = math.sqrt(6 / 4), math.sqrt(6 / 3)
     draw = {k: round(rng.uniform(-bh, bh), 4) for k in ("w11", "w12", "w21", "w22")}
     draw |= {k: round(rng.uniform(-bo, bo), 4) for k in ("wh1", "wh2")}
     for scheme, init in (("zero", dict.fromkeys(draw, 0.0)), ("Xavier", draw)):
-        p = {k: torch.tensor(v, requires_grad=True) for k, v in init.items()}
-        p |= {k: torch.tensor(0.0, requires_grad=True) for k in ("b1", "b2", "bo")}
+        p = {k: t(v, requires_grad=True) for k, v in init.items()}
+        p |= {k: t(0.0, requires_grad=True) for k in ("b1", "b2", "bo")}
         rows = [r for r in sol.demo.rows if r[0] == scheme]
         for row in rows:
             h1 = torch.sigmoid(p["w11"] * x[0] + p["w21"] * x[1] + p["b1"])
@@ -188,9 +196,9 @@ def test_q5_demo_table_replays_in_torch_from_its_printed_start():
                 assert close(got, exp, 1e-12) or abs(got - exp) < 1e-14
             loss.backward()
             with torch.no_grad():
-                for t in p.values():
-                    t -= eta * t.grad
-                    t.grad = None
+                for param in p.values():
+                    param -= eta * param.grad
+                    param.grad = None
 
 
 # ---------------------------------------------------------------- q8
@@ -199,7 +207,7 @@ def test_q5_demo_table_replays_in_torch_from_its_printed_start():
 def test_q8_softmax_jacobian_and_cross_entropy_match_autograd_and_fd(case):
     spec, sol, g = setup("q8", case)
     got = values(sol)
-    z = torch.tensor([g["z1"], g["z2"]], requires_grad=True)
+    z = t([g["z1"], g["z2"]], requires_grad=True)
     p = torch.softmax(z, 0)
     jac = torch.autograd.functional.jacobian(lambda t: torch.softmax(t, 0), z.detach())
     torch.nn.functional.cross_entropy(z.unsqueeze(0), torch.tensor([0])).backward()
@@ -255,11 +263,11 @@ def _autograd(qid: str, pt: dict[str, float]) -> dict[str, float]:
     torch_f, _ = ACTIVATIONS[qid]
     if torch_f is None:
         torch_f = lambda t: torch.nn.functional.elu(t, alpha=pt["alpha"])  # noqa: E731
-    w = torch.tensor(pt["w"], requires_grad=True)
+    w = t(pt["w"], requires_grad=True)
     z = w * pt["x"] + pt["b"]
     z.retain_grad()
     a = torch_f(z)
-    a.backward(torch.tensor(pt["dL_da"]))
+    a.backward(t(pt["dL_da"]))
     dw = float(w.grad)
     return {"derivative": float(z.grad) / pt["dL_da"], "dL_dw": dw,
             "w_new": pt["w"] - pt["eta"] * dw}
