@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from solver.spec import PROBLEMS_DIR, Spec, load_all
+from solver.yamlnodes import NodeReader
 
 RUBRIC_PATH = PROBLEMS_DIR / "rubric.yaml"
 PART_MARKS = {"partb": 25, "partc": 25}
@@ -70,63 +71,11 @@ class Rubric:
     items: tuple[Item, ...]
 
 
-class _R:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def fail(self, node: yaml.Node | None, where: str, msg: str) -> RubricError:
-        line = node.start_mark.line + 1 if node is not None else 1
-        return RubricError(f"{self.path}:{line}: {where}: {msg}")
-
-    def mapping(self, node: yaml.Node, where: str, required: set[str] = frozenset(),
-                optional: set[str] | None = None) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, where, "expected a mapping")
-        out: dict[str, yaml.Node] = {}
-        for k, v in node.value:
-            key = str(k.value)
-            if key in out:
-                raise self.fail(k, f"{where}.{key}", "duplicate key")
-            if optional is not None and key not in required | optional:
-                raise self.fail(k, f"{where}.{key}", "unknown key (expected one of "
-                                f"{', '.join(sorted(required | optional))})")
-            out[key] = v
-        for key in sorted(required - out.keys()):
-            raise self.fail(node, f"{where}.{key}", "missing required field")
-        return out
-
-    def number(self, node: yaml.Node, where: str, lo: float | None = None,
-               hi: float | None = None) -> Fraction:
-        if not (isinstance(node, yaml.ScalarNode) and node.tag in
-                ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")):
-            raise self.fail(node, where, "expected a number")
-        value = Fraction(node.value)
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise self.fail(node, where, f"expected a number in [{lo}, {hi}], got {node.value}")
-        return value
-
-    def boolean(self, node: yaml.Node, where: str) -> bool:
-        if not (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool"):
-            raise self.fail(node, where, "expected true or false")
-        return node.value.lower() in ("true", "yes", "on")
-
-    def text(self, node: yaml.Node, where: str) -> str:
-        if not (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str"):
-            raise self.fail(node, where, "expected text")
-        return node.value
-
-
 def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None) -> Rubric:
     """Load and validate the rubric against the question specs."""
     path = Path(path)
-    r = _R(path)
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RubricError(f"{path}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise RubricError(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML") from None
+    r = NodeReader(path, RubricError)
+    root = r.load()
     top = r.mapping(root, "rubric", {"parta", "partb", "partc"}, set())
     parta = _parta(r, top["parta"], specs if specs is not None else load_all())
     items: list[Item] = []
@@ -141,7 +90,7 @@ def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None) -> Ru
     return Rubric(path, parta, tuple(items))
 
 
-def _parta(r: _R, node: yaml.Node, specs: list[Spec]) -> PartA:
+def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
     m = r.mapping(node, "parta", {"follow_through_share", "imprecise_share", "show_interval",
                                   "symbolic", "weights"}, set())
     s = r.mapping(m["symbolic"], "parta.symbolic",
@@ -184,15 +133,15 @@ def _parta(r: _R, node: yaml.Node, specs: list[Spec]) -> PartA:
 _CHECKS = {"notebook", "model", "report"}
 
 
-def _item(r: _R, part: str, iid: str, node: yaml.Node) -> Item:
+def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
     where = f"{part}.{iid}"
     m = r.mapping(node, where, {"title", "marks"},
                   {"metric", "check", "at_least", "at_most", "equals", "partial",
                    "unverified_share", "max_gap", "time_limit_s", "memory_limit_mb"})
-    check = r.text(m["check"], f"{where}.check") if "check" in m else "metric"
+    check = r.string(m["check"], f"{where}.check") if "check" in m else "metric"
     if check not in _CHECKS | {"metric"}:
         raise r.fail(m["check"], f"{where}.check", "expected metric, notebook, model or report")
-    metric = r.text(m["metric"], f"{where}.metric") if "metric" in m else None
+    metric = r.string(m["metric"], f"{where}.metric") if "metric" in m else None
     ops = [op for op in ("at_least", "at_most", "equals") if op in m]
     if check in ("metric", "model"):
         if metric is None:
@@ -222,7 +171,7 @@ def _item(r: _R, part: str, iid: str, node: yaml.Node) -> Item:
         partial = Threshold(pops[0], pval)
         share = r.number(p["share"], f"{where}.partial.share", 0, 1)
     return Item(
-        id=iid, part=part, title=r.text(m["title"], f"{where}.title"),
+        id=iid, part=part, title=r.string(m["title"], f"{where}.title"),
         marks=r.number(m["marks"], f"{where}.marks", 0, 25), check=check, metric=metric,
         full=full, partial=partial, partial_share=share,
         unverified_share=r.number(m["unverified_share"], f"{where}.unverified_share", 0, 1)

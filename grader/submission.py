@@ -7,11 +7,12 @@ keep their source text: significant figures are judged from what the student wro
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from solver.variants import STUDENT_ID_RE
 
 MAX_YAML_BYTES = 256 * 1024  # a complete answers.yaml is about 2 KB
 MAX_YAML_EVENTS = 20_000
@@ -24,7 +25,6 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
 }
-ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
 class FileError(ValueError):
@@ -200,7 +200,7 @@ def _load_student(sub: Submission, path: Path) -> None:
         elif not isinstance(v, (Text, Number)):
             sub.problems.append(f"{path.name}:{node.start_mark.line + 1}: {key}: expected text")
         elif key == "id":
-            if not ID_RE.fullmatch(v.text):
+            if not STUDENT_ID_RE.fullmatch(v.text):
                 sub.problems.append(f"{path.name}:{v.line}: id: expected letters, digits, '.', "
                                     f"'_' or '-' (at most 64), got {v.text[:40]!r}")
             else:

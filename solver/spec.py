@@ -15,11 +15,10 @@ import sympy
 import yaml
 
 from solver.expr import ExprError, Formula, exact, parse
+from solver.yamlnodes import NodeReader
 
 ROOT = Path(__file__).resolve().parent.parent
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: same nodes, 20x faster
 PROBLEMS_DIR = ROOT / "problems"
-ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class SpecError(ValueError):
@@ -135,85 +134,19 @@ class Spec:
 
 # ---------------------------------------------------------------- node helpers
 
-class _Reader:
-    def __init__(self, path: Path):
-        self.path = path
+class _Reader(NodeReader):
+    """NodeReader plus what specs hold: exact rationals and formulas."""
 
-    def fail(self, node: yaml.Node | None, where: str, msg: str) -> SpecError:
-        line = node.start_mark.line + 1 if node is not None else 1
-        return SpecError(f"{self.path}:{line}: {where}: {msg}")
-
-    def mapping(self, node: yaml.Node, where: str, required: set[str], optional: set[str]
-                ) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, where, "expected a mapping")
-        out: dict[str, yaml.Node] = {}
-        for k, v in node.value:
-            key = self.string(k, where)
-            field_name = f"{where}.{key}" if where else key
-            if key in out:
-                raise self.fail(k, field_name, "duplicate key")
-            if key not in required | optional:
-                allowed = ", ".join(sorted(required | optional))
-                raise self.fail(k, field_name, f"unknown key (expected one of {allowed})")
-            out[key] = v
-        for key in sorted(required - out.keys()):
-            raise self.fail(node, f"{where}.{key}" if where else key, "missing required field")
-        return out
-
-    def pairs(self, node: yaml.Node, where: str) -> list[tuple[str, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, where, "expected a mapping")
-        out = [(self.ident(k, where), v) for k, v in node.value]
-        seen: set[str] = set()
-        for (key, _), (k, _) in zip(out, node.value):
-            if key in seen:
-                raise self.fail(k, f"{where}.{key}", "duplicate key")
-            seen.add(key)
-        return out
-
-    def string(self, node: yaml.Node, where: str) -> str:
-        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
-            raise self.fail(node, where, "expected text")
-        return node.value
-
-    def ident(self, node: yaml.Node, where: str) -> str:
-        value = self.string(node, where)
-        if not ID_RE.fullmatch(value):
-            raise self.fail(node, where, f"expected an identifier, got {value!r}")
-        return value
-
-    def integer(self, node: yaml.Node, where: str) -> int:
-        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:int":
-            raise self.fail(node, where, "expected an integer")
-        return int(node.value)
-
-    def number(self, node: yaml.Node, where: str) -> sympy.Rational:
-        if not isinstance(node, yaml.ScalarNode) or node.tag not in (
-            "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
-        ):
-            raise self.fail(node, where, "expected a number")
-        try:
-            return exact(node.value)
-        except ExprError as exc:
-            raise self.fail(node, where, str(exc)) from None
+    def rational(self, node: yaml.Node, where: str) -> sympy.Rational:
+        value = self.number(node, where)
+        return sympy.Rational(value.numerator, value.denominator)
 
     def formula(self, node: yaml.Node, where: str) -> Formula:
-        if isinstance(node, yaml.ScalarNode) and node.tag in (
-            "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
-        ):
-            text = node.value
-        else:
-            text = self.string(node, where)
+        text = node.value if self.is_number(node) else self.string(node, where)
         try:
             return parse(text)
         except ExprError as exc:
             raise self.fail(node, where, str(exc)) from None
-
-    def seq(self, node: yaml.Node, where: str) -> list[yaml.Node]:
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, where, "expected a list")
-        return list(node.value)
 
 
 # ---------------------------------------------------------------- loading
@@ -227,23 +160,12 @@ _WHERE_RE = re.compile(r"\s*([A-Za-z]\w*)\s*(>=|<=|>|<)\s*(-?[\d.]+)\s*")
 def load_spec(path: str | Path) -> Spec:
     """Load and validate one spec file; raises SpecError naming file, line and field."""
     path = Path(path)
-    r = _Reader(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read: {exc}") from None
-    try:
-        root = yaml.compose(text, Loader=_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise SpecError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if root is None:
-        raise SpecError(f"{path}:1: empty spec")
+    r = _Reader(path, SpecError)
+    root = r.load()
     top = r.mapping(root, "", _TOP_REQUIRED, _TOP_OPTIONAL)
 
     qid = r.ident(top["id"], "id")
-    given = {k: r.number(v, f"given.{k}") for k, v in r.pairs(top["given"], "given")} \
+    given = {k: r.rational(v, f"given.{k}") for k, v in r.pairs(top["given"], "given")} \
         if "given" in top else {}
 
     steps: list[Step] = []
@@ -313,14 +235,14 @@ def load_spec(path: str | Path) -> Spec:
     notes = tuple(r.string(n, "notes") for n in r.seq(top["notes"], "notes")) \
         if "notes" in top else ()
     illustration = tuple(
-        {k: r.number(v, f"illustration[{i}].{k}") for k, v in r.pairs(c, f"illustration[{i}]")}
+        {k: r.rational(v, f"illustration[{i}].{k}") for k, v in r.pairs(c, f"illustration[{i}]")}
         for i, c in enumerate(r.seq(top["illustration"], "illustration"))
     ) if "illustration" in top else ()
     demo: dict[str, sympy.Rational | str] = {}
     if "demo" in top:
         for k, v in r.pairs(top["demo"], "demo"):
             is_text = isinstance(v, yaml.ScalarNode) and v.tag == "tag:yaml.org,2002:str"
-            demo[k] = r.string(v, f"demo.{k}") if is_text else r.number(v, f"demo.{k}")
+            demo[k] = r.string(v, f"demo.{k}") if is_text else r.rational(v, f"demo.{k}")
         if "rule" not in demo:
             raise r.fail(top["demo"], "demo.rule", "missing required field")
     variants: dict[str, Variation] = {}
@@ -329,7 +251,8 @@ def load_spec(path: str | Path) -> Spec:
             if k not in given:
                 raise r.fail(v, f"variants.{k}", "not a given value of this question")
             m = r.mapping(v, f"variants.{k}", {"min", "max", "step"}, {"decimals"})
-            var = Variation(*(r.number(m[f], f"variants.{k}.{f}") for f in ("min", "max", "step")),
+            var = Variation(*(r.rational(m[f], f"variants.{k}.{f}")
+                              for f in ("min", "max", "step")),
                             r.integer(m["decimals"], f"variants.{k}.decimals")
                             if "decimals" in m else None)
             if var.min > var.max or var.step <= 0:

@@ -23,7 +23,8 @@ from solver.spec import Spec, SpecError
 
 MAX_TRIES = 10_000
 _CONSTRAINT_RE = re.compile(r"(.+?)\s*(>=|<=|!=|>|<)\s*(-?[\d.]+)\s*")
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+# A student id: safe as a file name, the same rule for rosters and submissions.
+STUDENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
 class VariantError(ValueError):
@@ -92,7 +93,7 @@ def load_roster(path: str | Path) -> list[Student]:
     seen: set[str] = set()
     for line, row in enumerate(rows, start=2):
         sid = (row.get("id") or "").strip()
-        if not _ID_RE.fullmatch(sid):
+        if not STUDENT_ID_RE.fullmatch(sid):
             raise VariantError(f"{path}:{line}: id: expected letters, digits, '_', '.' or '-', "
                                f"got {sid!r}")
         if sid in seen:

@@ -93,7 +93,7 @@ def test_find_spec_unknown_lists_valid_ids():
     (lambda s: s.replace("id: q99", "id: !!python/object/apply:os.system ['true']"),
      r":1: id: expected text"),
     (lambda s: "steps: [", r"not valid YAML"),
-    (lambda s: "", r"empty spec"),
+    (lambda s: "", r"empty file"),
 ])
 def test_bad_specs_give_one_line_naming_file_line_and_field(tmp_path, edit, message):
     path = write(tmp_path, edit(GOOD))
