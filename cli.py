@@ -16,16 +16,18 @@ class DlhwGroup(click.Group):
     """Turns the packages' own errors into one-line messages and exit code 1 (2 for usage)."""
 
     def invoke(self, ctx: click.Context):
+        from grader.handout import HandoutError
+        from grader.references import ReferencesError
         from solver.engine import SolveError
         from solver.expr import ExprError
-        from grader.handout import HandoutError
         from solver.latex import LatexError
         from solver.spec import SpecError
         from solver.variants import VariantError
 
         try:
             return super().invoke(ctx)
-        except (SpecError, SolveError, ExprError, VariantError, LatexError, HandoutError) as exc:
+        except (SpecError, SolveError, ExprError, VariantError, LatexError, HandoutError,
+                ReferencesError) as exc:
             click.echo(f"dlhw: error: {exc}", err=True)
             sys.exit(1)
 
@@ -307,6 +309,22 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
               "gradescope": report.to_gradescope}[form]
     click.echo(render(result), nl=form != "table")
     sys.exit(0 if result.status == "graded" else 1)
+
+
+@cli.command()
+@click.option("--runs", "runs_dir", default="runs", show_default=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder holding the full reference runs.")
+def references(runs_dir: Path) -> None:
+    """Copy the reference runs' graded metrics into problems/references.yaml."""
+    from grader.references import REFERENCES_PATH, write_references
+    from grader.rubric import load_rubric
+
+    ids = [i.metric for i in load_rubric(references={}).items if i.metric]
+    values = write_references(runs_dir, ids)
+    for k, v in values.items():
+        click.echo(f"{k:<36} {v}")
+    click.echo(f"wrote {REFERENCES_PATH}")
 
 
 @cli.command()

@@ -1,0 +1,81 @@
+"""Part C studies end to end through the CLI, --quick, on real FashionMNIST (subsets).
+
+They check the conclusions that are robust even on small subsets (the quick CNN beats chance
+widely; zero initialization keeps hidden units identical; search reports mean +- std per
+configuration; the exported model re-evaluates to the same accuracy), never wall-clock times.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import require
+
+torch = pytest.importorskip("torch")
+
+from cli import cli  # noqa: E402
+from nets.data import DataMissingError, fashion_root  # noqa: E402
+
+
+def _have_data() -> bool:
+    try:
+        fashion_root()
+        return True
+    except DataMissingError:
+        return False
+
+
+def _run(study: str, out: Path, *extra: str) -> dict:
+    res = CliRunner().invoke(cli, ["run", study, "--quick", "--out", str(out), *extra])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    config = json.loads((out / "config.json").read_text())
+    assert config["seed"] == 0 and config["quick"] is True
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_missing_data_is_one_clear_line(tmp_path):
+    res = CliRunner().invoke(cli, ["run", "fashion", "--quick", "--out", str(tmp_path / "f"),
+                                   "--data-dir", str(tmp_path)])
+    assert res.exit_code == 1
+    assert "apt-get install dataset-fashion-mnist" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_fashion_data_shapes_counts_and_homework_transform():
+    require(_have_data(), "FashionMNIST not installed (apt-get install dataset-fashion-mnist)")
+    from torchvision import datasets
+
+    from nets.data import homework_transform, load_fashion
+
+    fd = load_fashion()
+    assert fd.x_train.shape == (60000, 1, 28, 28) and fd.x_test.shape == (10000, 1, 28, 28)
+    assert torch.bincount(fd.y_test).tolist() == [1000] * 10
+    ds = datasets.FashionMNIST(str(fd.root), train=False, download=False,
+                               transform=homework_transform())
+    for i in (0, 1234, 9999):
+        img, label = ds[i]
+        assert torch.equal(img, fd.x_test[i]) and label == fd.y_test[i]
+
+
+def test_fashion_quick_beats_chance_and_export_round_trips(tmp_path):
+    require(_have_data(), "FashionMNIST not installed (apt-get install dataset-fashion-mnist)")
+    from grader.model_check import inspect_pt2
+
+    out = tmp_path / "f"
+    m = _run("fashion", out)
+    assert m["fashion.test_accuracy"] > 0.6  # chance is 0.1
+    cm = m["fashion.confusion_matrix"]
+    assert sum(map(sum, cm)) == 2000 and len(cm) == 10
+    assert {f"fashion.variants.{v}.test_accuracy" for v in ("shallow", "deep", "wide")} <= set(m)
+    assert "MaxPool2d" in (out / "layers.txt").read_text()
+    inspect_pt2(out / "model.pt2")  # the grader's own safety check
+    # fashion.export.test_accuracy is evaluate_exported on all 10,000 test images; the quick
+    # run's own metrics use a 2,000-image subset, so they agree only up to sampling noise.
+    assert abs(m["fashion.export.test_accuracy"] - m["fashion.test_accuracy"]) < 0.05
+    program = torch.export.load(str(out / "model.pt2")).module()
+    x = torch.rand(3, 1, 28, 28)
+    assert program(x).shape == (3, 10)
