@@ -179,9 +179,20 @@ def facts(m: Metrics) -> dict[str, Any]:
     for key, value in m.runs["search"].metrics.items():
         parts = key.split(".")
         if len(parts) == 5 and parts[3] == "best_params":
-            search.setdefault(parts[1], {}).setdefault(parts[2], {})[parts[4]] = value
+            shown = f"{value:.3g}" if isinstance(value, float) else value
+            search.setdefault(parts[1], {}).setdefault(parts[2], {})[parts[4]] = shown
+    # Relative growth of each layer's weight spread over training (Part 6, histograms).
+    spread = {k.split(".")[2]: v[-1] / v[0] for k, v in m.runs["viz"].metrics.items()
+              if k.endswith(".std_by_epoch") and v and v[0]}
+    r_val = _by(m, "regularization.regression", REGULARIZERS, "val_mse")
+    init_acc = _by(m, "init.fashion", INITS, "test_accuracy")
     return {
         "search": search,
+        "weight_spread": spread, "weight_spread_max": max(spread, key=spread.get),
+        "weight_spread_min": min(spread, key=spread.get),
+        "reg_regression_val": r_val, "reg_regression_best": min(r_val, key=r_val.get),
+        "init_fashion": init_acc,
+        "opt_spread": max(f_acc.values()) - min(f_acc.values()),
         "opt_fashion": f_acc, "opt_best": max(f_acc, key=f_acc.get),
         "opt_regression": r_mse, "opt_best_regression": min(r_mse, key=r_mse.get),
         "reg_gaps": gaps, "reg_smallest_gap": min(gaps, key=lambda k: abs(gaps[k])),

@@ -90,9 +90,17 @@ def grade_metric(sub: Submission, item: Item) -> ItemMark:
             ("blank" if "not reported" in why else "unparseable")
         return _mark(item, Fraction(0), status, f"{why}: 0 marks")
     share, why = metric_share(item, value)
-    shown = str(value).lower() if isinstance(value, bool) else fmt(value, 4)
     status = "correct" if share == 1 else "partial" if share else "wrong"
-    return _mark(item, share, status, f"{item.metric} = {shown}: {why}", claimed=value)
+    return _mark(item, share, status, f"{item.metric} = {_shown(value)}: {why}"
+                 + _reference(item), claimed=value)
+
+
+def _shown(value: float | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else fmt(value, 4)
+
+
+def _reference(item: Item) -> str:
+    return "" if item.reference is None else f" (reference solution: {_shown(item.reference)})"
 
 
 # ---------------------------------------------------------------- the model
@@ -117,7 +125,8 @@ def grade_model(sub: Submission, item: Item, data_dir: Path | None = None) -> It
     if not m.ok:
         return _mark(item, Fraction(0), "error", f"model could not be evaluated: {m.error}")
     share, reason = metric_share(item, m.accuracy)
-    text = f"measured test accuracy {m.accuracy:.4f} on {m.n} images: {reason}"
+    text = f"measured test accuracy {m.accuracy:.4f} on {m.n} images: {reason}" + \
+        _reference(item)
     flagged = claimed is not None and abs(claimed - m.accuracy) > item.max_gap
     if claimed is None:
         text += f"; {why}"

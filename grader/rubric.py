@@ -6,12 +6,13 @@ question's weights cover exactly its answers and add up to its marks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import yaml
 
+from grader.references import load_references
 from solver.spec import PROBLEMS_DIR, Spec, load_all
 from solver.yamlnodes import NodeReader
 
@@ -62,6 +63,7 @@ class Item:
     max_gap: float = 0.005
     time_limit_s: float = 300.0
     memory_limit_mb: int = 4096
+    reference: float | bool | None = None  # the reference solution's value (references.yaml)
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,12 @@ class Rubric:
     items: tuple[Item, ...]
 
 
-def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None) -> Rubric:
-    """Load and validate the rubric against the question specs."""
+def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
+                references: dict[str, float | bool] | None = None) -> Rubric:
+    """Load and validate the rubric against the question specs; metric items carry the
+    reference solution's value (problems/references.yaml) for the feedback."""
     path = Path(path)
+    refs = load_references() if references is None else references
     r = NodeReader(path, RubricError)
     root = r.load()
     top = r.mapping(root, "rubric", {"parta", "partb", "partc"}, set())
@@ -82,7 +87,8 @@ def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None) -> Ru
     for part in ("partb", "partc"):
         node = top[part]
         for iid, inode in r.mapping(node, part).items():
-            items.append(_item(r, part, iid, inode))
+            item = _item(r, part, iid, inode)
+            items.append(replace(item, reference=refs.get(item.metric)) if item.metric else item)
         total = sum((i.marks for i in items if i.part == part), Fraction(0))
         if total != PART_MARKS[part]:
             raise r.fail(node, part, f"marks add up to {float(total):g}, expected "

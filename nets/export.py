@@ -78,11 +78,12 @@ def check_weights_only(path: str | Path) -> None:
 
 
 def evaluate_exported(path: str | Path, data_dir: str | os.PathLike | None = None,
-                      batch_size: int = 1000) -> dict:
+                      batch_size: int = 256) -> dict:
     """Load an exported program and measure it on the 10,000 FashionMNIST test images.
 
     Feeds raw [0, 1] pixels (the contract); returns accuracy, n and the wall seconds of the
     evaluation itself (loading the program and the data is timed apart, as load_seconds).
+    Batches of 256 keep each layer's activations in cache: 1.6 s here against 2.5 s for 1,000.
     """
     from nets.data import load_fashion
 

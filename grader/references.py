@@ -1,0 +1,65 @@
+"""The reference solution's own metrics, kept as data in problems/references.yaml.
+
+`dlhw references --runs runs/` copies them from the full reference runs. The grader quotes them
+in its feedback, and the tests hold the rubric to them: the reference solution must earn full
+marks on every metric item, so no bar is set above what the reference reaches.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from solver.spec import PROBLEMS_DIR
+from solver.yamlnodes import NodeReader
+
+REFERENCES_PATH = PROBLEMS_DIR / "references.yaml"
+HEADER = """\
+# Metrics of the reference solution, copied from the full runs by `dlhw references --runs runs/`.
+# The grader quotes them in its feedback; the tests check that each reaches the rubric's
+# full-mark bar. Regenerate after rerunning the studies; edit the rubric, not this file.
+"""
+
+
+class ReferencesError(ValueError):
+    """A references file or run that cannot be read: the message names it."""
+
+
+def collect(runs_dir: Path, ids: list[str]) -> dict[str, float | bool]:
+    """The value of each metric id, from whichever run folder under `runs_dir` holds it."""
+    found: dict[str, float | bool] = {}
+    for metrics_file in sorted(Path(runs_dir).glob("*/metrics.json")):
+        try:
+            metrics = json.loads(metrics_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ReferencesError(f"{metrics_file}: cannot read: {exc}") from None
+        found |= {k: metrics[k] for k in ids if k in metrics}
+    missing = [k for k in ids if k not in found]
+    if missing:
+        raise ReferencesError(f"no run under {runs_dir} has {', '.join(missing)}: run the "
+                             "studies first (dlhw run partb, dlhw run partc)")
+    return {k: found[k] for k in ids}
+
+
+def write_references(runs_dir: Path, ids: list[str], path: Path = REFERENCES_PATH
+                     ) -> dict[str, float | bool]:
+    values = collect(runs_dir, ids)
+    rounded = {k: v if isinstance(v, bool) else round(float(v), 6) for k, v in values.items()}
+    path.write_text(HEADER + yaml.safe_dump(rounded, sort_keys=True), encoding="utf-8")
+    return rounded
+
+
+def load_references(path: Path = REFERENCES_PATH) -> dict[str, float | bool]:
+    """metric id → reference value; {} when the file does not exist yet."""
+    if not path.is_file():
+        return {}
+    r = NodeReader(path, ReferencesError)
+    out: dict[str, float | bool] = {}
+    for key, node in r.mapping(r.load(), "").items():
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
+            out[key] = r.boolean(node, key)
+        else:
+            out[key] = float(r.number(node, key))
+    return out
