@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from solver.engine import solve
+from solver.errors import DlhwError
 from solver.latex import build_pdf
 from solver.present import view
 from solver.render import render_template
@@ -73,7 +74,7 @@ FIGURES: list[tuple[str, str, str, bool]] = [
 ]
 
 
-class HandoutError(RuntimeError):
+class HandoutError(DlhwError, RuntimeError):
     """Runs or figures the handout needs are missing or malformed; the message says which."""
 
 

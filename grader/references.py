@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from solver.errors import DlhwError
 from solver.spec import PROBLEMS_DIR
 from solver.yamlnodes import NodeReader
 
@@ -23,7 +24,7 @@ HEADER = """\
 """
 
 
-class ReferencesError(ValueError):
+class ReferencesError(DlhwError, ValueError):
     """A references file or run that cannot be read: the message names it."""
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from solver.errors import DlhwError
+
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 INSTALL_HINT = "sudo apt-get install dataset-fashion-mnist (or scripts/setup.sh)"
 RAW_FILES = (
@@ -42,7 +44,7 @@ NOISE_STD = 0.1  # the hint's 0.1 * eps, so the irreducible MSE (noise floor) is
 NOISE_FLOOR = NOISE_STD**2
 
 
-class DataMissingError(RuntimeError):
+class DataMissingError(DlhwError, RuntimeError):
     """FashionMNIST is not where we looked; the message says how to install it."""
 
 

@@ -14,6 +14,7 @@ from functools import cache
 import sympy
 
 from solver import demos
+from solver.errors import DlhwError
 from solver.expr import evaluate, symbol, to_sympy
 from solver.functions import to_elementary
 from solver.spec import Answer, Convention, Spec, SpecError, Step
@@ -21,7 +22,7 @@ from solver.spec import Answer, Convention, Spec, SpecError, Step
 PRECISION = 4
 
 
-class SolveError(ValueError):
+class SolveError(DlhwError, ValueError):
     """The spec parses but cannot be solved (an unproven form, an unknown override...)."""
 
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 import sympy
 
+from solver.errors import DlhwError
 from solver.functions import FLOAT_FUNCTIONS, SPEC_FUNCTIONS
 
 T = TypeVar("T")
@@ -37,7 +38,7 @@ GREEK_PLAIN = {
 }
 
 
-class ExprError(ValueError):
+class ExprError(DlhwError, ValueError):
     """A formula that is not acceptable; the message says what was expected."""
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from solver.errors import DlhwError
 
-class LatexError(RuntimeError):
+
+class LatexError(DlhwError, RuntimeError):
     """pdflatex failed; the message carries the log's first error."""
 
 

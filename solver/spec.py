@@ -14,6 +14,7 @@ from pathlib import Path
 import sympy
 import yaml
 
+from solver.errors import DlhwError
 from solver.expr import ExprError, Formula, exact, parse
 from solver.yamlnodes import NodeReader
 
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBLEMS_DIR = ROOT / "problems"
 
 
-class SpecError(ValueError):
+class SpecError(DlhwError, ValueError):
     """A spec that does not validate: `file:line: field: what was expected`."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sympy
 
+from solver.errors import DlhwError
 from solver.expr import ExprError, evaluate, exact, parse
 from solver.spec import Spec, SpecError
 
@@ -27,7 +28,7 @@ _CONSTRAINT_RE = re.compile(r"(.+?)\s*(>=|<=|!=|>|<)\s*(-?[\d.]+)\s*")
 STUDENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
-class VariantError(ValueError):
+class VariantError(DlhwError, ValueError):
     """A roster or course file that cannot be used, or constraints no draw satisfies."""
 
 

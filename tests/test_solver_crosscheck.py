@@ -191,7 +191,7 @@ def test_q5_demo_table_replays_in_torch_from_its_printed_start():
             out = torch.sigmoid(p["wh1"] * h1 + p["wh2"] * h2 + p["bo"])
             loss = (y - out) ** 2
             expected = (p["w11"].item(), p["w12"].item(), p["w21"].item(), p["w22"].item(),
-                        float(h1), float(h2), float(loss))
+                        h1.item(), h2.item(), loss.item())
             for got, exp in zip(row[2:], expected):
                 assert close(got, exp, 1e-12) or abs(got - exp) < 1e-14
             loss.backward()
@@ -215,7 +215,7 @@ def test_q8_softmax_jacobian_and_cross_entropy_match_autograd_and_fd(case):
                 "dp2_dz1": jac[1, 0], "dp2_dz2": jac[1, 1], "dL_dz1": z.grad[0],
                 "dL_dz2": z.grad[1]}
     for k, v in expected.items():
-        assert close(got[k], float(v)), k
+        assert close(got[k], v.item()), k
 
     def p1(a, b):
         return mpmath.exp(a) / (mpmath.exp(a) + mpmath.exp(b))
