@@ -13,24 +13,16 @@ test set (input float32 (N, 1, 28, 28) in [0, 1], output logits (N, 10)).
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import subprocess
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_MEMBERS = 2000
-MAX_UNPACKED = 1024 * 1024 * 1024  # zip-bomb guard
-TEXT_MEMBERS = {"archive_format", "archive_version", "byteorder", ".data/version",
-                ".data/serialization_id", "version"}
+from nets.export import UnsafeModel, inspect_pt2
+
 DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
-
-
-class UnsafeModel(ValueError):
-    """The archive holds something that is not plain data; the message names the member."""
 
 
 @dataclass(frozen=True)
@@ -39,73 +31,6 @@ class Measured:
     accuracy: float | None = None
     n: int = 0
     error: str = ""
-
-
-def inspect_pt2(path: Path) -> None:
-    """Raise UnsafeModel unless every member of the .pt2 is plain data (see module doc)."""
-    import torch
-
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UnsafeModel(f"not a torch.export archive (zip): {exc}") from None
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise UnsafeModel(f"{len(infos)} members, expected at most {MAX_MEMBERS}")
-        if sum(i.file_size for i in infos) > MAX_UNPACKED:
-            raise UnsafeModel(f"unpacks to more than {MAX_UNPACKED} bytes")
-        names = [i.filename for i in infos]
-        for name in names:
-            if name.startswith("/") or ".." in name.split("/"):
-                raise UnsafeModel(f"member {name!r}: path outside the archive")
-        raw = _raw_members(zf, names)
-        for name in names:
-            if name.endswith("/"):
-                continue
-            rel = name.split("/", 1)[1] if "/" in name else name
-            data = zf.read(name)
-            if rel.endswith(".json"):
-                try:
-                    json.loads(data.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError):
-                    raise UnsafeModel(f"member {name!r}: not valid JSON") from None
-            elif rel in TEXT_MEMBERS:
-                if len(data) > 64 or any(not (32 <= b < 127 or b in (9, 10, 13)) for b in data):
-                    raise UnsafeModel(f"member {name!r}: expected a short text marker")
-            elif name in raw:
-                continue  # raw tensor bytes, read as storage and never unpickled
-            else:
-                try:
-                    torch.load(io.BytesIO(data), weights_only=True)
-                except Exception as exc:  # noqa: BLE001 - any failure means: refuse
-                    first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-                    raise UnsafeModel(f"member {name!r} does not load with weights_only=True "
-                                      f"({type(exc).__name__}: {first})") from None
-
-
-def _raw_members(zf: zipfile.ZipFile, names: list[str]) -> set[str]:
-    """Members that the archive's configs declare as raw tensor bytes (use_pickle false)."""
-    raw: set[str] = set()
-    for name in names:
-        if not name.endswith(("model_weights_config.json", "model_constants_config.json")):
-            continue
-        folder = name.rsplit("/", 1)[0]
-        try:
-            config = json.loads(zf.read(name).decode("utf-8")).get("config", {})
-        except (UnicodeDecodeError, ValueError, AttributeError):
-            raise UnsafeModel(f"member {name!r}: not a valid config") from None
-        if not isinstance(config, dict):
-            raise UnsafeModel(f"member {name!r}: config is not a mapping")
-        for entry in config.values():
-            if not isinstance(entry, dict):
-                raise UnsafeModel(f"member {name!r}: malformed entry")
-            pname = entry.get("path_name")
-            if not isinstance(pname, str) or "/" in pname or ".." in pname:
-                raise UnsafeModel(f"member {name!r}: bad path_name {pname!r}")
-            if entry.get("use_pickle") is False:
-                raw.add(f"{folder}/{pname}")
-    return raw
 
 
 def measure(path: Path, data_dir: Path | None = None, time_limit_s: float = 300,

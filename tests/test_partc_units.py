@@ -135,7 +135,7 @@ def test_search_reports_mean_and_std_per_configuration():
 
 
 def test_export_round_trip_and_weights_only(tmp_path):
-    from nets.export import check_weights_only, export_model
+    from nets.export import UnsafeModel, export_model, inspect_pt2
     from nets.models import Normalized
 
     torch.manual_seed(0)
@@ -158,9 +158,9 @@ def test_export_round_trip_and_weights_only(tmp_path):
         for info in src.infolist():
             dst.writestr(info, src.read(info))
         dst.writestr("m/data/extra.pkl", pickle.dumps(print, protocol=2))
-    check_weights_only(path)
-    with pytest.raises(ValueError, match="weights_only"):
-        check_weights_only(bad)
+    inspect_pt2(path)
+    with pytest.raises(UnsafeModel, match="weights_only"):
+        inspect_pt2(bad)
 
 
 def test_saliency_is_zero_where_the_score_ignores_the_input():
