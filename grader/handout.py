@@ -185,10 +185,19 @@ def facts(m: Metrics) -> dict[str, Any]:
     # Relative growth of each layer's weight spread over training (Part 6, histograms).
     spread = {k.split(".")[2]: v[-1] / v[0] for k, v in m.runs["viz"].metrics.items()
               if k.endswith(".std_by_epoch") and v and v[0]}
+    # What the worst class is mistaken for most often (its confusion-matrix row).
+    classes = m.runs["fashion"].config.get("classes", [])
+    worst = min(per_class, key=per_class.get)
+    slugs = [c.lower().replace("/", "_").replace("-", "_").replace(" ", "_") for c in classes]
+    confused: list[str] = []
+    if worst in slugs:
+        row = m("fashion.confusion_matrix")[slugs.index(worst)]
+        order = sorted((n, j) for j, n in enumerate(row) if j != slugs.index(worst))[::-1]
+        confused = [f"{classes[j]} ({n})" for n, j in order[:2]]
     r_val = _by(m, "regularization.regression", REGULARIZERS, "val_mse")
     init_acc = _by(m, "init.fashion", INITS, "test_accuracy")
     return {
-        "search": search,
+        "search": search, "worst_confused": confused,
         "weight_spread": spread, "weight_spread_max": max(spread, key=spread.get),
         "weight_spread_min": min(spread, key=spread.get),
         "reg_regression_val": r_val, "reg_regression_best": min(r_val, key=r_val.get),
