@@ -79,8 +79,10 @@ def solve(question: str | None, all_: bool, form: str | None, standalone: bool,
         raise click.UsageError("--set and --student exclude each other")
     specs = load_all() if all_ else [find_spec(question)]
     overrides = parse_assignments(assignments)
+    # Only JSON prints exact values; the other forms need the floats alone.
     solutions = [solve_spec(spec, overrides,
-                            variant_given(spec, seed, student) if student is not None else None)
+                            variant_given(spec, seed, student) if student is not None else None,
+                            exact=form == "json")
                  for spec in specs]
     if form == "latex":
         click.echo(render.to_latex(solutions, precision, standalone), nl=False)

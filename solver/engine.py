@@ -29,9 +29,10 @@ class SolveError(DlhwError, ValueError):
 @dataclass(frozen=True)
 class StepResult:
     step: Step
-    raw: sympy.Expr  # the formula as computed, names as symbols
-    symbolic: sympy.Expr  # in the question's vocabulary (helper steps expanded)
-    exact: sympy.Expr | None  # with every number put in; None when symbols remain
+    # None when solved with exact=False (see solve); otherwise:
+    raw: sympy.Expr | None  # the formula as computed, names as symbols
+    symbolic: sympy.Expr | None  # in the question's vocabulary (helper steps expanded)
+    exact: sympy.Expr | None  # with every number put in; also None when symbols remain
     value: float | None
 
     @property
@@ -42,7 +43,7 @@ class StepResult:
 @dataclass(frozen=True)
 class AnswerResult:
     answer: Answer
-    exact: sympy.Expr  # the exact number, or the symbolic expression
+    exact: sympy.Expr | None  # the exact number or symbolic expression (None: exact=False)
     value: float | None
 
     @property
@@ -72,11 +73,13 @@ class Solution:
 
 
 def solve(spec: Spec, overrides: Mapping[str, str] | None = None,
-          given: Mapping[str, sympy.Rational] | None = None) -> Solution:
+          given: Mapping[str, sympy.Rational] | None = None, exact: bool = True) -> Solution:
     """Solve `spec` in its primary convention and in every alternative.
 
     `overrides` maps given names to decimal text (`--set x1=0.6`); `given` replaces the given
-    values wholesale (a student's variant).
+    values wholesale (a student's variant). `exact=False` lets a question that is plain
+    arithmetic skip SymPy (its `raw`, `symbolic` and `exact` stay None): printing needs only
+    the floats, and building SymPy objects is most of a cold `dlhw solve q1`.
     """
     values = dict(given) if given is not None else dict(spec.given)
     for name, text in (overrides or {}).items():
@@ -84,8 +87,8 @@ def solve(spec: Spec, overrides: Mapping[str, str] | None = None,
             valid = ", ".join(spec.given) or "none"
             raise SolveError(f"{spec.id}: unknown given value {name!r} (valid names: {valid})")
         values[name] = _decimal(spec, name, text)
-    primary = _solve_convention(spec, spec.convention, values)
-    alternatives = {name: _solve_convention(spec, conv, values)
+    primary = _solve_convention(spec, spec.convention, values, exact)
+    alternatives = {name: _solve_convention(spec, conv, values, exact)
                     for name, conv in spec.alternatives.items()}
     illustrations = tuple(_illustrate(spec, primary, case) for case in spec.illustration)
     demo = demos.run(spec, values) if spec.demo else None
@@ -109,8 +112,33 @@ def _definitions(spec: Spec) -> dict[sympy.Symbol, sympy.Expr]:
     return out
 
 
-def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sympy.Rational]
-                      ) -> Solution:
+def _steps(spec: Spec, convention: Convention) -> list[Step]:
+    return [replace(s, formula=convention.steps[s.id], form=None) if s.id in convention.steps
+            else s for s in spec.steps]
+
+
+def _arithmetic_only(spec: Spec, steps: list[Step]) -> bool:
+    """No symbols to keep, no derivative to take, no closed form to prove."""
+    return not spec.vocabulary and not spec.definitions and all(
+        s.form is None and "diff" not in s.formula.text for s in steps)
+
+
+def _solve_floats(spec: Spec, convention: Convention, steps: list[Step],
+                  given: Mapping[str, sympy.Rational]) -> Solution:
+    floats: dict[str, float] = {k: float(v) for k, v in given.items()}
+    results = []
+    for step in steps:
+        floats[step.id] = evaluate(step.formula, floats)
+        results.append(StepResult(step, None, None, None, floats[step.id]))
+    answers = {aid: AnswerResult(a, None, floats[aid]) for aid, a in spec.answers.items()}
+    return Solution(spec, convention, dict(given), tuple(results), answers)
+
+
+def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sympy.Rational],
+                      exact: bool = True) -> Solution:
+    steps = _steps(spec, convention)
+    if not exact and _arithmetic_only(spec, steps):
+        return _solve_floats(spec, convention, steps, given)
     numbers: dict[sympy.Symbol, sympy.Expr] = {symbol(k): v for k, v in given.items()}
     floats: dict[str, float] = {k: float(v) for k, v in given.items()}
     vocabulary = {symbol(n) for n in spec.vocabulary}
@@ -118,9 +146,7 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
     helpers: dict[sympy.Symbol, sympy.Expr] = {}  # non-vocabulary steps, for expansion
     full: dict[sympy.Symbol, sympy.Expr] = dict(definitions)  # everything, for proofs
     results: list[StepResult] = []
-    for step in spec.steps:
-        if step.id in convention.steps:
-            step = replace(step, formula=convention.steps[step.id], form=None)
+    for step in steps:
         raw = to_sympy(step.formula)
         shown = raw
         if step.form is not None:

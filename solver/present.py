@@ -105,6 +105,8 @@ def _changed(primary: Solution, alt: Solution) -> set[str]:
 
 
 def illustration_view(sol: Solution, latex: bool, sig: int) -> list[dict[str, Any]]:
+    if not sol.illustrations:
+        return []
     used = {str(s) for a in sol.answers.values() for s in a.exact.free_symbols}
     used |= {a.answer.where.name for a in sol.answers.values() if a.answer.where}
     cases = []

@@ -139,3 +139,16 @@ def test_standalone_latex_compiles_with_pdflatex(qid, tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-2000:]
     assert (tmp_path / f"{qid}.pdf").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("qid", QUESTIONS)
+def test_float_only_solving_prints_exactly_what_exact_solving_prints(qid):
+    from solver import render
+    from solver.engine import solve
+    from solver.spec import find_spec
+
+    spec = find_spec(qid)
+    fast, full = solve(spec, exact=False), solve(spec)
+    for to in (render.to_text, render.to_markdown, render.to_latex):
+        assert to([fast]) == to([full])
+    assert [a.value for a in fast.answers.values()] == [a.value for a in full.answers.values()]
