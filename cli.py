@@ -60,7 +60,7 @@ def list_questions() -> None:
 def solve(question: str | None, all_: bool, form: str | None, standalone: bool,
           assignments: tuple[str, ...], precision: int, student: str | None,
           seed: int | None) -> None:
-    """Solve a Part A QUESTION (q1 ... q10) step by step."""
+    """Solve a Part A QUESTION (q1 to q10) step by step."""
     from solver import render
     from solver.engine import parse_assignments
     from solver.engine import solve as solve_spec
