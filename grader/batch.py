@@ -8,17 +8,16 @@ import csv
 import io
 import json
 import multiprocessing
-import os
 import signal
 import statistics
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from grader import parta
 from grader.grade import Options, grade_submission
 from grader.report import to_dict
+from solver.fileio import atomic_write
 
 
 class _Overtime(BaseException):
@@ -120,7 +119,7 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
                     *[_cell(qs.get(c)) for c, _ in cols],
                     "" if total is None else f"{total:g}",
                     f"{sum(m for _, m in cols):g}", row["status"]])
-    _atomic(out / "gradebook.csv", buf.getvalue())
+    atomic_write(out / "gradebook.csv", buf.getvalue())
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -139,26 +138,13 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
                     f"{min(scores):g}" if scores else "", f"{max(scores):g}" if scores else "",
                     sum(s == mx for s in scores), sum(s == 0 for s in scores),
                     " ".join(f"{k}={v}" for k, v in sorted(counts.items()))])
-    _atomic(out / "stats.csv", buf.getvalue())
+    atomic_write(out / "stats.csv", buf.getvalue())
 
     students = out / "students"
     students.mkdir(exist_ok=True)
     for row in rows:
-        _atomic(students / f"{row['folder']}.json",
+        atomic_write(students / f"{row['folder']}.json",
                 json.dumps(row, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
-
-
-def _atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def progress_bar(done: int, total: int) -> None:

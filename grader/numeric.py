@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from solver.present import fmt
 from solver.spec import Tolerance
 
 EPS = 1e-12  # relative slack at interval ends: 0.5725 must pass when the bound is 0.5725
@@ -68,14 +69,6 @@ def judge_number(value: float, text: str | None, ref: float, tol: Tolerance) -> 
         rounded, half = _round_sig(ref, digits)
         imprecise = abs(value - rounded) <= half * 1e-6
     return NumberVerdict(False, imprecise, (lo, hi), digits)
-
-
-def fmt(x: float, sig: int = 4) -> str:
-    """A short, stable rendering of a float for feedback."""
-    if x == 0:
-        return "0"
-    text = f"{x:.{sig}g}"
-    return "0" if text in ("-0", "0") else text
 
 
 def fmt_interval(interval: tuple[float, float], sigfigs: int) -> str:

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from solver.engine import solve
+from solver.fileio import atomic_write
 from solver.latex import build_pdf
 from solver.render import render_template
 from solver.spec import Spec, decimal_text
@@ -46,25 +47,19 @@ def key_rows(specs: Sequence[Spec], students: Sequence[Student], seed: int
     return header, rows
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_variants(specs: Sequence[Spec], students: Sequence[Student], seed: int, out: Path,
                    pdf: bool = False) -> dict[str, int]:
     """Write out/sheets/<id>.tex (and .pdf) and out/key.csv; returns counts for the summary."""
     sheets = out / "sheets"
     sheets.mkdir(parents=True, exist_ok=True)
     for student in students:
-        _atomic_write(sheets / f"{student.id}.tex", sheet_tex(specs, student, seed))
+        atomic_write(sheets / f"{student.id}.tex", sheet_tex(specs, student, seed))
     header, rows = key_rows([s for s in specs if s.variants], students, seed)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    _atomic_write(out / "key.csv", buf.getvalue())
+    atomic_write(out / "key.csv", buf.getvalue())
     if pdf:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             list(pool.map(lambda s: build_pdf(sheets / f"{s.id}.tex"), students))
