@@ -36,11 +36,6 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     return path
 
 
-# The first names of the two helpers above; kept because Part C imports them.
-_pyplot = pyplot
-_save = save_figure
-
-
 def save_curve(path: str | Path, series: Mapping[str, Sequence[float]], xlabel: str,
                ylabel: str, title: str, logy: bool = False,
                x: Sequence[float] | None = None) -> Path:

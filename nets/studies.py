@@ -64,7 +64,7 @@ from torch import nn
 
 from nets import data as D
 from nets.models import MLP, build_cnn, count_params, format_layer_table, layer_table
-from nets.plots import _pyplot, _save, save_confusion, save_curve, save_image_grid
+from nets.plots import pyplot, save_confusion, save_curve, save_figure, save_image_grid
 from nets.runinfo import make_run_dir, versions, write_json
 from nets.train import TrainConfig, evaluate, fit, init_weights, predict, weight_tensors
 
@@ -120,7 +120,7 @@ def _slug(name: str) -> str:
 
 def _hist_figure(path: Path, groups: dict[str, np.ndarray], title: str, bins: int = 60) -> Path:
     """Overlaid weight histograms, one per named group (methods or epochs)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     values = np.concatenate(list(groups.values()))
     lim = float(np.quantile(np.abs(values), 0.995)) or 1.0
@@ -131,17 +131,17 @@ def _hist_figure(path: Path, groups: dict[str, np.ndarray], title: str, bins: in
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _bar(path: Path, values: dict[str, float], ylabel: str, title: str) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(list(values), list(values.values()))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=45)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _fashion_split(fd: D.FashionData, n_train: int, n_val: int, seed: int):
@@ -195,7 +195,7 @@ def regression(out: str | Path, seed: int = 0, epochs: int | None = None, quick:
                                          "held-out MSE": hist.val_loss,
                                          "noise floor 0.01": [D.NOISE_FLOOR] * epochs},
                "epoch", "MSE", "Regression: loss curves", logy=True)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.scatter(d.x_train.flatten(), d.y_train.flatten(), s=10, label="train", alpha=0.6)
     ax.scatter(d.x_test.flatten(), d.y_test.flatten(), s=14, marker="x", label="test")
@@ -205,7 +205,7 @@ def regression(out: str | Path, seed: int = 0, epochs: int | None = None, quick:
     ax.set_title(f"Learned function: clean MSE {m['regression.clean_mse']:.2e} "
                  f"(noise floor {D.NOISE_FLOOR})")
     ax.legend(fontsize=8)
-    _save(fig, run / "fit.png")
+    save_figure(fig, run / "fit.png")
     return _save_run(run, "regression", m, {
         "seed": seed, "quick": quick, "data": {"n": 200, "test_fraction": 0.2, "noise_std": 0.1},
         "selection": {"space": space, "k": k, "rows": cv.rows, "best": params},
@@ -589,13 +589,13 @@ def search_study(out: str | Path, seed: int = 0, epochs: int | None = None, quic
                 "space": {kk: (v if isinstance(v, list) else repr(v)) for kk, v in space.items()},
                 "rows": res.rows, "refit": tcfg.to_dict()}
     (run / "search.txt").write_text("\n\n".join(report) + "\n")
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for ax, (task, w) in zip(axes, walls.items(), strict=True):
         ax.bar(list(w), list(w.values()))
         ax.set_title(f"{task}: wall time per strategy")
         ax.set_ylabel("seconds")
-    _save(fig, run / "wall_time.png")
+    save_figure(fig, run / "wall_time.png")
     return _save_run(run, "search", m, {"seed": seed, "quick": quick, "fashion_subset": n_sub,
                                         "n_jobs": S.default_jobs(), "searches": cfg_out})
 
@@ -708,7 +708,7 @@ def viz(out: str | Path, seed: int = 0, epochs: int | None = None, quick: bool =
     save_image_grid(run / "activation_input.png", img.numpy(), [D.CLASSES[int(yt[0])]],
                     "input", cols=1)
     # Weight histograms across epochs, one panel per layer.
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(snaps), figsize=(4 * len(snaps), 3.5))
     for ax, (k, vals) in zip(axes, snaps.items(), strict=True):
         lim = float(np.quantile(np.abs(np.concatenate(vals)), 0.995))
@@ -720,7 +720,7 @@ def viz(out: str | Path, seed: int = 0, epochs: int | None = None, quick: bool =
         m[f"viz.weights.{k}.std_by_epoch"] = [float(v.std()) for v in vals]
     axes[-1].legend(fontsize=7)
     fig.suptitle("Weight histograms across epochs (epoch 0 = initialization)")
-    _save(fig, run / "weight_histograms.png")
+    save_figure(fig, run / "weight_histograms.png")
     # Saliency: one test image per class.
     idx = torch.stack([torch.nonzero(yt == c)[0, 0] for c in range(10)])
     sal = saliency(model, xt[idx], yt[idx])
