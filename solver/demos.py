@@ -103,7 +103,7 @@ RULES: dict[str, Callable[[Spec, Mapping[str, sympy.Rational]], DemoTable]] = {
 }
 
 
-def run(spec: Spec, given: Mapping[str, sympy.Rational]) -> DemoTable:
+def run(spec: Spec, given: Mapping[str, sympy.Rational], sig: int = 4) -> DemoTable:
     rule = spec.demo["rule"]
     if rule not in RULES:
         raise SpecError(f"{spec.path}: demo.rule: unknown rule {rule!r} "

@@ -7,16 +7,22 @@ are put in only at the end, exactly. Floats appear only when a value is reported
 
 from __future__ import annotations
 
+import ast
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from functools import cache
 
 import sympy
 
 from solver import demos
+from solver.derive import Branch, DerivationError, DStep, derive
 from solver.errors import DlhwError
-from solver.expr import evaluate, symbol, to_sympy
+from solver.expr import ExprError, Formula, from_sympy, symbol, to_sympy
 from solver.functions import to_elementary
+from solver.numbers import Num, NumberError, settle, to_mpf
+from solver.numbers import evaluate as evaluate_exact
 from solver.spec import Answer, Convention, Spec, SpecError, Step
 
 PRECISION = 4
@@ -34,6 +40,8 @@ class StepResult:
     symbolic: sympy.Expr | None  # in the question's vocabulary (helper steps expanded)
     exact: sympy.Expr | None  # with every number put in; also None when symbols remain
     value: float | None
+    number: Num | None = None  # the value as shown: an exact Fraction or a settled mpmath number
+    derivation: tuple[DStep, ...] = ()  # diff(f, z) unfolded rule by rule (exact solving only)
 
     @property
     def id(self) -> str:
@@ -45,6 +53,7 @@ class AnswerResult:
     answer: Answer
     exact: sympy.Expr | None  # the exact number or symbolic expression (None: exact=False)
     value: float | None
+    number: Num | None = None
 
     @property
     def id(self) -> str:
@@ -73,13 +82,15 @@ class Solution:
 
 
 def solve(spec: Spec, overrides: Mapping[str, str] | None = None,
-          given: Mapping[str, sympy.Rational] | None = None, exact: bool = True) -> Solution:
+          given: Mapping[str, sympy.Rational] | None = None, exact: bool = True,
+          sig: int = PRECISION) -> Solution:
     """Solve `spec` in its primary convention and in every alternative.
 
     `overrides` maps given names to decimal text (`--set x1=0.6`); `given` replaces the given
     values wholesale (a student's variant). `exact=False` lets a question that is plain
     arithmetic skip SymPy (its `raw`, `symbolic` and `exact` stay None): printing needs only
-    the floats, and building SymPy objects is most of a cold `dlhw solve q1`.
+    the numbers, and building SymPy objects is most of a cold `dlhw solve q1`. `sig` is the
+    number of significant figures every shown value must be certain to.
     """
     values = dict(given) if given is not None else dict(spec.given)
     for name, text in (overrides or {}).items():
@@ -87,21 +98,33 @@ def solve(spec: Spec, overrides: Mapping[str, str] | None = None,
             valid = ", ".join(spec.given) or "none"
             raise SolveError(f"{spec.id}: unknown given value {name!r} (valid names: {valid})")
         values[name] = _decimal(spec, name, text)
-    primary = _solve_convention(spec, spec.convention, values, exact)
-    alternatives = {name: _solve_convention(spec, conv, values, exact)
+    primary = _solve_convention(spec, spec.convention, values, exact, sig)
+    alternatives = {name: _solve_convention(spec, conv, values, exact, sig)
                     for name, conv in spec.alternatives.items()}
     illustrations = tuple(_illustrate(spec, primary, case) for case in spec.illustration)
-    demo = demos.run(spec, values) if spec.demo else None
+    demo = demos.run(spec, values, sig) if spec.demo else None
     return replace(primary, alternatives=alternatives, illustrations=illustrations, demo=demo)
 
 
-def _decimal(spec: Spec, name: str, text: str) -> sympy.Rational:
-    from solver.expr import ExprError, exact
+MAX_MAGNITUDE = sympy.Integer(10) ** 300
 
+
+def _decimal(spec: Spec, name: str, text: str) -> sympy.Rational:
+    """A --set value: a decimal (0.6, -1e-3) or a fraction of two (-2/7), kept exact."""
+    from solver.expr import exact
+
+    num, slash, den = text.strip().partition("/")
     try:
-        return exact(text.strip())
-    except ExprError:
-        raise SolveError(f"{spec.id}: --set {name}={text}: expected a number") from None
+        value = exact(num.strip()) / (exact(den.strip()) if slash else 1)
+    except (ExprError, ZeroDivisionError):
+        raise SolveError(f"{spec.id}: --set {name}={text}: expected a number such as 0.6, "
+                         "-1e-3 or -2/7") from None
+    if value.is_zero is None or not value.is_finite:
+        raise SolveError(f"{spec.id}: --set {name}={text}: expected a number such as 0.6, "
+                         "-1e-3 or -2/7")
+    if abs(value) > MAX_MAGNITUDE:
+        raise SolveError(f"{spec.id}: --set {name}={text}: expected a magnitude of at most 1e300")
+    return value
 
 
 def _definitions(spec: Spec) -> dict[sympy.Symbol, sympy.Expr]:
@@ -120,54 +143,105 @@ def _steps(spec: Spec, convention: Convention) -> list[Step]:
 def _arithmetic_only(spec: Spec, steps: list[Step]) -> bool:
     """No symbols to keep, no derivative to take, no closed form to prove."""
     return not spec.vocabulary and not spec.definitions and all(
-        s.form is None and "diff" not in s.formula.text for s in steps)
+        s.form is None and not _is_diff(s.formula) for s in steps)
 
 
-def _solve_floats(spec: Spec, convention: Convention, steps: list[Step],
-                  given: Mapping[str, sympy.Rational]) -> Solution:
-    floats: dict[str, float] = {k: float(v) for k, v in given.items()}
-    results = []
-    for step in steps:
-        floats[step.id] = evaluate(step.formula, floats)
-        results.append(StepResult(step, None, None, None, floats[step.id]))
-    answers = {aid: AnswerResult(a, None, floats[aid]) for aid, a in spec.answers.items()}
-    return Solution(spec, convention, dict(given), tuple(results), answers)
+def _is_diff(formula: Formula) -> bool:
+    return "diff" in {n.func.id for n in ast.walk(formula.tree) if isinstance(n, ast.Call)}
+
+
+def _derivation(spec: Spec, step: Step) -> tuple[DStep, ...]:
+    """The rule-by-rule derivation of a step whose formula is diff(f, v); () for other steps."""
+    tree = step.formula.tree
+    if not (isinstance(tree, ast.Call) and tree.func.id == "diff" and len(tree.args) == 2
+            and isinstance(tree.args[1], ast.Name)):
+        return ()
+    f = to_sympy(Formula(step.formula.text, tree.args[0]))
+    var = symbol(tree.args[1].id)
+    answer = spec.answers.get(step.id)
+    where = answer.where if answer is not None else None
+    branch = Branch(symbol(where.name), where.op in (">", ">="), where.bound) if where else None
+    try:
+        return derive(f, var, branch)
+    except DerivationError as exc:
+        raise SolveError(f"{spec.path}: steps.{step.id}.formula: {exc}") from None
+
+
+def _numbers(spec: Spec, formulas: Mapping[str, Formula], given: Mapping[str, sympy.Rational],
+             sig: int) -> dict[str, Num]:
+    """Every numeric step's value, certain to `sig` figures (see solver.numbers)."""
+    start: dict[str, Num] = {k: Fraction(int(v.p), int(v.q)) for k, v in given.items()}
+
+    def compute() -> dict[str, Num]:
+        values = dict(start)
+        for sid, formula in formulas.items():
+            try:
+                values[sid] = evaluate_exact(formula, values)
+            except NumberError as exc:
+                raise SolveError(f"{spec.id}: {sid} cannot be computed at these values: {exc}"
+                                 ) from None
+        return values
+
+    try:
+        return settle(compute, sig, list(formulas))
+    except NumberError as exc:
+        raise SolveError(f"{spec.id}: {exc}") from None
+
+
+def _float(spec: Spec, sid: str, number: Num) -> float:
+    value = float(to_mpf(number))
+    if not math.isfinite(value):
+        raise SolveError(f"{spec.id}: {sid} is beyond the range of a double (about 1.8e308) "
+                         "at these values")
+    return value
 
 
 def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sympy.Rational],
-                      exact: bool = True) -> Solution:
+                      exact: bool = True, sig: int = PRECISION) -> Solution:
     steps = _steps(spec, convention)
     if not exact and _arithmetic_only(spec, steps):
-        return _solve_floats(spec, convention, steps, given)
-    numbers: dict[sympy.Symbol, sympy.Expr] = {symbol(k): v for k, v in given.items()}
-    floats: dict[str, float] = {k: float(v) for k, v in given.items()}
+        numbers = _numbers(spec, {s.id: s.formula for s in steps}, given, sig)
+        results = tuple(StepResult(s, None, None, None, _float(spec, s.id, numbers[s.id]),
+                                   numbers[s.id]) for s in steps)
+        answers = {aid: AnswerResult(a, None, results[i].value, results[i].number)
+                   for aid, a in spec.answers.items()
+                   for i in [next(j for j, s in enumerate(steps) if s.id == aid)]}
+        return Solution(spec, convention, dict(given), results, answers)
+    exact_numbers: dict[sympy.Symbol, sympy.Expr] = {symbol(k): v for k, v in given.items()}
     vocabulary = {symbol(n) for n in spec.vocabulary}
-    definitions = _definitions(spec)
     helpers: dict[sympy.Symbol, sympy.Expr] = {}  # non-vocabulary steps, for expansion
-    full: dict[sympy.Symbol, sympy.Expr] = dict(definitions)  # everything, for proofs
-    results: list[StepResult] = []
+    full: dict[sympy.Symbol, sympy.Expr] = dict(_definitions(spec))  # everything, for proofs
+    partial: list[tuple[Step, sympy.Expr, sympy.Expr, sympy.Expr | None, tuple]] = []
+    formulas: dict[str, Formula] = {}  # what each numeric step's value is computed from
     for step in steps:
-        raw = to_sympy(step.formula)
+        derivation = _derivation(spec, step)
+        raw = derivation[-1].expr if derivation else to_sympy(step.formula)
         shown = raw
         if step.form is not None:
             shown = to_sympy(step.form)
             _prove_equal(spec, step, raw, shown, full)
         sym = symbol(step.id)
         symbolic = shown.xreplace(helpers)
-        exact_value = shown.xreplace(numbers)
+        exact_value = shown.xreplace(exact_numbers)
         if exact_value.free_symbols:
-            exact_value, value = None, None
+            exact_value = None
         else:
-            # Floats from the formula itself where it can be read directly: 20x faster than
-            # evalf on the nested exact value, and the tests hold both to 1e-9 of torch.
-            direct = "diff" not in step.shown.text and step.shown.names <= floats.keys()
-            value = evaluate(step.shown, floats) if direct else _to_float(exact_value)
-            numbers[sym] = exact_value
-            floats[step.id] = value
+            exact_numbers[sym] = exact_value
+            formula = step.form or (from_sympy(raw) if _is_diff(step.formula)
+                                    else step.formula)
+            # A symbolic step that happens to be constant (0·∂L/∂a) is computed from its value.
+            known = formulas.keys() | given.keys()
+            formulas[step.id] = formula if formula.names <= known else from_sympy(exact_value)
         if sym not in vocabulary:
             helpers[sym] = symbolic
         full[sym] = shown.xreplace(full)
-        results.append(StepResult(step, raw, symbolic, exact_value, value))
+        partial.append((step, raw, symbolic, exact_value, derivation))
+    numbers = _numbers(spec, formulas, given, sig) if formulas else {}
+    results = tuple(
+        StepResult(step, raw, symbolic, exact_value,
+                   _float(spec, step.id, numbers[step.id]) if step.id in formulas else None,
+                   numbers.get(step.id), derivation)
+        for step, raw, symbolic, exact_value, derivation in partial)
     by_id = {r.id: r for r in results}
     answers = {}
     for aid, answer in spec.answers.items():
@@ -176,10 +250,11 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
             unknown = r.symbolic.xreplace({symbol(k): v for k, v in given.items()}).free_symbols
             raise SolveError(f"{spec.path}: answers.{aid}: declared numeric but depends on "
                              f"{', '.join(sorted(map(str, unknown)))}")
-        exact_value = r.exact if answer.kind == "numeric" else r.symbolic
-        value = r.value if answer.kind == "numeric" else None
-        answers[aid] = AnswerResult(answer, exact_value, value)
-    return Solution(spec, convention, dict(given), tuple(results), answers)
+        if answer.kind == "numeric":
+            answers[aid] = AnswerResult(answer, r.exact, r.value, r.number)
+        else:
+            answers[aid] = AnswerResult(answer, r.symbolic, None)
+    return Solution(spec, convention, dict(given), results, answers)
 
 
 def _prove_equal(spec: Spec, step: Step, raw: sympy.Expr, form: sympy.Expr,
@@ -231,6 +306,8 @@ def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise SolveError(f"--set {item!r}: expected NAME=NUMBER")
+        if name.strip() in out:
+            raise SolveError(f"--set {name.strip()} is given twice; give each name once")
         out[name.strip()] = value
     return out
 

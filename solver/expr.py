@@ -19,6 +19,8 @@ from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
 import sympy
+from sympy.printing.precedence import precedence
+from sympy.printing.str import StrPrinter
 
 from solver.errors import DlhwError
 from solver.functions import FLOAT_FUNCTIONS, SPEC_FUNCTIONS
@@ -310,6 +312,43 @@ class Printer:
             name = _LATEX_FUNCS.get(fn, rf"\operatorname{{{fn}}}")
             return rf"{name}\left({', '.join(args)}\right)"
         return f"{_PLAIN_FUNCS.get(fn, fn)}({', '.join(args)})"
+
+
+class _SpecPrinter(StrPrinter):
+    """SymPy to the spec language: derivatives as diff(f, z), terminating rationals as decimals
+    (0.01·z, not z/100), so a derived expression prints like a formula the instructor wrote."""
+
+    def _print_Derivative(self, expr: sympy.Derivative) -> str:
+        (var, _count), = expr.variable_count
+        return f"diff({self._print(expr.expr)}, {self._print(var)})"
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        text = _terminating(expr)
+        return text if text is not None else super()._print_Rational(expr)
+
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        coeff, rest = expr.as_coeff_Mul()
+        text = _terminating(abs(coeff)) if coeff.is_Rational and not coeff.is_Integer else None
+        if text is None or rest == 1:
+            return super()._print_Mul(expr)
+        body = self.parenthesize(rest, precedence(expr), strict=True)
+        return f"{'-' if coeff < 0 else ''}{text}*{body}"
+
+
+def _terminating(value: sympy.Rational) -> str | None:
+    q = int(value.q)
+    while q % 2 == 0:
+        q //= 2
+    while q % 5 == 0:
+        q //= 5
+    if q != 1:
+        return None
+    return format(Decimal(int(value.p)) / Decimal(int(value.q)), "f")
+
+
+def from_sympy(expr: sympy.Expr) -> Formula:
+    """A SymPy result as a Formula, so that it prints in the same style as the spec's formulas."""
+    return parse(_SpecPrinter({"order": "none"}).doprint(expr), names=None)
 
 
 def render(formula: Formula, latex: bool, values: Mapping[str, str] | None = None,

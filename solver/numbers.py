@@ -1,0 +1,226 @@
+"""Numbers a solution shows, computed from the exact givens and rounded once.
+
+Rational arithmetic stays exact (`Fraction`); the first transcendental function switches to
+mpmath, at a working precision that is doubled until two precisions agree on every value to
+more digits than are shown. Floats are never used on the way, so cancellation (1 − σ(z) for a
+large z) costs precision, not correctness; where even MAX_DPS digits cannot settle a value, the
+caller gets a NumberError saying so instead of a wrong number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from fractions import Fraction
+
+import mpmath
+
+from solver.errors import DlhwError
+from solver.expr import Formula, fold
+
+Num = Fraction | mpmath.mpf
+MAX_DPS = 4000
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+class NumberError(DlhwError, ValueError):
+    """A value that cannot be computed (division by zero, a logarithm of a negative number) or
+    cannot be settled to the digits asked for."""
+
+
+def to_mpf(v: Num) -> mpmath.mpf:
+    return mpmath.mpf(v.numerator) / v.denominator if isinstance(v, Fraction) else v
+
+
+def _real(v: object, what: str) -> mpmath.mpf:
+    if not isinstance(v, mpmath.mpf) or not mpmath.isfinite(v):
+        raise NumberError(f"{what} is not a finite real number")
+    return v
+
+
+def _lift(exact: Callable[[Fraction], Fraction | None], name: str, f: Callable
+          ) -> Callable[[Num], Num]:
+    """A function on exact or mpmath numbers: `exact` may answer rationals it knows exactly."""
+    def call(v: Num) -> Num:
+        if isinstance(v, Fraction):
+            known = exact(v)
+            if known is not None:
+                return known
+        return _real(f(to_mpf(v)), f"{name}({mpmath.nstr(to_mpf(v), 6)})")
+    return call
+
+
+def _sqrt_exact(v: Fraction) -> Fraction | None:
+    if v < 0:
+        raise NumberError(f"sqrt of the negative number {v}")
+    rn, rd = math.isqrt(v.numerator), math.isqrt(v.denominator)
+    return Fraction(rn, rd) if rn * rn == v.numerator and rd * rd == v.denominator else None
+
+
+def _log_exact(v: Fraction) -> Fraction | None:
+    if v <= 0:
+        raise NumberError(f"log of the non-positive number {v}")
+    return Fraction(0) if v == 1 else None
+
+
+def _at_zero(value: int) -> Callable[[Fraction], Fraction | None]:
+    return lambda v: Fraction(value) if v == 0 else None
+
+
+def _sigmoid(v: mpmath.mpf) -> mpmath.mpf:
+    return 1 / (1 + mpmath.exp(-v))
+
+
+FUNCTIONS: dict[str, Callable[..., Num]] = {
+    "exp": _lift(_at_zero(1), "exp", mpmath.exp),
+    "log": _lift(_log_exact, "log", mpmath.log),
+    "ln": _lift(_log_exact, "ln", mpmath.log),
+    "sqrt": _lift(_sqrt_exact, "sqrt", mpmath.sqrt),
+    "sinh": _lift(_at_zero(0), "sinh", mpmath.sinh),
+    "cosh": _lift(_at_zero(1), "cosh", mpmath.cosh),
+    "tanh": _lift(_at_zero(0), "tanh", mpmath.tanh),
+    "sech": _lift(_at_zero(1), "sech", mpmath.sech),
+    "sigmoid": _lift(lambda v: Fraction(1, 2) if v == 0 else None, "sigmoid", _sigmoid),
+    "abs": abs, "Abs": abs,
+    "max": lambda *a: max(a, key=to_mpf), "Max": lambda *a: max(a, key=to_mpf),
+}
+
+
+def _arith(op: Callable[[object, object], object]) -> Callable[[Num, Num], Num]:
+    def call(a: Num, b: Num) -> Num:
+        if isinstance(a, Fraction) and isinstance(b, Fraction):
+            return op(a, b)
+        return op(to_mpf(a), to_mpf(b))
+    return call
+
+
+def _power(a: Num, b: Num) -> Num:
+    if isinstance(a, Fraction) and isinstance(b, Fraction) and b.denominator == 1:
+        if a == 0 and b < 0:
+            raise ZeroDivisionError
+        return a ** int(b)
+    if to_mpf(a) < 0:
+        raise NumberError(f"a negative number to the non-integer power {b}")
+    return _real(to_mpf(a) ** to_mpf(b), "a power")
+
+
+def _number(text: str) -> Fraction:
+    return Fraction(Decimal(text))
+
+
+def evaluate(formula: Formula, values: Mapping[str, Num]) -> Num:
+    """The formula at `values`, exact while it is rational, else at mpmath's working precision."""
+    try:
+        return fold(formula, lambda t: _Exact(_number(t)), lambda n: _Exact(values[n]),
+                    {k: _unwrapped(f) for k, f in FUNCTIONS.items()}, _wrapped_power).value
+    except ZeroDivisionError:
+        raise NumberError("division by zero") from None
+
+
+class _Exact:
+    """Box for a Num, so that fold's +, −, ×, ÷ go through the exact-or-mpmath rules."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Num):
+        self.value = value
+
+    def _bin(self, other: _Exact, op: Callable[[Num, Num], Num]) -> _Exact:
+        return _Exact(op(self.value, other.value))
+
+    def __add__(self, o: _Exact) -> _Exact:
+        return self._bin(o, _arith(lambda a, b: a + b))
+
+    def __sub__(self, o: _Exact) -> _Exact:
+        return self._bin(o, _arith(lambda a, b: a - b))
+
+    def __mul__(self, o: _Exact) -> _Exact:
+        return self._bin(o, _arith(lambda a, b: a * b))
+
+    def __truediv__(self, o: _Exact) -> _Exact:
+        if o.value == 0:
+            raise NumberError("division by zero")
+        return self._bin(o, _arith(lambda a, b: a / b))
+
+    def __neg__(self) -> _Exact:
+        return _Exact(-self.value)
+
+    def __pos__(self) -> _Exact:
+        return self
+
+
+def _unwrapped(f: Callable[..., Num]) -> Callable[..., _Exact]:
+    return lambda *args: _Exact(f(*(a.value for a in args)))
+
+
+def _wrapped_power(a: _Exact, b: _Exact) -> _Exact:
+    return _Exact(_power(a.value, b.value))
+
+
+def _agree(a: Num, b: Num, digits: int) -> bool:
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a == b
+    a, b = to_mpf(a), to_mpf(b)
+    return a == b or abs(a - b) <= abs(b) * mpmath.mpf(10) ** (-digits)
+
+
+def settle(compute: Callable[[], Mapping[str, Num]], sig: int, what: Iterable[str] | None = None
+           ) -> dict[str, Num]:
+    """Run `compute` at rising mpmath precision until every value is certain to `sig` digits.
+
+    `compute` returns named values (exact Fractions or mpmath numbers made at the current
+    precision); `what` restricts the check to some names (default all)."""
+    dps = sig + 20
+    with mpmath.workdps(dps):
+        last = dict(compute())
+    while True:
+        dps *= 2
+        if dps > MAX_DPS:
+            unsettled = [k for k in (what or last) if not _agree(last[k], now[k], sig + 3)]
+            raise NumberError(f"{', '.join(unsettled)} cannot be computed to {sig} significant "
+                              f"figures within {MAX_DPS} digits of working precision "
+                              "(the value is lost to cancellation)")
+        with mpmath.workdps(dps):
+            now = dict(compute())
+        if all(_agree(last[k], now[k], sig + 3) for k in (what or now)):
+            return now
+        last = now
+
+
+# ---------------------------------------------------------------- display
+
+def digits(value: Num | float, sig: int) -> tuple[bool, str, int]:
+    """(negative, `sig` significant digits, decimal exponent of the first), rounded once."""
+    if isinstance(value, float):
+        value = Fraction(value)
+    if isinstance(value, Fraction):
+        d = Context(prec=sig, rounding=ROUND_HALF_EVEN).divide(Decimal(value.numerator),
+                                                               Decimal(value.denominator))
+        sign, ds, exp = d.as_tuple()
+        text = "".join(map(str, ds)).ljust(sig, "0")[:sig]
+        return bool(sign), text, exp + len(ds) - 1
+    text = mpmath.nstr(value, sig, strip_zeros=False, min_fixed=1, max_fixed=0)
+    negative = text.startswith("-")
+    mant, _, exp = text.lstrip("-").partition("e")
+    return negative, mant.replace(".", "").ljust(sig, "0"), int(exp or 0)
+
+
+def show(value: Num | float, sig: int, style: str = "plain") -> str:
+    """`value` to `sig` significant figures, trailing zeros kept: 0.2350, 1.234×10⁻⁵.
+
+    `style` is plain (terminal: Unicode), latex (math mode) or ascii (JSON-friendly 1.234e-5).
+    Fixed notation for exponents -4 to sig-1, as %g does; exact zero is '0'."""
+    if value == 0:
+        return "0"
+    negative, ds, exp = digits(value, sig)
+    if -4 <= exp < sig:
+        if exp >= 0:
+            text = ds[:exp + 1] + ("." + ds[exp + 1:] if len(ds) > exp + 1 else "")
+        else:
+            text = "0." + "0" * (-exp - 1) + ds
+    else:
+        mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
+        text = {"latex": rf"{mant} \times 10^{{{exp}}}", "ascii": f"{mant}e{exp}"}.get(
+            style, f"{mant}×10{str(exp).translate(SUPERSCRIPT)}")
+    return ("-" if negative else "") + text
