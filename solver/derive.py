@@ -90,7 +90,8 @@ def _rule(f: sympy.Expr, v: sympy.Symbol, branch: Branch | None
         if not exp.has(v):
             if base == v:
                 return "power rule", exp * base ** (exp - 1)
-            return "chain rule (power)", exp * base ** (exp - 1) * _d(base, v)
+            # One Mul call: 2*(y - a) times a derivative stays factored (2*(y-a) alone distributes).
+            return "chain rule (power)", sympy.Mul(exp, base ** (exp - 1), _d(base, v))
         return "rewrite as an exponential", _d(sympy.exp(exp * sympy.log(base)), v)
     outer = _OUTER.get(type(f))
     if outer is not None:
@@ -98,7 +99,7 @@ def _rule(f: sympy.Expr, v: sympy.Symbol, branch: Branch | None
         (g,) = f.args
         if g == v:
             return name, derivative(g)
-        return f"chain rule ({name.removesuffix(' rule')})", derivative(g) * _d(g, v)
+        return f"chain rule ({name.removesuffix(' rule')})", sympy.Mul(derivative(g), _d(g, v))
     definition = _DEFINITIONS.get(type(f))
     if definition is not None:
         name, body = definition

@@ -143,10 +143,10 @@ def _steps(spec: Spec, convention: Convention) -> list[Step]:
 def _arithmetic_only(spec: Spec, steps: list[Step]) -> bool:
     """No symbols to keep, no derivative to take, no closed form to prove."""
     return not spec.vocabulary and not spec.definitions and all(
-        s.form is None and not _is_diff(s.formula) for s in steps)
+        s.form is None and not is_diff(s.formula) for s in steps)
 
 
-def _is_diff(formula: Formula) -> bool:
+def is_diff(formula: Formula) -> bool:
     return "diff" in {n.func.id for n in ast.walk(formula.tree) if isinstance(n, ast.Call)}
 
 
@@ -227,7 +227,7 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
             exact_value = None
         else:
             exact_numbers[sym] = exact_value
-            formula = step.form or (from_sympy(raw) if _is_diff(step.formula)
+            formula = step.form or (from_sympy(raw) if is_diff(step.formula)
                                     else step.formula)
             # A symbolic step that happens to be constant (0·∂L/∂a) is computed from its value.
             known = formulas.keys() | given.keys()

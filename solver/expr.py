@@ -230,6 +230,12 @@ _LATEX_FUNCS = {"tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh",
                 "sech": r"\operatorname{sech}",
                 "log": r"\ln", "ln": r"\ln", "sigmoid": r"\sigma", "max": r"\max", "Max": r"\max"}
 _PLAIN_FUNCS = {"sigmoid": "σ", "log": "ln", "Max": "max"}
+_POWERED = {"tanh", "sinh", "cosh", "sech", "sigmoid", "log", "ln"}  # written f^n(z)
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _small_integer(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, int) and 1 < node.value < 10
 
 
 class Printer:
@@ -269,13 +275,23 @@ class Printer:
         left, lp = self._node(node.left, src)
         right, rp = self._node(node.right, src)
         if op is ast.Pow:
+            small = _small_integer(node.right)
+            if small and isinstance(node.left, ast.Call) and node.left.func.id in _POWERED:
+                return self._call(node.left, src, power=right), 9
             if lp < 9:
                 left = self._paren(left)
             if self.latex:
                 return f"{left}^{{{right}}}", 4
+            if small or (right.startswith("-") and right[1:].isdigit()):
+                return left + right.translate(_SUPERSCRIPT), 4
             return f"{left}^{right if rp == 9 else self._paren(right)}", 4
         if op is ast.Div and self.latex:
-            return rf"\frac{{{left}}}{{{right}}}", 9
+            if r"\frac" not in left + right:
+                return rf"\frac{{{left}}}{{{right}}}", 9
+            # A fraction inside a fraction is set with a slash instead.
+            left = self._paren(left) if lp < 9 else left
+            right = self._paren(right) if rp < 9 else right
+            return f"{left}/{right}", 2
         negative_right = right.startswith("-")
         if op in (ast.Add, ast.Sub):
             if negative_right or (op is ast.Sub and rp == 1):
@@ -295,10 +311,20 @@ class Printer:
     def _paren(self, text: str) -> str:
         return rf"\left({text}\right)" if self.latex else f"({text})"
 
-    def _call(self, node: ast.Call, src: str) -> str:
+    def _call(self, node: ast.Call, src: str, power: str = "") -> str:
+        """A call; `power` (an integer exponent) goes on the name: tanh²(z), \\tanh^{2} z."""
         assert isinstance(node.func, ast.Name)
         fn = node.func.id
-        args = [self._node(a, src)[0] for a in node.args]
+        rendered = [self._node(a, src) for a in node.args]
+        args = [text for text, _ in rendered]
+        atom = len(rendered) == 1 and rendered[0][1] == 9 and " " not in args[0]
+        if power and self.latex:
+            name = _LATEX_FUNCS.get(fn, rf"\operatorname{{{fn}}}")
+            if fn != "sigmoid" and atom and not args[0].startswith("\\"):
+                return f"{name}^{{{power}}} {args[0]}"
+            return f"{name}^{{{power}}}{self._call_args(args, atom)}"
+        if power:
+            return f"{_PLAIN_FUNCS.get(fn, fn)}{power.translate(_SUPERSCRIPT)}({', '.join(args)})"
         if fn == "diff":
             var = args[1] if len(args) > 1 else "z"
             if self.latex:
@@ -310,8 +336,13 @@ class Printer:
             return rf"\sqrt{{{args[0]}}}" if self.latex else f"√({args[0]})"
         if self.latex:
             name = _LATEX_FUNCS.get(fn, rf"\operatorname{{{fn}}}")
-            return rf"{name}\left({', '.join(args)}\right)"
+            return name + self._call_args(args, atom)
         return f"{_PLAIN_FUNCS.get(fn, fn)}({', '.join(args)})"
+
+    @staticmethod
+    def _call_args(args: list[str], atom: bool) -> str:
+        # Plain parentheses round a single symbol: \left( after an operator name adds a space.
+        return f"({args[0]})" if atom else rf"\left({', '.join(args)}\right)"
 
 
 class _SpecPrinter(StrPrinter):

@@ -11,9 +11,11 @@ from typing import Any
 
 import sympy
 
-from solver.engine import AnswerResult, Solution, StepResult
-from solver.expr import Formula, latex_name, parse, plain_name, render
+from solver.engine import AnswerResult, Solution, StepResult, is_diff
+from solver.expr import Formula, from_sympy, latex_name, plain_name, render
 from solver.functions import to_elementary
+from solver.numbers import Num, show
+from solver.spec import Spec, decimal_text
 
 
 def fmt(value: float, sig: int = 4, latex: bool = False) -> str:
@@ -29,54 +31,93 @@ def fmt(value: float, sig: int = 4, latex: bool = False) -> str:
 
 def expr_formula(expr: sympy.Expr) -> Formula:
     """A SymPy result as a Formula, so it prints in the same style as the spec's formulas."""
-    return parse(sympy.sstr(expr, order="none"), names=None)
+    return from_sympy(expr)
 
 
-def _has_diff(formula: Formula) -> bool:
-    return "diff(" in formula.text.replace(" ", "")
+def given_text(value: sympy.Rational) -> str:
+    """A given value as the question states it: never rounded (0.5, or (-2/7) for a fraction)."""
+    try:
+        return decimal_text(value) if _terminates(value) else f"({value})"
+    except (ValueError, ArithmeticError):
+        return f"({value})"
 
 
-def _line(sol: Solution, res: StepResult, latex: bool, sig: int, numbers: dict[str, float]
-          ) -> list[str]:
-    """The chain `formula = closed form = expanded = with numbers = value`, repeats dropped."""
-    names = sol.spec.latex if latex else None
-    parts = [render(res.step.formula, latex, names=names)]
+def _terminates(value: sympy.Rational) -> bool:
+    q = int(value.q)
+    for p in (2, 5):
+        while q % p == 0:
+            q //= p
+    return q == 1
+
+
+def number_text(value: Num | float, sig: int, latex: bool) -> str:
+    return show(value, sig, "latex" if latex else "plain")
+
+
+def rule_text(rule: str, latex: bool) -> str:
+    """A derivation rule's name: LaTeX-flavoured text with inline math, or plain Unicode."""
+    from solver.render import latex_to_plain
+
+    return rule if latex else latex_to_plain(rule)
+
+
+def names_for(spec: Spec, latex: bool) -> dict[str, str]:
+    """How the spec's names print: its `latex:` table, or that table as Unicode text."""
+    from solver.render import latex_to_plain
+
+    return dict(spec.latex) if latex else {k: latex_to_plain(v) for k, v in spec.latex.items()}
+
+
+def lhs_for(name: str, spec: Spec, latex: bool) -> str:
+    names = names_for(spec, latex)
+    return latex_name(name, names) if latex else plain_name(name, names)
+
+
+def _line(sol: Solution, res: StepResult, latex: bool, sig: int, numbers: dict[str, str]
+          ) -> list[dict[str, str]]:
+    """The chain `formula = derivation… = closed form = with numbers = value`, repeats dropped;
+    each link carries the rule that justifies it (empty for plain rewriting)."""
+    names = names_for(sol.spec, latex)
+    parts = [(render(res.step.formula, latex, names=names), "")]
+    for d in res.derivation[1:]:
+        parts.append((render(expr_formula(d.expr), latex, names=names), rule_text(d.rule, latex)))
     shown = res.step.shown
     if res.step.form is not None:
-        parts.append(render(shown, latex, names=names))
-    elif _has_diff(shown) or (sol.spec.vocabulary and res.symbolic != res.raw):
-        parts.append(render(expr_formula(res.symbolic), latex, names=names))
-    if res.value is not None:
-        if not _has_diff(shown):
-            values = {n: fmt(numbers[n], sig, latex) for n in shown.names if n in numbers}
-            if values and len(values) == len(shown.names):
-                parts.append(render(shown, latex, values=values, names=names))
-        parts.append(fmt(res.value, sig, latex))
-    out: list[str] = []
-    for p in parts:
-        if not out or out[-1] != p:
-            out.append(p)
+        parts.append((render(shown, latex, names=names), "simplify" if res.derivation else ""))
+    elif sol.spec.vocabulary and res.symbolic is not None and res.symbolic != res.raw:
+        parts.append((render(expr_formula(res.symbolic), latex, names=names), ""))
+    if res.number is not None and not sol.spec.vocabulary:
+        subst = expr_formula(res.raw) if res.derivation and res.step.form is None else shown
+        if not is_diff(subst) and subst.names <= numbers.keys() and subst.names:
+            values = {n: numbers[n] for n in subst.names}
+            parts.append((render(subst, latex, values=values, names=names), ""))
+        parts.append((number_text(res.number, sig, latex), ""))
+    out: list[dict[str, str]] = []
+    for expr, rule in parts:
+        if not out or out[-1]["expr"] != expr:
+            out.append({"expr": expr, "rule": rule})
     return out
 
 
 def steps_view(sol: Solution, latex: bool, sig: int, only: set[str] | None = None
                ) -> list[dict[str, Any]]:
-    numbers = {k: float(v) for k, v in sol.given.items()}
+    numbers = {k: given_text(v) for k, v in sol.given.items()}
     rows = []
     for res in sol.steps:
         if only is None or res.id in only:
-            lhs = latex_name(res.id, sol.spec.latex) if latex else plain_name(res.id)
-            rows.append({"id": res.id, "text": res.step.text, "lhs": lhs,
-                         "chain": _line(sol, res, latex, sig, numbers)})
-        if res.value is not None:
-            numbers[res.id] = res.value
+            lhs = lhs_for(res.id, sol.spec, latex)
+            chain = _line(sol, res, latex, sig, numbers)
+            rows.append({"id": res.id, "text": res.step.text, "lhs": lhs, "chain": chain,
+                         "derived": bool(res.derivation)})
+        if res.number is not None:
+            numbers[res.id] = number_text(res.number, sig, latex)
     return rows
 
 
 def answer_view(ans: AnswerResult, sol: Solution, sig: int, latex: bool) -> str:
-    if ans.value is not None:
-        return fmt(ans.value, sig, latex)
-    return render(expr_formula(ans.exact), latex, names=sol.spec.latex if latex else None)
+    if ans.number is not None:
+        return number_text(ans.number, sig, latex)
+    return render(expr_formula(ans.exact), latex, names=names_for(sol.spec, latex))
 
 
 def _constant(expr: sympy.Expr) -> float | None:
@@ -111,10 +152,12 @@ def illustration_view(sol: Solution, latex: bool, sig: int) -> list[dict[str, An
     used |= {a.answer.where.name for a in sol.answers.values() if a.answer.where}
     cases = []
     for il in sol.illustrations:
-        inputs = [(latex_name(k, sol.spec.latex) if latex else plain_name(k),
-                   fmt(float(v), sig, latex))
+        inputs = [(lhs_for(k, sol.spec, latex),
+                   given_text(v) if k not in sol.spec.definitions
+                   else number_text(float(v), sig, latex))
                   for k, v in il.values.items() if k not in sol.spec.definitions or k in used]
-        results = [(latex_name(k, sol.spec.latex) if latex else plain_name(k), fmt(v, sig, latex))
+        results = [(lhs_for(k, sol.spec, latex),
+                    number_text(v, sig, latex))
                    for k, v in il.answers.items()]
         cases.append({"inputs": inputs, "results": results})
     return cases
@@ -140,7 +183,7 @@ def view(sol: Solution, latex: bool, sig: int) -> dict[str, Any]:
         "convention": spec.convention.text,
         "notes": list(spec.notes),
         "steps": steps_view(sol, latex, sig),
-        "answers": [{"id": a.id, "lhs": latex_name(a.id, spec.latex) if latex else plain_name(a.id),
+        "answers": [{"id": a.id, "lhs": lhs_for(a.id, spec, latex),
                      "text": a.answer.text, "value": answer_view(a, sol, sig, latex),
                      "where": str(a.answer.where) if a.answer.where else None}
                     for a in sol.answers.values()],
@@ -148,7 +191,7 @@ def view(sol: Solution, latex: bool, sig: int) -> dict[str, Any]:
             {"name": name, "text": spec.alternatives[name].text,
              "steps": steps_view(alt, latex, sig, only=_changed(sol, alt)),
              "answers": [{"id": a.id,
-                          "lhs": latex_name(a.id, spec.latex) if latex else plain_name(a.id),
+                          "lhs": lhs_for(a.id, spec, latex),
                           "value": answer_view(a, alt, sig, latex)}
                          for a in alt.answers.values()]}
             for name, alt in sol.alternatives.items()
@@ -171,7 +214,9 @@ def to_json_dict(sol: Solution, sig: int = 4) -> dict[str, Any]:
             {"id": res.id, "text": res.step.text, "formula": res.step.formula.text,
              "form": res.step.form.text if res.step.form else None,
              "result": sympy.sstr(res.symbolic), "value": res.value,
-             "latex": " = ".join([row["lhs"], *row["chain"]])}
+             "latex": " = ".join([row["lhs"], *(p["expr"] for p in row["chain"])]),
+             "derivation": [{"rule": d.rule, "sympy": sympy.sstr(d.expr)}
+                            for d in res.derivation[1:]]}
             for res, row in zip(sol.steps, steps_view(sol, True, sig))
         ],
         "illustrations": [{"values": {k: float(v) for k, v in il.values.items()},
