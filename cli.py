@@ -47,18 +47,18 @@ def list_questions() -> None:
 @cli.command()
 @click.argument("question", required=False)
 @click.option("--all", "all_", is_flag=True, help="Solve every question.")
-@click.option("--latex", "form", flag_value="latex", help="Print a LaTeX fragment.")
-@click.option("--markdown", "form", flag_value="markdown", help="Print Markdown.")
-@click.option("--json", "form", flag_value="json", help="Print JSON (one object per question).")
+@click.option("--latex", is_flag=True, help="Print a LaTeX fragment.")
+@click.option("--markdown", is_flag=True, help="Print Markdown.")
+@click.option("--json", "json_", is_flag=True, help="Print JSON (one object per question).")
 @click.option("--standalone", is_flag=True, help="With --latex: a complete document for pdflatex.")
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
               help="Re-solve with another given value, e.g. --set x1=0.6 (repeatable).")
-@click.option("--precision", default=4, show_default=True, type=click.IntRange(1, 15),
-              help="Significant figures of printed numbers.")
+@click.option("--precision", default=4, show_default=True, type=click.IntRange(1, 30),
+              help="Significant figures of printed numbers (given values are never rounded).")
 @click.option("--student", metavar="ID", help="Solve this student's variant (needs --seed).")
 @click.option("--seed", type=int, help="The course's variant seed (with --student).")
-def solve(question: str | None, all_: bool, form: str | None, standalone: bool,
-          assignments: tuple[str, ...], precision: int, student: str | None,
+def solve(question: str | None, all_: bool, latex: bool, markdown: bool, json_: bool,
+          standalone: bool, assignments: tuple[str, ...], precision: int, student: str | None,
           seed: int | None) -> None:
     """Solve a Part A QUESTION (q1 to q10) step by step."""
     from solver import render
@@ -69,6 +69,9 @@ def solve(question: str | None, all_: bool, form: str | None, standalone: bool,
 
     if all_ == bool(question):
         raise click.UsageError("give one QUESTION (e.g. q1) or --all")
+    if latex + markdown + json_ > 1:
+        raise click.UsageError("give at most one of --latex, --markdown and --json")
+    form = "latex" if latex else "markdown" if markdown else "json" if json_ else None
     if standalone and form != "latex":
         raise click.UsageError("--standalone goes with --latex")
     if all_ and assignments:
@@ -82,7 +85,7 @@ def solve(question: str | None, all_: bool, form: str | None, standalone: bool,
     # Only JSON prints exact values; the other forms need the floats alone.
     solutions = [solve_spec(spec, overrides,
                             variant_given(spec, seed, student) if student is not None else None,
-                            exact=form == "json")
+                            exact=form == "json", sig=precision)
                  for spec in specs]
     if form == "latex":
         click.echo(render.to_latex(solutions, precision, standalone), nl=False)

@@ -150,8 +150,10 @@ def derive(f: sympy.Expr, v: sympy.Symbol, branch: Branch | None = None) -> tupl
                     names.append(rule)
         current = _substitute(current, rewrites, branch)
         # Derivatives of constants and of the variable itself are folded in as they appear.
-        trivial = {n: _rule(n.expr, v, branch)[1] for n in current.atoms(Derivative)
-                   if not n.expr.has(v) or n.expr == v}
+        # (Not after choosing a branch: the piece it picks is worth a line of its own.)
+        trivial = {} if key.startswith("on the branch") else {
+            n: _rule(n.expr, v, branch)[1] for n in current.atoms(Derivative)
+            if not n.expr.has(v) or n.expr == v}
         if trivial:
             current = _substitute(current, trivial, branch)
             names += [r for r in ("constant rule", "identity rule")

@@ -23,7 +23,7 @@ from solver.expr import ExprError, Formula, from_sympy, symbol, to_sympy
 from solver.functions import to_elementary
 from solver.numbers import Num, NumberError, settle, to_mpf
 from solver.numbers import evaluate as evaluate_exact
-from solver.spec import Answer, Convention, Spec, SpecError, Step
+from solver.spec import Answer, Condition, Convention, Note, Spec, SpecError, Step
 
 PRECISION = 4
 
@@ -76,6 +76,7 @@ class Solution:
     alternatives: dict[str, Solution] = field(default_factory=dict)
     illustrations: tuple[Illustration, ...] = ()
     demo: demos.DemoTable | None = None
+    notes: tuple[Note, ...] = ()  # the spec's notes whose conditions hold at these values
 
     def step(self, sid: str) -> StepResult:
         return next(s for s in self.steps if s.id == sid)
@@ -98,12 +99,38 @@ def solve(spec: Spec, overrides: Mapping[str, str] | None = None,
             valid = ", ".join(spec.given) or "none"
             raise SolveError(f"{spec.id}: unknown given value {name!r} (valid names: {valid})")
         values[name] = _decimal(spec, name, text)
+    for cond in spec.domain:
+        if not _holds(cond, {k: Fraction(int(v.p), int(v.q)) for k, v in values.items()}):
+            raise SolveError(f"{spec.id}: expected {cond.text} (the question is not defined "
+                             "otherwise)")
     primary = _solve_convention(spec, spec.convention, values, exact, sig)
     alternatives = {name: _solve_convention(spec, conv, values, exact, sig)
                     for name, conv in spec.alternatives.items()}
     illustrations = tuple(_illustrate(spec, primary, case) for case in spec.illustration)
     demo = demos.run(spec, values, sig) if spec.demo else None
-    return replace(primary, alternatives=alternatives, illustrations=illustrations, demo=demo)
+    known = {k: Fraction(int(v.p), int(v.q)) for k, v in values.items()}
+    known |= {r.id: r.number for r in primary.steps if r.number is not None}
+    notes = tuple(n for n in spec.notes if all(_holds(c, known) for c in n.when))
+    return replace(primary, alternatives=alternatives, illustrations=illustrations, demo=demo,
+                   notes=notes)
+
+
+def _holds(cond: Condition, values: Mapping[str, Num]) -> bool:
+    """Whether `cond` holds at `values` (exactly where the values are rational)."""
+    import mpmath
+
+    if not cond.formula.names <= values.keys():
+        return False  # it speaks of a symbolic step: no number to judge
+    with mpmath.workdps(60):
+        try:
+            lhs = evaluate_exact(cond.formula, values)
+        except NumberError:
+            return False
+        bound = Fraction(int(cond.bound.p), int(cond.bound.q))
+        if not isinstance(lhs, Fraction):
+            lhs, bound = to_mpf(lhs), to_mpf(bound)
+        return {">": lhs > bound, ">=": lhs >= bound, "<": lhs < bound, "<=": lhs <= bound,
+                "==": lhs == bound, "!=": lhs != bound}[cond.op]
 
 
 MAX_MAGNITUDE = sympy.Integer(10) ** 300

@@ -223,6 +223,9 @@ def plain_name(name: str, overrides: Mapping[str, str] | None = None) -> str:
     m = re.fullmatch(r"d([A-Za-z]\w*?)_d([A-Za-z]\w*)", name)
     if m:
         return f"∂{plain_name(m[1])}/∂{plain_name(m[2])}"
+    m = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
+    if m:
+        return plain_name(m[1]) + m[2].translate(_SUBSCRIPT)
     return GREEK_PLAIN.get(name, name)
 
 
@@ -232,6 +235,7 @@ _LATEX_FUNCS = {"tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh",
 _PLAIN_FUNCS = {"sigmoid": "σ", "log": "ln", "Max": "max"}
 _POWERED = {"tanh", "sinh", "cosh", "sech", "sigmoid", "log", "ln"}  # written f^n(z)
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
 def _small_integer(node: ast.AST) -> bool:
@@ -286,7 +290,7 @@ class Printer:
                 return left + right.translate(_SUPERSCRIPT), 4
             return f"{left}^{right if rp == 9 else self._paren(right)}", 4
         if op is ast.Div and self.latex:
-            if r"\frac" not in left + right:
+            if r"\frac" not in (left + right).replace(r"\frac{\partial}", ""):
                 return rf"\frac{{{left}}}{{{right}}}", 9
             # A fraction inside a fraction is set with a slash instead.
             left = self._paren(left) if lp < 9 else left

@@ -7,6 +7,7 @@ rounded), so the LaTeX, Markdown and terminal forms cannot disagree.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import sympy
@@ -15,7 +16,7 @@ from solver.engine import AnswerResult, Solution, StepResult, is_diff
 from solver.expr import Formula, from_sympy, latex_name, plain_name, render
 from solver.functions import to_elementary
 from solver.numbers import Num, show
-from solver.spec import Spec, decimal_text
+from solver.spec import PLACEHOLDER_RE, Spec, decimal_text
 
 
 def fmt(value: float, sig: int = 4, latex: bool = False) -> str:
@@ -34,12 +35,20 @@ def expr_formula(expr: sympy.Expr) -> Formula:
     return from_sympy(expr)
 
 
-def given_text(value: sympy.Rational) -> str:
-    """A given value as the question states it: never rounded (0.5, or (-2/7) for a fraction)."""
+def given_text(value: sympy.Rational, decimals: int | None = None) -> str:
+    """A given value as the question states it: never rounded (0.5, 2.0 where the spec's
+    variants fix one decimal, or (-2/7) for a fraction)."""
     try:
-        return decimal_text(value) if _terminates(value) else f"({value})"
+        return decimal_text(value, decimals) if _terminates(value) and (
+            decimals is None or value == round(value, decimals)) else \
+            decimal_text(value) if _terminates(value) else f"({value})"
     except (ValueError, ArithmeticError):
         return f"({value})"
+
+
+def _decimals(spec: Spec, name: str) -> int | None:
+    var = spec.variants.get(name)
+    return var.decimals if var else None
 
 
 def _terminates(value: sympy.Rational) -> bool:
@@ -48,6 +57,20 @@ def _terminates(value: sympy.Rational) -> bool:
         while q % p == 0:
             q //= p
     return q == 1
+
+
+def fill(text: str, sol: Solution, sig: int) -> str:
+    """<<name>> placeholders filled with the values being solved (LaTeX numbers: the text is
+    LaTeX-flavoured; the terminal turns them into Unicode)."""
+    numbers = {r.id: r.number for r in sol.steps if r.number is not None}
+
+    def one(m: re.Match) -> str:
+        name = m[1]
+        if name in sol.given:
+            return given_text(sol.given[name], _decimals(sol.spec, name))
+        return number_text(numbers[name], sig, True) if name in numbers else m[0]
+
+    return PLACEHOLDER_RE.sub(one, text)
 
 
 def number_text(value: Num | float, sig: int, latex: bool) -> str:
@@ -101,13 +124,14 @@ def _line(sol: Solution, res: StepResult, latex: bool, sig: int, numbers: dict[s
 
 def steps_view(sol: Solution, latex: bool, sig: int, only: set[str] | None = None
                ) -> list[dict[str, Any]]:
-    numbers = {k: given_text(v) for k, v in sol.given.items()}
+    numbers = {k: given_text(v, _decimals(sol.spec, k)) for k, v in sol.given.items()}
     rows = []
     for res in sol.steps:
         if only is None or res.id in only:
             lhs = lhs_for(res.id, sol.spec, latex)
             chain = _line(sol, res, latex, sig, numbers)
-            rows.append({"id": res.id, "text": res.step.text, "lhs": lhs, "chain": chain,
+            rows.append({"id": res.id, "text": fill(res.step.text, sol, sig), "lhs": lhs,
+                         "chain": chain,
                          "derived": bool(res.derivation)})
         if res.number is not None:
             numbers[res.id] = number_text(res.number, sig, latex)
@@ -163,13 +187,28 @@ def illustration_view(sol: Solution, latex: bool, sig: int) -> list[dict[str, An
     return cases
 
 
-def demo_view(sol: Solution, sig: int) -> dict[str, Any] | None:
+def demo_view(sol: Solution, sig: int, latex: bool) -> dict[str, Any] | None:
+    """The demonstration's table: quantities down, runs across; numbers in math mode in LaTeX."""
+    from solver.render import latex_to_plain
+
     if sol.demo is None:
         return None
     d = sol.demo
-    rows = [[c if isinstance(c, (str, int)) else fmt(c, sig) for c in row] for row in d.rows]
-    return {"title": d.title, "text": d.text, "columns": list(d.columns), "rows": rows,
-            "conclusion": d.conclusion}
+
+    def cell(c: float | str) -> str:
+        text = number_text(c, sig, latex) if isinstance(c, float) else str(c)
+        return f"${text}$".replace("%", r"\%") if latex else text
+
+    def label(name: str) -> str:
+        if name in ("loss", "accuracy", "epochs"):
+            return {"loss": "loss $L$", "accuracy": "accuracy", "epochs": "epochs"}[name] \
+                if latex else {"loss": "loss L"}.get(name, name)
+        return f"${lhs_for(name, sol.spec, True)}$" if latex else lhs_for(name, sol.spec, False)
+
+    text = d.text if latex else latex_to_plain(d.text)
+    return {"title": d.title, "text": text, "columns": ["", *d.columns],
+            "rows": [[label(name), *map(cell, cells)] for name, cells in d.rows],
+            "conclusions": [c if latex else latex_to_plain(c) for c in d.conclusions]}
 
 
 def view(sol: Solution, latex: bool, sig: int) -> dict[str, Any]:
@@ -181,7 +220,7 @@ def view(sol: Solution, latex: bool, sig: int) -> dict[str, Any]:
         "marks": spec.marks,
         "question": spec.question_text(sol.given),
         "convention": spec.convention.text,
-        "notes": list(spec.notes),
+        "notes": [fill(n.text, sol, sig) for n in sol.notes],
         "steps": steps_view(sol, latex, sig),
         "answers": [{"id": a.id, "lhs": lhs_for(a.id, spec, latex),
                      "text": a.answer.text, "value": answer_view(a, sol, sig, latex),
@@ -197,7 +236,7 @@ def view(sol: Solution, latex: bool, sig: int) -> dict[str, Any]:
             for name, alt in sol.alternatives.items()
         ],
         "illustrations": illustration_view(sol, latex, sig),
-        "demo": demo_view(sol, sig),
+        "demo": demo_view(sol, sig, latex),
     }
 
 

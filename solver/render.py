@@ -69,14 +69,14 @@ def latex_to_plain(text: str) -> str:
     text = text.replace("``", "“").replace("''", "”").replace("\\partial ", "∂")
     text = re.sub(r"\\[bB]ig\|_\{([^{}]*)\}", r"|\1", text)
     for _ in range(4):  # innermost groups first, so nested commands unfold
-        text = re.sub(r"\\(?:mathrm|text|textit|textbf|emph|operatorname|mathit|mathbb)"
+        text = re.sub(r"\\(?:mathrm|text|textit|textbf|texttt|emph|operatorname|mathit|mathbb)"
                       r"\{([^{}]*)\}", r"\1", text)
         text = re.sub(r"\\sqrt\{([^{}]*)\}", r"√(\1)", text)
         text = re.sub(r"\\[td]?frac\{([^{}]*)\}\{([^{}]*)\}", _frac, text)
         text = re.sub(r"\\(?:hat)\{y\}", "ŷ", text)
         text = re.sub(r"_\{([^{}]*)\}", _sub, text)
         text = re.sub(r"\^\{([^{}]*)\}", _sup, text)
-    text = re.sub(r"_(\d)", lambda m: m[1].translate(_SUB), text)
+    text = re.sub(r"_(\d)", lambda m: m[1].translate(_SUB), text).replace("^*", "*")
     text = re.sub(r"\^(\d)", lambda m: m[1].translate(_SUP), text)
     for macro, plain in sorted(_PLAIN_MACROS.items(), key=lambda kv: -len(kv[0])):
         text = text.replace(macro, plain)

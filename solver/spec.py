@@ -62,6 +62,25 @@ class Where:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """`EXPR op NUMBER` over given and computed names, e.g. `loss_new == 0`."""
+
+    text: str
+    formula: Formula
+    op: str
+    bound: sympy.Rational
+
+
+@dataclass(frozen=True)
+class Note:
+    """A remark printed with the solution; with `when`, only if every condition holds at the
+    values being solved (so a claim about the numbers is printed only when they support it)."""
+
+    text: str
+    when: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
 class Answer:
     id: str
     kind: str  # numeric | symbolic
@@ -116,7 +135,8 @@ class Spec:
     vocabulary: tuple[str, ...] = ()
     definitions: dict[str, Formula] = field(default_factory=dict)
     latex: dict[str, str] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
+    domain: tuple[Condition, ...] = ()
     illustration: tuple[dict[str, sympy.Rational], ...] = ()
     demo: dict[str, sympy.Rational | str] = field(default_factory=dict)
     variants: dict[str, Variation] = field(default_factory=dict)
@@ -154,7 +174,8 @@ class _Reader(NodeReader):
 
 _TOP_REQUIRED = {"id", "title", "marks", "question", "steps", "answers", "convention"}
 _TOP_OPTIONAL = {"given", "alternatives", "vocabulary", "definitions", "latex", "notes",
-                 "illustration", "demo", "variants", "constraints"}
+                 "illustration", "demo", "variants", "constraints", "domain"}
+_CONDITION_RE = re.compile(r"\s*(.+?)\s*(>=|<=|==|!=|>|<)\s*(-?[\d.]+(?:[eE]-?\d+)?)\s*")
 _WHERE_RE = re.compile(r"\s*([A-Za-z]\w*)\s*(>=|<=|>|<)\s*(-?[\d.]+)\s*")
 
 
@@ -233,8 +254,28 @@ def load_spec(path: str | Path) -> Spec:
                    r.pairs(top["definitions"], "definitions")} if "definitions" in top else {}
     latex = {k: r.string(v, f"latex.{k}") for k, v in r.pairs(top["latex"], "latex")} \
         if "latex" in top else {}
-    notes = tuple(r.string(n, "notes") for n in r.seq(top["notes"], "notes")) \
-        if "notes" in top else ()
+    def condition(node: yaml.Node, where: str) -> Condition:
+        text = r.string(node, where)
+        m = _CONDITION_RE.fullmatch(text)
+        if not m:
+            raise r.fail(node, where, "expected a condition such as 'loss_new == 0' "
+                         "(EXPR >=, <=, ==, !=, > or < NUMBER)")
+        try:
+            return Condition(text, parse(m[1]), m[2], exact(m[3]))
+        except ExprError as exc:
+            raise r.fail(node, where, str(exc)) from None
+
+    notes: list[Note] = []
+    for i, node in enumerate(r.seq(top["notes"], "notes") if "notes" in top else []):
+        if isinstance(node, yaml.MappingNode):
+            m = r.mapping(node, f"notes[{i}]", {"text", "when"}, set())
+            whens = m["when"].value if isinstance(m["when"], yaml.SequenceNode) else [m["when"]]
+            notes.append(Note(r.string(m["text"], f"notes[{i}].text"),
+                              tuple(condition(w, f"notes[{i}].when") for w in whens)))
+        else:
+            notes.append(Note(r.string(node, f"notes[{i}]")))
+    domain = tuple(condition(n, "domain") for n in r.seq(top["domain"], "domain")) \
+        if "domain" in top else ()
     illustration = tuple(
         {k: r.rational(v, f"illustration[{i}].{k}") for k, v in r.pairs(c, f"illustration[{i}]")}
         for i, c in enumerate(r.seq(top["illustration"], "illustration"))
@@ -267,12 +308,17 @@ def load_spec(path: str | Path) -> Spec:
         if m[1] not in given:
             raise r.fail(top["question"], "question",
                          f"placeholder <<{m[1]}>> names no given value")
+    for i, step in enumerate(steps):
+        for m in PLACEHOLDER_RE.finditer(step.text):
+            if m[1] not in given:
+                raise r.fail(top["steps"].value[i], f"steps[{i}].text",
+                             f"placeholder <<{m[1]}>> names no given value")
     spec = Spec(
         path=path, id=qid, title=r.string(top["title"], "title"),
         marks=r.integer(top["marks"], "marks"), question=r.string(top["question"], "question"),
         given=given, steps=tuple(steps), answers=answers, convention=primary,
         alternatives=alternatives, vocabulary=vocabulary, definitions=definitions, latex=latex,
-        notes=notes, illustration=illustration, demo=demo, variants=variants,
+        notes=tuple(notes), domain=domain, illustration=illustration, demo=demo, variants=variants,
         constraints=constraints,
     )
     _check_names(spec, r, top)
@@ -293,6 +339,18 @@ def _check_names(spec: Spec, r: _Reader, top: dict[str, yaml.Node]) -> None:
                              f"unknown name(s) {', '.join(sorted(unknown))}: declare them under "
                              "given or vocabulary, or compute them in an earlier step")
         known.add(step.id)
+    for where, conds in [("domain", spec.domain)] + [
+            (f"notes[{i}].when", n.when) for i, n in enumerate(spec.notes)]:
+        for c in conds:
+            unknown = c.formula.names - (known if where != "domain" else set(spec.given))
+            if unknown:
+                raise r.fail(top[where.split("[")[0]], where,
+                             f"{c.text!r}: unknown name(s) {', '.join(sorted(unknown))}")
+    for i, n in enumerate(spec.notes):
+        for m in PLACEHOLDER_RE.finditer(n.text):
+            if m[1] not in known:
+                raise r.fail(top["notes"], f"notes[{i}].text",
+                             f"placeholder <<{m[1]}>> names no given value or step")
 
 
 def problem_files(directory: Path = PROBLEMS_DIR) -> list[Path]:

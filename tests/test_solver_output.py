@@ -66,31 +66,43 @@ def test_all_json_is_a_list_of_ten():
 
 def test_terminal_output_of_q1_shows_steps_and_both_conventions():
     out = invoke("solve", "q1").output
-    assert "z1 = w11·x1 + w21·x2 + b1 = 0.8·0.5 + 0.2·0.3 + 0.1 = 0.56" in out
-    assert "z2 = w12·x1 + w22·x2 + b2 = (-0.4)·0.5 + 0.9·0.3 + (-0.2) = -0.13" in out
-    assert "output = σ(z_out) = σ(0.2909) = 0.5722" in out
+    assert "z₁ = w₁₁·x₁ + w₂₁·x₂ + b₁ = 0.8·0.5 + 0.2·0.3 + 0.1 = 0.5600" in out
+    assert "z₂ = w₁₂·x₁ + w₂₂·x₂ + b₂ = (-0.4)·0.5 + 0.9·0.3 + (-0.2) = -0.1300" in out
+    assert "ŷ = σ(z_o) = σ(0.2909) = 0.5722" in out
     assert "row_per_neuron" in out and "0.5541" in out
 
 
-def test_precision_option():
+def test_precision_option_keeps_trailing_zeros_and_never_rounds_given_values():
     assert "0.572227" in invoke("solve", "q1", "--precision", "6").output
+    out = invoke("solve", "q8", "--precision", "1").output
+    assert "exp(2.0)/(exp(2.0) + exp(1.5))" in out and "= 0.6" in out
+    assert "0.2350" in invoke("solve", "q8").output  # four figures, the zero kept
+    out30 = invoke("solve", "q1", "--precision", "30").output
+    assert "0.572227293706280" in out30 and "0.560000000000000000000000000000" in out30
 
 
-def test_set_resolves_with_new_values():
+def test_set_resolves_with_new_values_and_accepts_fractions():
     out = invoke("solve", "q1", "--set", "x1=0.6", "--set", "w12=-0.5").output
-    assert "0.8·0.6 + 0.2·0.3 + 0.1 = 0.64" in out
+    assert "0.8·0.6 + 0.2·0.3 + 0.1 = 0.6400" in out
+    out = invoke("solve", "q2", "--set", "w=-2/7").output
+    assert "(-2/7)·0.7" in out
+
+
+def test_labels_follow_the_values():
+    out = invoke("solve", "q5", "--set", "fan_in_hidden=100").output
+    assert "n_in = 100" in out and "2/(100 + 2) = 0.01961" in out
 
 
 def test_markdown_has_math_and_answer_table():
     out = invoke("solve", "q2", "--markdown").output
     assert out.startswith("## Question 2: Gradient computation")
-    assert "| `dL_dw` | $\\frac{\\partial L}{\\partial w} = -0.187$ |" in out
+    assert "| $\\frac{\\partial L}{\\partial w} = -0.1870$ | `dL_dw` |" in out
 
 
 def test_q5_demo_table_in_every_form():
-    for form in ("--latex", "--markdown", None):
+    for form, w11 in (("--latex", "$w_{11}$"), ("--markdown", "$w_{11}$"), (None, "w₁₁")):
         out = invoke("solve", "q5", *([form] if form else [])).output
-        assert "Xavier" in out and "zero" in out and "w11" in out
+        assert "Xavier, end" in out and "zero, start" in out and w11 in out
 
 
 @pytest.mark.parametrize("args,code,message", [
@@ -102,6 +114,13 @@ def test_q5_demo_table_in_every_form():
     (["solve", "q1", "--set", "x9=1"], 1, "unknown given value 'x9'"),
     (["solve", "q1", "--set", "x1=abc"], 1, "--set x1=abc: expected a number"),
     (["solve", "q1", "--set", "x1"], 1, "expected NAME=NUMBER"),
+    (["solve", "q1", "--json", "--latex"], 2, "at most one of --latex, --markdown and --json"),
+    (["solve", "q1", "--set", "x1=1", "--set", "x1=2"], 1, "--set x1 is given twice"),
+    (["solve", "q2", "--set", "w=1e400"], 1, "expected a magnitude of at most 1e300"),
+    (["solve", "q2", "--set", "w=1/0"], 1, "expected a number such as 0.6, -1e-3 or -2/7"),
+    (["solve", "q5", "--set", "fan_in_hidden=0"], 1, "expected fan_in_hidden >= 1"),
+    (["solve", "q5", "--set", "fan_in_hidden=-3"], 1, "expected fan_in_hidden >= 1"),
+    (["solve", "q1", "--precision", "31"], 2, "31 is not in the range 1<=x<=30"),
 ])
 def test_cli_errors_are_one_line_with_exit_codes(args, code, message):
     result = invoke(*args)
