@@ -160,45 +160,65 @@ def test_q5_xavier_matches_torch_init():
         assert abs(float(normal.var()) - got[f"xavier_var_{layer}"]) < 0.03
 
 
-def test_q5_demo_shows_symmetry_under_zero_init_only():
-    rows = solve(find_spec("q5")).demo.rows
-    zero = [r for r in rows if r[0] == "zero"]
-    xav = [r for r in rows if r[0] == "Xavier"]
-    # Zero init: the two hidden units stay identical at every step, yet the loss falls.
-    for r in zero:
-        assert r[2] == r[3] and r[4] == r[5] and r[6] == r[7]
-    assert zero[-1][8] < zero[0][8]
-    assert all(r[6] != r[7] for r in xav)
-    assert xav[-1][8] < xav[0][8]
+def _xor_in_torch(start: dict[str, float], eta: float, epochs: int) -> dict[str, float]:
+    """The q5 demonstration replayed with torch autograd: same data, loss and update."""
+    p = {k: t(v, requires_grad=True) for k, v in start.items()}
+    x = t([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = t([0.0, 1.0, 1.0, 0.0])
+    for _ in range(epochs + 1):
+        h1 = torch.sigmoid(p["w11"] * x[:, 0] + p["w21"] * x[:, 1] + p["b1"])
+        h2 = torch.sigmoid(p["w12"] * x[:, 0] + p["w22"] * x[:, 1] + p["b2"])
+        out = torch.sigmoid(p["wh1"] * h1 + p["wh2"] * h2 + p["bo"])
+        loss = ((y - out) ** 2).mean()
+        if _ == epochs:
+            break
+        loss.backward()
+        with torch.no_grad():
+            for param in p.values():
+                param -= eta * param.grad
+                param.grad = None
+    return {k: v.item() for k, v in p.items()} | {"loss": loss.item()}
 
 
-def test_q5_demo_table_replays_in_torch_from_its_printed_start():
+def test_q5_demo_replays_in_torch_from_its_unrounded_start():
     sol = solve(find_spec("q5"))
     demo = find_spec("q5").demo
-    eta, y = float(demo["eta"]), float(demo["y"])
-    x = t([float(demo["x1"]), float(demo["x2"])])
+    for name, run in sol.demo.runs.items():
+        got = _xor_in_torch(run.start, float(demo["eta"]), run.epochs)
+        for k, v in run.end.items():
+            assert close(v, got[k], 1e-9) or abs(v - got[k]) < 1e-12, (name, k)
+        assert close(run.loss, got["loss"], 1e-9)
+    # The draws are not rounded: the table's start column is the generator's output itself.
     rng = random.Random(int(demo["seed"]))
-    bh, bo = math.sqrt(6 / 4), math.sqrt(6 / 3)
-    draw = {k: round(rng.uniform(-bh, bh), 4) for k in ("w11", "w12", "w21", "w22")}
-    draw |= {k: round(rng.uniform(-bo, bo), 4) for k in ("wh1", "wh2")}
-    for scheme, init in (("zero", dict.fromkeys(draw, 0.0)), ("Xavier", draw)):
-        p = {k: t(v, requires_grad=True) for k, v in init.items()}
-        p |= {k: t(0.0, requires_grad=True) for k in ("b1", "b2", "bo")}
-        rows = [r for r in sol.demo.rows if r[0] == scheme]
-        for row in rows:
-            h1 = torch.sigmoid(p["w11"] * x[0] + p["w21"] * x[1] + p["b1"])
-            h2 = torch.sigmoid(p["w12"] * x[0] + p["w22"] * x[1] + p["b2"])
-            out = torch.sigmoid(p["wh1"] * h1 + p["wh2"] * h2 + p["bo"])
-            loss = (y - out) ** 2
-            expected = (p["w11"].item(), p["w12"].item(), p["w21"].item(), p["w22"].item(),
-                        h1.item(), h2.item(), loss.item())
-            for got, exp in zip(row[2:], expected):
-                assert close(got, exp, 1e-12) or abs(got - exp) < 1e-14
-            loss.backward()
-            with torch.no_grad():
-                for param in p.values():
-                    param -= eta * param.grad
-                    param.grad = None
+    bh = math.sqrt(6 / 4)
+    assert sol.demo.runs["Xavier"].start["w11"] == rng.uniform(-bh, bh)
+
+
+def test_q5_demo_shows_every_weight_and_its_claims_follow_the_numbers():
+    sol = solve(find_spec("q5"))
+    rows = dict(sol.demo.rows)
+    assert set(rows) >= {"w11", "w12", "w21", "w22", "b1", "b2", "wh1", "wh2", "bo", "loss"}
+    zero, xav = sol.demo.runs["zero"], sol.demo.runs["Xavier"]
+    text = " ".join(sol.demo.conclusions)
+    # Zero initialisation never separates the units; with these settings it cannot solve XOR.
+    assert zero.max_unit_gap == 0 and zero.accuracy < 1
+    assert "identical weights at every epoch" in text
+    assert xav.accuracy == 1 and "solves XOR" in text
+    assert ("$100\\%$" in text) == (xav.accuracy == 1)
+
+
+def test_q5_demo_prints_no_claim_its_numbers_do_not_support():
+    from solver.demos import Run, _conclusions
+    from solver.numbers import show
+
+    stuck = Run({}, {}, 0, 0.25, 0.5, 0.0, True)
+    failed = Run({}, {}, 2000, 0.17, 0.75, 1.3, False)
+    text = " ".join(_conclusions({"zero": stuck, "Xavier": failed}, 4, show))
+    assert "solves XOR" not in text and "did not solve XOR either" in text
+    assert "Breaking the symmetry" not in text
+    moving = Run({}, {}, 2000, 0.2, 0.5, 0.3, False)
+    text = " ".join(_conclusions({"zero": moving, "Xavier": failed}, 4, show))
+    assert "identical weights" not in text and "never moves" not in text
 
 
 # ---------------------------------------------------------------- q8
@@ -211,9 +231,11 @@ def test_q8_softmax_jacobian_and_cross_entropy_match_autograd_and_fd(case):
     p = torch.softmax(z, 0)
     jac = torch.autograd.functional.jacobian(lambda t: torch.softmax(t, 0), z.detach())
     torch.nn.functional.cross_entropy(z.unsqueeze(0), torch.tensor([0])).backward()
+    z2 = z.detach().clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(z2.unsqueeze(0), torch.tensor([1])).backward()
     expected = {"p1": p[0], "p2": p[1], "dp1_dz1": jac[0, 0], "dp1_dz2": jac[0, 1],
                 "dp2_dz1": jac[1, 0], "dp2_dz2": jac[1, 1], "dL_dz1": z.grad[0],
-                "dL_dz2": z.grad[1]}
+                "dL_dz2": z.grad[1], "dL2_dz1": z2.grad[0], "dL2_dz2": z2.grad[1]}
     for k, v in expected.items():
         assert close(got[k], v.item()), k
 
@@ -225,6 +247,8 @@ def test_q8_softmax_jacobian_and_cross_entropy_match_autograd_and_fd(case):
     assert close(got["dp2_dz1"], fd(lambda t: 1 - p1(t, g["z2"]), g["z1"]))
     assert close(got["dL_dz1"], fd(lambda t: -mpmath.log(p1(t, g["z2"])), g["z1"]))
     assert close(got["dL_dz2"], fd(lambda t: -mpmath.log(p1(g["z1"], t)), g["z2"]))
+    assert close(got["dL2_dz1"], fd(lambda t: -mpmath.log(1 - p1(t, g["z2"])), g["z1"]))
+    assert close(got["dL2_dz2"], fd(lambda t: -mpmath.log(1 - p1(g["z1"], t)), g["z2"]))
 
 
 # ---------------------------------------------------------------- symbolic questions
@@ -264,13 +288,16 @@ def _autograd(qid: str, pt: dict[str, float]) -> dict[str, float]:
     if torch_f is None:
         torch_f = lambda t: torch.nn.functional.elu(t, alpha=pt["alpha"])  # noqa: E731
     w = t(pt["w"], requires_grad=True)
-    z = w * pt["x"] + pt["b"]
+    b = t(pt["b"], requires_grad=True)
+    x = t(pt["x"], requires_grad=True)
+    z = w * x + b
     z.retain_grad()
     a = torch_f(z)
     a.backward(t(pt["dL_da"]))
     dw = float(w.grad)
     return {"derivative": float(z.grad) / pt["dL_da"], "dL_dw": dw,
-            "w_new": pt["w"] - pt["eta"] * dw}
+            "w_new": pt["w"] - pt["eta"] * dw, "b_new": pt["b"] - pt["eta"] * float(b.grad),
+            "dL_dx": float(x.grad)}
 
 
 @pytest.mark.parametrize("qid", ["q4", "q6", "q7", "q9", "q10"])
