@@ -136,6 +136,8 @@ class _Exact:
         return self._bin(o, _arith(lambda a, b: a - b))
 
     def __mul__(self, o: _Exact) -> _Exact:
+        if self.value == 0 or o.value == 0:  # an exact zero factor keeps the product exact
+            return _Exact(Fraction(0))
         return self._bin(o, _arith(lambda a, b: a * b))
 
     def __truediv__(self, o: _Exact) -> _Exact:
@@ -162,7 +164,8 @@ def _agree(a: Num, b: Num, digits: int) -> bool:
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         return a == b
     a, b = to_mpf(a), to_mpf(b)
-    return a == b or abs(a - b) <= abs(b) * mpmath.mpf(10) ** (-digits)
+    # An inexact zero is cancellation (1 - σ(40) at 24 digits), not a value: raise precision.
+    return b != 0 and abs(a - b) <= abs(b) * mpmath.mpf(10) ** (-digits)
 
 
 def settle(compute: Callable[[], Mapping[str, Num]], sig: int, what: Iterable[str] | None = None
@@ -200,10 +203,14 @@ def digits(value: Num | float, sig: int) -> tuple[bool, str, int]:
         sign, ds, exp = d.as_tuple()
         text = "".join(map(str, ds)).ljust(sig, "0")[:sig]
         return bool(sign), text, exp + len(ds) - 1
-    text = mpmath.nstr(value, sig, strip_zeros=False, min_fixed=1, max_fixed=0)
-    negative = text.startswith("-")
-    mant, _, exp = text.lstrip("-").partition("e")
-    return negative, mant.replace(".", "").ljust(sig, "0"), int(exp or 0)
+    # nstr rounds once to `sig` digits; Decimal reads its text (fixed or not) exactly.
+    # (The exponent is read apart: it may exceed what Decimal accepts, e.g. 1e-2000000000000.)
+    mant, _, exp = mpmath.nstr(value, sig, strip_zeros=False, min_fixed=1, max_fixed=0
+                               ).partition("e")
+    d = Decimal(mant)
+    sign, ds, _ = d.as_tuple()
+    text = "".join(map(str, ds)).lstrip("0")
+    return bool(sign), text[:sig].ljust(sig, "0"), d.adjusted() + int(exp or 0)
 
 
 def show(value: Num | float, sig: int, style: str = "plain") -> str:
