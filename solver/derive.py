@@ -116,7 +116,8 @@ _OUTER: dict[type, tuple[str, Callable[[sympy.Expr], sympy.Expr]]] = {
 }
 # Functions first replaced by their definition (the step a student is taught to write).
 _DEFINITIONS: dict[type, tuple[str, Callable[[sympy.Expr], sympy.Expr]]] = {
-    sympy.tanh: (r"definition $\tanh z = \sinh z/\cosh z$", lambda g: sympy.sinh(g) / sympy.cosh(g)),
+    sympy.tanh: (r"definition $\tanh z = \sinh z/\cosh z$",
+                 lambda g: sympy.sinh(g) / sympy.cosh(g)),
     sympy.sech: (r"definition $\operatorname{sech} z = 1/\cosh z$", lambda g: 1 / sympy.cosh(g)),
     sigmoid: (r"definition $\sigma(z) = 1/(1 + e^{-z})$", lambda g: 1 / (1 + sympy.exp(-g))),
 }

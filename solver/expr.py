@@ -291,6 +291,9 @@ class Printer:
             return f"{left}^{right if rp == 9 else self._paren(right)}", 4
         if op is ast.Div and self.latex:
             if r"\frac" not in (left + right).replace(r"\frac{\partial}", ""):
+                # A derivative operator in a fraction is set in text size, as in print.
+                left, right = (t.replace(r"\frac{\partial}", r"\tfrac{\partial}")
+                               for t in (left, right))
                 return rf"\frac{{{left}}}{{{right}}}", 9
             # A fraction inside a fraction is set with a slash instead.
             left = self._paren(left) if lp < 9 else left

@@ -177,18 +177,18 @@ def settle(compute: Callable[[], Mapping[str, Num]], sig: int, what: Iterable[st
     dps = sig + 20
     with mpmath.workdps(dps):
         last = dict(compute())
-    while True:
+    names = list(what or last)
+    while dps * 2 <= MAX_DPS:
         dps *= 2
-        if dps > MAX_DPS:
-            unsettled = [k for k in (what or last) if not _agree(last[k], now[k], sig + 3)]
-            raise NumberError(f"{', '.join(unsettled)} cannot be computed to {sig} significant "
-                              f"figures within {MAX_DPS} digits of working precision "
-                              "(the value is lost to cancellation)")
         with mpmath.workdps(dps):
             now = dict(compute())
-        if all(_agree(last[k], now[k], sig + 3) for k in (what or now)):
+        unsettled = [k for k in names if not _agree(last[k], now[k], sig + 3)]
+        if not unsettled:
             return now
         last = now
+    raise NumberError(f"{', '.join(unsettled)} cannot be computed to {sig} significant figures "
+                      f"within {MAX_DPS} digits of working precision (the value is lost to "
+                      "cancellation)")
 
 
 # ---------------------------------------------------------------- display

@@ -84,6 +84,13 @@ def rule_text(rule: str, latex: bool) -> str:
     return rule if latex else latex_to_plain(rule)
 
 
+def inline(latex: str) -> str:
+    """Math for running text: ∂L/∂a with a slash, | without \\Big (a display's \\frac or \\Big
+    would push the lines of a paragraph apart)."""
+    latex = re.sub(r"\\frac\{(\\partial [^{}]*)\}\{(\\partial [^{}]*)\}", r"\1/\2", latex)
+    return re.sub(r"\\[bB]ig\|", "|", latex)
+
+
 def names_for(spec: Spec, latex: bool) -> dict[str, str]:
     """How the spec's names print: its `latex:` table, or that table as Unicode text."""
     from solver.render import latex_to_plain
@@ -122,6 +129,15 @@ def _line(sol: Solution, res: StepResult, latex: bool, sig: int, numbers: dict[s
     return out
 
 
+SHORT_LINE = 34  # characters of visible math: a chain this short is set on one line
+
+
+def _width(lhs: str, chain: list[dict[str, str]]) -> int:
+    """Roughly how many characters a chain shows (markup removed; a fraction counts twice)."""
+    text = " = ".join([lhs, *(p["expr"] for p in chain)])
+    return len(re.sub(r"\\[A-Za-z]+|[{}\s]|\^|_", "", text))
+
+
 def steps_view(sol: Solution, latex: bool, sig: int, only: set[str] | None = None
                ) -> list[dict[str, Any]]:
     numbers = {k: given_text(v, _decimals(sol.spec, k)) for k, v in sol.given.items()}
@@ -131,8 +147,8 @@ def steps_view(sol: Solution, latex: bool, sig: int, only: set[str] | None = Non
             lhs = lhs_for(res.id, sol.spec, latex)
             chain = _line(sol, res, latex, sig, numbers)
             rows.append({"id": res.id, "text": fill(res.step.text, sol, sig), "lhs": lhs,
-                         "chain": chain,
-                         "derived": bool(res.derivation)})
+                         "chain": chain, "derived": bool(res.derivation),
+                         "short": not res.derivation and _width(lhs, chain) <= SHORT_LINE})
         if res.number is not None:
             numbers[res.id] = number_text(res.number, sig, latex)
     return rows
@@ -176,7 +192,7 @@ def illustration_view(sol: Solution, latex: bool, sig: int) -> list[dict[str, An
     used |= {a.answer.where.name for a in sol.answers.values() if a.answer.where}
     cases = []
     for il in sol.illustrations:
-        inputs = [(lhs_for(k, sol.spec, latex),
+        inputs = [(inline(lhs_for(k, sol.spec, latex)),
                    given_text(v) if k not in sol.spec.definitions
                    else number_text(float(v), sig, latex))
                   for k, v in il.values.items() if k not in sol.spec.definitions or k in used]
@@ -231,7 +247,8 @@ def view(sol: Solution, latex: bool, sig: int) -> dict[str, Any]:
              "steps": steps_view(alt, latex, sig, only=_changed(sol, alt)),
              "answers": [{"id": a.id,
                           "lhs": lhs_for(a.id, spec, latex),
-                          "value": answer_view(a, alt, sig, latex)}
+                          "value": answer_view(a, alt, sig, latex),
+                          "where": str(a.answer.where) if a.answer.where else None}
                          for a in alt.answers.values()]}
             for name, alt in sol.alternatives.items()
         ],
