@@ -147,7 +147,9 @@ def test_symbolic_follow_through_and_latex_chain_rule():
 
 def test_branch_answers_are_judged_on_their_branch():
     ok = {"derivative_pos": "1", "derivative_neg": "0", "dL_dw_pos": "dL_da*x",
-          "dL_dw_neg": "0", "w_new_pos": "w - eta*dL_da*x", "w_new_neg": "w"}
+          "dL_dw_neg": "0", "w_new_pos": "w - eta*dL_da*x", "w_new_neg": "w",
+          "b_new_pos": "b - eta*dL_da", "b_new_neg": "b", "dL_dx_pos": "dL_da*w",
+          "dL_dx_neg": "0"}
     mark = grade_question(REFS["q4"], {k: Text(v, 1) for k, v in ok.items()}, RUBRIC)
     assert mark.score == 5
     # abs(z)/z is 1 only where z > 0: right for the positive branch, wrong for the negative.
