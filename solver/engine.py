@@ -295,7 +295,12 @@ def _prove_equal(spec: Spec, step: Step, raw: sympy.Expr, form: sympy.Expr,
 def _identical(left: sympy.Expr, right: sympy.Expr) -> bool:
     # The identity holds for all values, so a class of 500 variants proves it once.
     diff = to_elementary(left - right)
-    return diff == 0 or sympy.expand(diff) == 0 or sympy.simplify(diff) == 0
+    if diff == 0 or sympy.expand(diff) == 0:
+        return True
+    # Hyperbolic functions in exponentials: then a rational function of e^z, which cancel
+    # settles far faster than simplify's trigonometric search.
+    in_exp = diff.rewrite(sympy.exp)
+    return sympy.cancel(sympy.expand(in_exp)) == 0 or sympy.simplify(diff) == 0
 
 
 def _to_float(expr: sympy.Expr) -> float:

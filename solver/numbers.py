@@ -195,8 +195,8 @@ def settle(compute: Callable[[], Mapping[str, Num]], sig: int, what: Iterable[st
 
 def digits(value: Num | float, sig: int) -> tuple[bool, str, int]:
     """(negative, `sig` significant digits, decimal exponent of the first), rounded once."""
-    if isinstance(value, float):
-        value = Fraction(value)
+    if isinstance(value, (int, float)):
+        value = Fraction(value)  # exact: nstr would round an int to the context's 53 bits
     if isinstance(value, Fraction):
         d = Context(prec=sig, rounding=ROUND_HALF_EVEN).divide(Decimal(value.numerator),
                                                                Decimal(value.denominator))

@@ -15,6 +15,7 @@ from cli import cli
 from solver.engine import solve
 from solver.errors import DlhwError
 from solver.numbers import show, to_mpf
+from solver.render import to_json, to_latex, to_text
 from solver.spec import load_all
 
 SPECS = [s for s in load_all() if s.given]
@@ -60,6 +61,8 @@ def test_any_set_gives_an_error_line_or_answers_true_to_30_digits(spec, data):
     except DlhwError as exc:
         assert "\n" not in str(exc) and str(exc).startswith(spec.id)
         return
+    # Whatever solved also prints, in every form.
+    assert to_text([sol], 30) and to_latex([sol], 30) and to_json([sol], 30)
     for conv in (sol, *sol.alternatives.values()):
         for aid, ans in conv.answers.items():
             if ans.answer.kind != "numeric":
