@@ -138,6 +138,11 @@ def test_q3_step_matches_autograd_and_finite_differences(case):
     for k, v in expected.items():
         assert close(got[k], v) or abs(got[k] - v) < 1e-12, k
     assert close(got["dL_dw"], fd(lambda wv: (g["y"] - (wv * g["x"] + g["b"])) ** 2, g["w"]))
+    # eta_zero (shown, not graded) is the learning rate whose one step ends at zero loss.
+    eta0 = sol.step("eta_zero").value
+    with torch.no_grad():
+        w0, b0 = w - eta0 * w.grad, b - eta0 * b.grad
+        assert abs(float((g["y"] - (w0 * g["x"] + b0)) ** 2)) < 1e-20
     assert close(got["dL_db"], fd(lambda bv: (g["y"] - (g["w"] * g["x"] + bv)) ** 2, g["b"]))
 
 

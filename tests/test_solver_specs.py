@@ -96,6 +96,12 @@ def test_find_spec_unknown_lists_valid_ids():
      r":1: id: expected text"),
     (lambda s: "steps: [", r"not valid YAML"),
     (lambda s: "", r"empty file"),
+    (lambda s: s + "domain: ['w ~ 1']\n", r"domain: expected a condition such as"),
+    (lambda s: s + "domain: ['q >= 1']\n", r"domain: 'q >= 1': unknown name\(s\) q"),
+    (lambda s: s + "notes: [{text: hi, when: 'zz == 0'}]\n", r"notes\[0\].when: .*unknown"),
+    (lambda s: s + "notes: ['<<nope>>']\n", r"notes\[0\].text: placeholder <<nope>>"),
+    (lambda s: s.replace("text: Pre-activation", "text: Pre <<nope>>"),
+     r"steps\[0\].text: placeholder <<nope>> names no given value"),
 ])
 def test_bad_specs_give_one_line_naming_file_line_and_field(tmp_path, edit, message):
     path = write(tmp_path, edit(GOOD))
@@ -174,3 +180,20 @@ def test_printing_keeps_written_order_and_signs(text, values, latex, plain):
 def test_problems_directory_holds_only_valid_specs():
     for path in sorted(PROBLEMS_DIR.glob("q*.yaml")):
         load_spec(path)
+
+
+@pytest.mark.parametrize("eta,expected,absent", [
+    ("0.1", "happens to equal", "is below"),
+    ("0.05", "is below", "happens to equal"),
+    ("0.15", "the step overshoots (the error", "happens to equal"),
+    ("0.3", "overshoots so far", "is below"),
+    ("-0.1", "gradient ascent", "happens to equal"),
+])
+def test_q3_notes_are_printed_only_when_the_numbers_support_them(eta, expected, absent):
+    from solver.present import view
+
+    sol = solve(find_spec("q3"), {"eta": eta})
+    notes = " ".join(view(sol, latex=False, sig=4)["notes"])
+    assert expected in notes and absent not in notes
+    loss_is_zero = sol.answers["loss_new"].value == 0
+    assert ("happens to equal" in notes) == loss_is_zero
