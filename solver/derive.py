@@ -133,6 +133,7 @@ def _proven(node: sympy.Expr, rewrite: sympy.Expr, branch: Branch | None) -> boo
     return _identical(to_elementary(left), to_elementary(right))
 
 
+@cache  # a class of 500 variants derives each formula once (it has no numbers in it)
 def derive(f: sympy.Expr, v: sympy.Symbol, branch: Branch | None = None) -> tuple[DStep, ...]:
     """The steps from d/dv[f] to a derivative-free expression; DerivationError if stuck."""
     current = _d(f, v)
