@@ -10,6 +10,7 @@ caller gets a NumberError saying so instead of a wrong number.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
@@ -95,8 +96,14 @@ def _arith(op: Callable[[object, object], object]) -> Callable[[Num, Num], Num]:
     return call
 
 
+_ADD, _SUB, _MUL, _DIV = (_arith(op) for op in (operator.add, operator.sub, operator.mul,
+                                                 operator.truediv))
+
+
 def _power(a: Num, b: Num) -> Num:
-    if isinstance(a, Fraction) and isinstance(b, Fraction) and b.denominator == 1:
+    # Exact for small integer powers; a huge one (a name set to 1e300) would never finish.
+    if isinstance(a, Fraction) and isinstance(b, Fraction) and b.denominator == 1 \
+            and abs(b) <= 1000:
         if a == 0 and b < 0:
             raise ZeroDivisionError
         return a ** int(b)
@@ -130,20 +137,20 @@ class _Exact:
         return _Exact(op(self.value, other.value))
 
     def __add__(self, o: _Exact) -> _Exact:
-        return self._bin(o, _arith(lambda a, b: a + b))
+        return self._bin(o, _ADD)
 
     def __sub__(self, o: _Exact) -> _Exact:
-        return self._bin(o, _arith(lambda a, b: a - b))
+        return self._bin(o, _SUB)
 
     def __mul__(self, o: _Exact) -> _Exact:
         if self.value == 0 or o.value == 0:  # an exact zero factor keeps the product exact
             return _Exact(Fraction(0))
-        return self._bin(o, _arith(lambda a, b: a * b))
+        return self._bin(o, _MUL)
 
     def __truediv__(self, o: _Exact) -> _Exact:
         if o.value == 0:
             raise NumberError("division by zero")
-        return self._bin(o, _arith(lambda a, b: a / b))
+        return self._bin(o, _DIV)
 
     def __neg__(self) -> _Exact:
         return _Exact(-self.value)
