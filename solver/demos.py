@@ -124,7 +124,7 @@ def init_symmetry(spec: Spec, given: Mapping[str, sympy.Rational], sig: int) -> 
               rf"over the four points, full-batch gradient descent with $\eta = {eta:g}$, stopped "
               rf"when the loss falls below ${tol:g}$, when every gradient is exactly $0$, or "
               rf"after ${epochs}$ epochs. Xavier weights are drawn from $U(-r, r)$ with Python's "
-              rf"\texttt{{random.Random({seed})}}; biases start at $0$. Numbers are shown to "
+              rf"random.Random({seed}); biases start at $0$. Numbers are shown to "
               rf"${sig}$ significant figures; training uses the unrounded draws."),
         columns=("zero, start", "zero, end", "Xavier, start", "Xavier, end"),
         rows=tuple(rows),
