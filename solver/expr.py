@@ -262,7 +262,9 @@ class Printer:
         if isinstance(node, ast.Name):
             if node.id in self.values:
                 text = self.values[node.id]
-                return text, (5 if text.startswith("-") else 9)
+                # A negative number or a power of ten is bracketed as a factor: (-0.4)·x.
+                scientific = "×" in text or r"\times" in text
+                return text, (5 if text.startswith("-") or scientific else 9)
             namer = latex_name if self.latex else plain_name
             return namer(node.id, self.names), 9
         if isinstance(node, ast.UnaryOp):
@@ -361,27 +363,34 @@ class _SpecPrinter(StrPrinter):
         return f"diff({self._print(expr.expr)}, {self._print(var)})"
 
     def _print_Rational(self, expr: sympy.Rational) -> str:
-        text = _terminating(expr)
+        text = terminating_decimal(expr)
         return text if text is not None else super()._print_Rational(expr)
 
     def _print_Mul(self, expr: sympy.Mul) -> str:
         coeff, rest = expr.as_coeff_Mul()
-        text = _terminating(abs(coeff)) if coeff.is_Rational and not coeff.is_Integer else None
+        rational = coeff.is_Rational and not coeff.is_Integer
+        text = terminating_decimal(abs(coeff)) if rational else None
         if text is None or rest == 1:
             return super()._print_Mul(expr)
         body = self.parenthesize(rest, precedence(expr), strict=True)
         return f"{'-' if coeff < 0 else ''}{text}*{body}"
 
 
-def _terminating(value: sympy.Rational) -> str | None:
-    q = int(value.q)
-    while q % 2 == 0:
-        q //= 2
-    while q % 5 == 0:
-        q //= 5
-    if q != 1:
+def terminating_decimal(value: sympy.Rational) -> str | None:
+    """The exact decimal text of a rational whose denominator is 2^a·5^b (0.01, -2.5, 3), or
+    None for one that does not terminate (1/3). No rounding: Decimal's context never applies."""
+    p, q = int(value.p), int(value.q)
+    k, rest = 0, q
+    for f in (2, 5):
+        while rest % f == 0:
+            rest //= f
+    if rest != 1:
         return None
-    return format(Decimal(int(value.p)) / Decimal(int(value.q)), "f")
+    while (10**k) % q:
+        k += 1
+    digits = str(abs(p) * (10**k // q)).rjust(k + 1, "0")
+    text = digits if k == 0 else f"{digits[:-k]}.{digits[-k:]}".rstrip("0").rstrip(".")
+    return ("-" if p < 0 else "") + text
 
 
 def from_sympy(expr: sympy.Expr) -> Formula:

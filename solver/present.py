@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 from typing import Any
 
 import sympy
@@ -35,28 +36,19 @@ def expr_formula(expr: sympy.Expr) -> Formula:
     return from_sympy(expr)
 
 
-def given_text(value: sympy.Rational, decimals: int | None = None) -> str:
-    """A given value as the question states it: never rounded (0.5, 2.0 where the spec's
-    variants fix one decimal, or (-2/7) for a fraction)."""
-    try:
-        return decimal_text(value, decimals) if _terminates(value) and (
-            decimals is None or value == round(value, decimals)) else \
-            decimal_text(value) if _terminates(value) else f"({value})"
-    except (ValueError, ArithmeticError):
-        return f"({value})"
+def given_text(value: sympy.Rational, decimals: int | None = None, latex: bool = False) -> str:
+    """A given value as the question states it, never rounded (spec.decimal_text); a long one
+    (1e-300) in powers of ten with every one of its digits."""
+    text = decimal_text(value, decimals)
+    digits = text.lstrip("-").replace(".", "").strip("0")
+    if len(text) <= 20 or text.startswith("("):
+        return text
+    return show(Fraction(int(value.p), int(value.q)), len(digits), "latex" if latex else "plain")
 
 
 def _decimals(spec: Spec, name: str) -> int | None:
     var = spec.variants.get(name)
     return var.decimals if var else None
-
-
-def _terminates(value: sympy.Rational) -> bool:
-    q = int(value.q)
-    for p in (2, 5):
-        while q % p == 0:
-            q //= p
-    return q == 1
 
 
 def fill(text: str, sol: Solution, sig: int) -> str:
@@ -67,7 +59,7 @@ def fill(text: str, sol: Solution, sig: int) -> str:
     def one(m: re.Match) -> str:
         name = m[1]
         if name in sol.given:
-            return given_text(sol.given[name], _decimals(sol.spec, name))
+            return given_text(sol.given[name], _decimals(sol.spec, name), True)
         return number_text(numbers[name], sig, True) if name in numbers else m[0]
 
     return PLACEHOLDER_RE.sub(one, text)
@@ -140,7 +132,7 @@ def _width(lhs: str, chain: list[dict[str, str]]) -> int:
 
 def steps_view(sol: Solution, latex: bool, sig: int, only: set[str] | None = None
                ) -> list[dict[str, Any]]:
-    numbers = {k: given_text(v, _decimals(sol.spec, k)) for k, v in sol.given.items()}
+    numbers = {k: given_text(v, _decimals(sol.spec, k), latex) for k, v in sol.given.items()}
     rows = []
     for res in sol.steps:
         if only is None or res.id in only:

@@ -15,7 +15,7 @@ import sympy
 import yaml
 
 from solver.errors import DlhwError
-from solver.expr import ExprError, Formula, exact, parse
+from solver.expr import ExprError, Formula, exact, parse, terminating_decimal
 from solver.yamlnodes import NodeReader
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,14 +110,17 @@ PLACEHOLDER_RE = re.compile(r"<<([A-Za-z]\w*)>>")
 
 
 def decimal_text(value: sympy.Rational, decimals: int | None = None) -> str:
-    """A terminating rational as decimal text: 1/2 -> '0.5', with `decimals` -> fixed places."""
-    from decimal import Decimal
-
-    d = Decimal(int(value.p)) / Decimal(int(value.q))
-    if decimals is not None:
-        return f"{d:.{decimals}f}"
-    text = format(d.normalize(), "f")
-    return "0" if text == "-0" else text
+    """A given value as text, exactly: 1/2 -> '0.5'; `decimals` pads to fixed places (2.0) when
+    that loses nothing; a value with no terminating decimal is written as a fraction, (-2/7)."""
+    text = terminating_decimal(value)
+    if text is None:
+        return f"({value})"
+    if decimals is not None and "." not in text:
+        text += "." + "0" * decimals if decimals else ""
+    elif decimals is not None:
+        whole, frac = text.split(".")
+        text = f"{whole}.{frac.ljust(decimals, '0')}"
+    return text
 
 
 @dataclass(frozen=True)
