@@ -1,8 +1,10 @@
 """Turn a spec into a solution: ordered steps, exact answers, alternatives, illustrations.
 
 Each step's formula is built in SymPy with every name as a plain symbol (so `diff((y - a)**2, a)`
-differentiates with respect to `a`), its stated closed form is proven equal to it, and numbers
-are put in only at the end, exactly. Floats appear only when a value is reported.
+differentiates with respect to `a`); a `diff(f, z)` step is derived rule by rule
+(solver.derive), and its stated closed form is proven equal to it. Numbers are put in only at
+the end: the values shown come from the exact givens through solver.numbers, and a float is
+only the correctly rounded report of such a value.
 """
 
 from __future__ import annotations

@@ -308,7 +308,7 @@ class Printer:
             return f"{left} {'+' if op is ast.Add else '-'} {right}", 1
         if lp in (1, 5):
             left = self._paren(left)
-        if negative_right or rp == 1 or (op is ast.Div and rp == 2):
+        if negative_right or rp in (1, 5) or (op is ast.Div and rp == 2):
             right = self._paren(right)
         if op is ast.Div:
             return f"{left}/{right}", 2
