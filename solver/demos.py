@@ -18,6 +18,7 @@ import sympy
 from solver.functions import float_sigmoid
 from solver.spec import Spec, SpecError
 
+FLOAT_DIGITS = 15  # a demonstration trains in doubles: no more figures than they carry
 PARAMS = ("w11", "w12", "w21", "w22", "b1", "b2", "wh1", "wh2", "bo")
 XOR = (((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0))
 
@@ -171,4 +172,4 @@ def run(spec: Spec, given: Mapping[str, sympy.Rational], sig: int = 4) -> DemoTa
     if rule not in RULES:
         raise SpecError(f"{spec.path}: demo.rule: unknown rule {rule!r} "
                         f"(expected one of {', '.join(RULES)})")
-    return RULES[str(rule)](spec, given, sig)
+    return RULES[str(rule)](spec, given, min(sig, FLOAT_DIGITS))

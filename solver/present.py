@@ -13,6 +13,7 @@ from typing import Any
 
 import sympy
 
+from solver.demos import FLOAT_DIGITS
 from solver.engine import AnswerResult, Solution, StepResult, is_diff
 from solver.expr import Formula, from_sympy, latex_name, plain_name, render
 from solver.functions import to_elementary
@@ -202,6 +203,7 @@ def demo_view(sol: Solution, sig: int, latex: bool) -> dict[str, Any] | None:
     if sol.demo is None:
         return None
     d = sol.demo
+    sig = min(sig, FLOAT_DIGITS)
 
     def cell(c: float | str) -> str:
         text = number_text(c, sig, latex) if isinstance(c, float) else str(c)
