@@ -216,8 +216,9 @@ def demo_view(sol: Solution, sig: int, latex: bool) -> dict[str, Any] | None:
         return f"${lhs_for(name, sol.spec, True)}$" if latex else lhs_for(name, sol.spec, False)
 
     text = d.text if latex else latex_to_plain(d.text)
-    return {"title": d.title, "text": text, "columns": ["", *d.columns],
-            "rows": [[label(name), *map(cell, cells)] for name, cells in d.rows],
+    rows = [[label(name), *map(cell, cells)] for name, cells in d.rows]
+    return {"title": d.title, "text": text, "columns": ["", *d.columns], "rows": rows,
+            "width": 2 + max(len(c) for row in [*rows, d.columns] for c in row),
             "conclusions": [c if latex else latex_to_plain(c) for c in d.conclusions]}
 
 
