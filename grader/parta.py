@@ -18,20 +18,26 @@ from fractions import Fraction
 
 import sympy
 
-from grader.numeric import fmt, fmt_interval, judge_number
+from grader.numeric import fmt, fmt_interval, judge_number, read_number
+from grader.overrides import Override
 from grader.results import AnswerMark, ItemMark
 from grader.rubric import Rubric
-from grader.submission import Number, Other, Text, Value
+from grader.submission import Other, Text, Value
 from grader.symbolic import (
     PointError,
     close,
     eval_formula,
     eval_sympy,
+    is_answer_name,
+    name_key,
     prove_equal,
+    shown,
+    split_equation,
+    strip_branch,
     student_formula,
 )
 from solver.engine import Solution, solve
-from solver.expr import ExprError, Formula, symbol, to_sympy
+from solver.expr import MAX_LENGTH, ExprError, Formula, symbol, to_sympy
 from solver.spec import Spec, load_all
 from solver.variants import variant_given
 
@@ -59,6 +65,8 @@ class QuestionRef:
     definitions: dict[str, sympy.Expr]  # expanded to base names, for proofs
     points: dict[str, list[dict[str, float]]]  # symbolic: answer id → evaluation points
     given: dict[str, float]
+    aliases: dict[str, set[str]]  # answer id → names (as name_key keys) left of an '='
+    bounds: frozenset[str]  # answers that are a uniform bound (±r read as r)
 
 
 _CACHE: dict[object, dict[str, QuestionRef]] = {}
@@ -95,12 +103,19 @@ def _prepare(spec: Spec, rubric: Rubric, given: dict[str, sympy.Rational] | None
             {symbol(k): v for k, v in definitions.items()})
     names = set(spec.vocabulary) | set(spec.definitions)
     given = {k: float(v) for k, v in given_exact.items()}
+    reading = rubric.parta.reading
+    extra = reading.names.get(spec.id, {})
+    aliases = {aid: {name_key(n)[0] for n in (spec.latex.get(aid, aid), *extra.get(aid, ()))}
+               for aid in spec.answers}
     ref = QuestionRef(spec, rubric.parta.weights[spec.id], [], symbolic, names, definitions, {},
-                      given)
+                      given, aliases, reading.bounds.get(spec.id, frozenset()))
     convs = [(spec.convention.name, spec.convention.text, sol)] + \
         [(n, c.text, sol.alternatives[n]) for n, c in spec.alternatives.items()]
     for name, text, s in convs:
-        raws = {r.id: r.raw for r in s.steps}
+        # A step's stated form where it has one (q8: dL_dz1 = p1 - 1): proven equal to the
+        # formula, and written in the earlier answers, so follow-through uses the student's own.
+        raws = {r.id: to_sympy(r.step.form) if r.step.form is not None else r.raw
+                for r in s.steps}
         ref.conventions.append(_Convention(name, text, s, raws, _deps(raws, spec), {}))
     if symbolic:
         for aid in spec.answers:
@@ -181,38 +196,59 @@ def _chain(conv: _Convention, env: dict[str, float], overrides: dict[str, object
 
 @dataclass(frozen=True)
 class _Entry:
-    kind: str  # blank | unparseable | value | formula
+    kind: str  # blank | review | value | formula
     text: str | None = None
     value: float | None = None
     formula: Formula | None = None
-    error: str = ""
+    error: str = ""  # review: why it could not be read
+    note: str = ""  # how it was read, for the feedback
 
 
 def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
-    kind = ref.spec.answers[aid].kind
+    """Read one answer as written; anything that cannot be read is `review`, with the reason."""
+    answer = ref.spec.answers[aid]
     if raw is None or (isinstance(raw, Text) and not raw.text.strip()):
         return _Entry("blank")
     if isinstance(raw, Other):
-        expected = "number" if kind == "numeric" else "formula"
-        return _Entry("unparseable", error=f"expected a {expected}, found {raw.kind}")
+        expected = "number" if answer.kind == "numeric" else "formula"
+        return _Entry("review", error=f"expected a {expected}, found {raw.kind}")
     text = raw.text.strip()
-    if kind == "numeric":
-        if isinstance(raw, Number):
-            return _Entry("value", text, float(text))
-        try:
-            return _Entry("value", text, float(text))
-        except ValueError:
-            pass
-        try:
-            formula = student_formula(text, set())
-            return _Entry("value", None, eval_formula(formula, {}))
-        except (ExprError, PointError):
-            shown = text if len(text) <= 40 else text[:40] + "…"
-            return _Entry("unparseable", text, error=f"expected a number, got {shown!r}")
+    if len(text) > MAX_LENGTH:  # before any regex: reading stays linear in what was written
+        return _Entry("review", error=f"answer longer than {MAX_LENGTH} characters")
+    notes: list[str] = []
+    parts = split_equation(text)
+    if len(parts) > 1:
+        if parts[0]:
+            key, branch = name_key(parts[0])
+            if not is_answer_name(key, aid, ref.aliases[aid]):
+                return _Entry("review", text, error=f"left of '=', {_clip(parts[0])!r} is not a "
+                              f"name for {aid}")
+            if branch and answer.where is not None and branch != str(answer.where):
+                return _Entry("review", text, error=f"written for {branch}, but {aid} is for "
+                              f"{answer.where}")
+        text = parts[-1]
+        if not text:
+            return _Entry("review", raw.text, error="nothing right of '='")
+        notes.append(f"the value right of '='{' (the last of several)' if len(parts) > 2 else ''}")
+    if answer.where is not None:
+        text, branch = strip_branch(text)
+        if branch is not None and branch != str(answer.where):
+            return _Entry("review", raw.text, error=f"written for {branch}, but {aid} is for "
+                          f"{answer.where}")
     try:
-        return _Entry("formula", text, formula=student_formula(text, ref.names))
+        if answer.kind == "numeric":
+            n = read_number(text, aid in ref.bounds)
+            return _Entry("value", n.literal, n.value,
+                          note=n.note or (f"read {fmt(n.value, 10)} ({notes[0]})" if notes
+                                          else ""))
+        formula = student_formula(text, ref.names)
+        return _Entry("formula", text, formula=formula, note=f"read as {shown(formula)}")
     except ExprError as exc:
-        return _Entry("unparseable", text, error=str(exc))
+        return _Entry("review", raw.text, error=str(exc))
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 # ---------------------------------------------------------------- judging
@@ -229,13 +265,22 @@ class _Judged:
 def _judge(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str, _Entry],
            earlier: dict[str, _Judged], rubric: Rubric) -> _Judged:
     entry = entries[aid]
-    answer = ref.spec.answers[aid]
-    pa = rubric.parta
     if entry.kind == "blank":
         return _Judged("blank", False, Fraction(0), "no answer given")
-    if entry.kind == "unparseable":
-        return _Judged("unparseable", False, Fraction(0), f"could not read this answer: "
-                       f"{entry.error}")
+    if entry.kind == "review":
+        return _Judged("review", False, Fraction(0), f"could not read this answer: "
+                       f"{entry.error}; left to the instructor (0 points until settled)")
+    judged = _judge_read(ref, conv, aid, entries, earlier, rubric)
+    if entry.note:
+        return _Judged(judged.status, judged.ok, judged.share, f"{entry.note}: {judged.feedback}")
+    return judged
+
+
+def _judge_read(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str, _Entry],
+                earlier: dict[str, _Judged], rubric: Rubric) -> _Judged:
+    entry = entries[aid]
+    answer = ref.spec.answers[aid]
+    pa = rubric.parta
     # Follow-through is possible when an upstream answer the student gave is not correct.
     wrong_upstream = sorted(d for d in conv.deps[aid]
                             if d in earlier and earlier[d].status in
@@ -269,8 +314,19 @@ def _judge(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str, _En
         if _agrees(entry.formula, ref.points[aid], fts):
             return _follow_through(wrong_upstream, pa.follow_through_share)
     branch = f" for {answer.where}" if answer.where else ""
+    real = "" if _has_value(entry.formula, ref.points[aid]) else \
+        "; it has no real value there (sqrt or log of a negative number?)"
     return _Judged("wrong", False, Fraction(0), f"not equivalent to the expected expression"
-                   f"{branch} (compared at {len(ref.points[aid])} random points)")
+                   f"{branch} (compared at {len(ref.points[aid])} random points){real}")
+
+
+def _has_value(formula: Formula, points: list[dict[str, float]]) -> bool:
+    try:
+        for env in points:
+            eval_formula(formula, env)
+    except PointError:
+        return False
+    return True
 
 
 def _follow_through(upstream: list[str], share: Fraction) -> _Judged:
@@ -312,8 +368,10 @@ def _agrees(formula: Formula, points: list[dict[str, float]], targets: list[floa
 
 
 def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubric,
-                   notes: list[str] | None = None) -> ItemMark:
-    """Mark one question. `raw` is answer id → value from answers.yaml (None: not answered)."""
+                   notes: list[str] | None = None,
+                   overrides: dict[str, Override] | None = None) -> ItemMark:
+    """Mark one question. `raw` is answer id → value from answers.yaml (None: not answered);
+    `overrides` answer id → the instructor's settled points, applied last."""
     spec = ref.spec
     notes = list(notes or [])
     raw = raw or {}
@@ -338,7 +396,7 @@ def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubri
     marks: list[AnswerMark] = []
     for aid in spec.answers:
         j = judged[aid]
-        status, feedback = j.status, j.feedback
+        status, feedback, score = j.status, j.feedback, j.share * ref.weights[aid]
         if rank > 0 and j.ok and not primary[aid].ok:
             status = "convention"
             feedback = f"correct in the {conv.name} convention"
@@ -347,17 +405,22 @@ def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubri
             if others and j.status == "wrong":
                 feedback += (f"; it matches the {others[0]} convention, but your other answers "
                              f"follow {conv.name}: keep to one convention")
-        w = ref.weights[aid]
-        marks.append(AnswerMark(aid, status, j.share * w, w, feedback,
+        o = (overrides or {}).get(aid)
+        if o is not None:
+            status, score = "override", o.points
+            feedback = f"set by the instructor: {o.reason} (the grader said: {status_was(j)})"
+        marks.append(AnswerMark(aid, status, score, ref.weights[aid], feedback,
                                 _shown(raw.get(aid))))
+    total = sum((m.score for m in marks), Fraction(0))
     blank = all(m.status == "blank" for m in marks)
     full = total == spec.marks
-    status = "blank" if blank else "correct" if full else "wrong" if total == 0 else "partial"
     counts: dict[str, int] = {}
     for m in marks:
         counts[m.status] = counts.get(m.status, 0) + 1
-    order = ("correct", "convention", "follow-through", "imprecise", "wrong", "unparseable",
-             "blank")
+    status = "blank" if blank else "review" if "review" in counts else "correct" if full \
+        else "wrong" if total == 0 else "partial"
+    order = ("review", "override", "correct", "convention", "follow-through", "imprecise",
+             "wrong", "blank")
     summary = ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
     if blank:
         summary = "not answered"
@@ -366,6 +429,10 @@ def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubri
     feedback = "; ".join([summary, *notes])
     return ItemMark(spec.id, spec.title, "A", total, Fraction(spec.marks), status, feedback,
                     tuple(marks), {"convention": conv.name})
+
+
+def status_was(j: _Judged) -> str:
+    return f"{j.status}, {j.feedback}"
 
 
 def _first_sentence(text: str) -> str:
@@ -386,9 +453,11 @@ def _shown(raw: Value) -> str | None:
 
 def grade_parta(answers: dict[str, dict[str, Value]] | None,
                 notes: dict[str, list[str]], rubric: Rubric, invalid: str | None = None,
-                variant: tuple[int, str] | None = None) -> list[ItemMark]:
+                variant: tuple[int, str] | None = None,
+                overrides: dict[str, dict[str, Override]] | None = None) -> list[ItemMark]:
     """All ten questions. `answers` None means no answers.yaml; `invalid` a file-level error;
-    `variant` (seed, student id) marks against that student's own numbers."""
+    `variant` (seed, student id) marks against that student's own numbers; `overrides`
+    question id → answer id → the instructor's settled points."""
     refs = prepare(rubric, variant)
     out: list[ItemMark] = []
     for qid, ref in refs.items():
@@ -400,7 +469,8 @@ def grade_parta(answers: dict[str, dict[str, Value]] | None,
             out.append(ItemMark(qid, spec.title, "A", Fraction(0), Fraction(spec.marks),
                                 "absent", "answers.yaml not submitted: 0 marks"))
         else:
-            out.append(grade_question(ref, answers.get(qid), rubric, notes.get(qid)))
+            out.append(grade_question(ref, answers.get(qid), rubric, notes.get(qid),
+                                      (overrides or {}).get(qid)))
     return out
 
 

@@ -108,13 +108,13 @@ def test_follow_through_q3_w_new_from_own_gradient_but_not_from_nothing():
     assert statuses(grade_question(REFS["q3"], answers, RUBRIC))["w_new"] == "wrong"
 
 
-def test_blank_wrong_unparseable_are_distinct():
+def test_blank_wrong_review_are_distinct():
     answers = numbers("q2")
     answers = {k: v for k, v in answers.items() if k != "z"} | {
         "a": Number("0.9", 1), "dL_da": Text("minus one", 1)}
     mark = grade_question(REFS["q2"], answers, RUBRIC)
     s = statuses(mark)
-    assert (s["z"], s["a"], s["dL_da"]) == ("blank", "wrong", "unparseable")
+    assert (s["z"], s["a"], s["dL_da"]) == ("blank", "wrong", "review")
     fb = {a.id: a.feedback for a in mark.answers}
     assert len({fb["z"], fb["a"], fb["dL_da"]}) == 3
     assert grade_question(REFS["q2"], None, RUBRIC).status == "blank"
@@ -161,11 +161,11 @@ def test_branch_answers_are_judged_on_their_branch():
     "__import__('os').system('touch {marker}')", "z.__class__", "(lambda: 1)()",
     "open('{marker}', 'w')", "[x for x in ()]", "z if z else a", r"\input{{{marker}}}",
 ])
-def test_code_in_an_answer_is_unparseable_and_never_runs(tmp_path, text):
+def test_code_in_an_answer_goes_to_review_and_never_runs(tmp_path, text):
     marker = tmp_path / "ran"
     mark = grade_question(REFS["q6"], {"derivative": Text(text.format(marker=marker), 1)},
                           RUBRIC)
-    assert statuses(mark)["derivative"] == "unparseable"
+    assert statuses(mark)["derivative"] == "review"
     assert not marker.exists()
 
 
