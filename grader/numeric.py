@@ -161,8 +161,7 @@ def read_number(text: str, bound: bool = False) -> ReadNumber:
             raise
         except PointError:
             raise ExprError(f"{_short(t)} has no real value") from None
-        return ReadNumber(value, None, None if t == original else
-                          f"read '{_short(original)}' as {fmt(value, 10)}")
+        return ReadNumber(value, None, f"read '{_short(original)}' as {fmt(value, 10)}")
     value, literal = got
     note = None if literal == original else f"read '{_short(original)}' as {fmt(value, 10)}"
     return ReadNumber(value, literal, note)

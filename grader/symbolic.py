@@ -13,6 +13,7 @@ is what makes grading a class fast; the exact SymPy proof runs only under a hard
 from __future__ import annotations
 
 import ast
+import keyword
 import math
 import re
 import signal
@@ -115,7 +116,10 @@ def read_text(text: str, names: set[str]) -> str:
         return f" {name} " if name in names else m[0]
 
     text = _SLASH_DERIV_RE.sub(slash_name, text)
-    return _Reader(text, names, latex).run()
+    try:
+        return _Reader(text, names, latex).run()
+    except RecursionError:  # a safety net only: nesting is counted against MAX_DEPTH
+        raise ExprError("formula nested too deeply") from None
 
 
 def unwrap_math(text: str) -> str:
@@ -196,7 +200,10 @@ class _Reader:
             raise ExprError(f"expected {value!r}, found {v or 'the end'!r}")
 
     def run(self) -> str:
-        if ("op", "'") in self.toks:
+        quotes = sum(t == ("op", "'") or t == ("op", '"') for t in self.toks)
+        if quotes > 1 or ("op", '"') in self.toks:
+            raise ExprError("text in quotes is not allowed in a formula")
+        if quotes:
             raise ExprError("f'(z) and other primes are read only as the answer's name, left "
                             "of '=': write the derivative out")
         if not self.toks:
@@ -207,14 +214,10 @@ class _Reader:
         return out
 
     def expr(self) -> str:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise ExprError("formula nested too deeply")
         parts = [self.term()]
         while self.peek()[1] in ("+", "-") and self.peek()[0] == "op":
             parts.append(self.take()[1])
             parts.append(self.term())
-        self.depth -= 1
         return " ".join(parts)
 
     def term(self) -> str:
@@ -239,11 +242,11 @@ class _Reader:
             (kind == "cmd" and v not in _MUL_CMDS)
 
     def unary(self) -> str:
-        if self.peek()[1] in ("-", "+") and self.peek()[0] == "op":
-            sign = self.take()[1]
-            inner = self.unary()
-            return f"-{inner}" if sign == "-" else inner
-        return self.power()
+        negative = False
+        while self.peek()[1] in ("-", "+") and self.peek()[0] == "op":  # a loop: ------z
+            negative ^= self.take()[1] == "-"
+        inner = self.power()
+        return f"-{inner}" if negative else inner
 
     def power(self) -> str:
         base = self.atom()
@@ -258,9 +261,11 @@ class _Reader:
         if kind == "op" and v in ("{", "("):
             return self.group(v)
         if kind == "op" and v in ("-", "+"):
-            self.take()
+            negative = False
+            while self.peek()[1] in ("-", "+") and self.peek()[0] == "op":
+                negative ^= self.take()[1] == "-"
             inner = self.script()
-            return f"-{_wrap(inner)}" if v == "-" else inner
+            return f"-{_wrap(inner)}" if negative else inner
         self.take()
         if kind == "num":
             if self.latex and len(v) > 1 and "." not in v:  # x^23 is x^2·3 in LaTeX
@@ -283,9 +288,18 @@ class _Reader:
         return f"({inner})"
 
     def atom(self) -> str:
+        self.depth += 1  # every nesting (brackets, tanh tanh z, \frac{\frac..}) passes here
+        if self.depth > MAX_DEPTH:
+            raise ExprError("formula nested too deeply")
+        try:
+            return self._atom()
+        finally:
+            self.depth -= 1
+
+    def _atom(self) -> str:
         kind, v = self.take()
         if kind == "num":
-            if v == "1" and self.peek()[1] in ("[", "(") and not self.latex:
+            if v == "1" and self.peek()[1] in ("[", "("):
                 cond = self._try_condition()  # 1[z > 0]
                 if cond is not None:
                     return cond
@@ -335,6 +349,8 @@ class _Reader:
         product of the question's names written together (wx → w*x)."""
         if word in self.names or word == EULER:
             return word
+        if keyword.iskeyword(word):
+            raise ExprError(f"{word!r} is not allowed in a formula")
         if word in _LATEX_NAMES:
             return _LATEX_NAMES[word]
         squeezed = word.replace("_", "")
@@ -472,13 +488,11 @@ class _Reader:
         if kind == "op" and v in ("(", "{", "["):
             close = {"(": ")", "{": "}", "[": "]"}[v]
             self.take()
-            self.depth += 1
             args = [self.expr()]
             while self.peek()[1] == ",":
                 self.take()
                 args.append(self.expr())
             self.expect(close)
-            self.depth -= 1
             return ", ".join(args)
         if kind == "op" and v == "|":
             return self.atom()
@@ -585,7 +599,7 @@ _KEY_DROP_CMDS = ("\\left", "\\right", "\\bigl", "\\bigr", "\\big", "\\Big", "\\
 _KEY_CMP = (("\\geq", ">="), ("\\leq", "<="), ("\\ge", ">="), ("\\le", "<="), ("\\gt", ">"),
             ("\\lt", "<"), ("≥", ">="), ("≤", "<="), ("\\partial", "d"), ("∂", "d"),
             ("\\nabla", "grad"), ("\\sigma", "σ"), ("\\varphi", "φ"), ("\\phi", "φ"),
-            ("’", "'"), ("′", "'"), ("\\prime", "'"), ("^{\\prime}", "'"))
+            ("’", "'"), ("′", "'"), ("^{\\prime}", "'"), ("\\prime", "'"), ("²", "2"))
 _KEY_DROP_CHARS = str.maketrans("", "", " \t{}()[]_$*/\\·^,.:;!")
 _BRANCH_RE = re.compile(r"(?:\||for|if|when|on|where)?(z)(>=|<=|>|<)(0)$")
 
