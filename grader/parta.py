@@ -217,15 +217,16 @@ def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
         return _Entry("review", error=f"answer longer than {MAX_LENGTH} characters")
     notes: list[str] = []
     parts = split_equation(text)
+    if len(parts) > 1 and not parts[0]:  # `= 0.5`, `≈ 0.6365`: a decoration, no name
+        parts = [text.lstrip("=").strip()]
     if len(parts) > 1:
-        if parts[0]:
-            key, branch = name_key(parts[0])
-            if not is_answer_name(key, aid, ref.aliases[aid]):
-                return _Entry("review", text, error=f"left of '=', {_clip(parts[0])!r} is not a "
-                              f"name for {aid}")
-            if branch and answer.where is not None and branch != str(answer.where):
-                return _Entry("review", text, error=f"written for {branch}, but {aid} is for "
-                              f"{answer.where}")
+        key, branch = name_key(parts[0])
+        if not is_answer_name(key, aid, ref.aliases[aid]):
+            return _Entry("review", text, error=f"left of '=', {_clip(parts[0])!r} is not a "
+                          f"name for {aid}")
+        if branch and answer.where is not None and branch != str(answer.where):
+            return _Entry("review", text, error=f"written for {branch}, but {aid} is for "
+                          f"{answer.where}")
         text = parts[-1]
         if not text:
             return _Entry("review", raw.text, error="nothing right of '='")

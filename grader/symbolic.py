@@ -23,7 +23,16 @@ from contextlib import contextmanager
 
 import sympy
 
-from solver.expr import MAX_DEPTH, MAX_LENGTH, ExprError, Formula, fold, parse, symbol, to_sympy
+from solver.expr import (
+    MAX_DEPTH,
+    MAX_LENGTH,
+    ExprError,
+    Formula,
+    exact,
+    fold,
+    parse,
+    symbol,
+)
 from solver.functions import (
     FLOAT_FUNCTIONS,
     FUNCTIONS,
@@ -742,6 +751,23 @@ def time_limit(seconds: float) -> Iterator[bool]:
         signal.signal(signal.SIGALRM, previous)
 
 
+class _NotReal(Exception):
+    """A step of a student's expression is not real (sqrt(-1), log(-2), (-1)**0.5)."""
+
+
+def _real(value: sympy.Expr) -> sympy.Expr:
+    if value.has(sympy.I, sympy.zoo, sympy.nan) or value.is_extended_real is False:
+        raise _NotReal
+    return value
+
+
+def _checked(fn: Callable[..., sympy.Expr]) -> Callable[..., sympy.Expr]:
+    return lambda *args: _real(fn(*args))
+
+
+_REAL_FUNCTIONS = {name: _checked(fn) for name, fn in GRADER_FUNCTIONS.items()}
+
+
 def _real_valued(expr: sympy.Expr) -> bool:
     """No part of `expr` is known to be non-real (I, log of a negative, sqrt(-x**2 - 1)...);
     the symbols are real, so SymPy can tell."""
@@ -761,7 +787,10 @@ def prove_equal(student: Formula, reference: sympy.Expr,
         with time_limit(seconds) as enforced:
             if not enforced:
                 return None
-            s = to_sympy(student, env, functions=GRADER_FUNCTIONS)
+            # Built with every function and power checked, since SymPy folds sqrt(-1)**2 to -1
+            # as it builds: a non-real step anywhere refuses the proof.
+            s = fold(student, exact, lambda n: env[n] if n in env else symbol(n), _REAL_FUNCTIONS,
+                     lambda base, power: _real(base ** power))
             if not _real_valued(s):
                 return False
             subs = {symbol(k): v for k, v in definitions.items()}
@@ -770,6 +799,8 @@ def prove_equal(student: Formula, reference: sympy.Expr,
             if diff == 0 or sympy.expand(diff) == 0:
                 return True
             return None
+    except _NotReal:
+        return False
     except _Timeout:
         return None
     except (TypeError, ValueError, ArithmeticError, RecursionError):
