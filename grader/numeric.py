@@ -127,6 +127,11 @@ def read_number(text: str, bound: bool = False) -> ReadNumber:
     if len(text) > MAX_LENGTH:
         raise ExprError(f"answer longer than {MAX_LENGTH} characters")
     original = text.strip()
+    if _NUM_RE.fullmatch(original):  # the common case: a plain decimal literal
+        value = float(original)
+        if not math.isfinite(value):
+            raise ExprError(f"{_short(original)} is not a finite number")
+        return ReadNumber(value, original)
     t = " ".join(unwrap_math(original).replace("−", "-").replace("\\%", "%").split())
     if t.lower() in _NONFINITE:
         raise ExprError(f"{t} is not a finite number")

@@ -20,6 +20,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import lru_cache
 
 import sympy
 
@@ -78,7 +79,8 @@ _UNICODE_LATEX = {"σ": "\\sigma ", "η": "\\eta ", "α": "\\alpha ", "∂": "\\
 # Linear: no nested quantifiers, and the text is length-capped before any regex runs.
 _SLASH_DERIV_RE = re.compile(
     r"(?<![A-Za-z\\])(?:\\partial|d) ?([A-Za-z]) ?/ ?(?:\\partial|d) ?([A-Za-z][0-9]?)(?![A-Za-z])")
-_LATEX_TOKEN_RE = re.compile(r"\\([A-Za-z]+|[,;:! {}|])|(\d+\.?\d*|\.\d+)|([A-Za-z])|(\S)")
+_LATEX_TOKEN_RE = re.compile(
+    r"\\([A-Za-z]+|[,;:! {}|])|(\d+(?:\.\d*)?|\.\d+)|([A-Za-z]+)|(\*\*)|(\S)")
 _PLAIN_TOKEN_RE = re.compile(
     r"(\*\*)|(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)|([A-Za-z][A-Za-z0-9_]*)|(\S)")
 _SIMPLE_RE = re.compile(r"[\w.]+")
@@ -87,6 +89,11 @@ _SIMPLE_RE = re.compile(r"[\w.]+")
 def student_formula(text: str, names: set[str]) -> Formula:
     """Parse a student's expression (SymPy syntax, plain text as written by hand, or LaTeX)
     with only `names` allowed. Everything goes through `solver.expr.parse` in the end."""
+    return _student_formula(text, frozenset(names))
+
+
+@lru_cache(maxsize=8192)  # a class writes the same few thousand forms; Formula is immutable
+def _student_formula(text: str, names: frozenset[str]) -> Formula:
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
     latex = "\\" in text or "{" in text
@@ -169,9 +176,16 @@ class _Reader:
                 elif m[2] is not None:
                     self.toks.append(("num", m[2]))
                 elif m[3] is not None:
-                    self.toks.append(("let", m[3]))
+                    # LaTeX mixed with plain text (`sigmoid(z) \cdot x`): a function word
+                    # stays one; any other run of letters is a product of letters, as in LaTeX.
+                    if len(m[3]) > 1 and m[3].lower() in _FUNC_WORDS:
+                        self.toks.append(("word", m[3]))
+                    else:
+                        self.toks += [("let", c) for c in m[3]]
+                elif m[4] is not None:
+                    self.toks.append(("op", "^"))
                 else:
-                    self.toks.append(("op", m[4]))
+                    self.toks.append(("op", m[5]))
         else:
             for m in _PLAIN_TOKEN_RE.finditer(text):
                 if m[1] is not None:
@@ -566,6 +580,17 @@ def _split_names(word: str, names: set[str]) -> list[str] | None:
 def shown(formula: Formula) -> str:
     """How a formula was read, in SymPy syntax with the question's own names: the feedback's
     `read as 1 - tanh(z)**2`."""
+    if formula.text not in _SHOWN:
+        if len(_SHOWN) > 8192:
+            _SHOWN.clear()
+        _SHOWN[formula.text] = _shown(formula)
+    return _SHOWN[formula.text]
+
+
+_SHOWN: dict[str, str] = {}
+
+
+def _shown(formula: Formula) -> str:
     from solver.expr import render
 
     names = {n.id: n.id for n in ast.walk(formula.tree) if isinstance(n, ast.Name)}
