@@ -607,7 +607,7 @@ _ASSIGN = ("\\leftarrow", "\\gets", "\\approx", ":=", "←", "≈", "=")
 def split_equation(text: str) -> list[str]:
     """`f'(z) = 1 - a^2` → ["f'(z)", "1 - a^2"]; a chain `x = y = z` gives every part. An `=`
     that belongs to <=, >=, == or != does not split."""
-    if len(text) > MAX_LENGTH:
+    if len(text) > MAX_LENGTH or not any(sep in text for sep in _ASSIGN):
         return [text]
     parts: list[str] = []
     start = i = 0
@@ -694,7 +694,7 @@ class PointError(ArithmeticError):
 
 def eval_formula(formula: Formula, env: Mapping[str, float]) -> float:
     """Evaluate a parsed formula with floats; PointError where it has no real value."""
-    if EULER in formula.names and EULER not in env:
+    if EULER not in env:  # cheaper than walking the tree for its names
         env = {**env, EULER: math.e}
     try:
         value = float(fold(formula, float, env.__getitem__, GRADER_FLOATS, math.pow))
