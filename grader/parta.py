@@ -11,6 +11,7 @@ from its formula with the student's own earlier answers put in.
 
 from __future__ import annotations
 
+import math
 import random
 import zlib
 from dataclasses import dataclass
@@ -38,10 +39,11 @@ from grader.symbolic import (
 )
 from solver.engine import Solution, solve
 from solver.expr import MAX_LENGTH, ExprError, Formula, symbol, to_sympy
-from solver.spec import Spec, load_all
+from solver.spec import Answer, Spec, load_all
 from solver.variants import variant_given
 
 POINT_TRIES = 500
+CHAIN_REL = 0.005  # the numbers of a chain `σ(0.56) = 0.6365` agree to rounding
 MAX_SHOWN = 80  # characters of a student's answer echoed back
 
 
@@ -221,31 +223,68 @@ def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
         parts = [text.lstrip("=").strip()]
     if len(parts) > 1:
         key, branch = name_key(parts[0])
-        if not is_answer_name(key, aid, ref.aliases[aid]):
-            return _Entry("review", text, error=f"left of '=', {_clip(parts[0])!r} is not a "
-                          f"name for {aid}")
-        if branch and answer.where is not None and branch != str(answer.where):
+        named = is_answer_name(key, aid, ref.aliases[aid])
+        if named and branch and not _same_branch(branch, answer):
             return _Entry("review", text, error=f"written for {branch}, but {aid} is for "
                           f"{answer.where}")
+        if not named and answer.kind != "numeric":
+            return _Entry("review", text, error=f"left of '=', {_clip(parts[0])!r} is not a "
+                          f"name for {aid}")
+        working = parts[1:-1] if named else parts[:-1]
         text = parts[-1]
         if not text:
             return _Entry("review", raw.text, error="nothing right of '='")
+        if answer.kind == "numeric":
+            # A chain of working, `σ(0.56) = 0.6365`: its numbers must agree with the answer;
+            # a formula in the middle (`h1 = σ(z1) = 0.6365`) is working shown, and skipped.
+            problem = _chain_problem(working, text, aid, ref, first_named=named)
+            if problem:
+                return _Entry("review", raw.text, error=problem)
         notes.append(f"the value right of '='{' (the last of several)' if len(parts) > 2 else ''}")
     if answer.where is not None:
         text, branch = strip_branch(text)
-        if branch is not None and branch != str(answer.where):
+        if branch is not None and not _same_branch(branch, answer):
             return _Entry("review", raw.text, error=f"written for {branch}, but {aid} is for "
                           f"{answer.where}")
     try:
         if answer.kind == "numeric":
             n = read_number(text, aid in ref.bounds)
             return _Entry("value", n.literal, n.value,
-                          note=n.note or (f"read {fmt(n.value, 10)} ({notes[0]})" if notes
-                                          else ""))
+                          note=" ".join(filter(None, [
+                              n.note or (f"read {fmt(n.value, 10)}" if notes else ""),
+                              f"({notes[0]})" if notes else ""])))
         formula = student_formula(text, ref.names)
         return _Entry("formula", text, formula=formula, note=f"read as {shown(formula)}")
     except ExprError as exc:
         return _Entry("review", raw.text, error=str(exc))
+
+
+def _chain_problem(working: list[str], last: str, aid: str, ref: QuestionRef,
+                   first_named: bool) -> str | None:
+    """Why a numeric chain `a = b = c` cannot be read, or None: every part that is a number
+    agrees with the last; an unnamed first part must be such a number."""
+    try:
+        value = read_number(last, aid in ref.bounds).value
+    except ExprError:
+        return None  # reading the answer itself says why
+    for k, part in enumerate(working):
+        try:
+            v = read_number(part, aid in ref.bounds).value
+        except ExprError:
+            if k == 0 and not first_named:
+                return f"left of '=', {_clip(part)!r} is not a name for {aid}"
+            continue
+        if not math.isclose(v, value, rel_tol=CHAIN_REL, abs_tol=CHAIN_REL):
+            return f"{_clip(part)!r} and {_clip(last)!r} differ: which is the answer?"
+    return None
+
+
+def _same_branch(branch: str, answer: Answer) -> bool:
+    """`z <= 0` states the branch `z < 0` (the kink is not an answer's point)."""
+    name, op, bound = branch.split()
+    where = answer.where
+    return where is None or (name == where.name and op[0] == where.op[0]
+                             and float(bound) == float(where.bound))
 
 
 def _clip(text: str) -> str:

@@ -67,14 +67,16 @@ _MUL_CMDS = {"cdot", "times", "div", "ast"}
 _BAR_CMDS = {"lvert", "rvert", "vert", "mid"}
 _CMP_CMDS = {"geq": ">=", "ge": ">=", "leq": "<=", "le": "<=", "gt": ">", "lt": "<"}
 _INDICATOR_CMDS = {"mathbb", "mathbf", "mathds", "mathrm", "boldsymbol", "bm"}
+_SUBSCRIPTS = {chr(0x2080 + d): str(d) for d in range(10)}  # z₁ → z1
 # Unicode as typed or pasted, per reading mode.
 _UNICODE_PLAIN = {"σ": " sigma ", "η": " eta ", "α": " alpha ", "∂": "d", "√": " sqrt ",
                   "²": "^2", "³": "^3", "·": "*", "⋅": "*", "×": "*", "∗": "*", "−": "-",
-                  "–": "-", "÷": "/", "≥": ">=", "≤": "<=", "’": "'", "′": "'", "𝟙": "1"}
+                  "–": "-", "÷": "/", "≥": ">=", "≤": "<=", "’": "'", "′": "'", "𝟙": "1",
+                  **_SUBSCRIPTS}
 _UNICODE_LATEX = {"σ": "\\sigma ", "η": "\\eta ", "α": "\\alpha ", "∂": "\\partial ",
                   "√": "\\sqrt ", "²": "^2", "³": "^3", "·": "\\cdot ", "⋅": "\\cdot ",
                   "×": "\\times ", "−": "-", "–": "-", "≥": "\\geq ", "≤": "\\leq ",
-                  "’": "'", "′": "'", "𝟙": "1"}
+                  "’": "'", "′": "'", "𝟙": "1", **_SUBSCRIPTS}
 # dL/da, ∂L/∂a, \partial L / \partial a: one name (dL_da) when the question has it.
 # Linear: no nested quantifiers, and the text is length-capped before any regex runs.
 _SLASH_DERIV_RE = re.compile(
@@ -633,7 +635,8 @@ _KEY_DROP_CMDS = ("\\left", "\\right", "\\bigl", "\\bigr", "\\big", "\\Big", "\\
 _KEY_CMP = (("\\geq", ">="), ("\\leq", "<="), ("\\ge", ">="), ("\\le", "<="), ("\\gt", ">"),
             ("\\lt", "<"), ("≥", ">="), ("≤", "<="), ("\\partial", "d"), ("∂", "d"),
             ("\\nabla", "grad"), ("\\sigma", "σ"), ("\\varphi", "φ"), ("\\phi", "φ"),
-            ("’", "'"), ("′", "'"), ("^{\\prime}", "'"), ("\\prime", "'"), ("²", "2"))
+            ("’", "'"), ("′", "'"), ("^{\\prime}", "'"), ("\\prime", "'"), ("²", "2"),
+            *_SUBSCRIPTS.items())
 _KEY_DROP_CHARS = str.maketrans("", "", " \t{}()[]_$*/\\·^,.:;!")
 _BRANCH_RE = re.compile(r"(?:\||for|if|when|on|where)?(z)(>=|<=|>|<)(0)$")
 
