@@ -43,7 +43,6 @@ from solver.spec import Answer, Spec, load_all
 from solver.variants import variant_given
 
 POINT_TRIES = 500
-CHAIN_REL = 0.005  # the numbers of a chain `σ(0.56) = 0.6365` agree to rounding
 MAX_SHOWN = 80  # characters of a student's answer echoed back
 
 
@@ -69,6 +68,7 @@ class QuestionRef:
     given: dict[str, float]
     aliases: dict[str, set[str]]  # answer id → names (as name_key keys) left of an '='
     bounds: frozenset[str]  # answers that are a uniform bound (±r read as r)
+    chain_rel: float  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
 
 
 _CACHE: dict[object, dict[str, QuestionRef]] = {}
@@ -110,7 +110,8 @@ def _prepare(spec: Spec, rubric: Rubric, given: dict[str, sympy.Rational] | None
     aliases = {aid: {name_key(n)[0] for n in (spec.latex.get(aid, aid), *extra.get(aid, ()))}
                for aid in spec.answers}
     ref = QuestionRef(spec, rubric.parta.weights[spec.id], [], symbolic, names, definitions, {},
-                      given, aliases, reading.bounds.get(spec.id, frozenset()))
+                      given, aliases, reading.bounds.get(spec.id, frozenset()),
+                      reading.chain_rel)
     convs = [(spec.convention.name, spec.convention.text, sol)] + \
         [(n, c.text, sol.alternatives[n]) for n, c in spec.alternatives.items()]
     for name, text, s in convs:
@@ -237,7 +238,7 @@ def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
         if answer.kind == "numeric":
             # A chain of working, `σ(0.56) = 0.6365`: its numbers must agree with the answer;
             # a formula in the middle (`h1 = σ(z1) = 0.6365`) is working shown, and skipped.
-            problem = _chain_problem(working, text, aid, ref, first_named=named)
+            problem = _chain_problem(working, text, aid, ref, named, ref.chain_rel)
             if problem:
                 return _Entry("review", raw.text, error=problem)
         notes.append(f"the value right of '='{' (the last of several)' if len(parts) > 2 else ''}")
@@ -260,7 +261,7 @@ def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
 
 
 def _chain_problem(working: list[str], last: str, aid: str, ref: QuestionRef,
-                   first_named: bool) -> str | None:
+                   first_named: bool, rel: float) -> str | None:
     """Why a numeric chain `a = b = c` cannot be read, or None: every part that is a number
     agrees with the last; an unnamed first part must be such a number."""
     try:
@@ -274,7 +275,7 @@ def _chain_problem(working: list[str], last: str, aid: str, ref: QuestionRef,
             if k == 0 and not first_named:
                 return f"left of '=', {_clip(part)!r} is not a name for {aid}"
             continue
-        if not math.isclose(v, value, rel_tol=CHAIN_REL, abs_tol=CHAIN_REL):
+        if not math.isclose(v, value, rel_tol=rel, abs_tol=rel):
             return f"{_clip(part)!r} and {_clip(last)!r} differ: which is the answer?"
     return None
 

@@ -38,6 +38,7 @@ class Reading:
 
     bounds: dict[str, frozenset[str]] = field(default_factory=dict)
     names: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    chain_rel: float = 0.005  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
 
 
 def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
-    m = r.mapping(node, "parta.reading", set(), {"bounds", "names"})
+    m = r.mapping(node, "parta.reading", set(), {"bounds", "names", "chain_rel"})
 
     def answers(qid: str, qnode: yaml.Node, where: str) -> Spec:
         if qid not in by_id:
@@ -174,7 +175,9 @@ def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
         for aid, anode in r.mapping(qnode, where, set(), set(spec.answers)).items():
             names[qid][aid] = tuple(r.string(n, f"{where}.{aid}")
                                     for n in r.seq(anode, f"{where}.{aid}"))
-    return Reading(bounds, names)
+    chain_rel = float(r.number(m["chain_rel"], "parta.reading.chain_rel", 0, 1)) \
+        if "chain_rel" in m else Reading.chain_rel
+    return Reading(bounds, names, chain_rel)
 
 
 _CHECKS = {"notebook", "model", "report"}
