@@ -200,6 +200,20 @@ def _literal(t: str) -> tuple[float, str] | None:
     return (value / 100 if percent else value), literal
 
 
+def split_remark(text: str) -> tuple[str, str]:
+    """`w (unchanged)` → ("w", "(unchanged)"): a trailing bracketed remark of words only."""
+    text = text.strip()
+    if not text.endswith(")"):
+        return text, ""
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth == 0:
+            head, remark = text[:i].strip(), text[i:]
+            return (head, remark) if head and _remark(remark) else (text, "")
+    return text, ""
+
+
 def _remark(rest: str) -> bool:
     """Is `rest` a remark to drop (`(approx)`, `(4 d.p.)`, `units`), not a second value?"""
     if _PRECISION_RE.fullmatch(rest):

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import sympy
 
-from grader.numeric import fmt, fmt_interval, judge_number, read_number
+from grader.numeric import fmt, fmt_interval, judge_number, read_number, split_remark
 from grader.overrides import Override
 from grader.results import AnswerMark, ItemMark
 from grader.rubric import Rubric
@@ -254,10 +254,35 @@ def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
                           note=" ".join(filter(None, [
                               n.note or (f"read {fmt(n.value, 10)}" if notes else ""),
                               f"({notes[0]})" if notes else ""])))
+        return _read_formula(ref, text)
+    except ExprError as exc:
+        return _Entry("review", raw.text, error=str(exc))
+
+
+def _read_formula(ref: QuestionRef, text: str) -> _Entry:
+    """A formula; failing that, the same without a trailing remark (`w (unchanged)`), or a
+    constant written as a decorated number (`0,01`). The fallbacks run only when the text
+    does not read as it is, so `x (dL_da)` stays a product."""
+    try:
         formula = student_formula(text, ref.names)
         return _Entry("formula", text, formula=formula, note=f"read as {shown(formula)}")
     except ExprError as exc:
-        return _Entry("review", raw.text, error=str(exc))
+        error = exc
+    head, remark = split_remark(text)
+    if remark and not any(w in ref.names for w in remark.strip("()").split()):
+        try:
+            formula = student_formula(head, ref.names)
+            return _Entry("formula", head, formula=formula,
+                          note=f"read as {shown(formula)}, the remark {remark} dropped")
+        except ExprError:
+            pass
+    try:
+        n = read_number(text)
+    except ExprError:
+        raise error from None
+    formula = student_formula(repr(n.value), ref.names)
+    return _Entry("formula", text, formula=formula, note=f"read '{_clip(text)}' as "
+                  f"{shown(formula)}")
 
 
 def _chain_problem(working: list[str], last: str, aid: str, ref: QuestionRef,
@@ -272,8 +297,12 @@ def _chain_problem(working: list[str], last: str, aid: str, ref: QuestionRef,
         try:
             v = read_number(part, aid in ref.bounds).value
         except ExprError:
-            if k == 0 and not first_named:
-                return f"left of '=', {_clip(part)!r} is not a name for {aid}"
+            # Working (`-2(y - a) = -1.075`) is skipped; another answer's name is not.
+            key = name_key(part)[0]
+            if k == 0 and not first_named and any(
+                    is_answer_name(key, other, ref.aliases[other])
+                    for other in ref.spec.answers if other != aid):
+                return f"left of '=', {_clip(part)!r} is the name of another answer, not {aid}"
             continue
         if not math.isclose(v, value, rel_tol=rel, abs_tol=rel):
             return f"{_clip(part)!r} and {_clip(last)!r} differ: which is the answer?"

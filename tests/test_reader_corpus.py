@@ -58,7 +58,7 @@ def test_corpus_reads_as_expected(cls, where, text, expected):
     want = _sym(parse(str(expected), ref.names | {"e"}, GRADER_FUNCTIONS))
     got = _sym(entry.formula)
     assert got == want or sympy.expand(got - want) == 0, f"{text!r} read as {got}"
-    assert entry.note.startswith("read as ")
+    assert entry.note.startswith("read ") and " as " in entry.note
 
 
 @pytest.mark.parametrize("where,text,reason", REFUSED, ids=[f"{w}:{t[:30]}" for w, t, _ in
