@@ -207,3 +207,26 @@ def test_each_attack_string_is_review_and_fast_in_process(name):
         assert answer.status == "review" and "longer than" in answer.feedback
     mark = grade_question(REFS["q1"], {"output": Number("1" * 250_000, 1)}, RUBRIC)
     assert mark.answers[-1].status == "review"
+
+
+def test_overrides_option_names_a_file_anywhere(tmp_path):
+    sub = _submission(tmp_path / "class" / "s001", {"q1": {"output": "0.5722 or 0.55"}})
+    file = tmp_path / "settled.yaml"
+    file.write_text("- {student: s001, answer: q1.output, points: 1.5, reason: 'said 0.5722 "
+                    "first'}\n")
+    result = CliRunner().invoke(cli, ["grade", str(sub), "--parts", "A", "--format", "json",
+                                      "--overrides", str(file)])
+    output = json.loads(result.stdout)["questions"]["q1"]
+    assert output["answers"]["output"]["status"] == "override" and output["score"] == 5
+    assert "applied 1 override(s)" in result.stderr
+
+
+def test_reading_settings_are_validated_with_file_and_line(tmp_path):
+    from grader.rubric import RubricError
+
+    text = (ROOT / "problems" / "rubric.yaml").read_text().replace(
+        "q5: [xavier_bound_hidden, xavier_bound_output]", "q5: [xavier_bound_hidden, r]")
+    bad = tmp_path / "rubric.yaml"
+    bad.write_text(text)
+    with pytest.raises(RubricError, match=r"rubric.yaml:\d+: parta.reading.bounds.q5: 'r'"):
+        load_rubric(bad)
