@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from cli import cli
 from grader.parta import grade_question, prepare
 from grader.rubric import load_rubric
-from grader.submission import Number, Text
+from grader.submission import Text
 from grader.symbolic import prove_equal, student_formula
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,16 +197,38 @@ def test_a_250000_digit_answer_is_graded_in_linear_time(tmp_path):
     assert q1["z1"]["status"] == "review"
 
 
-@pytest.mark.parametrize("name", list(ATTACKS))
-def test_each_attack_string_is_review_and_fast_in_process(name):
-    """The same strings straight into the reader (answers.yaml caps the file at 256 KB, so the
-    longest ones cannot all arrive through grade at once)."""
+_ATTACK_SCRIPT = """
+import json, sys
+from grader.parta import grade_question, prepare
+from grader.rubric import load_rubric
+from grader.submission import Number, Text
+rubric = load_rubric()
+refs = prepare(rubric)
+out = {}
+for name, text in json.loads(sys.stdin.read()).items():
     for qid, aid in (("q1", "output"), ("q6", "derivative"), ("q5", "xavier_bound_hidden")):
-        mark = grade_question(REFS[qid], {aid: Text(ATTACKS[name], 1)}, RUBRIC)
-        answer = next(a for a in mark.answers if a.id == aid)
-        assert answer.status == "review" and "longer than" in answer.feedback
-    mark = grade_question(REFS["q1"], {"output": Number("1" * 250_000, 1)}, RUBRIC)
-    assert mark.answers[-1].status == "review"
+        mark = grade_question(refs[qid], {aid: Text(text, 1)}, rubric)
+        a = next(a for a in mark.answers if a.id == aid)
+        out[f"{name}/{qid}.{aid}"] = [a.status, a.feedback[:200]]
+        # Just under the cap, the text goes through every regex and the reader: it must finish.
+        grade_question(refs[qid], {aid: Text(text[:1999], 1)}, rubric)
+mark = grade_question(refs["q1"], {"output": Number("1" * 250_000, 1)}, rubric)
+out["number/q1.output"] = [mark.answers[-1].status, mark.answers[-1].feedback[:200]]
+print(json.dumps(out))
+"""
+
+
+def test_each_attack_string_is_review_and_read_in_linear_time():
+    """The same strings straight into the reader (answers.yaml caps the file at 256 KB, so the
+    longest cannot all arrive through grade at once), in a subprocess that must finish."""
+    proc = subprocess.run([sys.executable, "-c", _ATTACK_SCRIPT], input=json.dumps(ATTACKS),
+                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout)
+    assert len(got) == 3 * len(ATTACKS) + 1
+    for where, (status, feedback) in got.items():
+        assert status == "review" and "longer than" in feedback, (where, feedback)
 
 
 def test_overrides_option_names_a_file_anywhere(tmp_path):
