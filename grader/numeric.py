@@ -112,6 +112,7 @@ _UNIFORM_RE = re.compile(r"(?:U|unif|uniform|\\mathcal ?\{?U\}?)? ?[(\[] ?" + _N
 _PRECISION_RE = re.compile(r"\(? ?(?:to )?\d{1,2} ?(?:d\.? ?p\.?|s\.? ?f\.?|sig\.? ?figs?\.?|"
                            r"significant figures?|decimal places?|dp|sf)\)?", re.IGNORECASE)
 _WORD_RE = re.compile(r"[A-Za-z]+")
+EQUAL_REMARK_REL = 0.005  # `0.6225 (62.25%)`: the two writings agree to rounding
 # Words that make a "remark" a second value or a formula rather than a remark.
 _NOT_REMARKS = {"or", "and", "to", "plus", "minus", "times", "over", "nan", "inf", "infinity",
                 "zoo", "oo", "e", "exp", "log", "ln", "sqrt", "tanh", "sigmoid", "sigma", "eta",
@@ -151,7 +152,7 @@ def read_number(text: str, bound: bool = False) -> ReadNumber:
         if not bound or lo != -hi or hi <= 0:
             raise ExprError(f"{t} is two numbers: write one")
         t = m[2].lstrip("+")
-    got = _literal(t)
+    got = _literal(t) or _with_equal_remark(t, bound)
     if got is None:
         try:
             formula = student_formula(t, set())
@@ -202,15 +203,40 @@ def _literal(t: str) -> tuple[float, str] | None:
 
 def split_remark(text: str) -> tuple[str, str]:
     """`w (unchanged)` → ("w", "(unchanged)"): a trailing bracketed remark of words only."""
-    text = text.strip()
+    head, remark = _split_brackets(text.strip())
+    return (head, remark) if remark and _remark(remark) else (text.strip(), "")
+
+
+def _with_equal_remark(t: str, bound: bool) -> tuple[float, str] | None:
+    """`0.6225 (62.25%)`, `0.5 (= 2/4)`: a number and, in brackets, the same value again."""
+    from solver.expr import ExprError
+
+    head, inner = _split_brackets(t)
+    if not inner:
+        return None
+    got = _literal(head)
+    try:
+        again = read_number(inner[1:-1].strip().lstrip("=≈").strip(), bound).value
+    except ExprError:
+        return None
+    if got is None:
+        return None
+    if not math.isclose(got[0], again, rel_tol=EQUAL_REMARK_REL):
+        raise ExprError(f"more than one number in {_short(t)!r}: one answer, one value")
+    return got
+
+
+def _split_brackets(text: str) -> tuple[str, str]:
+    """`w (unchanged)` → ("w", "(unchanged)"): the last bracketed group, if the text ends
+    with one and something comes before it."""
     if not text.endswith(")"):
         return text, ""
     depth = 0
     for i in range(len(text) - 1, -1, -1):
         depth += {")": 1, "(": -1}.get(text[i], 0)
         if depth == 0:
-            head, remark = text[:i].strip(), text[i:]
-            return (head, remark) if head and _remark(remark) else (text, "")
+            head = text[:i].strip()
+            return (head, text[i:]) if head else (text, "")
     return text, ""
 
 

@@ -608,14 +608,15 @@ _ASSIGN = ("\\leftarrow", "\\gets", "\\approx", ":=", "←", "≈", "=")
 
 def split_equation(text: str) -> list[str]:
     """`f'(z) = 1 - a^2` → ["f'(z)", "1 - a^2"]; a chain `x = y = z` gives every part. An `=`
-    that belongs to <=, >=, == or != does not split."""
+    inside brackets, or that belongs to <=, >=, == or !=, does not split."""
     if len(text) > MAX_LENGTH or not any(sep in text for sep in _ASSIGN):
         return [text]
     parts: list[str] = []
-    start = i = 0
+    start = i = depth = 0
     while i < len(text):
+        depth += (text[i] in "([{") - (text[i] in ")]}")
         sep = next((s for s in _ASSIGN if text.startswith(s, i)), None) \
-            if text[i] in "\\:←≈=" else None
+            if text[i] in "\\:←≈=" and depth <= 0 else None  # not inside brackets: 0.5 (=2/4)
         if sep == "=" and ((i > 0 and text[i - 1] in "<>!=:") or text.startswith("==", i)):
             sep = None
         if sep is None:
