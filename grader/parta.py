@@ -228,9 +228,9 @@ def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
         if named and branch and not _same_branch(branch, answer):
             return _Entry("review", text, error=f"written for {branch}, but {aid} is for "
                           f"{answer.where}")
-        if not named and answer.kind != "numeric":
+        if not named and answer.kind != "numeric" and not _equal_forms(ref, aid, parts):
             return _Entry("review", text, error=f"left of '=', {_clip(parts[0])!r} is not a "
-                          f"name for {aid}")
+                          f"name for {aid}, nor equal to the right side")
         working = parts[1:-1] if named else parts[:-1]
         text = parts[-1]
         if not text:
@@ -307,6 +307,19 @@ def _chain_problem(working: list[str], last: str, aid: str, ref: QuestionRef,
         if not math.isclose(v, value, rel_tol=rel, abs_tol=rel):
             return f"{_clip(part)!r} and {_clip(last)!r} differ: which is the answer?"
     return None
+
+
+def _equal_forms(ref: QuestionRef, aid: str, parts: list[str]) -> bool:
+    """`sech²(z) = 1 - tanh²(z)`: every side reads, and all agree at the answer's points."""
+    try:
+        formulas = [student_formula(p, ref.names) for p in parts]
+    except ExprError:
+        return False
+    try:
+        last = [eval_formula(formulas[-1], env) for env in ref.points[aid]]
+    except PointError:
+        return False
+    return all(_agrees(f, ref.points[aid], last) for f in formulas[:-1])
 
 
 def _same_branch(branch: str, answer: Answer) -> bool:
