@@ -20,6 +20,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from grader.symbolic import PointError, eval_formula, student_formula, unwrap_math
+from solver.expr import MAX_LENGTH, ExprError
 from solver.present import fmt
 from solver.spec import Tolerance
 
@@ -112,19 +114,16 @@ _UNIFORM_RE = re.compile(r"(?:U|unif|uniform|\\mathcal ?\{?U\}?)? ?[(\[] ?" + _N
 _PRECISION_RE = re.compile(r"\(? ?(?:to )?\d{1,2} ?(?:d\.? ?p\.?|s\.? ?f\.?|sig\.? ?figs?\.?|"
                            r"significant figures?|decimal places?|dp|sf)\)?", re.IGNORECASE)
 _WORD_RE = re.compile(r"[A-Za-z]+")
-EQUAL_REMARK_REL = 0.005  # `0.6225 (62.25%)`: the two writings agree to rounding
 # Words that make a "remark" a second value or a formula rather than a remark.
 _NOT_REMARKS = {"or", "and", "to", "plus", "minus", "times", "over", "nan", "inf", "infinity",
                 "zoo", "oo", "e", "exp", "log", "ln", "sqrt", "tanh", "sigmoid", "sigma", "eta",
                 "alpha", "beta", "lambda"}
 
 
-def read_number(text: str, bound: bool = False) -> ReadNumber:
+def read_number(text: str, bound: bool = False, agree: float = 0.005) -> ReadNumber:
     """A numeric answer as written; ExprError says why it cannot be read. `bound`: the answer
-    is a uniform bound r, so `±r` and `U(-r, r)` are read as r."""
-    from grader.symbolic import PointError, eval_formula, student_formula, unwrap_math
-    from solver.expr import MAX_LENGTH, ExprError
-
+    is a uniform bound r, so `±r` and `U(-r, r)` are read as r; `agree`: the relative
+    tolerance within which `0.6225 (62.25%)` states one value twice (the rubric's chain_rel)."""
     if len(text) > MAX_LENGTH:
         raise ExprError(f"answer longer than {MAX_LENGTH} characters")
     original = text.strip()
@@ -152,7 +151,7 @@ def read_number(text: str, bound: bool = False) -> ReadNumber:
         if not bound or lo != -hi or hi <= 0:
             raise ExprError(f"{t} is two numbers: write one")
         t = m[2].lstrip("+")
-    got = _literal(t) or _with_equal_remark(t, bound)
+    got = _literal(t) or _with_equal_remark(t, bound, agree)
     if got is None:
         try:
             formula = student_formula(t, set())
@@ -176,8 +175,6 @@ def read_number(text: str, bound: bool = False) -> ReadNumber:
 def _literal(t: str) -> tuple[float, str] | None:
     """A decimal literal with its decorations (..., %, a remark): (value, literal); None when
     `t` is something else (arithmetic, or not a number at all)."""
-    from solver.expr import ExprError
-
     m = _LEAD_RE.match(t)
     if m is None:
         return None
@@ -207,21 +204,19 @@ def split_remark(text: str) -> tuple[str, str]:
     return (head, remark) if remark and _remark(remark) else (text.strip(), "")
 
 
-def _with_equal_remark(t: str, bound: bool) -> tuple[float, str] | None:
+def _with_equal_remark(t: str, bound: bool, agree: float) -> tuple[float, str] | None:
     """`0.6225 (62.25%)`, `0.5 (= 2/4)`: a number and, in brackets, the same value again."""
-    from solver.expr import ExprError
-
     head, inner = _split_brackets(t)
     if not inner:
         return None
     got = _literal(head)
     try:
-        again = read_number(inner[1:-1].strip().lstrip("=≈").strip(), bound).value
+        again = read_number(inner[1:-1].strip().lstrip("=≈").strip(), bound, agree).value
     except ExprError:
         return None
     if got is None:
         return None
-    if not math.isclose(got[0], again, rel_tol=EQUAL_REMARK_REL):
+    if not math.isclose(got[0], again, rel_tol=agree):
         raise ExprError(f"more than one number in {_short(t)!r}: one answer, one value")
     return got
 

@@ -249,7 +249,7 @@ def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
                           f"{answer.where}")
     try:
         if answer.kind == "numeric":
-            n = read_number(text, aid in ref.bounds)
+            n = read_number(text, aid in ref.bounds, ref.chain_rel)
             return _Entry("value", n.literal, n.value,
                           note=" ".join(filter(None, [
                               n.note or (f"read {fmt(n.value, 10)}" if notes else ""),
@@ -277,7 +277,7 @@ def _read_formula(ref: QuestionRef, text: str) -> _Entry:
         except ExprError:
             pass
     try:
-        n = read_number(text)
+        n = read_number(text, agree=ref.chain_rel)
     except ExprError:
         raise error from None
     formula = student_formula(repr(n.value), ref.names)
@@ -290,12 +290,12 @@ def _chain_problem(working: list[str], last: str, aid: str, ref: QuestionRef,
     """Why a numeric chain `a = b = c` cannot be read, or None: every part that is a number
     agrees with the last; an unnamed first part must be such a number."""
     try:
-        value = read_number(last, aid in ref.bounds).value
+        value = read_number(last, aid in ref.bounds, rel).value
     except ExprError:
         return None  # reading the answer itself says why
     for k, part in enumerate(working):
         try:
-            v = read_number(part, aid in ref.bounds).value
+            v = read_number(part, aid in ref.bounds, rel).value
         except ExprError:
             # Working (`-2(y - a) = -1.075`) is skipped; another answer's name is not.
             key = name_key(part)[0]
