@@ -391,7 +391,7 @@ class _Reader:
         fn = _FUNC_WORDS.get(word.lower())
         nxt = self.peek()
         if fn is not None and word not in self.names and (
-                nxt[0] in ("num", "word") or nxt[1] in ("(", "^", "|", "[")):
+                nxt[0] in ("num", "word", "let") or nxt[1] in ("(", "^", "|", "[")):
             return self._call(fn)
         if word == EULER and EULER not in self.names and nxt == ("op", "^"):
             self.take()
