@@ -200,6 +200,12 @@ class _Reader:
                     self.toks.append(("op", m[4]))
         self._join_comparisons()
         self.i = 0
+        # `σ + zσ(1 - σ)`: where σ stands alone somewhere, σ means σ(z) throughout, and
+        # `σ(1 - σ)` is a product (only `σ(z)` stays a call).
+        self.bare_sigma = "z" in names and any(
+            _is_sigma(t) and (k + 1 == len(self.toks) or self.toks[k + 1][0] == "op" and
+                              self.toks[k + 1][1] not in ("(", "^", "{", "["))
+            for k, t in enumerate(self.toks))
 
     def _join_comparisons(self) -> None:
         out: list[tuple[str, str]] = []
@@ -391,7 +397,8 @@ class _Reader:
         fn = _FUNC_WORDS.get(word.lower())
         nxt = self.peek()
         if fn is not None and word not in self.names and (
-                nxt[0] in ("num", "word", "let") or nxt[1] in ("(", "^", "|", "[")):
+                nxt[0] in ("num", "word", "let") or nxt[1] in ("(", "^", "|", "[") or
+                (fn == "sigmoid" and self.bare_sigma)):
             return self._call(fn)
         if word == EULER and EULER not in self.names and nxt == ("op", "^"):
             self.take()
@@ -497,6 +504,9 @@ class _Reader:
 
     def _call(self, fn: str) -> str:
         """A function and its argument: tanh(z), \\tanh z, tanh^2(z) = tanh(z)**2, \\sqrt{x}."""
+        if fn == "sigmoid" and self.bare_sigma and not (
+                self.peek()[1] == "(" and self.peek(1)[1] == "z" and self.peek(2)[1] == ")"):
+            return "sigmoid(z)"
         power = None
         if self.peek() == ("op", "^"):
             self.take()
@@ -554,6 +564,11 @@ class _Reader:
             v += self.take()[1].strip("{}")
         self.take()
         return v
+
+
+def _is_sigma(tok: tuple[str, str]) -> bool:
+    return (tok[0] == "word" and tok[1].lower() in ("sigma", "sig", "sigmoid")) or \
+        tok == ("cmd", "sigma")
 
 
 def _wrap(s: str) -> str:
