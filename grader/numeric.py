@@ -111,8 +111,11 @@ _LEAD_RE = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)(?:[eE][+-]?\d+)?")
 _NUM = r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))"
 _UNIFORM_RE = re.compile(r"(?:U|unif|uniform|\\mathcal ?\{?U\}?)? ?[(\[] ?" + _NUM
                          + r" ?[,;] ?" + _NUM + r" ?[)\]]", re.IGNORECASE)
-_PRECISION_RE = re.compile(r"\(? ?(?:to )?\d{1,2} ?(?:d\.? ?p\.?|s\.? ?f\.?|sig\.? ?figs?\.?|"
-                           r"significant figures?|decimal places?|dp|sf)\)?", re.IGNORECASE)
+# `(4 d.p.)`, `(rounded to 3 s.f.)`, `to 4 decimal places`: at most three words before the
+# count, so the match stays linear.
+_PRECISION_RE = re.compile(r"\(? ?(?:[A-Za-z]+ ){0,3}\d{1,2} ?(?:d\.? ?p\.?|s\.? ?f\.?|"
+                           r"sig\.? ?figs?\.?|significant figures?|decimal places?|dp|sf)\)?",
+                           re.IGNORECASE)
 _WORD_RE = re.compile(r"[A-Za-z]+")
 # Words that make a "remark" a second value or a formula rather than a remark.
 _NOT_REMARKS = {"or", "and", "to", "plus", "minus", "times", "over", "nan", "inf", "infinity",
