@@ -133,7 +133,7 @@ def read_number(text: str, bound: bool = False, agree: float = 0.005) -> ReadNum
     if _NUM_RE.fullmatch(original):  # the common case: a plain decimal literal
         value = float(original)
         if not math.isfinite(value):
-            raise ExprError(f"{_short(original)} is not a finite number")
+            raise ExprError(f"{clip(original)} is not a finite number")
         return ReadNumber(value, original)
     t = " ".join(unwrap_math(original).replace("−", "-").replace("\\%", "%").split())
     if t.lower() in _NONFINITE:
@@ -161,17 +161,17 @@ def read_number(text: str, bound: bool = False, agree: float = 0.005) -> ReadNum
             value = eval_formula(formula, {})
         except ExprError as exc:
             if _LEAD_RE.match(t) and any(c.isdigit() for c in t[_LEAD_RE.match(t).end():]):
-                raise ExprError(f"more than one number in {_short(t)!r}: one answer, one value"
+                raise ExprError(f"more than one number in {clip(t)!r}: one answer, one value"
                                 ) from None
             if "unknown name" in str(exc):
                 name = str(exc).split(" (expected")[0]
                 raise ExprError(f"a number is asked, not a formula ({name})") from None
             raise
         except PointError:
-            raise ExprError(f"{_short(t)} has no real value") from None
-        return ReadNumber(value, None, f"read '{_short(original)}' as {fmt(value, 10)}")
+            raise ExprError(f"{clip(t)} has no real value") from None
+        return ReadNumber(value, None, f"read '{clip(original)}' as {fmt(value, 10)}")
     value, literal = got
-    note = None if literal == original else f"read '{_short(original)}' as {fmt(value, 10)}"
+    note = None if literal == original else f"read '{clip(original)}' as {fmt(value, 10)}"
     return ReadNumber(value, literal, note)
 
 
@@ -197,7 +197,7 @@ def _literal(t: str) -> tuple[float, str] | None:
         literal = f"{whole}.{frac}"
     value = float(literal)
     if not math.isfinite(value):
-        raise ExprError(f"{_short(literal)} is not a finite number")
+        raise ExprError(f"{clip(literal)} is not a finite number")
     return (value / 100 if percent else value), literal
 
 
@@ -220,7 +220,7 @@ def _with_equal_remark(t: str, bound: bool, agree: float) -> tuple[float, str] |
     if got is None:
         return None
     if not math.isclose(got[0], again, rel_tol=agree):
-        raise ExprError(f"more than one number in {_short(t)!r}: one answer, one value")
+        raise ExprError(f"more than one number in {clip(t)!r}: one answer, one value")
     return got
 
 
@@ -248,5 +248,6 @@ def _remark(rest: str) -> bool:
     return all(len(w) > 1 and w.lower() not in _NOT_REMARKS for w in words)
 
 
-def _short(text: str) -> str:
+def clip(text: str) -> str:
+    """A student's text shortened for a message."""
     return text if len(text) <= 40 else text[:40] + "…"

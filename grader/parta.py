@@ -19,7 +19,14 @@ from fractions import Fraction
 
 import sympy
 
-from grader.numeric import fmt, fmt_interval, judge_number, read_number, split_remark
+from grader.numeric import (
+    clip,
+    fmt,
+    fmt_interval,
+    judge_number,
+    read_number,
+    split_remark,
+)
 from grader.overrides import Override
 from grader.results import AnswerMark, ItemMark
 from grader.rubric import Rubric
@@ -229,7 +236,7 @@ def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
             return _Entry("review", text, error=f"written for {branch}, but {aid} is for "
                           f"{answer.where}")
         if not named and answer.kind != "numeric" and not _equal_forms(ref, aid, parts):
-            return _Entry("review", text, error=f"left of '=', {_clip(parts[0])!r} is not a "
+            return _Entry("review", text, error=f"left of '=', {clip(parts[0])!r} is not a "
                           f"name for {aid}, nor equal to the right side")
         working = parts[1:-1] if named else parts[:-1]
         text = parts[-1]
@@ -281,7 +288,7 @@ def _read_formula(ref: QuestionRef, text: str) -> _Entry:
     except ExprError:
         raise error from None
     formula = student_formula(repr(n.value), ref.names)
-    return _Entry("formula", text, formula=formula, note=f"read '{_clip(text)}' as "
+    return _Entry("formula", text, formula=formula, note=f"read '{clip(text)}' as "
                   f"{shown(formula)}")
 
 
@@ -302,10 +309,10 @@ def _chain_problem(working: list[str], last: str, aid: str, ref: QuestionRef,
             if k == 0 and not first_named and any(
                     is_answer_name(key, other, ref.aliases[other])
                     for other in ref.spec.answers if other != aid):
-                return f"left of '=', {_clip(part)!r} is the name of another answer, not {aid}"
+                return f"left of '=', {clip(part)!r} is the name of another answer, not {aid}"
             continue
         if not math.isclose(v, value, rel_tol=rel, abs_tol=rel):
-            return f"{_clip(part)!r} and {_clip(last)!r} differ: which is the answer?"
+            return f"{clip(part)!r} and {clip(last)!r} differ: which is the answer?"
     return None
 
 
@@ -328,10 +335,6 @@ def _same_branch(branch: str, answer: Answer) -> bool:
     where = answer.where
     return where is None or (name == where.name and op[0] == where.op[0]
                              and float(bound) == float(where.bound))
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= 40 else text[:40] + "…"
 
 
 # ---------------------------------------------------------------- judging

@@ -149,11 +149,6 @@ def unwrap_math(text: str) -> str:
     return text
 
 
-def latex_to_text(text: str, names: set[str]) -> str:
-    """Translate plain LaTeX math to `parse` syntax (kept for callers; see read_text)."""
-    return read_text(text, names)
-
-
 class _Reader:
     """Recursive-descent reader producing text for `solver.expr.parse`. In LaTeX a letter is
     a token (`xy` is x·y); in plain text a word is (`alpha`, `dL_da`), split into the

@@ -11,7 +11,7 @@ from grader.numeric import accepted_interval, judge_number, sig_digits
 from grader.parta import grade_question, prepare
 from grader.rubric import load_rubric
 from grader.submission import Number, Text
-from grader.symbolic import latex_to_text, prove_equal, student_formula
+from grader.symbolic import prove_equal, read_text, student_formula
 from solver.expr import ExprError
 from solver.spec import Tolerance
 
@@ -184,9 +184,9 @@ def test_latex_translation():
         expect = parse(plain, NAMES, FUNCTIONS)
         assert to_sympy(got, functions=FUNCTIONS) == to_sympy(expect, functions=FUNCTIONS)
     with pytest.raises(ExprError):
-        latex_to_text(r"\frac{1}", NAMES)
+        read_text(r"\frac{1}", NAMES)
     with pytest.raises(ExprError):
-        latex_to_text(r"\unknown(z)", NAMES)
+        read_text(r"\unknown(z)", NAMES)
 
 
 def test_exact_proof_is_cut_off_by_the_hard_time_limit():
