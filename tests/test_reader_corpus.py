@@ -199,3 +199,29 @@ def test_every_accepted_form_reads_to_the_plain_sympy_form(tree, seed):
                                           math.isclose(g, w, rel_tol=1e-9, abs_tol=1e-12))
             for g, w in zip(_values(got_formula, seed), _values(reference, seed))), \
             f"{text!r} read as {got}, but {plain!r} is {want}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-50, 50, allow_nan=False).filter(lambda v: abs(v) > 1e-3),
+       st.integers(2, 5),
+       st.sampled_from(["≈ {}", "~{}", "{} (approx)", "{}...", "{} (4 d.p.)", "$ {} $",
+                        "{} units", "comma", "percent", "= {}", "{} (= {})"]))
+def test_every_decorated_number_reads_to_its_plain_value(value, digits, decoration):
+    """The number and its decorated forms, read as the grader reads an answer, give the same
+    value (a percentage value/100), and the feedback says what was read."""
+    plain = f"{value:.{digits}g}"
+    if "e" in plain:
+        return
+    want = float(plain)
+    if decoration == "comma":
+        if abs(want) >= 1 or "." not in plain:
+            return
+        text = plain.replace(".", ",")
+    elif decoration == "percent":
+        text, want = f"{plain}%", want / 100
+    else:
+        text = decoration.format(plain, plain)
+    got = _read(REFS["q1"], "output", Text(text, 1))
+    assert got.kind == "value", (text, got.error)
+    assert math.isclose(got.value, want, rel_tol=1e-12, abs_tol=1e-15), (text, got)
+    assert decoration == "= {}" or text in got.note, (text, got.note)
