@@ -228,6 +228,8 @@ def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
     notes: list[str] = []
     parts = split_equation(text)
     if len(parts) > 1 and not parts[0]:  # `= 0.5`, `≈ 0.6365`: a decoration, no name
+        if text.startswith("="):
+            notes.append("the value right of '='")
         text = text.lstrip("=").strip()
         parts = [text]
     if len(parts) > 1:
