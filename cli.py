@@ -265,9 +265,13 @@ def run_partc(seed: int, epochs: int | None, quick: bool, out: str, data_dir: st
 @click.option("--course", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="course.yaml (variant seed and roster): mark each student against their own "
                    "numbers. Default: a course.yaml beside the submission folders.")
+@click.option("--overrides", "overrides_path",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Answers settled by hand (student, answer, points, reason). Default: an "
+                   "overrides.yaml beside the submission folders.")
 def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | None,
           data_dir: Path | None, parts: str, jobs: int, time_limit: float,
-          course: Path | None) -> None:
+          course: Path | None, overrides_path: Path | None) -> None:
     """Grade the submission folder PATH (or, with --batch, every submission in it).
 
     Exit status: 0 graded, 1 invalid submission (single mode), 2 usage error.
@@ -276,6 +280,7 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
     from grader.batch import progress_bar, run_batch
     from grader.course import find_course, load_course
     from grader.grade import Options, grade_submission
+    from grader.overrides import OverrideError, find_overrides, load_overrides, report_overrides
     from grader.rubric import RubricError, load_rubric
 
     parts = parts.upper()
@@ -287,7 +292,10 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
         course = course or find_course(path, batch)
         options = Options(load_rubric(rubric) if rubric else load_rubric(), data_dir,
                           parts=parts, course=load_course(course) if course else None)
-    except RubricError as exc:
+        overrides_path = overrides_path or find_overrides(path, batch)
+        if overrides_path:
+            options.overrides = load_overrides(overrides_path, options.rubric)
+    except (RubricError, OverrideError) as exc:
         raise click.UsageError(str(exc)) from None
     if batch:
         rows = run_batch(path, out, options, jobs, time_limit, progress_bar)
@@ -296,11 +304,16 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
             counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         click.echo(f"{len(rows)} submissions ({summary}); wrote {out / 'gradebook.csv'}")
+        for line in report_overrides(options.overrides, rows):
+            click.echo(line)
         return
     result = grade_submission(path, options)
     render = {"table": report.to_table, "json": report.to_json,
               "gradescope": report.to_gradescope}[form]
     click.echo(render(result), nl=form != "table")
+    if options.overrides.entries:
+        for line in report_overrides(options.overrides, [report.to_dict(result)], single=True):
+            click.echo(line, err=True)
     sys.exit(0 if result.status == "graded" else 1)
 
 

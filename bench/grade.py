@@ -1,8 +1,10 @@
 """Benchmark `dlhw grade --batch`: a class of 1,000 varied submissions, Part A in full.
 
 Generates the class (perfect, rounded, each convention, follow-through, wrong, blank,
-unparseable answers, and many distinct forms of every symbolic answer) in a temporary folder,
-grades it with the batch grader, and prints the time. Target: at most 20 s on 2 cores.
+unreadable answers, many distinct forms of every symbolic answer, and the forms students write
+by hand: tanh²(z), dL/da, implicit products, `f'(z) = ...`, `≈ 0.5722`, `62.25%`, `0,4626`) in a
+temporary folder, grades it with the batch grader, and prints the wall-clock time and the CPU
+time of the grading processes (less sensitive to a machine shared with others).
 
     python bench/grade.py [--n 1000] [--jobs 2] [--keep DIR]
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -26,13 +29,20 @@ from solver.spec import load_all  # noqa: E402
 
 # Factors whose product (in any order) is a correct answer; each factor has equivalent spellings.
 D_TANH = ["(1 - tanh(z)**2)", "(1-tanh(z)^2)", "sech(z)**2", "(1 - a**2)", "(1-a)*(1+a)",
-          "(1 - tanh(w*x + b)^2)", r"\left(1-\tanh^2(z)\right)", r"\operatorname{sech}^2(z)"]
+          "(1 - tanh(w*x + b)^2)", r"\left(1-\tanh^2(z)\right)", r"\operatorname{sech}^2(z)",
+          "(1 - tanh²(z))", "sech²(z)", "(1 - Tanh^2(z))", "(1-a)(1+a)", "(1 - tanh(wx+b)²)"]
 D_SWISH = ["(sigmoid(z) + z*sigmoid(z)*(1 - sigmoid(z)))", "(a + sigmoid(z)*(1 - a))",
            "sigmoid(z)*(1 + z*(1 - sigmoid(z)))",
            r"\left(\sigma(z) + z\sigma(z)(1-\sigma(z))\right)",
-           "(1 + exp(-z) + z*exp(-z))/(1 + exp(-z))**2"]
-DL = ["dL_da", r"\frac{\partial L}{\partial a}", r"\frac{dL}{da}"]
-ALPHA_EXP = ["alpha*exp(z)", r"\alpha e^{z}", "alpha*exp(w*x+b)", "(a + alpha)"]
+           "(1 + exp(-z) + z*exp(-z))/(1 + exp(-z))**2", "(σ(z) + zσ(z)(1 − σ(z)))",
+           "(f(z) + sigma(z)(1 - f(z)))", "(Sigmoid(z) + z Sigmoid(z)(1 - Sigmoid(z)))"]
+DL = ["dL_da", r"\frac{\partial L}{\partial a}", r"\frac{dL}{da}", "dL/da", "∂L/∂a"]
+ALPHA_EXP = ["alpha*exp(z)", r"\alpha e^{z}", "alpha*exp(w*x+b)", "(a + alpha)", "alpha e^z",
+             "α·e^z", "(f(z) + α)"]
+# The left-hand sides students write before an answer (issue 11: dropped when they name it).
+LHS = {"derivative": ["f'(z) = ", "f’(z) = ", r"\frac{d}{dz}f(z) = "], "dL_dw": ["dL/dw = ",
+       r"\frac{\partial L}{\partial w} = "], "w_new": ["w_new = ", "w ← ", "w' = "]}
+READ_AS_REVIEW = ["th^2(z)", "0.5722 or 0.55", "f'(z)", "y*x"]
 WRONG = {"q6": ["(1 + tanh(z)**2)", "tanh(z)**2", "(1 - tanh(z))"],
          "q10": ["sigmoid(z)*(1 - sigmoid(z))", "(sigmoid(z) + z*sigmoid(z))"],
          "q9": ["exp(z)", "alpha*exp(-z)"], "q4": ["0"], "q7": ["0"]}
@@ -42,8 +52,25 @@ def product(rng: random.Random, factors: list[str]) -> str:
     factors = factors[:]
     rng.shuffle(factors)
     sep = rng.choice(["*", " * ", r" \cdot "]) if any("\\" in f for f in factors) else \
-        rng.choice(["*", " * "])
+        rng.choice(["*", " * ", " ", "·"])
     return sep.join(factors)
+
+
+def with_lhs(rng: random.Random, aid: str, text: str) -> str:
+    """Sometimes written as an equation whose left side names the answer."""
+    lhs = LHS.get(aid.removesuffix("_pos").removesuffix("_neg"))
+    return rng.choice(lhs) + text if lhs and rng.random() < 0.2 else text
+
+
+def decorated(rng: random.Random, qid: str, v: float) -> str:
+    """A number as students decorate it: ≈, (approx), a percentage, a decimal comma."""
+    form = rng.choice(["≈ {}", "{} (approx)", "~{}", "{}...", "percent", "comma"])
+    text = f"{v:.4g}"
+    if form == "percent":
+        return f"{v * 100:.2f}%" if qid == "q8" and 0 < v < 1 else text
+    if form == "comma":
+        return text.replace(".", ",") if abs(v) < 1 and "." in text else text
+    return f"'{form.format(text)}'"
 
 
 def symbolic_answers(rng: random.Random, qid: str, wrong: bool) -> dict[str, str]:
@@ -77,8 +104,9 @@ def make_class(root: Path, n: int, seed: int = 0) -> set[str]:
             numeric = any(a.value is not None for a in sol.answers.values())
             if not numeric:
                 for aid, text in symbolic_answers(rng, qid, kind == "wrong").items():
+                    text = with_lhs(rng, aid, text)
                     if kind == "junk" and rng.random() < 0.3:
-                        text = rng.choice(["__import__('os')", "z.real", "1 +", "y*x"])
+                        text = rng.choice(["__import__('os')", "z.real", "1 +", *READ_AS_REVIEW])
                     forms.add(f"{qid}.{aid}:{text}")
                     quoted = text.replace("'", "''")
                     lines.append(f"  {aid}: '{quoted}'")
@@ -93,12 +121,20 @@ def make_class(root: Path, n: int, seed: int = 0) -> set[str]:
                     v = v * 1.2 + 0.05
                 elif kind == "ft" and aid == next(iter(alt.answers)):
                     v = v + 0.1  # an early slip; later answers may follow through or not
-                text = "'1 +'" if kind == "junk" and rng.random() < 0.2 else f"{v:.5g}"
+                text = "'1 +'" if kind == "junk" and rng.random() < 0.2 else \
+                    decorated(rng, qid, v) if rng.random() < 0.1 else f"{v:.5g}"
                 lines.append(f"  {aid}: {text}")
         folder = root / f"s{k:04d}"
         folder.mkdir()
         (folder / "answers.yaml").write_text("\n".join(lines) + "\n")
     return forms
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the batch's workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), \
+        resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -114,14 +150,19 @@ def main() -> None:
         forms = make_class(root / "class", args.n)
         print(f"generated {args.n} submissions, {len(forms)} distinct symbolic answer forms")
         options = Options(parts="A")
+        cpu0 = _cpu()
         start = time.perf_counter()
         rows = run_batch(root / "class", root / "results", options, jobs=args.jobs)
         elapsed = time.perf_counter() - start
+        cpu = _cpu() - cpu0
         statuses: dict[str, int] = {}
         for r in rows:
             statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+        review = sum(a.get("status") == "review" for r in rows
+                     for q in r["questions"].values() for a in q.get("answers", {}).values())
         print(f"graded {len(rows)} submissions (Part A) with {args.jobs} workers in "
-              f"{elapsed:.1f} s ({statuses}); target <= 20 s")
+              f"{elapsed:.1f} s, {cpu:.1f} CPU s ({statuses}, {review} answers to review); "
+              f"target <= 5 s")
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -140,11 +140,35 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
                     " ".join(f"{k}={v}" for k, v in sorted(counts.items()))])
     atomic_write(out / "stats.csv", buf.getvalue())
 
+    write_review(rows, out)
+
     students = out / "students"
     students.mkdir(exist_ok=True)
     for row in rows:
         atomic_write(students / f"{row['folder']}.json",
                 json.dumps(row, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def write_review(rows: list[dict[str, object]], out: Path) -> None:
+    """review.csv: every answer the grader could not read (status review), for the instructor
+    to settle in overrides.yaml. Student text is neutralised so no cell is a live formula."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["folder", "student", "question", "answer", "submitted", "why"])
+    for row in rows:
+        for qid, q in (row.get("questions") or {}).items():  # type: ignore[union-attr]
+            for aid, a in (q.get("answers") or {}).items():
+                if a.get("status") == "review":
+                    w.writerow([_inert(c) for c in (row["folder"], row["student"], qid, aid,
+                                                      a.get("submitted") or "",
+                                                      a.get("feedback") or "")])
+    atomic_write(out / "review.csv", buf.getvalue())
+
+
+def _inert(cell: object) -> str:
+    # OWASP CSV injection: a cell a spreadsheet would read as a formula starts with a quote.
+    text = str(cell)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def progress_bar(done: int, total: int) -> None:

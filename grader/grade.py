@@ -6,6 +6,7 @@ from pathlib import Path
 
 from grader import parta, partbc
 from grader.course import Course
+from grader.overrides import Overrides
 from grader.results import ItemMark, Result
 from grader.rubric import Rubric, load_rubric
 from grader.submission import load_submission
@@ -18,12 +19,13 @@ class Options:
 
     def __init__(self, rubric: Rubric | None = None, data_dir: Path | None = None,
                  template: dict | None | object = _NO_TEMPLATE, parts: str = "ABC",
-                 course: Course | None = None):
+                 course: Course | None = None, overrides: Overrides | None = None):
         self.rubric = rubric or load_rubric()
         self.data_dir = data_dir
         self._template = template
         self.parts = parts
         self.course = course
+        self.overrides = overrides or Overrides(None)
 
     @property
     def template(self) -> dict | None:
@@ -59,7 +61,8 @@ def grade_submission(folder: Path, options: Options) -> Result:
                 "Part A is marked against each student's own numbers")
             sub.problems.append(answers_problem)
     if "A" in options.parts:
-        items += parta.grade_parta(sub.answers, notes, rubric, answers_problem, variant)
+        items += parta.grade_parta(sub.answers, notes, rubric, answers_problem, variant,
+                                   options.overrides.for_student(sub.id, Path(folder).name))
     for item in rubric.items:
         if item.part == "partb" and "B" not in options.parts or \
                 item.part == "partc" and "C" not in options.parts:

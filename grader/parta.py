@@ -11,6 +11,7 @@ from its formula with the student's own earlier answers put in.
 
 from __future__ import annotations
 
+import math
 import random
 import zlib
 from dataclasses import dataclass
@@ -18,21 +19,34 @@ from fractions import Fraction
 
 import sympy
 
-from grader.numeric import fmt, fmt_interval, judge_number
+from grader.numeric import (
+    clip,
+    fmt,
+    fmt_interval,
+    judge_number,
+    read_number,
+    split_remark,
+)
+from grader.overrides import Override
 from grader.results import AnswerMark, ItemMark
 from grader.rubric import Rubric
-from grader.submission import Number, Other, Text, Value
+from grader.submission import Other, Text, Value
 from grader.symbolic import (
     PointError,
     close,
     eval_formula,
     eval_sympy,
+    is_answer_name,
+    name_key,
     prove_equal,
+    shown,
+    split_equation,
+    strip_branch,
     student_formula,
 )
 from solver.engine import Solution, solve
-from solver.expr import ExprError, Formula, symbol, to_sympy
-from solver.spec import Spec, load_all
+from solver.expr import MAX_LENGTH, ExprError, Formula, symbol, to_sympy
+from solver.spec import Answer, Spec, load_all
 from solver.variants import variant_given
 
 POINT_TRIES = 500
@@ -59,6 +73,9 @@ class QuestionRef:
     definitions: dict[str, sympy.Expr]  # expanded to base names, for proofs
     points: dict[str, list[dict[str, float]]]  # symbolic: answer id → evaluation points
     given: dict[str, float]
+    aliases: dict[str, set[str]]  # answer id → names (as name_key keys) left of an '='
+    bounds: frozenset[str]  # answers that are a uniform bound (±r read as r)
+    chain_rel: float  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
 
 
 _CACHE: dict[object, dict[str, QuestionRef]] = {}
@@ -95,12 +112,20 @@ def _prepare(spec: Spec, rubric: Rubric, given: dict[str, sympy.Rational] | None
             {symbol(k): v for k, v in definitions.items()})
     names = set(spec.vocabulary) | set(spec.definitions)
     given = {k: float(v) for k, v in given_exact.items()}
+    reading = rubric.parta.reading
+    extra = reading.names.get(spec.id, {})
+    aliases = {aid: {name_key(n)[0] for n in (spec.latex.get(aid, aid), *extra.get(aid, ()))}
+               for aid in spec.answers}
     ref = QuestionRef(spec, rubric.parta.weights[spec.id], [], symbolic, names, definitions, {},
-                      given)
+                      given, aliases, reading.bounds.get(spec.id, frozenset()),
+                      reading.chain_rel)
     convs = [(spec.convention.name, spec.convention.text, sol)] + \
         [(n, c.text, sol.alternatives[n]) for n, c in spec.alternatives.items()]
     for name, text, s in convs:
-        raws = {r.id: r.raw for r in s.steps}
+        # A step's stated form where it has one (q8: dL_dz1 = p1 - 1): proven equal to the
+        # formula, and written in the earlier answers, so follow-through uses the student's own.
+        raws = {r.id: to_sympy(r.step.form) if r.step.form is not None else r.raw
+                for r in s.steps}
         ref.conventions.append(_Convention(name, text, s, raws, _deps(raws, spec), {}))
     if symbolic:
         for aid in spec.answers:
@@ -181,38 +206,138 @@ def _chain(conv: _Convention, env: dict[str, float], overrides: dict[str, object
 
 @dataclass(frozen=True)
 class _Entry:
-    kind: str  # blank | unparseable | value | formula
+    kind: str  # blank | review | value | formula
     text: str | None = None
     value: float | None = None
     formula: Formula | None = None
-    error: str = ""
+    error: str = ""  # review: why it could not be read
+    note: str = ""  # how it was read, for the feedback
 
 
 def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
-    kind = ref.spec.answers[aid].kind
+    """Read one answer as written; anything that cannot be read is `review`, with the reason."""
+    answer = ref.spec.answers[aid]
     if raw is None or (isinstance(raw, Text) and not raw.text.strip()):
         return _Entry("blank")
     if isinstance(raw, Other):
-        expected = "number" if kind == "numeric" else "formula"
-        return _Entry("unparseable", error=f"expected a {expected}, found {raw.kind}")
+        expected = "number" if answer.kind == "numeric" else "formula"
+        return _Entry("review", error=f"expected a {expected}, found {raw.kind}")
     text = raw.text.strip()
-    if kind == "numeric":
-        if isinstance(raw, Number):
-            return _Entry("value", text, float(text))
-        try:
-            return _Entry("value", text, float(text))
-        except ValueError:
-            pass
-        try:
-            formula = student_formula(text, set())
-            return _Entry("value", None, eval_formula(formula, {}))
-        except (ExprError, PointError):
-            shown = text if len(text) <= 40 else text[:40] + "…"
-            return _Entry("unparseable", text, error=f"expected a number, got {shown!r}")
+    if len(text) > MAX_LENGTH:  # before any regex: reading stays linear in what was written
+        return _Entry("review", error=f"answer longer than {MAX_LENGTH} characters")
+    notes: list[str] = []
+    parts = split_equation(text)
+    if len(parts) > 1 and not parts[0]:  # `= 0.5`, `≈ 0.6365`: a decoration, no name
+        if text.startswith("="):
+            notes.append("the value right of '='")
+        text = text.lstrip("=").strip()
+        parts = [text]
+    if len(parts) > 1:
+        key, branch = name_key(parts[0])
+        named = is_answer_name(key, aid, ref.aliases[aid])
+        if named and branch and not _same_branch(branch, answer):
+            return _Entry("review", text, error=f"written for {branch}, but {aid} is for "
+                          f"{answer.where}")
+        if not named and answer.kind != "numeric" and not _equal_forms(ref, aid, parts):
+            return _Entry("review", text, error=f"left of '=', {clip(parts[0])!r} is not a "
+                          f"name for {aid}, nor equal to the right side")
+        working = parts[1:-1] if named else parts[:-1]
+        text = parts[-1]
+        if not text:
+            return _Entry("review", raw.text, error="nothing right of '='")
+        if answer.kind == "numeric":
+            # A chain of working, `σ(0.56) = 0.6365`: its numbers must agree with the answer;
+            # a formula in the middle (`h1 = σ(z1) = 0.6365`) is working shown, and skipped.
+            problem = _chain_problem(working, text, aid, ref, named, ref.chain_rel)
+            if problem:
+                return _Entry("review", raw.text, error=problem)
+        notes.append(f"the value right of '='{' (the last of several)' if len(parts) > 2 else ''}")
+    if answer.where is not None:
+        text, branch = strip_branch(text)
+        if branch is not None and not _same_branch(branch, answer):
+            return _Entry("review", raw.text, error=f"written for {branch}, but {aid} is for "
+                          f"{answer.where}")
     try:
-        return _Entry("formula", text, formula=student_formula(text, ref.names))
+        if answer.kind == "numeric":
+            n = read_number(text, aid in ref.bounds, ref.chain_rel)
+            return _Entry("value", n.literal, n.value,
+                          note=" ".join(filter(None, [
+                              n.note or (f"read {fmt(n.value, 10)}" if notes else ""),
+                              f"({notes[0]})" if notes else ""])))
+        return _read_formula(ref, text)
     except ExprError as exc:
-        return _Entry("unparseable", text, error=str(exc))
+        return _Entry("review", raw.text, error=str(exc))
+
+
+def _read_formula(ref: QuestionRef, text: str) -> _Entry:
+    """A formula; failing that, the same without a trailing remark (`w (unchanged)`), or a
+    constant written as a decorated number (`0,01`). The fallbacks run only when the text
+    does not read as it is, so `x (dL_da)` stays a product."""
+    try:
+        formula = student_formula(text, ref.names)
+        return _Entry("formula", text, formula=formula, note=f"read as {shown(formula)}")
+    except ExprError as exc:
+        error = exc
+    head, remark = split_remark(text)
+    if remark and not any(w in ref.names for w in remark.strip("()").split()):
+        try:
+            formula = student_formula(head, ref.names)
+            return _Entry("formula", head, formula=formula,
+                          note=f"read as {shown(formula)}, the remark {remark} dropped")
+        except ExprError:
+            pass
+    try:
+        n = read_number(text, agree=ref.chain_rel)
+    except ExprError:
+        raise error from None
+    formula = student_formula(repr(n.value), ref.names)
+    return _Entry("formula", text, formula=formula, note=f"read '{clip(text)}' as "
+                  f"{shown(formula)}")
+
+
+def _chain_problem(working: list[str], last: str, aid: str, ref: QuestionRef,
+                   first_named: bool, rel: float) -> str | None:
+    """Why a numeric chain `a = b = c` cannot be read, or None: every part that is a number
+    agrees with the last; an unnamed first part must be such a number."""
+    try:
+        value = read_number(last, aid in ref.bounds, rel).value
+    except ExprError:
+        return None  # reading the answer itself says why
+    for k, part in enumerate(working):
+        try:
+            v = read_number(part, aid in ref.bounds, rel).value
+        except ExprError:
+            # Working (`-2(y - a) = -1.075`) is skipped; another answer's name is not.
+            key = name_key(part)[0]
+            if k == 0 and not first_named and any(
+                    is_answer_name(key, other, ref.aliases[other])
+                    for other in ref.spec.answers if other != aid):
+                return f"left of '=', {clip(part)!r} is the name of another answer, not {aid}"
+            continue
+        if not math.isclose(v, value, rel_tol=rel, abs_tol=rel):
+            return f"{clip(part)!r} and {clip(last)!r} differ: which is the answer?"
+    return None
+
+
+def _equal_forms(ref: QuestionRef, aid: str, parts: list[str]) -> bool:
+    """`sech²(z) = 1 - tanh²(z)`: every side reads, and all agree at the answer's points."""
+    try:
+        formulas = [student_formula(p, ref.names) for p in parts]
+    except ExprError:
+        return False
+    try:
+        last = [eval_formula(formulas[-1], env) for env in ref.points[aid]]
+    except PointError:
+        return False
+    return all(_agrees(f, ref.points[aid], last) for f in formulas[:-1])
+
+
+def _same_branch(branch: str, answer: Answer) -> bool:
+    """`z <= 0` states the branch `z < 0` (the kink is not an answer's point)."""
+    name, op, bound = branch.split()
+    where = answer.where
+    return where is None or (name == where.name and op[0] == where.op[0]
+                             and float(bound) == float(where.bound))
 
 
 # ---------------------------------------------------------------- judging
@@ -229,13 +354,22 @@ class _Judged:
 def _judge(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str, _Entry],
            earlier: dict[str, _Judged], rubric: Rubric) -> _Judged:
     entry = entries[aid]
-    answer = ref.spec.answers[aid]
-    pa = rubric.parta
     if entry.kind == "blank":
         return _Judged("blank", False, Fraction(0), "no answer given")
-    if entry.kind == "unparseable":
-        return _Judged("unparseable", False, Fraction(0), f"could not read this answer: "
-                       f"{entry.error}")
+    if entry.kind == "review":
+        return _Judged("review", False, Fraction(0), f"could not read this answer: "
+                       f"{entry.error}; left to the instructor (0 points until settled)")
+    judged = _judge_read(ref, conv, aid, entries, earlier, rubric)
+    if entry.note:
+        return _Judged(judged.status, judged.ok, judged.share, f"{entry.note}: {judged.feedback}")
+    return judged
+
+
+def _judge_read(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str, _Entry],
+                earlier: dict[str, _Judged], rubric: Rubric) -> _Judged:
+    entry = entries[aid]
+    answer = ref.spec.answers[aid]
+    pa = rubric.parta
     # Follow-through is possible when an upstream answer the student gave is not correct.
     wrong_upstream = sorted(d for d in conv.deps[aid]
                             if d in earlier and earlier[d].status in
@@ -269,8 +403,19 @@ def _judge(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str, _En
         if _agrees(entry.formula, ref.points[aid], fts):
             return _follow_through(wrong_upstream, pa.follow_through_share)
     branch = f" for {answer.where}" if answer.where else ""
+    real = "" if _has_value(entry.formula, ref.points[aid]) else \
+        "; it has no real value there (sqrt or log of a negative number?)"
     return _Judged("wrong", False, Fraction(0), f"not equivalent to the expected expression"
-                   f"{branch} (compared at {len(ref.points[aid])} random points)")
+                   f"{branch} (compared at {len(ref.points[aid])} random points){real}")
+
+
+def _has_value(formula: Formula, points: list[dict[str, float]]) -> bool:
+    try:
+        for env in points:
+            eval_formula(formula, env)
+    except PointError:
+        return False
+    return True
 
 
 def _follow_through(upstream: list[str], share: Fraction) -> _Judged:
@@ -312,8 +457,10 @@ def _agrees(formula: Formula, points: list[dict[str, float]], targets: list[floa
 
 
 def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubric,
-                   notes: list[str] | None = None) -> ItemMark:
-    """Mark one question. `raw` is answer id → value from answers.yaml (None: not answered)."""
+                   notes: list[str] | None = None,
+                   overrides: dict[str, Override] | None = None) -> ItemMark:
+    """Mark one question. `raw` is answer id → value from answers.yaml (None: not answered);
+    `overrides` answer id → the instructor's settled points, applied last."""
     spec = ref.spec
     notes = list(notes or [])
     raw = raw or {}
@@ -338,7 +485,7 @@ def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubri
     marks: list[AnswerMark] = []
     for aid in spec.answers:
         j = judged[aid]
-        status, feedback = j.status, j.feedback
+        status, feedback, score = j.status, j.feedback, j.share * ref.weights[aid]
         if rank > 0 and j.ok and not primary[aid].ok:
             status = "convention"
             feedback = f"correct in the {conv.name} convention"
@@ -347,17 +494,22 @@ def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubri
             if others and j.status == "wrong":
                 feedback += (f"; it matches the {others[0]} convention, but your other answers "
                              f"follow {conv.name}: keep to one convention")
-        w = ref.weights[aid]
-        marks.append(AnswerMark(aid, status, j.share * w, w, feedback,
+        o = (overrides or {}).get(aid)
+        if o is not None:
+            status, score = "override", o.points
+            feedback = f"set by the instructor: {o.reason} (the grader said: {status_was(j)})"
+        marks.append(AnswerMark(aid, status, score, ref.weights[aid], feedback,
                                 _shown(raw.get(aid))))
+    total = sum((m.score for m in marks), Fraction(0))
     blank = all(m.status == "blank" for m in marks)
     full = total == spec.marks
-    status = "blank" if blank else "correct" if full else "wrong" if total == 0 else "partial"
     counts: dict[str, int] = {}
     for m in marks:
         counts[m.status] = counts.get(m.status, 0) + 1
-    order = ("correct", "convention", "follow-through", "imprecise", "wrong", "unparseable",
-             "blank")
+    status = "blank" if blank else "review" if "review" in counts else "correct" if full \
+        else "wrong" if total == 0 else "partial"
+    order = ("review", "override", "correct", "convention", "follow-through", "imprecise",
+             "wrong", "blank")
     summary = ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
     if blank:
         summary = "not answered"
@@ -366,6 +518,10 @@ def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubri
     feedback = "; ".join([summary, *notes])
     return ItemMark(spec.id, spec.title, "A", total, Fraction(spec.marks), status, feedback,
                     tuple(marks), {"convention": conv.name})
+
+
+def status_was(j: _Judged) -> str:
+    return f"{j.status}, {j.feedback}"
 
 
 def _first_sentence(text: str) -> str:
@@ -386,9 +542,11 @@ def _shown(raw: Value) -> str | None:
 
 def grade_parta(answers: dict[str, dict[str, Value]] | None,
                 notes: dict[str, list[str]], rubric: Rubric, invalid: str | None = None,
-                variant: tuple[int, str] | None = None) -> list[ItemMark]:
+                variant: tuple[int, str] | None = None,
+                overrides: dict[str, dict[str, Override]] | None = None) -> list[ItemMark]:
     """All ten questions. `answers` None means no answers.yaml; `invalid` a file-level error;
-    `variant` (seed, student id) marks against that student's own numbers."""
+    `variant` (seed, student id) marks against that student's own numbers; `overrides`
+    question id → answer id → the instructor's settled points."""
     refs = prepare(rubric, variant)
     out: list[ItemMark] = []
     for qid, ref in refs.items():
@@ -400,7 +558,8 @@ def grade_parta(answers: dict[str, dict[str, Value]] | None,
             out.append(ItemMark(qid, spec.title, "A", Fraction(0), Fraction(spec.marks),
                                 "absent", "answers.yaml not submitted: 0 marks"))
         else:
-            out.append(grade_question(ref, answers.get(qid), rubric, notes.get(qid)))
+            out.append(grade_question(ref, answers.get(qid), rubric, notes.get(qid),
+                                      (overrides or {}).get(qid)))
     return out
 
 

@@ -65,6 +65,9 @@ def to_table(result: Result, width: int = 100) -> str:
     lines = [f"{head}: {result.status}, {points(result.score):g} / "
              f"{points(result.max_score):g}"]
     lines += [f"  ! {p}" for p in result.problems]
+    # Answers waiting for the instructor come first: they are 0 points only until settled.
+    lines += [f"  ? review {item.id}.{a.id}: {a.feedback}" for item in result.items
+              for a in item.answers if a.status == "review"]
     lines.append(f"{'item':<20} {'points':>6} {'max':>5}  {'status':<14} feedback")
     indent = " " * 50
     for item in result.items:

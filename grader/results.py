@@ -11,7 +11,8 @@ class AnswerMark:
     """One answer of a Part A question."""
 
     id: str
-    status: str  # blank | unparseable | wrong | imprecise | correct | convention | follow-through
+    status: str  # blank | review | wrong | imprecise | correct | convention | follow-through |
+    #              override (settled by the instructor in overrides.yaml)
     score: Fraction
     max_score: Fraction
     feedback: str

@@ -6,7 +6,7 @@ question's weights cover exactly its answers and add up to its marks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -32,12 +32,23 @@ class Symbolic:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """How Part A answers are read: which answers are a uniform bound (±r and U(-r, r) read as
+    r), and further names a student may write left of '=' (question id → answer id → names)."""
+
+    bounds: dict[str, frozenset[str]] = field(default_factory=dict)
+    names: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    chain_rel: float = 0.005  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
+
+
+@dataclass(frozen=True)
 class PartA:
     follow_through_share: Fraction
     imprecise_share: Fraction
     show_interval: bool
     symbolic: Symbolic
     weights: dict[str, dict[str, Fraction]]
+    reading: Reading = field(default_factory=Reading)
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,7 @@ def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
 
 def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
     m = r.mapping(node, "parta", {"follow_through_share", "imprecise_share", "show_interval",
-                                  "symbolic", "weights"}, set())
+                                  "symbolic", "weights"}, {"reading"})
     s = r.mapping(m["symbolic"], "parta.symbolic",
                   {"points", "time_limit_s", "exact_time_limit_s"}, set())
     symbolic = Symbolic(
@@ -133,7 +144,40 @@ def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
         imprecise_share=r.number(m["imprecise_share"], "parta.imprecise_share", 0, 1),
         show_interval=r.boolean(m["show_interval"], "parta.show_interval"),
         symbolic=symbolic, weights=weights,
+        reading=_reading(r, m["reading"], by_id) if "reading" in m else Reading(),
     )
+
+
+def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
+    m = r.mapping(node, "parta.reading", set(), {"bounds", "names", "chain_rel"})
+
+    def answers(qid: str, qnode: yaml.Node, where: str) -> Spec:
+        if qid not in by_id:
+            raise r.fail(qnode, where, f"no such question (expected one of {', '.join(by_id)})")
+        return by_id[qid]
+
+    bounds: dict[str, frozenset[str]] = {}
+    for qid, qnode in (r.mapping(m["bounds"], "parta.reading.bounds").items()
+                       if "bounds" in m else []):
+        where = f"parta.reading.bounds.{qid}"
+        spec = answers(qid, qnode, where)
+        ids = [r.string(n, where) for n in r.seq(qnode, where)]
+        for aid, n in zip(ids, r.seq(qnode, where)):
+            if aid not in spec.answers:
+                raise r.fail(n, where, f"{aid!r} is not an answer of {qid}")
+        bounds[qid] = frozenset(ids)
+    names: dict[str, dict[str, tuple[str, ...]]] = {}
+    for qid, qnode in (r.mapping(m["names"], "parta.reading.names").items()
+                       if "names" in m else []):
+        where = f"parta.reading.names.{qid}"
+        spec = answers(qid, qnode, where)
+        names[qid] = {}
+        for aid, anode in r.mapping(qnode, where, set(), set(spec.answers)).items():
+            names[qid][aid] = tuple(r.string(n, f"{where}.{aid}")
+                                    for n in r.seq(anode, f"{where}.{aid}"))
+    chain_rel = float(r.number(m["chain_rel"], "parta.reading.chain_rel", 0, 1)) \
+        if "chain_rel" in m else Reading.chain_rel
+    return Reading(bounds, names, chain_rel)
 
 
 _CHECKS = {"notebook", "model", "report"}

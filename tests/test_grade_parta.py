@@ -11,7 +11,7 @@ from grader.numeric import accepted_interval, judge_number, sig_digits
 from grader.parta import grade_question, prepare
 from grader.rubric import load_rubric
 from grader.submission import Number, Text
-from grader.symbolic import latex_to_text, prove_equal, student_formula
+from grader.symbolic import prove_equal, read_text, student_formula
 from solver.expr import ExprError
 from solver.spec import Tolerance
 
@@ -108,13 +108,13 @@ def test_follow_through_q3_w_new_from_own_gradient_but_not_from_nothing():
     assert statuses(grade_question(REFS["q3"], answers, RUBRIC))["w_new"] == "wrong"
 
 
-def test_blank_wrong_unparseable_are_distinct():
+def test_blank_wrong_review_are_distinct():
     answers = numbers("q2")
     answers = {k: v for k, v in answers.items() if k != "z"} | {
         "a": Number("0.9", 1), "dL_da": Text("minus one", 1)}
     mark = grade_question(REFS["q2"], answers, RUBRIC)
     s = statuses(mark)
-    assert (s["z"], s["a"], s["dL_da"]) == ("blank", "wrong", "unparseable")
+    assert (s["z"], s["a"], s["dL_da"]) == ("blank", "wrong", "review")
     fb = {a.id: a.feedback for a in mark.answers}
     assert len({fb["z"], fb["a"], fb["dL_da"]}) == 3
     assert grade_question(REFS["q2"], None, RUBRIC).status == "blank"
@@ -163,11 +163,11 @@ def test_branch_answers_are_judged_on_their_branch():
     "__import__('os').system('touch {marker}')", "z.__class__", "(lambda: 1)()",
     "open('{marker}', 'w')", "[x for x in ()]", "z if z else a", r"\input{{{marker}}}",
 ])
-def test_code_in_an_answer_is_unparseable_and_never_runs(tmp_path, text):
+def test_code_in_an_answer_goes_to_review_and_never_runs(tmp_path, text):
     marker = tmp_path / "ran"
     mark = grade_question(REFS["q6"], {"derivative": Text(text.format(marker=marker), 1)},
                           RUBRIC)
-    assert statuses(mark)["derivative"] == "unparseable"
+    assert statuses(mark)["derivative"] == "review"
     assert not marker.exists()
 
 
@@ -186,9 +186,9 @@ def test_latex_translation():
         expect = parse(plain, NAMES, FUNCTIONS)
         assert to_sympy(got, functions=FUNCTIONS) == to_sympy(expect, functions=FUNCTIONS)
     with pytest.raises(ExprError):
-        latex_to_text(r"\frac{1}", NAMES)
+        read_text(r"\frac{1}", NAMES)
     with pytest.raises(ExprError):
-        latex_to_text(r"\unknown(z)", NAMES)
+        read_text(r"\unknown(z)", NAMES)
 
 
 def test_exact_proof_is_cut_off_by_the_hard_time_limit():
