@@ -603,13 +603,8 @@ _SHOWN: dict[str, str] = {}
 
 
 def _shown(formula: Formula) -> str:
-    from solver.expr import render
-
-    names = {n.id: n.id for n in ast.walk(formula.tree) if isinstance(n, ast.Name)}
-    text = render(formula, latex=False, names=names)
-    for k, v in (("·", "*"), ("^", "**"), ("σ(", "sigmoid("), ("√(", "sqrt(")):
-        text = text.replace(k, v)
-    return text
+    # Python's own unparser: the tree in SymPy syntax, whatever the solver's display style.
+    return ast.unparse(formula.tree).replace(" ** ", "**")
 
 
 # Separators between an answer's name and its value: `f'(z) = ...`, `w ← w - ...`, `w := ...`.
