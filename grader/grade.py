@@ -8,7 +8,8 @@ from grader import parta, partbc
 from grader.course import Course
 from grader.results import ItemMark, Result
 from grader.rubric import Rubric, load_rubric
-from grader.submission import load_submission
+from grader.safeio import shown
+from grader.submission import Submission, load_submission
 
 _NO_TEMPLATE = object()
 
@@ -35,18 +36,27 @@ class Options:
         return self._template  # type: ignore[return-value]
 
 
-def grade_submission(folder: Path, options: Options) -> Result:
-    """Mark everything in `folder`. Never raises for bad student files: they become statuses."""
-    sub = load_submission(Path(folder))
+def grade_submission(folder: Path, options: Options, submitter: str | None = None) -> Result:
+    """Mark everything in `folder`. Never raises for bad student files: they become statuses.
+
+    `submitter`: who handed the folder in, where an LMS says so; default the folder's name.
+    """
+    with load_submission(Path(folder), submitter) as sub:
+        return _grade(sub, options)
+
+
+def _grade(sub: Submission, options: Options) -> Result:
     rubric = options.rubric
     items: list[ItemMark] = []
+    flags = identity_flags(sub, options.course)
     answers_problem = next((p for p in sub.problems if p.startswith("answers.yaml")), None)
     notes = dict(sub.answer_notes)
     if sub.answers is not None:
         known = parta.known_questions(rubric)
         unknown = sorted(set(sub.answers) - known)
         if unknown:
-            sub.problems.append(f"answers.yaml: unknown question id(s) {', '.join(unknown)} "
+            sub.problems.append(f"answers.yaml: unknown question id(s) "
+                                f"{', '.join(shown(u) for u in unknown)} "
                                 f"ignored (expected q1 ... q{len(known)})")
     variant = None
     if options.course is not None:
@@ -55,8 +65,8 @@ def grade_submission(folder: Path, options: Options) -> Result:
         else:
             # Without the student's own numbers Part A cannot be marked fairly either way.
             answers_problem = answers_problem or (
-                f"student.yaml: id: {sub.id!r} is not in the roster of {options.course.path}; "
-                "Part A is marked against each student's own numbers")
+                f"{sub.id!r} (the submission's folder) is not in the roster of "
+                f"{options.course.path}; Part A is marked against each student's own numbers")
             sub.problems.append(answers_problem)
     if "A" in options.parts:
         items += parta.grade_parta(sub.answers, notes, rubric, answers_problem, variant)
@@ -75,4 +85,18 @@ def grade_submission(folder: Path, options: Options) -> Result:
     file_errors = [p for p in sub.problems if "ignored" not in p]
     invalid = bool(file_errors) or any(i.status == "invalid" for i in items)
     return Result(sub.id, sub.name, "invalid" if invalid else "graded", tuple(items),
-                  tuple(sub.problems))
+                  tuple(sub.problems), sub.declared, tuple(flags))
+
+
+def identity_flags(sub: Submission, course: Course | None) -> list[str]:
+    """The folder is who submitted. A different id in student.yaml is flagged; in a course
+    (where the id picks the numbers a student is marked against) it makes the submission
+    invalid, so nobody is graded under, or against the numbers of, someone else's id."""
+    if sub.declared is None or sub.declared == sub.id:
+        return []
+    flag = (f"student.yaml declares id {sub.declared!r}, but the submission is {sub.id!r} "
+            "(the folder's name)")
+    if course is not None:
+        sub.problems.append(f"student.yaml: id: {sub.declared!r} is not the submitter "
+                            f"{sub.id!r}; in a course each student is graded under their own id")
+    return [flag]
