@@ -45,10 +45,10 @@ def _blank(m: re.Match[str]) -> str:
 
 def csv_cell(value: object) -> object:
     """A gradebook cell that no spreadsheet evaluates: text starting with = + - @, a tab or a
-    carriage return gets a leading apostrophe (OWASP), unless it is a plain number, such as a
-    negative score, which stays a number."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and \
-            not _NUMBER.fullmatch(value):
+    carriage return (after any spaces, which an import may trim) gets a leading apostrophe
+    (OWASP), unless it is a plain number, such as a negative score, which stays a number."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(_FORMULA_START) and \
+            not _NUMBER.fullmatch(value.strip(" ")):
         return "'" + value
     return value
 
