@@ -91,7 +91,7 @@ def _cell(q: dict[str, object] | None) -> str:
     if q is None:
         return ""
     score = q.get("score")
-    return "invalid" if score is None else f"{score:g}"
+    return str(q.get("status", "invalid")) if score is None else f"{score:g}"
 
 
 def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 from grader import parta, partbc
@@ -69,23 +71,38 @@ def _grade(sub: Submission, options: Options) -> Result:
                 f"{options.course.path}; Part A is marked against each student's own numbers")
             sub.problems.append(answers_problem)
     if "A" in options.parts:
-        items += parta.grade_parta(sub.answers, notes, rubric, answers_problem, variant)
+        items += _guarded(lambda: parta.grade_parta(sub.answers, notes, rubric, answers_problem,
+                                                    variant),
+                          [(q, r.spec.title, "A", r.spec.marks)
+                           for q, r in parta.prepare(rubric).items()])
+    checks = {"metric": lambda i: partbc.grade_metric(sub, i),
+              "notebook": lambda i: partbc.grade_notebook(sub, i, options.template),
+              "model": lambda i: partbc.grade_model(sub, i, options.data_dir),
+              "report": lambda i: partbc.grade_report(sub, i)}
     for item in rubric.items:
         if item.part == "partb" and "B" not in options.parts or \
                 item.part == "partc" and "C" not in options.parts:
             continue
-        if item.check == "metric":
-            items.append(partbc.grade_metric(sub, item))
-        elif item.check == "notebook":
-            items.append(partbc.grade_notebook(sub, item, options.template))
-        elif item.check == "model":
-            items.append(partbc.grade_model(sub, item, options.data_dir))
-        else:
-            items.append(partbc.grade_report(sub, item))
+        items += _guarded(lambda i=item: [checks[i.check](i)],
+                          [(item.id, item.title, item.part[-1].upper(), item.marks)])
     file_errors = [p for p in sub.problems if "ignored" not in p]
     invalid = bool(file_errors) or any(i.status == "invalid" for i in items)
-    return Result(sub.id, sub.name, "invalid" if invalid else "graded", tuple(items),
-                  tuple(sub.problems), sub.declared, tuple(flags))
+    status = "error" if any(i.status == "error" and i.score is None for i in items) else \
+        "invalid" if invalid else "graded"
+    return Result(sub.id, sub.name, status, tuple(items), tuple(sub.problems), sub.declared,
+                  tuple(flags))
+
+
+def _guarded(grade: Callable[[], list[ItemMark]],
+             shape: list[tuple[str, str, str, Fraction | int]]) -> list[ItemMark]:
+    """`grade()`, or, if it raises, its items as `error` with one line why: a grader bug met by
+    one student's file costs that item only (the instructor sees it), never the submission."""
+    try:
+        return grade()
+    except Exception as exc:  # noqa: BLE001 - whatever the bytes, one line, never a traceback
+        why = f"could not be graded: internal error ({type(exc).__name__}: {str(exc)[:160]})"
+        return [ItemMark(iid, title, part, None, Fraction(marks), "error", why)
+                for iid, title, part, marks in shape]
 
 
 def identity_flags(sub: Submission, course: Course | None) -> list[str]:
