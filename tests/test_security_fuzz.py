@@ -96,6 +96,7 @@ def _write(folder: Path, files: dict[str, bytes]) -> None:
         (folder / rel).write_bytes(data)
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # duplicate members are a fuzzed attack
 @settings(max_examples=10, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(files=_submission, parts=st.sampled_from(["A", "AB", "ABC"]),
@@ -117,6 +118,7 @@ def test_fuzzed_submission_single(tmp_path_factory, files, parts, form):
         assert text.startswith("s1")
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")
 @settings(max_examples=5, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(folders=st.lists(_submission, min_size=1, max_size=4))
