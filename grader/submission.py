@@ -186,7 +186,8 @@ class Submission:
     def _copy(self, folder: Folder, rel: str, limit: int) -> Path | None:
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="dlhw-sub-")
-        dest = Path(self._scratch.name) / rel.replace("/", "_")
+        dest = Path(self._scratch.name) / rel  # the same relative name as submitted
+        dest.parent.mkdir(exist_ok=True)
         try:
             return dest if folder.copy(rel, dest, limit) else None
         except FileError:
