@@ -276,6 +276,7 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
     from grader.course import find_course, load_course
     from grader.grade import Options
     from grader.rubric import RubricError, load_rubric
+    from grader.safeio import folder_name, shown
     from grader.worker import run_each
 
     parts = parts.upper()
@@ -299,7 +300,7 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
         return
     [(row, error)] = run_each(lambda f: grade_one(f, options), [path],
                               limit=time_limit or options.rubric.time_limit_s)
-    row = row or report.error_row(path.name, str(error))
+    row = row or report.error_row(shown(folder_name(path)), str(error))
     render = {"table": report.to_table, "json": report.to_json,
               "gradescope": report.to_gradescope}[form]
     click.echo(render(row), nl=form != "table")

@@ -18,7 +18,7 @@ from pathlib import Path
 from grader import parta
 from grader.grade import Options, grade_submission
 from grader.report import clean, csv_cell, error_row, file_stem, to_dict
-from grader.safeio import shown
+from grader.safeio import folder_name, shown
 from grader.worker import run_each
 from solver.fileio import atomic_write
 
@@ -31,8 +31,9 @@ def submissions(root: Path) -> list[Path]:
 
 def grade_one(folder: Path, options: Options) -> dict[str, object]:
     """The gradebook row of one folder, graded in this process (the batch's child)."""
-    return to_dict(grade_submission(folder, options)) | {"folder": shown(folder.name),
-                                                         "file": file_stem(folder.name)}
+    name = folder_name(folder)
+    return to_dict(grade_submission(folder, options)) | {"folder": shown(name),
+                                                         "file": file_stem(name)}
 
 
 def run_batch(root: Path, out: Path, options: Options, jobs: int = 2,

@@ -10,7 +10,9 @@ taken from `st_size` (files in /proc report 0). A FIFO is opened non-blocking an
 from __future__ import annotations
 
 import errno
+import itertools
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -40,9 +42,17 @@ def _kind(mode: int) -> str:
     return "a plain file"
 
 
+def folder_name(folder: Path) -> str:
+    """The last component of `folder` as given (`.` and `..` resolved lexically, links not)."""
+    return os.path.basename(os.path.abspath(folder))
+
+
 def shown(name: str) -> str:
     """A file name as it may appear in a message: undecodable bytes and control characters
     escaped, length capped (the name is the student's)."""
+    # Undecodable bytes of a file name arrive as U+DC80..U+DCFF (surrogateescape): shown as \xNN;
+    # any other lone surrogate (from a YAML or JSON escape) cannot be shown at all.
+    name = re.sub("[\ud800-\udc7f\udd00-\udfff]", "\ufffd", name)
     text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= 80 else text[:60] + "…" + text[-10:]
@@ -57,7 +67,7 @@ class Folder:
         try:
             self.fd = os.open(self.path, _DIR_FLAGS & ~os.O_NOFOLLOW if follow else _DIR_FLAGS)
         except OSError as exc:
-            raise FileError(f"{shown(self.path.name)}: the submission folder "
+            raise FileError(f"{shown(folder_name(self.path))}: the submission folder "
                             f"is {self._why(exc, None, os.fspath(self.path))}") from None
 
     def close(self) -> None:
@@ -163,7 +173,9 @@ class Folder:
             while stack:
                 fd, prefix, depth = stack.pop()
                 try:
-                    with os.scandir(fd) as entries:
+                    with os.scandir(fd) as it:
+                        # Never list more than the cap (a million files must not cost a million).
+                        entries = list(itertools.islice(it, max_entries - count + 1))
                         for entry in sorted(entries, key=lambda e: e.name):
                             count += 1
                             if count > max_entries:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from grader.safeio import FileError, Folder, read_file, shown
+from grader.safeio import FileError, Folder, folder_name, read_file, shown
 from solver.variants import STUDENT_ID_RE
 
 __all__ = ["FileError", "Submission", "load_submission", "read_yaml", "parse_yaml", "value_of",
@@ -207,7 +207,7 @@ def load_submission(folder: Path, submitter: str | None = None) -> Submission:
     `submitter`: who handed it in, where known from elsewhere (an LMS); default the folder name.
     """
     folder = Path(folder)
-    sub = Submission(path=folder, id=submitter or shown(folder.name))
+    sub = Submission(path=folder, id=submitter or shown(folder_name(folder)))
     try:
         with Folder(folder) as root:
             sub.problems += root.scan()
@@ -215,7 +215,7 @@ def load_submission(folder: Path, submitter: str | None = None) -> Submission:
     except FileError as exc:
         sub.problems.append(str(exc))
     except Exception as exc:  # noqa: BLE001 - whatever the bytes, one line, never a traceback
-        sub.problems.append(f"{shown(folder.name)}: could not be read "
+        sub.problems.append(f"{sub.id}: could not be read "
                             f"({type(exc).__name__}: {str(exc)[:160]})")
     return sub
 

@@ -114,6 +114,19 @@ def test_escape_sequences_never_reach_the_terminal(tmp_path):
     assert "Mal]0;owned[2J[31mloryevil" in res.output  # the table's head line: text kept
 
 
+def test_surrogates_anywhere_in_answers_are_one_row(tmp_path):
+    # Found by the fuzz: a JSON-escaped surrogate pair as a question id (YAML reads two lone
+    # surrogates) used to crash the message that names unknown ids.
+    root = tmp_path / "class"
+    sub = submission(root, "s0")
+    (sub / "answers.yaml").write_text('{"\\ud800\\udc00": 1, "q1": {"\\udc80": 2}}\n')
+    submission(root, "s1")
+    rows, _ = grade_batch(root, tmp_path / "out")
+    assert [r["status"] for r in rows] == ["graded", "graded"]
+    data = json.loads((tmp_path / "out" / "students" / "s0.json").read_text())
+    assert "unknown question id(s) \ufffd\ufffd ignored" in data["problems"][0]
+
+
 def test_clean_and_file_stem():
     assert clean({"a\x1b": ["x\ud800", 1.5, float("inf")]}) == {"a": ["x\ufffd", 1.5, "inf"]}
     assert file_stem("s001") == "s001"
