@@ -136,7 +136,8 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
     students.mkdir(exist_ok=True)
     for row in rows:
         data = {k: v for k, v in clean(row).items() if k != "file"}  # type: ignore[union-attr]
-        atomic_write(students / f"{row['file']}.json",
+        stem = row.get("file") or file_stem(str(row["folder"]))
+        atomic_write(students / f"{stem}.json",
                      json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True,
                                 allow_nan=False) + "\n")
 

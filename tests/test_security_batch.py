@@ -43,8 +43,9 @@ def grader(*args: str) -> subprocess.Popen:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def signal_children(proc: subprocess.Popen, signals: list[signal.Signals]) -> None:
-    """Send each signal to a different grading child of `proc`, as they appear."""
+def signal_children(proc: subprocess.Popen, signals: list[signal.Signals]) -> bool:
+    """Send each signal to a different grading child of `proc`, as they appear; False if `proc`
+    ended first."""
     seen: set[int] = set()
     deadline = time.monotonic() + 120
     while signals and proc.poll() is None and time.monotonic() < deadline:
@@ -57,7 +58,7 @@ def signal_children(proc: subprocess.Popen, signals: list[signal.Signals]) -> No
                 except ProcessLookupError:
                     pass
                 break
-    assert not signals, "the batch ended before every signal was sent"
+    return not signals
 
 
 def test_killed_and_hung_workers_become_error_rows_and_the_batch_goes_on(tmp_path):
@@ -68,8 +69,8 @@ def test_killed_and_hung_workers_become_error_rows_and_the_batch_goes_on(tmp_pat
         shutil.copytree(EXAMPLE, root / f"s{k:02d}")
         (root / f"s{k:02d}" / "student.yaml").unlink()
     proc = grader(str(root), "--batch", "--out", str(tmp_path / "out"), "--parts", "A",
-                  "--jobs", "2", "--time-limit", "4")
-    signal_children(proc, [signal.SIGKILL, signal.SIGSTOP])  # one dies, one hangs
+                  "--jobs", "2", "--time-limit", "8")
+    assert signal_children(proc, [signal.SIGKILL, signal.SIGSTOP])  # one dies, one hangs
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     rows = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
@@ -79,18 +80,24 @@ def test_killed_and_hung_workers_become_error_rows_and_the_batch_goes_on(tmp_pat
     assert sum(r["status"] == "graded" and r["total"] == "50" for r in rows) == n - 2
     problems = sorted(json.loads((tmp_path / "out" / "students" / f"{r['folder']}.json")
                                  .read_text())["problems"][0] for r in errors)
-    assert problems == ["grading took longer than the 4 s wall-clock limit for one submission: "
+    assert problems == ["grading took longer than the 8 s wall-clock limit for one submission: "
                         "stopped", "the grading process died (SIGKILL): stopped"]
     assert f"{n} submissions (2 error, {n - 2} graded)" in out
-    assert not children(proc.pid) if proc.poll() is None else True
+    # No worker outlives the batch, the frozen one included.
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and
+                str(tmp_path / "out") in _cmdline(p)]
 
 
 def test_single_mode_has_a_wall_clock_limit(tmp_path):
     sub = tmp_path / "s1"
     shutil.copytree(EXAMPLE, sub)
-    proc = grader(str(sub), "--parts", "A", "--time-limit", "2", "--format", "json")
-    signal_children(proc, [signal.SIGSTOP])  # the grading hangs
-    out, _ = proc.communicate(timeout=120)
+    for _ in range(5):  # the one grading child may finish before the test sees it: try again
+        proc = grader(str(sub), "--parts", "A", "--time-limit", "2", "--format", "json")
+        hung = signal_children(proc, [signal.SIGSTOP])  # the grading hangs
+        out, _ = proc.communicate(timeout=120)
+        if hung:
+            break
+    assert hung
     assert proc.returncode == 1
     row = json.loads(out)
     assert row["status"] == "error" and row["problems"] == [
