@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -142,15 +143,16 @@ class Folder:
             raise FileError(f"{rel}: more than {limit} bytes, expected at most {limit}")
         return b"".join(chunks)
 
-    def copy(self, rel: str, dest: Path, limit: int) -> bool:
-        """Copy `rel` to `dest` (a grader-owned path), streaming, at most `limit` bytes;
-        False if absent."""
+    def copy(self, rel: str, dest: Callable[[], Path], limit: int) -> Path | None:
+        """Copy `rel` to the grader-owned path `dest()` (asked for only if `rel` exists),
+        streaming, at most `limit` bytes; None if absent."""
         fd = self._open(rel)
         if fd is None:
-            return False
+            return None
         try:
+            target = dest()
             size = 0
-            with open(dest, "wb") as out:
+            with open(target, "wb") as out:
                 while block := os.read(fd, _CHUNK):
                     size += len(block)
                     if size > limit:
@@ -161,7 +163,7 @@ class Folder:
             raise FileError(f"{rel}: cannot be read ({exc.strerror})") from None
         finally:
             os.close(fd)
-        return True
+        return target
 
     def scan(self, max_entries: int = MAX_ENTRIES, max_depth: int = MAX_DEPTH) -> list[str]:
         """One line per entry a submission may not hold: symbolic links and special files

@@ -184,14 +184,18 @@ class Submission:
         self.close()
 
     def _copy(self, folder: Folder, rel: str, limit: int) -> Path | None:
-        if self._scratch is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="dlhw-sub-")
-        dest = Path(self._scratch.name) / rel  # the same relative name as submitted
-        dest.parent.mkdir(exist_ok=True)
+        def dest() -> Path:  # a private folder, made only for a file that exists
+            if self._scratch is None:
+                self._scratch = tempfile.TemporaryDirectory(prefix="dlhw-sub-")
+            path = Path(self._scratch.name) / rel  # the same relative name as submitted
+            path.parent.mkdir(exist_ok=True)
+            return path
+
         try:
-            return dest if folder.copy(rel, dest, limit) else None
+            return folder.copy(rel, dest, limit)
         except FileError:
-            dest.unlink(missing_ok=True)
+            if self._scratch is not None:
+                (Path(self._scratch.name) / rel).unlink(missing_ok=True)
             raise
 
 
