@@ -9,7 +9,7 @@ from pathlib import Path
 from grader import parta, partbc
 from grader.course import Course
 from grader.results import ItemMark, Result
-from grader.rubric import Rubric, load_rubric
+from grader.rubric import Item, Rubric, load_rubric
 from grader.safeio import shown
 from grader.submission import Submission, load_submission
 
@@ -75,15 +75,11 @@ def _grade(sub: Submission, options: Options) -> Result:
                                                     variant),
                           [(q, r.spec.title, "A", r.spec.marks)
                            for q, r in parta.prepare(rubric).items()])
-    checks = {"metric": lambda i: partbc.grade_metric(sub, i),
-              "notebook": lambda i: partbc.grade_notebook(sub, i, options.template),
-              "model": lambda i: partbc.grade_model(sub, i, options.data_dir),
-              "report": lambda i: partbc.grade_report(sub, i)}
     for item in rubric.items:
         if item.part == "partb" and "B" not in options.parts or \
                 item.part == "partc" and "C" not in options.parts:
             continue
-        items += _guarded(lambda i=item: [checks[i.check](i)],
+        items += _guarded(lambda i=item: [_grade_item(sub, i, options)],
                           [(item.id, item.title, item.part[-1].upper(), item.marks)])
     file_errors = [p for p in sub.problems if "ignored" not in p]
     invalid = bool(file_errors) or any(i.status == "invalid" for i in items)
@@ -91,6 +87,16 @@ def _grade(sub: Submission, options: Options) -> Result:
         "invalid" if invalid else "graded"
     return Result(sub.id, sub.name, status, tuple(items), tuple(sub.problems), sub.declared,
                   tuple(flags))
+
+
+def _grade_item(sub: Submission, item: Item, options: Options) -> ItemMark:
+    if item.check == "metric":
+        return partbc.grade_metric(sub, item)
+    if item.check == "notebook":
+        return partbc.grade_notebook(sub, item, options.template)
+    if item.check == "model":
+        return partbc.grade_model(sub, item, options.data_dir)
+    return partbc.grade_report(sub, item)
 
 
 def _guarded(grade: Callable[[], list[ItemMark]],
