@@ -1,9 +1,10 @@
 """Grade a whole class: every subfolder a submission, in parallel, one bad one never stopping
-the rest: each is graded in its own child process with a wall-clock limit (grader.worker), so a
-hung or dead one becomes its own `error` row. Writes gradebook.csv, stats.csv and one JSON per
-student, atomically, sorted by folder name and with fixed number formats, so the same inputs give
-the same bytes. Every cell is neutralised for spreadsheets and every text made printable
-(grader.report), and each student's file is named by a sanitised, capped stem of the folder."""
+the rest: submissions are graded in supervised worker processes, each under a wall-clock limit
+(grader.worker), so a hung or dead one becomes its own `error` row. Writes gradebook.csv,
+stats.csv and one JSON per student, atomically, sorted by folder name and with fixed number
+formats, so the same inputs give the same bytes. Every cell is neutralised for spreadsheets and
+every text made printable (grader.report), and each student's file is named by a sanitised,
+capped stem of the folder."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def submissions(root: Path) -> list[Path]:
 
 
 def grade_one(folder: Path, options: Options) -> dict[str, object]:
-    """The gradebook row of one folder, graded in this process (the batch's child)."""
+    """The gradebook row of one folder, graded in this process (a worker's)."""
     name = folder_name(folder)
     return to_dict(grade_submission(folder, options)) | {"folder": shown(name),
                                                          "file": file_stem(name)}
@@ -39,9 +40,9 @@ def grade_one(folder: Path, options: Options) -> dict[str, object]:
 def run_batch(root: Path, out: Path, options: Options, jobs: int = 2,
               limit: float | None = None,
               progress: Callable[[int, int], None] | None = None) -> list[dict[str, object]]:
-    """Grade every subfolder of `root`, each in its own child process stopped after `limit`
-    seconds of wall clock (default: the rubric's `submission.time_limit_s`); write the gradebook
-    and statistics under `out`, whatever happened to any one submission."""
+    """Grade every subfolder of `root` in `jobs` worker processes, each submission stopped after
+    `limit` seconds of wall clock (default: the rubric's `submission.time_limit_s`); write the
+    gradebook and statistics under `out`, whatever happened to any one submission."""
     folders = submissions(root)
     parta.prepare(options.rubric)  # built once here, inherited by the forked children
     if "B" in options.parts:
