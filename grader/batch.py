@@ -75,10 +75,10 @@ def flag_shared_ids(rows: list[dict[str, object]]) -> None:
         if len(group) < 2:
             continue
         for row in group:
-            others = ", ".join(repr(r["folder"]) for r in group if r is not row)
+            others = ", ".join(f"'{r['folder']}'" for r in group if r is not row)
             claim = row.get("declared") or row["student"]
             row["flags"] = [*row.get("flags", []),  # type: ignore[misc]
-                            f"id {claim!r} is also claimed by {others}"]
+                            f"id '{claim}' is also claimed by {others}"]
 
 
 def _columns(options: Options) -> list[tuple[str, float]]:

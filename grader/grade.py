@@ -67,7 +67,7 @@ def _grade(sub: Submission, options: Options) -> Result:
         else:
             # Without the student's own numbers Part A cannot be marked fairly either way.
             answers_problem = answers_problem or (
-                f"{sub.id!r} (the submission's folder) is not in the roster of "
+                f"'{sub.id}' (the submission's folder) is not in the roster of "
                 f"{options.course.path}; Part A is marked against each student's own numbers")
             sub.problems.append(answers_problem)
     if "A" in options.parts:
@@ -117,9 +117,9 @@ def identity_flags(sub: Submission, course: Course | None) -> list[str]:
     invalid, so nobody is graded under, or against the numbers of, someone else's id."""
     if sub.declared is None or sub.declared == sub.id:
         return []
-    flag = (f"student.yaml declares id {sub.declared!r}, but the submission is {sub.id!r} "
+    flag = (f"student.yaml declares id '{sub.declared}', but the submission is '{sub.id}' "
             "(the folder's name)")
     if course is not None:
-        sub.problems.append(f"student.yaml: id: {sub.declared!r} is not the submitter "
-                            f"{sub.id!r}; in a course each student is graded under their own id")
+        sub.problems.append(f"student.yaml: id: '{sub.declared}' is not the submitter "
+                            f"'{sub.id}'; in a course each student is graded under their own id")
     return [flag]
