@@ -260,8 +260,9 @@ def run_partc(seed: int, epochs: int | None, quick: bool, out: str, data_dir: st
               help="Which parts to grade, e.g. A for Part A only.")
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64),
               help="With --batch: parallel workers.")
-@click.option("--time-limit", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
-              help="With --batch: CPU seconds per submission before it gets an error row.")
+@click.option("--time-limit", type=click.FloatRange(1, 86400),
+              help="Wall-clock seconds for one submission, everything included, before it is "
+                   "stopped with an error (default: the rubric's submission.time_limit_s).")
 @click.option("--course", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="course.yaml (variant seed and roster): mark each student against their own "
                    "numbers. Default: a course.yaml beside the submission folders.")
@@ -270,18 +271,21 @@ def run_partc(seed: int, epochs: int | None, quick: bool, out: str, data_dir: st
               help="Answers settled by hand (student, answer, points, reason). Default: an "
                    "overrides.yaml beside the submission folders.")
 def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | None,
-          data_dir: Path | None, parts: str, jobs: int, time_limit: float,
+          data_dir: Path | None, parts: str, jobs: int, time_limit: float | None,
           course: Path | None, overrides_path: Path | None) -> None:
     """Grade the submission folder PATH (or, with --batch, every submission in it).
 
-    Exit status: 0 graded, 1 invalid submission (single mode), 2 usage error.
+    Exit status: 0 graded, 1 invalid or not graded (error) submission (single mode), 2 usage
+    error.
     """
     from grader import report
-    from grader.batch import progress_bar, run_batch
+    from grader.batch import grade_one, progress_bar, run_batch
     from grader.course import find_course, load_course
-    from grader.grade import Options, grade_submission
+    from grader.grade import Options
     from grader.overrides import OverrideError, find_overrides, load_overrides, report_overrides
     from grader.rubric import RubricError, load_rubric
+    from grader.safeio import folder_name, shown
+    from grader.worker import run_each
 
     parts = parts.upper()
     if not parts or set(parts) - set("ABC"):
@@ -307,14 +311,16 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
         for line in report_overrides(options.overrides, rows):
             click.echo(line)
         return
-    result = grade_submission(path, options)
+    [(row, error)] = run_each(lambda f: grade_one(f, options), [path],
+                              limit=time_limit or options.rubric.time_limit_s)
+    row = row or report.error_row(shown(folder_name(path)), str(error))
     render = {"table": report.to_table, "json": report.to_json,
               "gradescope": report.to_gradescope}[form]
-    click.echo(render(result), nl=form != "table")
+    click.echo(render(row), nl=form != "table")
     if options.overrides.entries:
-        for line in report_overrides(options.overrides, [report.to_dict(result)], single=True):
+        for line in report_overrides(options.overrides, [row], single=True):
             click.echo(line, err=True)
-    sys.exit(0 if result.status == "graded" else 1)
+    sys.exit(0 if row["status"] == "graded" else 1)
 
 
 @cli.command()

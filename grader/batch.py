@@ -1,14 +1,16 @@
 """Grade a whole class: every subfolder a submission, in parallel, one bad one never stopping
-the rest. Writes gradebook.csv, stats.csv and one JSON per student, atomically, sorted by folder
-name and with fixed number formats, so the same inputs give the same bytes."""
+the rest: submissions are graded in supervised worker processes, each under a wall-clock limit
+(grader.worker), so a hung or dead one becomes its own `error` row. Writes gradebook.csv,
+stats.csv and one JSON per student, atomically, sorted by folder name and with fixed number
+formats, so the same inputs give the same bytes. Every cell is neutralised for spreadsheets and
+every text made printable (grader.report), and each student's file is named by a sanitised,
+capped stem of the folder."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import multiprocessing
-import signal
 import statistics
 import sys
 from collections.abc import Callable
@@ -16,78 +18,67 @@ from pathlib import Path
 
 from grader import parta
 from grader.grade import Options, grade_submission
-from grader.report import to_dict
+from grader.report import clean, csv_cell, error_row, file_stem, to_dict
+from grader.safeio import folder_name, shown
+from grader.worker import run_each
 from solver.fileio import atomic_write
 
 
-class _Overtime(BaseException):
-    """Raised by the per-submission CPU-time alarm (BaseException: nothing may swallow it)."""
-
-
-_OPTIONS: Options | None = None
-_LIMIT = 60.0
-
-
-def _init(options: Options, limit: float) -> None:
-    global _OPTIONS, _LIMIT
-    _OPTIONS, _LIMIT = options, limit
-
-
-def _one(folder: str) -> dict[str, object]:
-    """Grade one folder in a worker; never raises."""
-    assert _OPTIONS is not None
-    name = Path(folder).name
-
-    def overtime(signum, frame):  # noqa: ARG001
-        raise _Overtime
-
-    # CPU time of this worker (ITIMER_PROF), so it cannot clash with the per-answer SIGALRM.
-    previous = signal.signal(signal.SIGPROF, overtime)
-    signal.setitimer(signal.ITIMER_PROF, _LIMIT)
-    try:
-        return to_dict(grade_submission(Path(folder), _OPTIONS)) | {"folder": name}
-    except _Overtime:
-        return _error_row(name, f"grading took more than {_LIMIT:g} s of CPU time")
-    except Exception as exc:  # noqa: BLE001 - one bad submission must not stop the batch
-        return _error_row(name, f"internal error: {type(exc).__name__}: {str(exc)[:200]}")
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
-        signal.signal(signal.SIGPROF, previous)
-
-
-def _error_row(name: str, message: str) -> dict[str, object]:
-    return {"folder": name, "student": name, "name": "", "status": "error", "score": None,
-            "max_score": None, "problems": [message], "questions": {}}
-
-
 def submissions(root: Path) -> list[Path]:
+    """Every subfolder of `root` (a link to one too: it is then refused, with a row of its own)."""
     return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: p.name)
 
 
-def run_batch(root: Path, out: Path, options: Options, jobs: int = 2, limit: float = 60.0,
+def grade_one(folder: Path, options: Options) -> dict[str, object]:
+    """The gradebook row of one folder, graded in this process (a worker's)."""
+    name = folder_name(folder)
+    return to_dict(grade_submission(folder, options)) | {"folder": shown(name),
+                                                         "file": file_stem(name)}
+
+
+def run_batch(root: Path, out: Path, options: Options, jobs: int = 2,
+              limit: float | None = None,
               progress: Callable[[int, int], None] | None = None) -> list[dict[str, object]]:
-    """Grade every subfolder of `root`; write the gradebook and statistics under `out`."""
+    """Grade every subfolder of `root` in `jobs` worker processes, each submission stopped after
+    `limit` seconds of wall clock (default: the rubric's `submission.time_limit_s`); write the
+    gradebook and statistics under `out`, whatever happened to any one submission."""
     folders = submissions(root)
-    parta.prepare(options.rubric)  # built once here, inherited by the forked workers
+    parta.prepare(options.rubric)  # built once here, inherited by the forked children
     if "B" in options.parts:
         _ = options.template
-    rows: list[dict[str, object]] = []
-    if jobs <= 1:
-        _init(options, limit)
-        for k, f in enumerate(folders):
-            rows.append(_one(str(f)))
-            if progress:
-                progress(k + 1, len(folders))
-    else:
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(jobs, initializer=_init, initargs=(options, limit)) as pool:
-            for k, row in enumerate(pool.imap(_one, [str(f) for f in folders], chunksize=4)):
-                rows.append(row)
-                if progress:
-                    progress(k + 1, len(folders))
+    finished = 0
+
+    def done(index: int, row: object, error: object) -> None:
+        nonlocal finished
+        finished += 1
+        if progress:
+            progress(finished, len(folders))
+
+    results = run_each(lambda f: grade_one(f, options), folders,
+                       limit=limit or options.rubric.time_limit_s, jobs=max(jobs, 1), done=done)
+    rows = [row if row is not None else
+            error_row(shown(f.name), str(error)) | {"file": file_stem(f.name)}
+            for f, (row, error) in zip(folders, results)]
+    flag_shared_ids(rows)
     write_outputs(rows, out, options)
     return rows
+
+
+def flag_shared_ids(rows: list[dict[str, object]]) -> None:
+    """Flag every submission whose id (declared, else its folder) another one claims too."""
+    claims: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        claim = str(row.get("declared") or row["student"])
+        claims.setdefault(claim.casefold(), []).append(row)
+    for group in claims.values():
+        if len(group) < 2:
+            continue
+        for row in group:
+            others = ", ".join(f"'{r['folder']}'" for r in group if r is not row)
+            claim = row.get("declared") or row["student"]
+            row["flags"] = [*row.get("flags", []),  # type: ignore[misc]
+                            f"id '{claim}' is also claimed by {others}"]
 
 
 def _columns(options: Options) -> list[tuple[str, float]]:
@@ -102,7 +93,7 @@ def _cell(q: dict[str, object] | None) -> str:
     if q is None:
         return ""
     score = q.get("score")
-    return "invalid" if score is None else f"{score:g}"
+    return str(q.get("status", "invalid")) if score is None else f"{score:g}"
 
 
 def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) -> None:
@@ -110,15 +101,17 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
     cols = _columns(options)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["folder", "student", "name", *[c for c, _ in cols], "total", "max", "status"])
+    w.writerow(["folder", "student", "declared", "name", *[c for c, _ in cols], "total", "max",
+                "status", "flags"])
     for row in rows:
         qs = row["questions"]
         assert isinstance(qs, dict)
         total = row["score"]
-        w.writerow([row["folder"], row["student"], row["name"],
-                    *[_cell(qs.get(c)) for c, _ in cols],
-                    "" if total is None else f"{total:g}",
-                    f"{sum(m for _, m in cols):g}", row["status"]])
+        w.writerow([csv_cell(x) for x in clean([
+            row["folder"], row["student"], row.get("declared") or "", row["name"],
+            *[_cell(qs.get(c)) for c, _ in cols], "" if total is None else f"{total:g}",
+            f"{sum(m for _, m in cols):g}", row["status"],
+            "; ".join(row.get("flags", []))])])  # type: ignore[arg-type, union-attr]
     atomic_write(out / "gradebook.csv", buf.getvalue())
 
     buf = io.StringIO()
@@ -132,7 +125,7 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
         for q in qs:
             st = q["status"] if q else "error"
             counts[st] = counts.get(st, 0) + 1
-        w.writerow([c, f"{mx:g}", len(scores),
+        w.writerow([csv_cell(c), f"{mx:g}", len(scores),
                     f"{statistics.fmean(scores):.3f}" if scores else "",
                     f"{statistics.median(scores):.3f}" if scores else "",
                     f"{min(scores):g}" if scores else "", f"{max(scores):g}" if scores else "",
@@ -145,8 +138,11 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
     students = out / "students"
     students.mkdir(exist_ok=True)
     for row in rows:
-        atomic_write(students / f"{row['folder']}.json",
-                json.dumps(row, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+        data = {k: v for k, v in clean(row).items() if k != "file"}  # type: ignore[union-attr]
+        stem = row.get("file") or file_stem(str(row["folder"]))
+        atomic_write(students / f"{stem}.json",
+                     json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True,
+                                allow_nan=False) + "\n")
 
 
 def write_review(rows: list[dict[str, object]], out: Path) -> None:
@@ -159,16 +155,10 @@ def write_review(rows: list[dict[str, object]], out: Path) -> None:
         for qid, q in (row.get("questions") or {}).items():  # type: ignore[union-attr]
             for aid, a in (q.get("answers") or {}).items():
                 if a.get("status") == "review":
-                    w.writerow([_inert(c) for c in (row["folder"], row["student"], qid, aid,
-                                                      a.get("submitted") or "",
-                                                      a.get("feedback") or "")])
+                    w.writerow([csv_cell(c) for c in clean([
+                        row["folder"], row["student"], qid, aid, a.get("submitted") or "",
+                        a.get("feedback") or ""])])  # type: ignore[union-attr]
     atomic_write(out / "review.csv", buf.getvalue())
-
-
-def _inert(cell: object) -> str:
-    # OWASP CSV injection: a cell a spreadsheet would read as a formula starts with a quote.
-    text = str(cell)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def progress_bar(done: int, total: int) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 from grader import parta, partbc
 from grader.course import Course
 from grader.overrides import Overrides
 from grader.results import ItemMark, Result
-from grader.rubric import Rubric, load_rubric
-from grader.submission import load_submission
+from grader.rubric import Item, Rubric, load_rubric
+from grader.safeio import shown
+from grader.submission import Submission, load_submission
 
 _NO_TEMPLATE = object()
 
@@ -37,18 +40,27 @@ class Options:
         return self._template  # type: ignore[return-value]
 
 
-def grade_submission(folder: Path, options: Options) -> Result:
-    """Mark everything in `folder`. Never raises for bad student files: they become statuses."""
-    sub = load_submission(Path(folder))
+def grade_submission(folder: Path, options: Options, submitter: str | None = None) -> Result:
+    """Mark everything in `folder`. Never raises for bad student files: they become statuses.
+
+    `submitter`: who handed the folder in, where an LMS says so; default the folder's name.
+    """
+    with load_submission(Path(folder), submitter) as sub:
+        return _grade(sub, options)
+
+
+def _grade(sub: Submission, options: Options) -> Result:
     rubric = options.rubric
     items: list[ItemMark] = []
+    flags = identity_flags(sub, options.course)
     answers_problem = next((p for p in sub.problems if p.startswith("answers.yaml")), None)
     notes = dict(sub.answer_notes)
     if sub.answers is not None:
         known = parta.known_questions(rubric)
         unknown = sorted(set(sub.answers) - known)
         if unknown:
-            sub.problems.append(f"answers.yaml: unknown question id(s) {', '.join(unknown)} "
+            sub.problems.append(f"answers.yaml: unknown question id(s) "
+                                f"{', '.join(shown(u) for u in unknown)} "
                                 f"ignored (expected q1 ... q{len(known)})")
     variant = None
     if options.course is not None:
@@ -57,25 +69,60 @@ def grade_submission(folder: Path, options: Options) -> Result:
         else:
             # Without the student's own numbers Part A cannot be marked fairly either way.
             answers_problem = answers_problem or (
-                f"student.yaml: id: {sub.id!r} is not in the roster of {options.course.path}; "
-                "Part A is marked against each student's own numbers")
+                f"'{sub.id}' (the submission's folder) is not in the roster of "
+                f"{options.course.path}; Part A is marked against each student's own numbers")
             sub.problems.append(answers_problem)
     if "A" in options.parts:
-        items += parta.grade_parta(sub.answers, notes, rubric, answers_problem, variant,
-                                   options.overrides.for_student(sub.id, Path(folder).name))
+        overrides = options.overrides.for_student(sub.id, sub.path.name)
+        items += _guarded(lambda: parta.grade_parta(sub.answers, notes, rubric, answers_problem,
+                                                    variant, overrides),
+                          [(q, r.spec.title, "A", r.spec.marks)
+                           for q, r in parta.prepare(rubric).items()])
     for item in rubric.items:
         if item.part == "partb" and "B" not in options.parts or \
                 item.part == "partc" and "C" not in options.parts:
             continue
-        if item.check == "metric":
-            items.append(partbc.grade_metric(sub, item))
-        elif item.check == "notebook":
-            items.append(partbc.grade_notebook(sub, item, options.template))
-        elif item.check == "model":
-            items.append(partbc.grade_model(sub, item, options.data_dir))
-        else:
-            items.append(partbc.grade_report(sub, item))
+        items += _guarded(lambda i=item: [_grade_item(sub, i, options)],
+                          [(item.id, item.title, item.part[-1].upper(), item.marks)])
     file_errors = [p for p in sub.problems if "ignored" not in p]
     invalid = bool(file_errors) or any(i.status == "invalid" for i in items)
-    return Result(sub.id, sub.name, "invalid" if invalid else "graded", tuple(items),
-                  tuple(sub.problems))
+    status = "error" if any(i.status == "error" and i.score is None for i in items) else \
+        "invalid" if invalid else "graded"
+    return Result(sub.id, sub.name, status, tuple(items), tuple(sub.problems), sub.declared,
+                  tuple(flags))
+
+
+def _grade_item(sub: Submission, item: Item, options: Options) -> ItemMark:
+    if item.check == "metric":
+        return partbc.grade_metric(sub, item)
+    if item.check == "notebook":
+        return partbc.grade_notebook(sub, item, options.template)
+    if item.check == "model":
+        return partbc.grade_model(sub, item, options.data_dir)
+    return partbc.grade_report(sub, item)
+
+
+def _guarded(grade: Callable[[], list[ItemMark]],
+             shape: list[tuple[str, str, str, Fraction | int]]) -> list[ItemMark]:
+    """`grade()`, or, if it raises, its items as `error` with one line why: a grader bug met by
+    one student's file costs that item only (the instructor sees it), never the submission."""
+    try:
+        return grade()
+    except Exception as exc:  # noqa: BLE001 - whatever the bytes, one line, never a traceback
+        why = f"could not be graded: internal error ({type(exc).__name__}: {str(exc)[:160]})"
+        return [ItemMark(iid, title, part, None, Fraction(marks), "error", why)
+                for iid, title, part, marks in shape]
+
+
+def identity_flags(sub: Submission, course: Course | None) -> list[str]:
+    """The folder is who submitted. A different id in student.yaml is flagged; in a course
+    (where the id picks the numbers a student is marked against) it makes the submission
+    invalid, so nobody is graded under, or against the numbers of, someone else's id."""
+    if sub.declared is None or sub.declared == sub.id:
+        return []
+    flag = (f"student.yaml declares id '{sub.declared}', but the submission is '{sub.id}' "
+            "(the folder's name)")
+    if course is not None:
+        sub.problems.append(f"student.yaml: id: '{sub.declared}' is not the submitter "
+                            f"'{sub.id}'; in a course each student is graded under their own id")
+    return [flag]

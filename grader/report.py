@@ -1,11 +1,73 @@
-"""Render a Result: a terminal table, one JSON object, or Gradescope's results.json."""
+"""Render a Result: a terminal table, one JSON object, or Gradescope's results.json.
+
+Every renderer works from `to_dict`'s row, whose every text has gone through `clean`: whatever
+bytes a student wrote (a lone surrogate, an ESC sequence, a bidi override, a newline in a name),
+what is printed or written is valid UTF-8 on one line, and moves no terminal cursor. Spreadsheet
+cells go through `csv_cell` (OWASP's formula-injection rule) and file names through `file_stem`.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import re
 import textwrap
 
 from grader.results import Result, points
+
+# C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings, overrides and isolates.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_STEM_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_STEM = 100
+
+
+def clean(value: object) -> object:
+    """`value` with every string (keys too) made printable: lone surrogates become U+FFFD,
+    controls a space (tab, newline) or nothing."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", _CONTROL.sub(_blank, value))
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf or nan
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def _blank(m: re.Match[str]) -> str:
+    return " " if m.group() in "\t\n\r\u2028\u2029" else ""
+
+
+def csv_cell(value: object) -> object:
+    """A gradebook cell that no spreadsheet evaluates: text starting with = + - @, a tab or a
+    carriage return (after any spaces, which an import may trim) gets a leading apostrophe
+    (OWASP), unless it is a plain number, such as a negative score, which stays a number."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(_FORMULA_START) and \
+            not _NUMBER.fullmatch(value.strip(" ")):
+        return "'" + value
+    return value
+
+
+def file_stem(folder: str) -> str:
+    """A safe, unique, length-capped file name for a submission's own output files: the folder
+    name if it is plain and short, else its plain characters plus a hash of its exact bytes."""
+    if _STEM_OK.fullmatch(folder) and len(folder) <= MAX_STEM:
+        return folder
+    digest = hashlib.sha256(folder.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", folder).strip("._-")[:MAX_STEM - 13] or "submission"
+    return f"{plain}-{digest}"
+
+
+def error_row(folder: str, message: str) -> dict[str, object]:
+    """The row of a submission whose grading did not finish: status `error`, one line why."""
+    return clean({"folder": folder, "student": folder, "declared": None, "name": "",
+                  "status": "error", "score": None, "max_score": None, "problems": [message],
+                  "flags": [], "questions": {}})  # type: ignore[return-value]
 
 
 def to_dict(result: Result) -> dict[str, object]:
@@ -24,61 +86,83 @@ def to_dict(result: Result) -> dict[str, object]:
         if item.detail:
             entry["detail"] = item.detail
         questions[item.id] = entry
-    return {"student": result.student, "name": result.name, "status": result.status,
-            "score": points(result.score), "max_score": points(result.max_score),
-            "problems": list(result.problems), "questions": questions}
+    return clean({"student": result.student, "declared": result.declared,  # type: ignore
+                  "name": result.name, "status": result.status,
+                  "score": points(result.score), "max_score": points(result.max_score),
+                  "problems": list(result.problems), "flags": list(result.flags),
+                  "questions": questions})
 
 
-def to_json(result: Result) -> str:
-    return json.dumps(to_dict(result), indent=2, ensure_ascii=False, sort_keys=False)
+Row = dict[str, object]
 
 
-def to_gradescope(result: Result) -> str:
+def _row(result: Result | Row) -> Row:
+    return to_dict(result) if isinstance(result, Result) else result
+
+
+def to_json(result: Result | Row) -> str:
+    """Valid UTF-8 JSON whatever the student wrote (`clean` removed lone surrogates)."""
+    return json.dumps(_row(result), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _num(x: object) -> str:
+    return "—" if x is None else f"{x:g}"
+
+
+def to_gradescope(result: Result | Row) -> str:
     """Gradescope's results.json: score, tests[], leaderboard (the measured accuracy)."""
+    row = _row(result)
     tests = []
-    for item in result.items:
-        lines = [item.feedback] + [f"  {a.id}: {a.status}, {points(a.score):g}/"
-                                   f"{points(a.max_score):g}: {a.feedback}" for a in item.answers]
+    measured = None
+    for iid, item in row["questions"].items():  # type: ignore[union-attr]
+        answers = item.get("answers", {})
+        lines = [item["feedback"]] + [f"  {aid}: {a['status']}, {_num(a['score'])}/"
+                                      f"{_num(a['max_score'])}: {a['feedback']}"
+                                      for aid, a in answers.items()]
         tests.append({
-            "name": f"{item.id}: {item.title}",
-            "score": points(item.score) if item.score is not None else 0.0,
-            "max_score": points(item.max_score),
-            "status": "passed" if item.score is not None and item.score == item.max_score
-            else "failed",
+            "name": f"{iid}: {item['title']}",
+            "score": item["score"] if item["score"] is not None else 0.0,
+            "max_score": item["max_score"],
+            "status": "passed" if item["score"] is not None and item["score"] ==
+            item["max_score"] else "failed",
             "output": "\n".join(lines),
             "visibility": "visible",
         })
-    measured = next((i.detail.get("measured") for i in result.items
-                     if i.detail.get("measured") is not None), None)
-    out: dict[str, object] = {"score": points(result.score), "tests": tests,
+        if measured is None:
+            measured = item.get("detail", {}).get("measured")
+    out: dict[str, object] = {"score": row["score"] or 0.0, "tests": tests,
                               "leaderboard": [{"name": "FashionMNIST accuracy",
                                                "value": measured if measured is not None
                                                else 0.0}]}
-    if result.problems:
-        out["output"] = "\n".join(result.problems)
+    notes = [*row["problems"], *row.get("flags", [])]  # type: ignore[misc]
+    if notes:
+        out["output"] = "\n".join(notes)
     return json.dumps(out, indent=2, ensure_ascii=False)
 
 
-def to_table(result: Result, width: int = 100) -> str:
+def to_table(result: Result | Row, width: int = 100) -> str:
     """One row per question or item: id, points, max, status, feedback (wrapped)."""
-    head = f"{result.student}" + (f" ({result.name})" if result.name else "")
-    lines = [f"{head}: {result.status}, {points(result.score):g} / "
-             f"{points(result.max_score):g}"]
-    lines += [f"  ! {p}" for p in result.problems]
+    row = _row(result)
+    head = f"{row['student']}" + (f" ({row['name']})" if row["name"] else "")
+    lines = [f"{head}: {row['status']}, {_num(row['score'])} / {_num(row['max_score'])}"]
+    lines += [f"  ! {p}" for p in row["problems"]]  # type: ignore[union-attr]
+    lines += [f"  FLAG: {f}" for f in row.get("flags", [])]  # type: ignore[union-attr]
     # Answers waiting for the instructor come first: they are 0 points only until settled.
-    lines += [f"  ? review {item.id}.{a.id}: {a.feedback}" for item in result.items
-              for a in item.answers if a.status == "review"]
+    lines += [f"  ? review {iid}.{aid}: {a['feedback']}"
+              for iid, item in row["questions"].items()  # type: ignore[union-attr]
+              for aid, a in item.get("answers", {}).items() if a["status"] == "review"]
     lines.append(f"{'item':<20} {'points':>6} {'max':>5}  {'status':<14} feedback")
     indent = " " * 50
-    for item in result.items:
-        pts = "—" if item.score is None else f"{points(item.score):g}"
-        row = f"{item.id:<20} {pts:>6} {points(item.max_score):>5g}  {item.status:<14} "
-        lines.append(row + _wrap(item.feedback, width - len(row), indent))
-        for a in item.answers:
-            if a.status == "correct" or item.status == "blank":
+    for iid, item in row["questions"].items():  # type: ignore[union-attr]
+        line = (f"{iid:<20} {_num(item['score']):>6} {_num(item['max_score']):>5}  "
+                f"{item['status']:<14} ")
+        lines.append(line + _wrap(item["feedback"], width - len(line), indent))
+        for aid, a in item.get("answers", {}).items():
+            if a["status"] == "correct" or item["status"] == "blank":
                 continue
-            sub = f"  {a.id:<18} {points(a.score):>6g} {points(a.max_score):>5g}  {a.status:<14} "
-            lines.append(sub + _wrap(a.feedback, width - len(sub), indent))
+            sub = (f"  {aid:<18} {_num(a['score']):>6} {_num(a['max_score']):>5}  "
+                   f"{a['status']:<14} ")
+            lines.append(sub + _wrap(a["feedback"], width - len(sub), indent))
     return "\n".join(lines) + "\n"
 
 

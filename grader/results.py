@@ -36,11 +36,16 @@ class ItemMark:
 
 @dataclass(frozen=True)
 class Result:
+    """`student` is who submitted (the folder); `declared` the id in student.yaml; `flags` what
+    an instructor should look at (a declared id that is not the submitter's, a shared id)."""
+
     student: str
     name: str
     status: str  # graded | invalid | error
     items: tuple[ItemMark, ...]
     problems: tuple[str, ...] = ()
+    declared: str | None = None
+    flags: tuple[str, ...] = ()
 
     @property
     def score(self) -> Fraction:

@@ -82,6 +82,7 @@ class Rubric:
     path: Path
     parta: PartA
     items: tuple[Item, ...]
+    time_limit_s: float = 900.0  # wall clock for one whole submission (submission.time_limit_s)
 
 
 def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
@@ -92,7 +93,7 @@ def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
     refs = load_references() if references is None else references
     r = NodeReader(path, RubricError)
     root = r.load()
-    top = r.mapping(root, "rubric", {"parta", "partb", "partc"}, set())
+    top = r.mapping(root, "rubric", {"parta", "partb", "partc"}, {"submission"})
     parta = _parta(r, top["parta"], specs if specs is not None else load_all())
     items: list[Item] = []
     for part in ("partb", "partc"):
@@ -104,7 +105,17 @@ def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
         if total != PART_MARKS[part]:
             raise r.fail(node, part, f"marks add up to {float(total):g}, expected "
                          f"{PART_MARKS[part]}")
-    return Rubric(path, parta, tuple(items))
+    limit = Rubric.time_limit_s
+    if "submission" in top:
+        sub = r.mapping(top["submission"], "submission", {"time_limit_s"}, set())
+        limit = float(r.number(sub["time_limit_s"], "submission.time_limit_s", 1, 86400))
+        inner = max((i for i in items if i.check == "model"), key=lambda i: i.time_limit_s,
+                    default=None)
+        if inner is not None and inner.time_limit_s >= limit:
+            raise r.fail(sub["time_limit_s"], "submission.time_limit_s",
+                         f"expected more than {inner.part}.{inner.id}.time_limit_s "
+                         f"({inner.time_limit_s:g}), which it includes")
+    return Rubric(path, parta, tuple(items), limit)
 
 
 def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:

@@ -7,15 +7,22 @@ keep their source text: significant figures are judged from what the student wro
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from grader.safeio import FileError, Folder, folder_name, read_file, shown
 from solver.variants import STUDENT_ID_RE
+
+__all__ = ["FileError", "Submission", "load_submission", "read_yaml", "parse_yaml", "value_of",
+           "mapping_items"]
 
 MAX_YAML_BYTES = 256 * 1024  # a complete answers.yaml is about 2 KB
 MAX_YAML_EVENTS = 20_000
+MAX_YAML_DEPTH = 16  # answers.yaml needs 2; a few hundred overflow PyYAML's recursive composer
+MAX_STUDENT_BYTES = 16 * 1024
 MAX_REPORT_BYTES = 2 * 1024 * 1024
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 MAX_MODEL_BYTES = 200 * 1024 * 1024
@@ -25,10 +32,6 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
 }
-
-
-class FileError(ValueError):
-    """A submitted file that cannot be read as what it should be: `file:line: field: expected`."""
 
 
 @dataclass(frozen=True)
@@ -62,33 +65,43 @@ Value = Number | Text | Other | None
 
 
 def read_yaml(path: Path, max_bytes: int = MAX_YAML_BYTES) -> yaml.Node | None:
-    """Compose `path` into YAML nodes after checking its size, events, tags and aliases."""
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise FileError(f"{path.name}: {size} bytes, expected at most {max_bytes}")
+    """Read `path` (not followed if a link, at most `max_bytes`) and `parse_yaml` it."""
+    return parse_yaml(read_file(path, max_bytes), Path(path).name)
+
+
+def parse_yaml(data: bytes, fname: str) -> yaml.Node | None:
+    """Compose YAML bytes into nodes after checking their events, depth, tags and aliases."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FileError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise FileError(f"{fname}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    depth = 0
     try:
         for n, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader)):
             line = event.start_mark.line + 1
             if n > MAX_YAML_EVENTS:
-                raise FileError(f"{path.name}:{line}: too many YAML items "
+                raise FileError(f"{fname}:{line}: too many YAML items "
                                 f"(expected at most {MAX_YAML_EVENTS})")
             if isinstance(event, yaml.AliasEvent):
-                raise FileError(f"{path.name}:{line}: YAML alias *{event.anchor} is not allowed "
-                                "(write the value out)")
+                raise FileError(f"{fname}:{line}: YAML alias *{shown(event.anchor)} is not "
+                                "allowed (write the value out)")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise FileError(f"{fname}:{line}: lists or mappings nested more than "
+                                    f"{MAX_YAML_DEPTH} deep")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
             tag = getattr(event, "tag", None)
             if tag is not None and tag not in ("!", *_PLAIN_TAGS):
-                raise FileError(f"{path.name}:{line}: YAML tag {tag!r} is not allowed "
+                raise FileError(f"{fname}:{line}: YAML tag {shown(tag)!r} is not allowed "
                                 "(expected plain numbers, text, lists and mappings)")
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise FileError(f"{path.name}:{line}: not valid YAML: {problem}") from None
+        raise FileError(f"{fname}:{line}: not valid YAML: {problem}") from None
 
 
 def value_of(node: yaml.Node) -> Value:
@@ -137,11 +150,18 @@ def mapping_items(node: yaml.Node | None, fname: str, where: str
 
 @dataclass
 class Submission:
-    """What a submission folder holds; `problems` lists file-level errors (one line each)."""
+    """What a submission folder holds; `problems` lists file-level errors (one line each).
+
+    `id` is who submitted: the folder's name (an LMS export names folders by student), never what
+    the student declares; `declared` is the id written in student.yaml, kept to be compared.
+    `notebook`, `model` and `report` are grader-owned copies of the student's files, made through
+    `Folder` (so no link was followed); they live until `close()`.
+    """
 
     path: Path
     id: str
     name: str = ""
+    declared: str | None = None
     answers: dict[str, dict[str, Value]] | None = None  # None: no answers.yaml
     answer_notes: dict[str, list[str]] = field(default_factory=dict)  # per question, or "_file"
     metrics: dict[str, Value] | None = None
@@ -149,67 +169,109 @@ class Submission:
     model: Path | None = None
     report: Path | None = None
     problems: list[str] = field(default_factory=list)
+    _scratch: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        """Remove the grader's copies of the notebook, model and report."""
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+    def __enter__(self) -> Submission:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _copy(self, folder: Folder, rel: str, limit: int) -> Path | None:
+        def dest() -> Path:  # a private folder, made only for a file that exists
+            if self._scratch is None:
+                self._scratch = tempfile.TemporaryDirectory(prefix="dlhw-sub-")
+            path = Path(self._scratch.name) / rel  # the same relative name as submitted
+            path.parent.mkdir(exist_ok=True)
+            return path
+
+        try:
+            return folder.copy(rel, dest, limit)
+        except FileError:
+            if self._scratch is not None:
+                (Path(self._scratch.name) / rel).unlink(missing_ok=True)
+            raise
 
 
-def load_submission(folder: Path) -> Submission:
-    """Read a submission folder. File-level problems are collected, never raised."""
+# The files the grader reads: (attribute, path in the folder, size cap).
+COPIED = (("notebook", "partb.ipynb", MAX_NOTEBOOK_BYTES),
+          ("model", "models/fashion.pt2", MAX_MODEL_BYTES),
+          ("report", "report.tex", MAX_REPORT_BYTES))
+
+
+def load_submission(folder: Path, submitter: str | None = None) -> Submission:
+    """Read a submission folder. File-level problems are collected, never raised.
+
+    `submitter`: who handed it in, where known from elsewhere (an LMS); default the folder name.
+    """
     folder = Path(folder)
-    sub = Submission(path=folder, id=folder.name)
-    _load_student(sub, folder / "student.yaml")
-    answers = folder / "answers.yaml"
-    if answers.is_file():
-        try:
-            sub.answers = _answers(read_yaml(answers), answers.name, sub)
-        except FileError as exc:
-            sub.problems.append(str(exc))
-    metrics = folder / "metrics.yaml"
-    if metrics.is_file():
-        try:
-            sub.metrics = {k: value_of(v) for k, v in
-                           mapping_items(read_yaml(metrics), metrics.name, "")}
-        except FileError as exc:
-            sub.problems.append(str(exc))
-    for attr, rel, limit in (("notebook", "partb.ipynb", MAX_NOTEBOOK_BYTES),
-                             ("model", "models/fashion.pt2", MAX_MODEL_BYTES),
-                             ("report", "report.tex", MAX_REPORT_BYTES)):
-        p = folder / rel
-        if p.is_symlink():
-            sub.problems.append(f"{rel}: a symbolic link, expected a plain file")
-        elif p.is_file():
-            size = p.stat().st_size
-            if size > limit:
-                sub.problems.append(f"{rel}: {size} bytes, expected at most {limit}")
-            else:
-                setattr(sub, attr, p)
+    sub = Submission(path=folder, id=submitter or shown(folder_name(folder)))
+    try:
+        with Folder(folder) as root:
+            sub.problems += root.scan()
+            _read(sub, root)
+    except FileError as exc:
+        sub.problems.append(str(exc))
+    except Exception as exc:  # noqa: BLE001 - whatever the bytes, one line, never a traceback
+        sub.problems.append(f"{sub.id}: could not be read "
+                            f"({type(exc).__name__}: {str(exc)[:160]})")
     return sub
 
 
-def _load_student(sub: Submission, path: Path) -> None:
-    if not path.is_file():
-        return
-    try:
-        items = mapping_items(read_yaml(path, 16 * 1024), path.name, "")
-    except FileError as exc:
-        sub.problems.append(str(exc))
-        return
-    for key, node in items:
+def _read(sub: Submission, root: Folder) -> None:
+    for fname, limit, load in (("student.yaml", MAX_STUDENT_BYTES, _student),
+                               ("answers.yaml", MAX_YAML_BYTES, _answers),
+                               ("metrics.yaml", MAX_YAML_BYTES, _metrics)):
+        try:
+            data = root.read(fname, limit)
+            if data is not None:
+                load(parse_yaml(data, fname), fname, sub)
+        except FileError as exc:
+            _once(sub, str(exc))
+    for attr, rel, limit in COPIED:
+        try:
+            setattr(sub, attr, sub._copy(root, rel, limit))
+        except FileError as exc:
+            _once(sub, str(exc))
+
+
+def _once(sub: Submission, problem: str) -> None:
+    """Add `problem` unless the folder scan already named the same path."""
+    where = problem.split(":", 1)[0]
+    if not any(p.split(":", 1)[0] == where for p in sub.problems):
+        sub.problems.append(problem)
+
+
+def _metrics(root: yaml.Node | None, fname: str, sub: Submission) -> None:
+    sub.metrics = {k: value_of(v) for k, v in mapping_items(root, fname, "")}
+
+
+def _student(root: yaml.Node | None, fname: str, sub: Submission) -> None:
+    for key, node in mapping_items(root, fname, ""):
         v = value_of(node)
+        line = node.start_mark.line + 1
         if key not in ("id", "name"):
-            sub.problems.append(f"{path.name}:{node.start_mark.line + 1}: {key}: unknown field "
+            sub.problems.append(f"{fname}:{line}: {shown(key)}: unknown field "
                                 "(expected id or name)")
         elif not isinstance(v, (Text, Number)):
-            sub.problems.append(f"{path.name}:{node.start_mark.line + 1}: {key}: expected text")
+            sub.problems.append(f"{fname}:{line}: {key}: expected text")
         elif key == "id":
             if not STUDENT_ID_RE.fullmatch(v.text):
-                sub.problems.append(f"{path.name}:{v.line}: id: expected letters, digits, '.', "
-                                    f"'_' or '-' (at most 64), got {v.text[:40]!r}")
+                sub.problems.append(f"{fname}:{v.line}: id: expected letters, digits, '.', "
+                                    f"'_' or '-' (at most 64), got {shown(v.text[:40])!r}")
             else:
-                sub.id = v.text
+                sub.declared = v.text
         else:
             sub.name = v.text[:200]
 
 
-def _answers(root: yaml.Node | None, fname: str, sub: Submission) -> dict[str, dict[str, Value]]:
+def _answers(root: yaml.Node | None, fname: str, sub: Submission) -> None:
     """answers.yaml: question id → answer id → value. Shape errors of one question stay local."""
     out: dict[str, dict[str, Value]] = {}
     for qid, qnode in mapping_items(root, fname, ""):
@@ -222,4 +284,4 @@ def _answers(root: yaml.Node | None, fname: str, sub: Submission) -> dict[str, d
         except FileError as exc:
             sub.answer_notes.setdefault(key, []).append(str(exc))
             out[key] = {}
-    return out
+    sub.answers = out

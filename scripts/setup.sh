@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 layer=${1:-dev}
 
-debs=(dataset-fashion-mnist texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
+debs=(dataset-fashion-mnist bubblewrap texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
       texlive-publishers latexmk poppler-utils)
 missing=()
 for p in "${debs[@]}"; do

@@ -73,7 +73,9 @@ def test_cli_formats_and_exit_codes(tmp_path):
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.output)
     assert {"student", "status", "score", "max_score", "questions"} <= data.keys()
-    assert data["student"] == "s2025-0042" and data["score"] == 50.0
+    # The folder is who submitted; the id it declares is kept, and flagged as different.
+    assert data["student"] == "submission" and data["declared"] == "s2025-0042"
+    assert data["score"] == 50.0 and "'s2025-0042'" in data["flags"][0]
     q1 = data["questions"]["q1"]
     assert {"score", "max_score", "status", "feedback", "answers"} <= q1.keys()
     gs = json.loads(runner.invoke(cli, ["grade", str(EXAMPLE), "--parts", "A", "--format",
@@ -113,7 +115,8 @@ def test_batch_isolates_bad_submissions_and_is_byte_reproducible(tmp_path):
                         if p.is_file()})
     assert outputs[0] == outputs[1]
     rows = list(csv.DictReader((tmp_path / "results0" / "gradebook.csv").open()))
-    assert [r["student"] for r in rows] == ["s2025-0042", "bob", "carol"]
+    assert [r["student"] for r in rows] == ["alice", "bob", "carol"]
+    assert rows[0]["declared"] == "s2025-0042" and "declares id" in rows[0]["flags"]
     assert rows[0]["total"] == "50" and rows[1]["q1"] == "invalid"
     assert rows[2]["q6"] == "2.5" and rows[2]["q1"] == "1.5"
     assert (tmp_path / "results0" / "stats.csv").read_text().startswith("item,max,n,mean")

@@ -1,0 +1,219 @@
+"""Read an untrusted folder without leaving it: no symbolic link is followed, no special file is
+opened, nothing is read past its cap.
+
+Every path is walked one component at a time from a descriptor of the submission folder
+(`openat` with O_NOFOLLOW), so neither a symlinked file nor a symlinked parent folder can point
+the grader at another student's answers or at a secret. Sizes are counted while reading, never
+taken from `st_size` (files in /proc report 0). A FIFO is opened non-blocking and refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import re
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_CHUNK = 1 << 20
+
+MAX_ENTRIES = 2000  # files and folders in one submission
+MAX_DEPTH = 12  # folders inside folders
+
+
+class FileError(ValueError):
+    """A submitted file that cannot be read as what it should be: `file:line: field: expected`."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (links are never followed: submit the file itself)"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a plain file"
+
+
+def folder_name(folder: Path) -> str:
+    """The last component of `folder` as given (`.` and `..` resolved lexically, links not)."""
+    return os.path.basename(os.path.abspath(folder))
+
+
+def shown(name: str) -> str:
+    """A file name as it may appear in a message: undecodable bytes and control characters
+    escaped, length capped (the name is the student's)."""
+    # Undecodable bytes of a file name arrive as U+DC80..U+DCFF (surrogateescape): shown as \xNN;
+    # any other lone surrogate (from a YAML or JSON escape) cannot be shown at all.
+    name = re.sub("[\ud800-\udc7f\udd00-\udfff]", "\ufffd", name)
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= 80 else text[:60] + "…" + text[-10:]
+
+
+class Folder:
+    """An open submission folder; every read stays inside it."""
+
+    def __init__(self, path: Path, follow: bool = False):
+        """`follow`: the folder's own path is the caller's, so a link there is followed."""
+        self.path = Path(path)
+        try:
+            self.fd = os.open(self.path, _DIR_FLAGS & ~os.O_NOFOLLOW if follow else _DIR_FLAGS)
+        except OSError as exc:
+            raise FileError(f"{shown(folder_name(self.path))}: the submission folder "
+                            f"is {self._why(exc, None, os.fspath(self.path))}") from None
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Folder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _why(exc: OSError, dir_fd: int | None, name: str) -> str:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+            try:
+                mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+                return _kind(mode)
+            except OSError:
+                pass
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+
+    def _open(self, rel: str) -> int | None:
+        """A descriptor of the regular file `rel` (components separated by '/'); None if absent."""
+        parts = rel.split("/")
+        fd = self.fd
+        try:
+            for k, part in enumerate(parts):
+                last = k == len(parts) - 1
+                try:
+                    nfd = os.open(part, _FILE_FLAGS if last else _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    nfd = -1
+                except OSError as exc:
+                    where = "/".join(parts[:k + 1])
+                    raise FileError(f"{where}: {self._why(exc, fd, part)}, expected a "
+                                    + ("plain file" if last else "folder")) from None
+                if fd != self.fd:
+                    os.close(fd)
+                fd = nfd
+                if fd < 0:
+                    return None
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise FileError(f"{rel}: {_kind(mode)}, expected a plain file")
+        except BaseException:
+            if fd not in (self.fd, -1):
+                os.close(fd)
+            raise
+        return fd
+
+    def read(self, rel: str, limit: int) -> bytes | None:
+        """The bytes of `rel`, at most `limit` of them (FileError beyond); None if absent."""
+        fd = self._open(rel)
+        if fd is None:
+            return None
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            while size <= limit:
+                block = os.read(fd, min(_CHUNK, limit + 1 - size))
+                if not block:
+                    break
+                chunks.append(block)
+                size += len(block)
+        except OSError as exc:
+            raise FileError(f"{rel}: cannot be read ({exc.strerror})") from None
+        finally:
+            os.close(fd)
+        if size > limit:
+            raise FileError(f"{rel}: more than {limit} bytes, expected at most {limit}")
+        return b"".join(chunks)
+
+    def copy(self, rel: str, dest: Callable[[], Path], limit: int) -> Path | None:
+        """Copy `rel` to the grader-owned path `dest()` (asked for only if `rel` exists),
+        streaming, at most `limit` bytes; None if absent."""
+        fd = self._open(rel)
+        if fd is None:
+            return None
+        try:
+            target = dest()
+            size = 0
+            with open(target, "wb") as out:
+                while block := os.read(fd, _CHUNK):
+                    size += len(block)
+                    if size > limit:
+                        raise FileError(f"{rel}: more than {limit} bytes, expected at most "
+                                        f"{limit}")
+                    out.write(block)
+        except OSError as exc:
+            raise FileError(f"{rel}: cannot be read ({exc.strerror})") from None
+        finally:
+            os.close(fd)
+        return target
+
+    def scan(self, max_entries: int = MAX_ENTRIES, max_depth: int = MAX_DEPTH) -> list[str]:
+        """One line per entry a submission may not hold: symbolic links and special files
+        anywhere, too many entries, folders nested too deep."""
+        problems: list[str] = []
+        count = 0
+        stack: list[tuple[int, str, int]] = [(os.dup(self.fd), "", 0)]
+        try:
+            while stack:
+                fd, prefix, depth = stack.pop()
+                try:
+                    with os.scandir(fd) as it:
+                        # Never list more than the cap (a million files must not cost a million).
+                        entries = list(itertools.islice(it, max_entries - count + 1))
+                        for entry in sorted(entries, key=lambda e: e.name):
+                            count += 1
+                            if count > max_entries:
+                                return problems + [f"more than {max_entries} files and folders "
+                                                   "in the submission"]
+                            rel = prefix + shown(entry.name)
+                            mode = entry.stat(follow_symlinks=False).st_mode
+                            if stat.S_ISDIR(mode):
+                                if depth + 1 >= max_depth:
+                                    problems.append(f"{rel}/: folders nested more than "
+                                                    f"{max_depth} deep")
+                                    continue
+                                try:
+                                    sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                                except OSError as exc:
+                                    problems.append(f"{rel}/: {self._why(exc, fd, entry.name)}")
+                                    continue
+                                stack.append((sub, rel + "/", depth + 1))
+                            elif not stat.S_ISREG(mode):
+                                problems.append(f"{rel}: {_kind(mode)}, not allowed in a "
+                                                "submission")
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            problems.append(f"the submission folder cannot be listed ({exc.strerror})")
+        finally:
+            for fd, _, _ in stack:
+                os.close(fd)
+        return problems
+
+
+def read_file(path: Path, limit: int) -> bytes:
+    """One file by path, its last component not followed if a link, at most `limit` bytes."""
+    path = Path(path)
+    with Folder(path.parent, follow=True) as folder:
+        data = folder.read(path.name, limit)
+    if data is None:
+        raise FileError(f"{path.name}: not found")
+    return data

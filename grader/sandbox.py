@@ -1,0 +1,299 @@
+"""Run what a student controls (notebook code, an exported model, a LaTeX report) in a sandbox.
+
+Everything of a student's that executes goes through `run`, and nothing else does. The sandbox is
+bubblewrap (Debian `bubblewrap`):
+
+- new PID, network, IPC, UTS and mount namespaces (cgroup too where the kernel allows): no
+  network, no view of the grader's processes;
+- a root made of read-only binds of the interpreter and system libraries only (`/usr`, the Python
+  prefixes, what the caller names in `ro_binds`), with `/usr/share/datasets` (the test labels)
+  hidden; none of the grader's files, references or other submissions exists in it;
+- the inputs the caller passes, copied into a read-only `/in`; a writable `/out` whose files come
+  back, each size-capped; a private, size-limited `/tmp`; a cleared environment;
+- an unprivileged uid: run as root, bwrap builds the namespaces and `setpriv` drops to uid 65534
+  with no capabilities and no_new_privs (a user namespace would map the child to root outside,
+  where RLIMIT_NPROC does not bite); run as an ordinary user, bwrap's user namespace does it;
+- rlimits on CPU time, address space, processes, open files and file size (stdout and stderr go
+  to files, so a flood of output is cut at the file limit), and a wall-clock timeout that kills
+  the whole process group and, with it, the namespace (`--die-with-parent`).
+
+Where bubblewrap cannot run, `run` executes nothing and says so: the caller reports the item as
+"not run: no sandbox", never falling back to running the student's code unconfined.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NOBODY = 65534
+# Never visible inside, even though they sit under a bound folder: the FashionMNIST labels.
+HIDDEN = ("/usr/share/datasets",)
+_PASS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # set here for correctness on some CPUs
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sandboxed run may use. Memory is address space (RLIMIT_AS)."""
+
+    wall_s: float = 120.0
+    cpu_s: int = 120
+    memory_mb: int = 4096  # torch's CUDA build does not import in 3 GB of address space
+    processes: int = 64
+    file_mb: int = 64  # largest file it may write: stdout, stderr and /out files included
+    tmp_mb: int = 256  # its private /tmp
+    threads: int = 1  # OMP/MKL/BLAS threads
+    keep_output: int = 16 * 1024  # bytes of stdout/stderr kept (the tail)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a sandboxed run ended. `reason` is one line for a student's feedback."""
+
+    status: str  # ok | failed | timeout | killed | unavailable
+    returncode: int | None = None
+    seconds: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+_SIGNALS = {signal.SIGXCPU: "used more than its CPU-time limit",
+            signal.SIGXFSZ: "wrote a file or output larger than its limit",
+            signal.SIGKILL: "was killed (memory or process limit)",
+            signal.SIGSEGV: "crashed (segmentation fault)",
+            signal.SIGABRT: "aborted (often: out of memory)"}
+
+
+def unavailable_reason() -> str | None:
+    """None where the sandbox works here; else why not, as one line."""
+    return _probe()
+
+
+@functools.lru_cache(maxsize=1)
+def _probe() -> str | None:
+    if shutil.which("bwrap") is None:
+        return "no sandbox: bubblewrap is not installed (apt-get install bubblewrap)"
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        return "no sandbox: setpriv (util-linux) is missing"
+    out = run(["/bin/true"], limits=Limits(wall_s=20, cpu_s=10, memory_mb=512), _probing=True)
+    if out.status != "ok":
+        return f"no sandbox: bubblewrap cannot run here ({out.reason or out.stderr[-200:]})"
+    return None
+
+
+def python_argv(script: str, *args: str) -> list[str]:
+    """Command line for this interpreter running `script` (a path inside the sandbox).
+
+    -I: no user site-packages, no PYTHONPATH, no script folder on sys.path.
+    """
+    return [sys.executable, "-I", "-B", script, *args]
+
+
+def run(argv: Sequence[str], *, limits: Limits,
+        inputs: Mapping[str, bytes | Path] | None = None,
+        ro_binds: Sequence[str | Path] = (), env: Mapping[str, str] | None = None,
+        cwd: str = "/tmp", _probing: bool = False) -> Outcome:
+    """Run `argv` in the sandbox. `inputs` (name → bytes, or a path on this side, copied) appear
+    read-only under /in; whatever it writes to /out comes back in `Outcome.files`."""
+    if not _probing and (why := _probe()) is not None:
+        return Outcome("unavailable", reason=why)
+    box = Path(tempfile.mkdtemp(prefix="dlhw-box-"))
+    try:
+        return _run_in(box, list(argv), limits, inputs or {}, ro_binds, env or {}, cwd)
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
+
+
+def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, bytes | Path],
+            ro_binds: Sequence[str | Path], env: Mapping[str, str], cwd: str) -> Outcome:
+    root = os.geteuid() == 0
+    indir, outdir = box / "in", box / "out"
+    indir.mkdir()
+    outdir.mkdir()
+    for name, data in inputs.items():
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"sandbox input name {name!r}: expected a plain file name")
+        target = indir / name
+        if isinstance(data, Path):
+            _copy_nofollow(data, target)
+        else:
+            target.write_bytes(data)
+        target.chmod(0o444)
+    indir.chmod(0o555)
+    if root:
+        os.chown(outdir, NOBODY, NOBODY)
+    outdir.chmod(0o700)
+    box.chmod(0o711)
+
+    cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+           "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    if not root:
+        cmd += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    cmd += _root_binds(ro_binds)
+    cmd += ["--ro-bind", str(indir), "/in", "--bind", str(outdir), "/out",
+            "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
+            "--chdir", cwd, "--clearenv"]
+    for key, value in _environment(limits, env).items():
+        cmd += ["--setenv", key, value]
+    if root:
+        cmd += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    cmd += argv
+
+    def limit() -> None:  # in the child, before exec: inherited by everything inside
+        mem = limits.memory_mb * 1024 * 1024
+        fsize = limits.file_mb * 1024 * 1024
+        for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_FSIZE, fsize),
+                           (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, 256)):
+            resource.setrlimit(res, (value, value))
+        # SIGXCPU at the soft limit (named in the reason), SIGKILL a second later.
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
+        if root:  # enforced once setpriv has dropped to NOBODY (root itself is exempt)
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+
+    out_path, err_path = box / "stdout", box / "stderr"
+    t0 = time.monotonic()
+    with open(out_path, "wb") as out_f, open(err_path, "wb") as err_f:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
+                                preexec_fn=limit, start_new_session=True, close_fds=True)
+        try:
+            rc: int | None = proc.wait(timeout=limits.wall_s)
+        except subprocess.TimeoutExpired:
+            rc = None
+        finally:
+            _kill_group(proc)
+    seconds = time.monotonic() - t0
+    stdout = _tail(out_path, limits.keep_output)
+    stderr = _tail(err_path, limits.keep_output)
+    files = _collect(outdir, limits.file_mb * 1024 * 1024)
+    if rc is None:
+        return Outcome("timeout", None, seconds, stdout, stderr, files,
+                       f"stopped after {limits.wall_s:g} s (wall-clock limit)")
+    if rc == 0:
+        return Outcome("ok", 0, seconds, stdout, stderr, files)
+    sig = -rc if rc < 0 else rc - 128 if rc > 128 else 0
+    if sig in _SIGNALS:
+        return Outcome("killed", rc, seconds, stdout, stderr, files, _SIGNALS[sig])
+    last = next((ln for ln in reversed(stderr.splitlines()) if ln.strip()), "")
+    return Outcome("failed", rc, seconds, stdout, stderr, files,
+                   last.strip()[:200] or f"exit status {rc}")
+
+
+def _root_binds(extra: Sequence[str | Path]) -> list[str]:
+    """The read-only root: system folders, the Python prefixes, the caller's extra folders."""
+    args: list[str] = []
+    for top in ("/bin", "/lib", "/lib64", "/sbin"):
+        p = Path(top)
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), top]
+        elif p.is_dir():
+            args += ["--ro-bind", top, top]
+    args += ["--ro-bind", "/usr", "/usr"]
+    for f in ("/etc/ld.so.cache", "/etc/localtime"):
+        if Path(f).exists():
+            args += ["--ro-bind", f, f]
+    made = {"/", "/usr", "/tmp", "/in", "/out", "/proc", "/dev"}
+    exe = Path(sys.executable)
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(exe.resolve().parent.parent)}
+    for folder in sorted({*prefixes, *map(str, extra)}):
+        folder = os.path.realpath(folder)
+        if folder == "/" or folder.startswith("/usr/") or not os.path.isdir(folder) \
+                or folder in made:
+            continue
+        # bwrap would copy the mode of the source's parents (/root is 0700): open them to the
+        # unprivileged uid, which must traverse them to reach the interpreter.
+        for parent in reversed(Path(folder).parents):
+            if str(parent) not in made:
+                args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(str(parent))
+        args += ["--ro-bind", folder, folder]
+        made.add(folder)
+    if not exe.resolve().is_relative_to("/usr") and str(exe.parent) not in made:
+        args += ["--ro-bind", str(exe.parent), str(exe.parent)]  # a venv's bin/ symlinks
+    for hidden in HIDDEN:
+        if Path(hidden).is_dir():
+            args += ["--tmpfs", hidden]
+    return args
+
+
+def _environment(limits: Limits, extra: Mapping[str, str]) -> dict[str, str]:
+    threads = str(limits.threads)
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "PYTHONHASHSEED": "0",
+           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+           "OPENBLAS_NUM_THREADS": threads, "CUDA_VISIBLE_DEVICES": "",
+           "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp"}
+    env |= {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
+    return env | dict(extra)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL everything in the run's session: bwrap first, and with it the namespace."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _copy_nofollow(src: Path, dst: Path) -> None:
+    """Copy a regular file without following a symlink at its last component."""
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{src.name}: not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f, open(dst, "wb") as g:
+            shutil.copyfileobj(f, g, 1024 * 1024)
+    finally:
+        os.close(fd)
+
+
+def _tail(path: Path, keep: int) -> str:
+    """The last `keep` bytes of an output file, as text with control characters removed."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - keep))
+        data = f.read(keep)
+    text = data.decode("utf-8", "replace")
+    return "".join(c for c in text if c in "\n\t" or (c.isprintable()))
+
+
+def _collect(outdir: Path, cap: int) -> dict[str, bytes]:
+    """Regular files the run left in /out (top level only), read without following links, at
+    most `cap` bytes in all: a file past the budget is left out, and the caller finds it missing."""
+    files: dict[str, bytes] = {}
+    budget = cap
+    for entry in sorted(os.scandir(outdir), key=lambda e: e.name):
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                continue
+            data = f.read(budget + 1)
+        if len(data) > budget:
+            continue
+        files[entry.name] = data
+        budget -= len(data)
+    return files
