@@ -147,6 +147,7 @@ class Submission:
     metrics: dict[str, Value] | None = None
     notebook: Path | None = None
     model: Path | None = None
+    regression_model: Path | None = None
     report: Path | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -171,6 +172,7 @@ def load_submission(folder: Path) -> Submission:
             sub.problems.append(str(exc))
     for attr, rel, limit in (("notebook", "partb.ipynb", MAX_NOTEBOOK_BYTES),
                              ("model", "models/fashion.pt2", MAX_MODEL_BYTES),
+                             ("regression_model", "models/regression.pt2", MAX_MODEL_BYTES),
                              ("report", "report.tex", MAX_REPORT_BYTES)):
         p = folder / rel
         if p.is_symlink():
