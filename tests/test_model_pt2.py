@@ -144,7 +144,8 @@ def sympy_expression(src: Path, dst: Path, marker: str) -> Path:
 ATTACKS = {"dup_path_name": (dup_path_name, "'evil' is declared pickled"),
            "second_config": (second_config, "sample_inputs/model_weights_config.json': not "
                              "part of a torch.export archive"),
-           "opaque_constant": (opaque_constant, "opaque_obj_0': not part of a torch.export archive"),
+           "opaque_constant": (opaque_constant, "opaque_obj_0': not part of a torch.export "
+                               "archive"),
            "planted_sample_inputs": (planted_sample_inputs, "pickle calls io.open"),
            "guards_code": (guards_code, "guards_code is Python"),
            "sympy_expression": (sympy_expression, "'lambdify' is not part of a SymPy")}
