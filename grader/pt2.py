@@ -35,6 +35,7 @@ import os
 import pickletools
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -123,11 +124,7 @@ def validate(path: str | os.PathLike, out: str | os.PathLike | None = None) -> S
     except OSError as exc:
         raise UnsafeModel(f"cannot read the archive: {exc.strerror or exc}") from None
     with data_file:
-        try:
-            zf = zipfile.ZipFile(data_file)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise UnsafeModel(f"not a zip archive ({_line(exc)})") from None
-        with zf:
+        with _open_zip(data_file) as zf:
             try:
                 return _Validator(zf, _size(data_file)).run(out)
             except UnsafeModel:
@@ -135,7 +132,7 @@ def validate(path: str | os.PathLike, out: str | os.PathLike | None = None) -> S
                     Path(out).unlink(missing_ok=True)
                 raise
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
-                    NotImplementedError, RecursionError) as exc:
+                    NotImplementedError, RecursionError, struct.error) as exc:
                 if out is not None:
                     Path(out).unlink(missing_ok=True)
                 raise UnsafeModel(f"corrupt archive ({_line(exc)})") from None
@@ -154,6 +151,26 @@ def _open_plain(path: Path) -> io.BufferedReader:
         f.close()
         raise UnsafeModel(f"{st.st_size} bytes, expected at most {MAX_FILE}")
     return f
+
+
+def _open_zip(f: io.BufferedIOBase) -> zipfile.ZipFile:
+    """zipfile reads the whole central directory into objects: its size is checked first, from
+    the end record, so a directory of millions of entries never reaches memory."""
+    try:
+        end = zipfile._EndRecData(f)  # the end record (zip64 aware), as zipfile itself reads it
+        if end is None:
+            raise zipfile.BadZipFile("no end of central directory")
+        if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_MEMBERS or \
+                end[zipfile._ECD_SIZE] > MAX_MEMBERS * 400:
+            raise UnsafeModel(f"{end[zipfile._ECD_ENTRIES_TOTAL]} members in a "
+                              f"{end[zipfile._ECD_SIZE]}-byte directory, expected at most "
+                              f"{MAX_MEMBERS}")
+        f.seek(0)
+        return zipfile.ZipFile(f)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as exc:
+        if isinstance(exc, UnsafeModel):
+            raise
+        raise UnsafeModel(f"not a zip archive ({_line(exc)})") from None
 
 
 def _size(f: io.BufferedReader) -> int:
@@ -433,9 +450,9 @@ class _Validator:
         if not data:
             return
         try:
-            inner = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile:
-            raise UnsafeModel(f"{where}: not a torch.save archive") from None
+            inner = _open_zip(io.BytesIO(data))
+        except UnsafeModel as exc:
+            raise UnsafeModel(f"{where}: not a torch.save archive ({exc})") from None
         with inner:
             pkls = [i for i in inner.infolist() if i.filename.endswith("data.pkl")]
             if len(inner.infolist()) > MAX_MEMBERS or len(pkls) != 1:

@@ -307,3 +307,12 @@ def test_mangled_archives_are_refused_in_one_line_or_pass(exported, tmp_path_fac
             assert "\n" not in str(exc)
 
     check()
+
+
+def test_huge_central_directory_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "many.pt2"
+    with zipfile.ZipFile(path, "w") as z:
+        for i in range(5000):
+            z.writestr(f"m/data/weights/weight_{i}", b"")
+    with pytest.raises(UnsafeModel, match="^5000 members"):
+        validate(path)
