@@ -153,13 +153,20 @@ def _fashion(item: Item, path: Path, data_dir: Path | None) -> Measured:
 
 def perturbation_seed() -> int:
     """The secret seed of the shifted test copies: $DLHW_PERTURB_SEED (the instructor's, to
-    reproduce a run), else drawn once per grading process. Logged, never shown to students."""
+    reproduce a run), else drawn once per grading process. Logged (the `dlhw.grader` logger; a
+    drawn seed as a warning, which reaches stderr), never shown to students."""
     global _SEED
     if _SEED is None:
         env = os.environ.get(SEED_ENV, "").strip()
-        _SEED = int(env) if env.isdigit() else secrets.randbits(63)
-        log.info("perturbation seed %d (%s)", _SEED, "from $" + SEED_ENV if env.isdigit()
-                 else "drawn for this run")
+        if env.isdigit():
+            _SEED = int(env)
+            log.info("perturbation seed %d (from $%s)", _SEED, SEED_ENV)
+        else:
+            _SEED = secrets.randbits(63)
+            # A warning, so that it reaches the grader's stderr even with logging unconfigured:
+            # the instructor needs it to reproduce a review flag.
+            log.warning("dlhw grade: perturbation seed %d drawn for this run (set %s=%d to "
+                        "reproduce it)", _SEED, SEED_ENV, _SEED)
     return _SEED
 
 
