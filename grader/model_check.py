@@ -86,15 +86,12 @@ def run_model(path: Path, inputs: np.ndarray, *, time_limit_s: float, memory_lim
                           limits=limits, inputs={"model_harness.py": HARNESS, "model.pt2": clean,
                                                  "inputs.npy": arr.getvalue()})
     if not out.ok:
-        reason = out.reason if out.status != "failed" else \
-            next((ln for ln in reversed(out.stderr.splitlines()) if ln.startswith("model "
-                                                                                   "failed")),
-                 out.reason)
-        return Ran(None, out.status, reason, out.seconds)
-    try:
+        said = [ln for ln in out.stderr.splitlines() if ln.startswith("model failed")]
+        return Ran(None, out.status, said[-1] if said else out.reason, out.seconds)
+    try:  # what comes back is untrusted too: plain arrays only, no pickle
         timing = json.loads(out.files.get("timing.json", b"{}"))
         y = np.load(io.BytesIO(out.files["outputs.npy"]), allow_pickle=False)
-    except (KeyError, ValueError, OSError, EOFError) as exc:
+    except (KeyError, ValueError, OSError, EOFError, RecursionError) as exc:
         return Ran(None, "bad-output", f"no readable outputs ({type(exc).__name__})",
                    out.seconds)
     if y.dtype != np.float32 or y.ndim != 2 or len(y) != len(inputs) or \
