@@ -15,7 +15,7 @@ Prints, with the CPU and the load average beside every figure:
   few seconds each, exported, measured through the same sandboxed path).
 
 --cnn defaults to runs/fashion/model.pt2 (`dlhw run fashion`), --regression to
-runs/regression/model.pt2 (`dlhw run regression`).
+runs/regression/model.pt2 (`dlhw run regression`); --only timing,drops,regression picks parts.
 """
 
 from __future__ import annotations
@@ -95,71 +95,87 @@ def train_mlp(cfg: dict, seed: int):
     return model.eval()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cnn", default="runs/fashion/model.pt2")
-    ap.add_argument("--regression", default="runs/regression/model.pt2")
-    ap.add_argument("--runs", type=int, default=3)
-    args = ap.parse_args()
-    print(f"CPU: {cpu()}; {load()}")
-    if (why := sandbox.unavailable_reason()) is not None:
-        sys.exit(why)
-    items = {i.id: i for i in load_rubric().items}
-    cnn, reg = Path(args.cnn), Path(args.regression)
-
+def timing(cnn: Path, item, runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t, _ = timed(lambda: validate(cnn, Path(tmp) / "v.pt2"), 20)
-        print(f"validate + rewrite {cnn}: {t * 1000:.1f} ms median of 20 ({load()})")
-
+    print(f"validate + rewrite {cnn}: {t * 1000:.1f} ms median of 20 ({load()})")
     lim = sandbox.Limits(wall_s=60, cpu_s=60)
-    t_true, _ = timed(lambda: sandbox.run(["/bin/true"], limits=lim), args.runs)
+    t_true, _ = timed(lambda: sandbox.run(["/bin/true"], limits=lim), runs)
     t_torch, _ = timed(lambda: sandbox.run(sandbox.python_argv("/in/x.py"), limits=lim,
-                                           inputs={"x.py": b"import numpy, torch\n"}),
-                       args.runs)
+                                           inputs={"x.py": b"import numpy, torch\n"}), runs)
     print(f"sandbox start-up: bwrap /bin/true {t_true:.3f} s, python + import torch inside "
-          f"{t_torch:.2f} s (medians of {args.runs}; {load()})")
-
-    item = items["fashion"]
+          f"{t_torch:.2f} s (medians of {runs}; {load()})")
+    x, _ = mc.load_test_images(mc.DEFAULT_DATA)
     totals, evals = [], []
-    for _ in range(args.runs):
-        x, _ = mc.load_test_images(mc.DEFAULT_DATA)
+    for _ in range(runs):
         t = time.perf_counter()
-        ran = mc.run_model(cnn, np.concatenate([x, x]),
-                           time_limit_s=item.time_limit_s, memory_limit_mb=item.memory_limit_mb)
+        ran = mc.run_model(cnn, np.concatenate([x, x]), time_limit_s=item.time_limit_s,
+                           memory_limit_mb=item.memory_limit_mb)
         totals.append(time.perf_counter() - t)
         evals.append(ran.timing.get("eval_s", math.nan))
     total, ev = statistics.median(totals), statistics.median(evals)
-    print(f"reference CNN, validate + sandbox + 20,000 images: {total:.2f} s median of "
-          f"{args.runs} (model evaluation {ev:.2f} s; start-up, import and load "
-          f"{(total - ev) / total:.0%}; {load()})")
+    print(f"reference CNN, validate + sandbox + 20,000 images: {total:.2f} s median of {runs} "
+          f"(model evaluation {ev:.2f} s; start-up, import and load {(total - ev) / total:.0%}; "
+          f"{load()})")
 
+
+def drops(cnn: Path, item, runs: int) -> None:
     from tests.test_model_grading import export_memoriser
 
     with tempfile.TemporaryDirectory() as tmp:
         memo = export_memoriser(Path(tmp) / "memo.pt2")
-        for seed in range(1, args.runs + 1):
+        for seed in range(1, runs + 1):
             os.environ[mc.SEED_ENV] = str(seed)
             mc._SEED = None
             rows = []
             for name, path in (("reference CNN", cnn), ("memoriser", memo)):
                 m = mc.measure(item, path)
-                rows.append(f"{name} {m.value:.4f} -> {m.detail['shifted_accuracy']:.4f} "
-                            f"(drop {(m.value - m.detail['shifted_accuracy']) * 100:.2f} "
-                            f"points{', REVIEW' if m.review else ''})")
+                if not m.ok:
+                    rows.append(f"{name}: {m.error}")
+                    continue
+                after = m.detail["shifted_accuracy"]
+                rows.append(f"{name} {m.value:.4f} -> {after:.4f} (drop "
+                            f"{(m.value - after) * 100:.2f} points"
+                            f"{', REVIEW' if m.review else ''}, {m.detail['seconds']:.1f} s)")
             print(f"seed {seed}, {item.shift_px}-px shifts: " + "; ".join(rows) + f" ({load()})")
 
-        ritem = items["regression"]
-        m = mc.measure(ritem, reg)
-        print(f"regression reference {reg}: MSE vs sin(x) {m.value:.6f} on {m.n} points")
-        from nets.export import export_regression
 
+def regression(reg: Path, item, runs: int) -> None:
+    from nets.export import export_regression
+
+    m = mc.measure(item, reg)
+    print(f"regression reference {reg}: MSE vs sin(x) {m.value:.6f} on {m.n} points" if m.ok
+          else f"regression reference: {m.error}")
+    with tempfile.TemporaryDirectory() as tmp:
         for name, cfg in student_mlps().items():
             mses = []
-            for seed in range(args.runs):
-                path = export_regression(train_mlp(cfg, seed), Path(tmp) / "s.pt2")
-                mses.append(mc.measure(ritem, path).value)
+            for seed in range(runs):
+                m = mc.measure(item, export_regression(train_mlp(cfg, seed),
+                                                       Path(tmp) / "s.pt2"))
+                mses.append(m.value if m.ok else math.nan)
             print(f"student MLP {name}: MSE vs sin(x) median {statistics.median(mses):.5f} "
-                  f"(seeds 0..{args.runs - 1}: {', '.join(f'{v:.5f}' for v in mses)})")
+                  f"(seeds 0..{runs - 1}: {', '.join(f'{v:.5f}' for v in mses)}; {load()})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cnn", default="runs/fashion/model.pt2")
+    ap.add_argument("--regression", default="runs/regression/model.pt2")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", default="timing,drops,regression",
+                    help="comma-separated parts to run (default: all)")
+    args = ap.parse_args()
+    print(f"CPU: {cpu()}; {load()}")
+    if (why := sandbox.unavailable_reason()) is not None:
+        sys.exit(why)
+    items = {i.id: i for i in load_rubric().items}
+    parts = args.only.split(",")
+    if "timing" in parts:
+        timing(Path(args.cnn), items["fashion"], args.runs)
+    if "drops" in parts:
+        drops(Path(args.cnn), items["fashion"], args.runs)
+    if "regression" in parts:
+        regression(Path(args.regression), items["regression"], args.runs)
     print(f"done ({load()})")
 
 
