@@ -294,3 +294,14 @@ def test_refused_before_the_sandbox(tmp_path, exported):
     with pytest.raises(UnsafeModel, match="archive_format"):
         run_model(bad, np.zeros((1, 1, 28, 28), np.uint8), time_limit_s=5, memory_limit_mb=512)
     assert _member(exported, "archive_format") == b"pt2"
+
+
+def test_regression_study_exports_the_model_the_grader_measures(tmp_path, items):
+    """`dlhw run regression` (and partc) writes runs/regression/model.pt2 in the contract."""
+    _needs_sandbox()
+    from nets.studies import regression
+
+    regression(tmp_path / "reg", epochs=30, quick=True, progress=False)
+    path = tmp_path / "reg" / "model.pt2"
+    m = measure(items["regression"], path)
+    assert m.ok and m.n == items["regression"].grid_points and 0 <= m.value < 1, m
