@@ -74,8 +74,7 @@ _TOP_KEYS = {"graph_module", "opset_version", "range_constraints", "schema_versi
              "torch_version", "guards_code"}
 # Argument kinds that reach objects beyond tensors and numbers (custom classes, subgraphs of
 # higher-order ops, operators passed as values): none is needed by a feed-forward model.
-_FORBIDDEN_KEYS = {"as_custom_obj", "custom_obj", "custom_obj_values_", "as_graph",
-                   "as_operator", "as_custom_objs"}
+_FORBIDDEN_KEYS = {"as_custom_obj", "custom_obj", "as_graph", "as_operator"}
 _TARGET = re.compile(r"torch\.ops\.aten\.[A-Za-z0-9_]{1,80}\.[A-Za-z0-9_]{1,40}|"
                      r"_operator\.(getitem|add|sub|mul|floordiv|truediv|mod|neg|pow|eq|ne|lt|"
                      r"le|gt|ge|and_|or_)|math\.(ceil|floor|sqrt|trunc)|"
