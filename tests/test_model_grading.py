@@ -22,25 +22,20 @@ from grader.model_check import DEFAULT_DATA, load_test_images, measure, run_mode
 from grader.pt2 import UnsafeModel
 from grader.rubric import load_rubric
 from tests.conftest import require
-from tests.test_model_pt2 import _member, _rebuild
+from tests.test_model_pt2 import _member, _rebuild, export_small
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_REGRESSION = ROOT / "examples" / "submission" / "models" / "regression.pt2"
 
 
 @pytest.fixture(scope="module")
-def items():
-    return {i.id: i for i in load_rubric().items}
+def exported(tmp_path_factory) -> Path:
+    return export_small(tmp_path_factory.mktemp("real") / "fashion.pt2")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
-    from nets.export import export_model
-    from nets.models import CNNSpec, build_cnn
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("real") / "fashion.pt2"
-    return export_model(build_cnn(CNNSpec(widths=(4, 8), convs=(1, 1))).eval(), path)
+def items():
+    return {i.id: i for i in load_rubric().items}
 
 
 def _needs_sandbox():

@@ -29,8 +29,7 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
+def export_small(path: Path) -> Path:
     """A real archive, from the project's own export path (a small CNN, batch dynamic)."""
     import torch
 
@@ -38,8 +37,12 @@ def exported(tmp_path_factory) -> Path:
     from nets.models import CNNSpec, build_cnn
 
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("real") / "fashion.pt2"
     return export_model(build_cnn(CNNSpec(widths=(4, 8), convs=(1, 1))).eval(), path)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    return export_small(tmp_path_factory.mktemp("real") / "fashion.pt2")
 
 
 def _rebuild(src: Path, dst: Path, change: dict[str, bytes | None] | None = None,
