@@ -1,77 +1,191 @@
-"""A submitted FashionMNIST model: refuse unsafe archives, then measure it in a sandbox process.
+"""A submitted model (models/<name>.pt2): validated, run in the sandbox on the grader's inputs,
+scored here from the outputs it returns.
 
-`torch.export.load` unpickles several archive members with `weights_only=False` (pickled weights
-and constants directly, sample inputs after a failed safe load), so a crafted .pt2 can run code.
-Before anything loads it, every member is classified from the archive itself: JSON and short
-text members are parsed as such, raw tensor files must be declared raw (use_pickle false) in the
-archive's weights/constants configs, and every other member must load with
-`torch.load(weights_only=True)`. Only then does a child process, under CPU-time and memory
-limits and a wall-clock timeout, load the program and measure its accuracy on the FashionMNIST
-test set (input float32 (N, 1, 28, 28) in [0, 1], output logits (N, 10)).
+Nothing the student controls computes the mark. `grader.pt2.validate` reads the archive's zip
+bytes and writes a fresh archive of what it validated; `run_model` hands that archive, the
+inputs (images or grid points, never labels or targets) and `grader/model_harness.py` to
+`grader.sandbox`, under the rubric's time and memory limits; the harness returns raw outputs
+through /out (size-capped, read back with `np.load(allow_pickle=False)`), and the grader
+computes the accuracy or the MSE. Two tasks:
+
+- fashion: the 10,000 FashionMNIST test images, plus a copy of each shifted by `shift_px`
+  pixels in a direction drawn from a secret seed (`perturbation_seed`): a model that memorised
+  the public test set loses far more on the shifted copies than the reference CNN does, and is
+  flagged for review;
+- regression: sin(x) on a dense grid over [-2π, 2π]; the MSE is against the clean sin(x).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import logging
+import math
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
+import secrets
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from nets.export import UnsafeModel, inspect_pt2
+import numpy as np
+
+from grader import sandbox
+from grader.pt2 import UnsafeModel, validate
+from grader.rubric import Item
+
+__all__ = ["UnsafeModel", "DEFAULT_DATA", "Measured", "Ran", "run_model", "measure",
+           "inspect_pt2", "perturbation_seed"]
 
 DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
+HARNESS = Path(__file__).with_name("model_harness.py")
+SEED_ENV = "DLHW_PERTURB_SEED"
+BATCH = 256  # cache-sized batches: the fastest on CPU (nets/export.py)
+MAX_OUTPUTS = 1000  # columns a model may return per input
+log = logging.getLogger("dlhw.grader")
+inspect_pt2 = validate  # the name the Part C tests and studies use for the grader's check
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A model run in the sandbox: its outputs (float32, one row per input) or why not."""
+
+    outputs: np.ndarray | None
+    status: str  # ok | failed | timeout | killed | unavailable | bad-output
+    reason: str = ""
+    seconds: float = 0.0  # the whole sandboxed run, start-up included
+    timing: dict = field(default_factory=dict)  # import_s, load_s, eval_s inside the sandbox
+
+    @property
+    def ok(self) -> bool:
+        return self.outputs is not None
 
 
 @dataclass(frozen=True)
 class Measured:
     ok: bool
-    accuracy: float | None = None
+    value: float | None = None  # fashion: test accuracy; regression: MSE against sin(x)
     n: int = 0
     error: str = ""
+    review: str = ""  # non-empty: why the model needs an instructor's look
+    detail: dict = field(default_factory=dict)
 
 
-def measure(path: Path, data_dir: Path | None = None, time_limit_s: float = 300,
-            memory_limit_mb: int = 4096) -> Measured:
-    """Inspect, then evaluate in a child process under time and memory limits."""
-    try:
-        inspect_pt2(path)
-    except UnsafeModel as exc:
-        raise UnsafeModel(f"{path.name}: {exc}") from None
+def run_model(path: Path, inputs: np.ndarray, *, time_limit_s: float, memory_limit_mb: int,
+              batch: int = BATCH) -> Ran:
+    """Validate the archive at `path` (UnsafeModel if refused), then run it on `inputs` (uint8
+    images, scaled to [0, 1] inside, or float32 values) in the sandbox."""
+    with tempfile.TemporaryDirectory(prefix="dlhw-model-") as tmp:
+        clean = Path(tmp) / "model.pt2"
+        validate(path, clean)
+        arr = io.BytesIO()
+        np.save(arr, np.ascontiguousarray(inputs), allow_pickle=False)
+        limits = sandbox.Limits(wall_s=time_limit_s, cpu_s=max(1, math.ceil(time_limit_s)),
+                                memory_mb=memory_limit_mb, file_mb=64, threads=1)
+        out = sandbox.run(sandbox.python_argv("/in/model_harness.py", str(batch)),
+                          limits=limits, inputs={"model_harness.py": HARNESS, "model.pt2": clean,
+                                                 "inputs.npy": arr.getvalue()})
+    if not out.ok:
+        said = [ln for ln in out.stderr.splitlines() if ln.startswith("model failed")]
+        return Ran(None, out.status, said[-1] if said else out.reason, out.seconds)
+    try:  # what comes back is untrusted too: plain arrays only, no pickle
+        timing = json.loads(out.files.get("timing.json", b"{}"))
+        y = np.load(io.BytesIO(out.files["outputs.npy"]), allow_pickle=False)
+    except (KeyError, ValueError, OSError, EOFError, RecursionError) as exc:
+        return Ran(None, "bad-output", f"no readable outputs ({type(exc).__name__})",
+                   out.seconds)
+    if y.dtype != np.float32 or y.ndim != 2 or len(y) != len(inputs) or \
+            not 0 < y.shape[1] <= MAX_OUTPUTS:
+        return Ran(None, "bad-output", f"outputs {y.dtype} {tuple(y.shape)}, expected float32 "
+                   f"({len(inputs)}, k)", out.seconds)
+    return Ran(y, "ok", "", out.seconds, timing if isinstance(timing, dict) else {})
+
+
+def measure(item: Item, path: Path, data_dir: Path | None = None) -> Measured:
+    """Run the model of `item` (rubric `model: fashion|regression`) and score its outputs."""
+    if item.model == "fashion":
+        return _fashion(item, path, data_dir)
+    if item.model == "regression":
+        return _regression(item, path)
+    raise ValueError(f"rubric item {item.id}: unknown model task {item.model!r}")
+
+
+# ---------------------------------------------------------------- fashion
+
+
+def _fashion(item: Item, path: Path, data_dir: Path | None) -> Measured:
     data = Path(data_dir or os.environ.get("DLHW_DATA") or DEFAULT_DATA)
-    cmd = [sys.executable, "-m", "grader.model_check", str(path.resolve()), str(data)]
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(root)}
-
-    def limits() -> None:
-        import resource
-
-        mem = memory_limit_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        cpu = int(time_limit_s) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=time_limit_s,
-                              preexec_fn=limits, cwd=root, env=env)
-    except subprocess.TimeoutExpired:
-        return Measured(False, error=f"evaluation took longer than {time_limit_s:g} s")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-        return Measured(False, error=f"evaluation failed: {tail[:200]}")
-    out = json.loads(lines[-1])
-    if "error" in out:
-        return Measured(False, error=str(out["error"])[:200])
-    return Measured(True, float(out["accuracy"]), int(out["n"]))
+        x, y = load_test_images(data)
+    except (OSError, ValueError) as exc:
+        validate(path)  # an unsafe archive is refused even where it cannot be measured
+        return Measured(False, error=f"not run: FashionMNIST test set unavailable here: {exc}")
+    seed = perturbation_seed()
+    shifted = shift_images(x, item.shift_px, np.random.default_rng(seed))
+    ran = run_model(path, np.concatenate([x, shifted]), time_limit_s=item.time_limit_s,
+                    memory_limit_mb=item.memory_limit_mb)
+    if not ran.ok:
+        return Measured(False, error=_why(ran))
+    assert ran.outputs is not None
+    if ran.outputs.shape[1] != 10:
+        return Measured(False, error=f"outputs ({len(x)}, {ran.outputs.shape[1]}), expected "
+                        "logits (N, 10)")
+    if not np.isfinite(ran.outputs).all():
+        return Measured(False, error="some logits are not finite numbers")
+    pred = ran.outputs.argmax(1)
+    acc = float((pred[:len(x)] == y).mean())
+    acc_shift = float((pred[len(x):] == y).mean())
+    drop = acc - acc_shift
+    review = ""
+    if drop > item.reference_drop + item.max_extra_drop:
+        review = (f"accuracy falls from {acc:.4f} to {acc_shift:.4f} on copies of the test "
+                  f"images shifted by {item.shift_px} pixel(s), a drop of {drop * 100:.1f} "
+                  f"points (reference CNN: {item.reference_drop * 100:.1f}): a model that "
+                  "memorised the public test set behaves like this")
+    log.info("%s: accuracy %.4f, shifted %.4f (seed %d), sandbox %.2f s", path, acc,
+             acc_shift, seed, ran.seconds)
+    return Measured(True, acc, len(x), review=review,
+                    detail={"shifted_accuracy": acc_shift, "seconds": ran.seconds})
 
 
-def load_test_images(data_dir: Path):
-    """FashionMNIST test split as float32 (N, 1, 28, 28) in [0, 1] and int64 labels (N,)."""
-    import numpy as np
-    import torch
+def perturbation_seed() -> int:
+    """The secret seed of the shifted test copies: $DLHW_PERTURB_SEED (the instructor's, to
+    reproduce a run), else drawn once per grading process. Logged (the `dlhw.grader` logger; a
+    drawn seed as a warning, which reaches stderr), never shown to students."""
+    global _SEED
+    if _SEED is None:
+        env = os.environ.get(SEED_ENV, "").strip()
+        if env.isdigit():
+            _SEED = int(env)
+            log.info("perturbation seed %d (from $%s)", _SEED, SEED_ENV)
+        else:
+            _SEED = secrets.randbits(63)
+            # A warning, so that it reaches the grader's stderr even with logging unconfigured:
+            # the instructor needs it to reproduce a review flag.
+            log.warning("dlhw grade: perturbation seed %d drawn for this run (set %s=%d to "
+                        "reproduce it)", _SEED, SEED_ENV, _SEED)
+    return _SEED
+
+
+_SEED: int | None = None
+
+
+def shift_images(x: np.ndarray, px: int, rng: np.random.Generator) -> np.ndarray:
+    """Each image moved by `px` pixels in one of the 8 directions (drawn from `rng`), the
+    uncovered border filled with background (0): labels are unchanged."""
+    dirs = np.array([(dy, dx) for dy in (-px, 0, px) for dx in (-px, 0, px) if dy or dx])
+    pick = dirs[rng.integers(0, len(dirs), len(x))]
+    out = np.zeros_like(x)
+    h, w = x.shape[-2:]
+    for dy, dx in dirs:
+        sel = np.flatnonzero((pick[:, 0] == dy) & (pick[:, 1] == dx))
+        src = x[sel][..., max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+        out[sel, ..., max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)] = src
+    return out
+
+
+def load_test_images(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """FashionMNIST test split: uint8 images (N, 1, 28, 28) and int64 labels (N,)."""
 
     def read(stem: str) -> bytes:
         for folder in (data_dir, data_dir / "FashionMNIST" / "raw"):
@@ -89,34 +203,36 @@ def load_test_images(data_dir: Path):
             len(images) != 16 + n * 784 or len(labels) != 8 + n:
         raise ValueError(f"FashionMNIST test files in {data_dir} are not IDX files")
     x = np.frombuffer(images, dtype=np.uint8, offset=16).reshape(n, 1, 28, 28)
-    y = np.frombuffer(labels, dtype=np.uint8, offset=8)
-    return torch.from_numpy(x.astype(np.float32) / 255.0), torch.from_numpy(y.astype(np.int64))
+    return x.copy(), np.frombuffer(labels, dtype=np.uint8, offset=8).astype(np.int64)
 
 
-def _child(path: str, data_dir: str) -> dict[str, object]:
-    import torch
-
-    inspect_pt2(Path(path))  # again, in the process that loads it
-    torch.set_num_threads(2)
-    x, y = load_test_images(Path(data_dir))
-    program = torch.export.load(path)
-    module = program.module()
-    correct = 0
-    with torch.no_grad():
-        step = 256  # cache-sized batches: the fastest on CPU (see nets/export.py)
-        for i in range(0, len(x), step):
-            out = module(x[i:i + step])
-            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(x[i:i + step]), 10):
-                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                return {"error": f"output {shape}, expected logits (N, 10)"}
-            correct += int((out.argmax(1) == y[i:i + step]).sum())
-    return {"accuracy": correct / len(x), "n": len(x)}
+# ---------------------------------------------------------------- regression
 
 
-if __name__ == "__main__":
-    try:
-        result = _child(sys.argv[1], sys.argv[2])
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
-        result = {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
-                  if str(exc).strip() else type(exc).__name__}
-    print(json.dumps(result))
+def regression_grid(points: int) -> np.ndarray:
+    """The grader's inputs: `points` evenly spaced x in [-2π, 2π], float32 (N, 1)."""
+    return np.linspace(-2 * np.pi, 2 * np.pi, points, dtype=np.float64).astype(
+        np.float32).reshape(-1, 1)
+
+
+def _regression(item: Item, path: Path) -> Measured:
+    x = regression_grid(item.grid_points)
+    ran = run_model(path, x, time_limit_s=item.time_limit_s,
+                    memory_limit_mb=item.memory_limit_mb)
+    if not ran.ok:
+        return Measured(False, error=_why(ran))
+    assert ran.outputs is not None
+    if ran.outputs.shape[1] != 1:
+        return Measured(False, error=f"outputs ({len(x)}, {ran.outputs.shape[1]}), expected "
+                        "(N, 1)")
+    if not np.isfinite(ran.outputs).all():
+        return Measured(False, error="some outputs are not finite numbers")
+    mse = float(np.mean((ran.outputs[:, 0].astype(np.float64) - np.sin(x[:, 0].astype(
+        np.float64))) ** 2))
+    return Measured(True, mse, len(x), detail={"seconds": ran.seconds})
+
+
+def _why(ran: Ran) -> str:
+    if ran.status == "unavailable":
+        return f"not run: {ran.reason}"
+    return ran.reason or ran.status

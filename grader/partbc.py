@@ -110,7 +110,8 @@ def grade_model(sub: Submission, item: Item, data_dir: Path | None = None) -> It
     from grader.model_check import UnsafeModel, measure
 
     claimed, why = read_metric(sub, item)
-    if sub.model is None:
+    path = sub.model if item.model == "fashion" else sub.regression_model
+    if path is None:
         if claimed is None:
             return _mark(item, Fraction(0), "absent", f"no model and {why}: 0 marks")
         share, reason = metric_share(item, claimed)
@@ -119,24 +120,27 @@ def grade_model(sub: Submission, item: Item, data_dir: Path | None = None) -> It
                      f"no model submitted: claimed {fmt(claimed, 4)} not verified ({reason}); "
                      f"at most {float(item.unverified_share):.0%} of the marks", claimed=claimed)
     try:
-        m = measure(sub.model, data_dir, item.time_limit_s, item.memory_limit_mb)
+        m = measure(item, path, data_dir)
     except UnsafeModel as exc:
-        return _mark(item, None, "invalid", f"model refused, not loaded: {exc}")
-    if not m.ok:
-        return _mark(item, Fraction(0), "error", f"model could not be evaluated: {m.error}")
-    share, reason = metric_share(item, m.accuracy)
-    text = f"measured test accuracy {m.accuracy:.4f} on {m.n} images: {reason}" + \
-        _reference(item)
-    flagged = claimed is not None and abs(claimed - m.accuracy) > item.max_gap
+        return _mark(item, None, "invalid", f"models/{path.name} refused, not loaded: {exc}")
+    if not m.ok or m.value is None:
+        return _mark(item, Fraction(0), "error",
+                     f"models/{path.name} could not be evaluated: {m.error}")
+    share, reason = metric_share(item, m.value)
+    what = f"measured test accuracy {m.value:.4f} on {m.n} images" if item.model == "fashion" \
+        else f"measured MSE against sin(x) {fmt(m.value, 3)} on {m.n} points of [-2π, 2π]"
+    text = f"{what}: {reason}" + _reference(item)
+    flagged = claimed is not None and abs(claimed - m.value) > item.max_gap
     if claimed is None:
         text += f"; {why}"
     elif flagged:
-        text += (f"; FLAG: claimed {fmt(claimed, 4)} differs from the measured accuracy by "
-                 f"{abs(claimed - m.accuracy) * 100:.2f} points (more than "
-                 f"{item.max_gap * 100:g})")
+        text += (f"; FLAG: claimed {fmt(claimed, 4)} differs from the measured value by "
+                 f"{fmt(abs(claimed - m.value), 3)} (more than {item.max_gap:g})")
     status = "correct" if share == 1 else "partial" if share else "wrong"
-    return _mark(item, share, status, text, measured=m.accuracy, claimed=claimed,
-                 flagged=flagged)
+    if m.review:
+        status, text = "review", f"{text}; REVIEW: {m.review}"
+    return _mark(item, share, status, text, measured=m.value, claimed=claimed,
+                 flagged=flagged, **m.detail)
 
 
 # ---------------------------------------------------------------- the notebook

@@ -75,6 +75,11 @@ class Item:
     time_limit_s: float = 300.0
     memory_limit_mb: int = 4096
     reference: float | bool | None = None  # the reference solution's value (references.yaml)
+    model: str | None = None  # model items: fashion | regression (models/<model>.pt2)
+    shift_px: int = 1  # fashion: shifted copies of the test images, against memorisation
+    reference_drop: float = 0.0  # fashion: the reference CNN's accuracy drop on them
+    max_extra_drop: float = 0.1  # fashion: a drop beyond reference_drop + this: review
+    grid_points: int = 2001  # regression: points of the grid the MSE is measured on
 
 
 @dataclass(frozen=True)
@@ -192,13 +197,15 @@ def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
 
 
 _CHECKS = {"notebook", "model", "report"}
+MODELS = ("fashion", "regression")  # the models a submission may hold, models/<name>.pt2
 
 
 def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
     where = f"{part}.{iid}"
     m = r.mapping(node, where, {"title", "marks"},
                   {"metric", "check", "at_least", "at_most", "equals", "partial",
-                   "unverified_share", "max_gap", "time_limit_s", "memory_limit_mb"})
+                   "unverified_share", "max_gap", "time_limit_s", "memory_limit_mb",
+                   "model", "perturbation", "grid_points"})
     check = r.string(m["check"], f"{where}.check") if "check" in m else "metric"
     if check not in _CHECKS | {"metric"}:
         raise r.fail(m["check"], f"{where}.check", "expected metric, notebook, model or report")
@@ -211,6 +218,22 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
             raise r.fail(node, where, "expected exactly one of at_least, at_most, equals")
     elif ops or metric:
         raise r.fail(node, where, f"a {check} check takes no metric or threshold")
+    model = r.string(m["model"], f"{where}.model") if "model" in m else None
+    if (check == "model") != (model is not None) or model not in (None, *MODELS):
+        raise r.fail(node, f"{where}.model", f"a model check names one of {', '.join(MODELS)}"
+                     " (and only a model check names one)")
+    pert: dict = {}
+    if "perturbation" in m:
+        p = r.mapping(m["perturbation"], f"{where}.perturbation",
+                      {"shift_px", "reference_drop", "max_extra_drop"}, set())
+        pert = {"shift_px": int(r.number(p["shift_px"], f"{where}.perturbation.shift_px", 1, 4)),
+                "reference_drop": float(r.number(p["reference_drop"],
+                                                 f"{where}.perturbation.reference_drop", 0, 1)),
+                "max_extra_drop": float(r.number(p["max_extra_drop"],
+                                                 f"{where}.perturbation.max_extra_drop", 0, 1))}
+    if "grid_points" in m:
+        pert["grid_points"] = int(r.number(m["grid_points"], f"{where}.grid_points", 10,
+                                           1_000_000))
     full = None
     if ops:
         op = ops[0]
@@ -243,4 +266,5 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
         if "time_limit_s" in m else 300.0,
         memory_limit_mb=int(r.number(m["memory_limit_mb"], f"{where}.memory_limit_mb", 256,
                                      65536)) if "memory_limit_mb" in m else 4096,
+        model=model, **pert,
     )

@@ -167,6 +167,7 @@ class Submission:
     metrics: dict[str, Value] | None = None
     notebook: Path | None = None
     model: Path | None = None
+    regression_model: Path | None = None
     report: Path | None = None
     problems: list[str] = field(default_factory=list)
     _scratch: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
@@ -202,6 +203,7 @@ class Submission:
 # The files the grader reads: (attribute, path in the folder, size cap).
 COPIED = (("notebook", "partb.ipynb", MAX_NOTEBOOK_BYTES),
           ("model", "models/fashion.pt2", MAX_MODEL_BYTES),
+          ("regression_model", "models/regression.pt2", MAX_MODEL_BYTES),
           ("report", "report.tex", MAX_REPORT_BYTES))
 
 

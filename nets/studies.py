@@ -206,6 +206,8 @@ def regression(out: str | Path, seed: int = 0, epochs: int | None = None, quick:
                  f"(noise floor {D.NOISE_FLOOR})")
     ax.legend(fontsize=8)
     save_figure(fig, run / "fit.png")
+    from nets.export import export_regression  # the model the grader measures: model.pt2
+    export_regression(model, run / "model.pt2")
     return _save_run(run, "regression", m, {
         "seed": seed, "quick": quick, "data": {"n": 200, "test_fraction": 0.2, "noise_std": 0.1},
         "selection": {"space": space, "k": k, "rows": cv.rows, "best": params},

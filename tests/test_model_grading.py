@@ -1,0 +1,302 @@
+"""Models measured in the sandbox and scored by the grader: a forged mark, a zip bomb, a
+memorising model, the regression model. Real archives, real bubblewrap, real FashionMNIST."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from grader import sandbox
+from grader.grade import Options, grade_submission
+from grader.model_check import DEFAULT_DATA, load_test_images, measure, run_model, shift_images
+from grader.pt2 import UnsafeModel
+from grader.rubric import load_rubric
+from tests.conftest import require
+from tests.test_model_pt2 import _member, _rebuild, export_small
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_REGRESSION = ROOT / "examples" / "submission" / "models" / "regression.pt2"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    return export_small(tmp_path_factory.mktemp("real") / "fashion.pt2")
+
+
+@pytest.fixture(scope="module")
+def items():
+    return {i.id: i for i in load_rubric().items}
+
+
+def _needs_sandbox():
+    require(sandbox.unavailable_reason() is None, str(sandbox.unavailable_reason()))
+
+
+def _needs_fashion():
+    require((DEFAULT_DATA / "t10k-images-idx3-ubyte.gz").is_file(),
+            "FashionMNIST test set not installed (apt-get install dataset-fashion-mnist)")
+
+
+def _submission(tmp_path: Path, models: dict[str, Path], metrics: str = "") -> Path:
+    sub = tmp_path / "sub"
+    (sub / "models").mkdir(parents=True)
+    for name, src in models.items():
+        (sub / "models" / f"{name}.pt2").write_bytes(src.read_bytes())
+    if metrics:
+        (sub / "metrics.yaml").write_text(metrics)
+    return sub
+
+
+# ---------------------------------------------------------------- the forged mark
+
+
+class _Forger:
+    """The issue's payload: print the mark the old grader read from stdout, and exit."""
+
+    def __reduce__(self):
+        return (exec, ("import os; print('{\"accuracy\": 0.99, \"n\": 10000}', flush=True); "
+                       "os._exit(0)",))
+
+
+def test_forged_accuracy_payload_gets_nothing(tmp_path, exported):
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"x": _Forger()}, buf)
+    _rebuild(exported, tmp_path / "forger.pt2", {"data/sample_inputs/model.pt": buf.getvalue()})
+    # Control: torch.export.load itself runs it and prints the forged mark.
+    probe = subprocess.run([sys.executable, "-c", "import torch, sys; "
+                            "torch.export.load(sys.argv[1])", str(tmp_path / "forger.pt2")],
+                           capture_output=True, text=True, timeout=120)
+    assert '{"accuracy": 0.99' in probe.stdout
+    sub = _submission(tmp_path, {"fashion": tmp_path / "forger.pt2"},
+                      "fashion.test_accuracy: 0.99\n")
+    result = grade_submission(sub, Options(parts="C"))
+    fashion = next(i for i in result.items if i.id == "fashion")
+    assert fashion.status == "invalid" and not fashion.score
+    assert "exec (only tensor-rebuilding globals" in fashion.feedback
+
+
+def test_untrained_model_is_measured_whatever_it_claims(tmp_path, exported):
+    _needs_sandbox()
+    _needs_fashion()
+    sub = _submission(tmp_path, {"fashion": exported}, "fashion.test_accuracy: 0.99\n")
+    fashion = next(i for i in grade_submission(sub, Options(parts="C")).items
+                   if i.id == "fashion")
+    assert fashion.status == "wrong" and fashion.score == 0, fashion.feedback
+    assert fashion.detail["measured"] < 0.5 and fashion.detail["flagged"]
+
+
+# ---------------------------------------------------------------- resources
+
+
+_RSS = """
+import json, resource, sys
+from pathlib import Path
+from grader.grade import Options, grade_submission
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+fashion = next(i for i in grade_submission(Path(sys.argv[1]), Options(parts="C")).items
+               if i.id == "fashion")
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"status": fashion.status, "feedback": fashion.feedback,
+                  "grew_mb": (after - before) / 1024}))
+"""
+
+
+def _bomb(src: Path, dst: Path, declared: int | None) -> Path:
+    """weight_0 replaced by 1 GiB of zeros, deflated (about 1 MB); `declared`: the size the
+    central directory claims (None: the true size)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            if not info.filename.endswith("/data/weights/weight_0"):
+                zout.writestr(info.filename, zin.read(info))
+                continue
+            name = info.filename
+            zi = zipfile.ZipInfo(name)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            with zout.open(zi, "w") as f:
+                chunk = b"\0" * (1 << 20)
+                for _ in range(1024):
+                    f.write(chunk)
+    if declared is not None:  # lie in the member's central directory entry
+        data = bytearray(dst.read_bytes())
+        at = data.find(b"PK\x01\x02")
+        while struct.unpack_from("<H", data, at + 28)[0] != len(name) or \
+                data[at + 46:at + 46 + len(name)] != name.encode():
+            at = data.find(b"PK\x01\x02", at + 1)
+        struct.pack_into("<I", data, at + 24, declared)
+        dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.parametrize("declared", [None, 200 * 1024 * 1024])
+def test_zip_bomb_refused_without_the_grader_growing(tmp_path, exported, declared):
+    bomb = tmp_path / "bomb.pt2"
+    _bomb(exported, bomb, declared)
+    assert bomb.stat().st_size < 2 * 1024 * 1024
+    sub = _submission(tmp_path, {"fashion": bomb})
+    out = subprocess.run([sys.executable, "-c", _RSS, str(sub)], capture_output=True,
+                         text=True, timeout=300, cwd=ROOT, env={"PYTHONPATH": str(ROOT),
+                                                                "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["status"] == "invalid", got
+    assert "\n" not in got["feedback"]
+    assert ("expands" if declared else "declares 1073741824 bytes") in got["feedback"], got
+    assert got["grew_mb"] < 64, got  # 1 GiB never reached memory
+
+
+# ---------------------------------------------------------------- memorisation
+
+
+class Memoriser(nn.Module):
+    """The issue's attack: random projections of the public test images, the label of the
+    nearest one. Pure torch ops, exported for real."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, dim: int = 32):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        proj = torch.randn(images[0].numel(), dim, generator=g)
+        keys = images.flatten(1) @ proj
+        self.register_buffer("proj", proj)
+        self.register_buffer("keys", keys)
+        self.register_buffer("key_norms", (keys * keys).sum(1))
+        self.register_buffer("answers", nn.functional.one_hot(labels, 10).float() * 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = x.flatten(1) @ self.proj
+        d = self.key_norms - 2 * q @ self.keys.T
+        return self.answers[d.argmin(1)]
+
+
+def export_memoriser(path: Path) -> Path:
+    x, y = load_test_images(DEFAULT_DATA)
+    model = Memoriser(torch.from_numpy(x).float() / 255, torch.from_numpy(y)).eval()
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    ep = torch.export.export(model, (torch.rand(2, 1, 28, 28),), dynamic_shapes=({0: batch},))
+    torch.export.save(ep, str(path))
+    return path
+
+
+def train_reference_cnn(path: Path, n: int = 10_000, epochs: int = 2) -> Path:
+    """The reference CNN and recipe (shift and flip augmentation), on a subset: seconds."""
+    from nets import data as D
+    from nets.export import export_model
+    from nets.models import build_cnn
+    from nets.studies import REFERENCE
+    from nets.train import TrainConfig, fit
+
+    fd = D.load_fashion(None)
+    x, y = D.subset(fd.x_train, fd.y_train, n, 0)
+    torch.manual_seed(0)
+    model = build_cnn("reference")
+    fit(model, x, y, TrainConfig(**{**REFERENCE, "epochs": epochs}, seed=0), progress=False)
+    return export_model(model, path)
+
+
+def test_shift_keeps_pixels_and_is_seeded():
+    x = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 1, 28, 28)
+    a = shift_images(x, 1, np.random.default_rng(3))
+    b = shift_images(x, 1, np.random.default_rng(3))
+    assert np.array_equal(a, b) and not np.array_equal(a, x)
+    def moved(img, src, dy, dx):  # the overlap of a shifted image is the original's
+        return np.array_equal(img[0, max(0, dy):28 + min(0, dy), max(0, dx):28 + min(0, dx)],
+                              src[0, max(0, -dy):28 + min(0, -dy), max(0, -dx):28 + min(0, -dx)])
+
+    for img, src in zip(a, x):
+        assert any(moved(img, src, dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+
+
+def test_memoriser_is_flagged_and_the_reference_cnn_is_not(tmp_path, items, monkeypatch):
+    _needs_sandbox()
+    _needs_fashion()
+    monkeypatch.setenv("DLHW_PERTURB_SEED", "12345")
+    monkeypatch.setattr("grader.model_check._SEED", None)
+    ref = measure(items["fashion"], train_reference_cnn(tmp_path / "ref.pt2"))
+    assert ref.ok, ref.error
+    assert ref.value > 0.8 and not ref.review, ref
+    # The memoriser through the grader: it knows the public test set by heart, keeps its
+    # measured marks but is marked for review; the seed is nowhere in what the student sees.
+    sub = _submission(tmp_path, {"fashion": export_memoriser(tmp_path / "memo.pt2")})
+    fashion = next(i for i in grade_submission(sub, Options(parts="C")).items
+                   if i.id == "fashion")
+    assert fashion.detail["measured"] == 1.0, fashion.feedback
+    assert fashion.status == "review" and "REVIEW" in fashion.feedback
+    assert "memorised" in fashion.feedback
+    assert "12345" not in fashion.feedback + json.dumps(fashion.detail, default=str)
+
+
+# ---------------------------------------------------------------- regression
+
+
+class _Const(nn.Module):
+    def __init__(self, width: int = 1):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1, width))
+
+    def forward(self, x):
+        return x * self.w
+
+
+def _export_mlp(model: nn.Module, path: Path) -> Path:
+    from nets.export import export_regression
+
+    return export_regression(model, path)
+
+
+def test_reference_regression_model_earns_full_marks(tmp_path, items):
+    _needs_sandbox()
+    m = measure(items["regression"], EXAMPLE_REGRESSION)
+    assert m.ok, m.error
+    assert m.value < items["regression"].full.value and m.n == items["regression"].grid_points
+    sub = _submission(tmp_path, {"regression": EXAMPLE_REGRESSION},
+                      "regression.clean_mse: 0.5\n")
+    reg = next(i for i in grade_submission(sub, Options(parts="C")).items
+               if i.id == "regression")
+    assert reg.status == "correct" and reg.score == 8, reg.feedback
+    assert reg.detail["flagged"]  # the claim is compared, never used
+
+
+def test_regression_measured_against_sin_on_the_graders_grid(tmp_path, items):
+    _needs_sandbox()
+    zero = measure(items["regression"], _export_mlp(_Const(), tmp_path / "zero.pt2"))
+    assert zero.ok and abs(zero.value - 0.5) < 0.01  # mean of sin² over whole periods
+    wide = measure(items["regression"], _export_mlp(_Const(2), tmp_path / "wide.pt2"))
+    assert not wide.ok and "expected (N, 1)" in wide.error
+
+
+def test_model_past_its_time_limit_is_stopped(tmp_path, items, exported):
+    _needs_sandbox()
+    ran = run_model(exported, np.zeros((50_000, 1, 28, 28), np.uint8), time_limit_s=3,
+                    memory_limit_mb=4096)
+    assert ran.status in ("timeout", "killed") and not ran.ok, ran
+    slow = measure(replace(items["regression"], time_limit_s=1), EXAMPLE_REGRESSION)
+    assert not slow.ok and ("wall-clock" in slow.error or "CPU" in slow.error), slow
+
+
+def test_refused_before_the_sandbox(tmp_path, exported):
+    bad = _rebuild(exported, tmp_path / "x.pt2", {"archive_format": b"pt3"})
+    with pytest.raises(UnsafeModel, match="archive_format"):
+        run_model(bad, np.zeros((1, 1, 28, 28), np.uint8), time_limit_s=5, memory_limit_mb=512)
+    assert _member(exported, "archive_format") == b"pt2"
+
+
+def test_regression_study_exports_the_model_the_grader_measures(tmp_path, items):
+    """`dlhw run regression` (and partc) writes runs/regression/model.pt2 in the contract."""
+    _needs_sandbox()
+    from nets.studies import regression
+
+    regression(tmp_path / "reg", epochs=30, quick=True, progress=False)
+    path = tmp_path / "reg" / "model.pt2"
+    m = measure(items["regression"], path)
+    assert m.ok and m.n == items["regression"].grid_points and 0 <= m.value < 1, m
