@@ -60,14 +60,15 @@ def grade_submission(folder: Path, options: Options) -> Result:
             sub.problems.append(answers_problem)
     if "A" in options.parts:
         items += parta.grade_parta(sub.answers, notes, rubric, answers_problem, variant)
+    partb = partbc.PartB(sub, rubric, options.template)  # runs the notebook once, when needed
     for item in rubric.items:
         if item.part == "partb" and "B" not in options.parts or \
                 item.part == "partc" and "C" not in options.parts:
             continue
         if item.check == "metric":
             items.append(partbc.grade_metric(sub, item))
-        elif item.check == "notebook":
-            items.append(partbc.grade_notebook(sub, item, options.template))
+        elif item.check in ("notebook", "code"):
+            items.append(partb.grade(item))
         elif item.check == "model":
             items.append(partbc.grade_model(sub, item, options.data_dir))
         else:

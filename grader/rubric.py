@@ -64,6 +64,7 @@ class Item:
     time_limit_s: float = 300.0
     memory_limit_mb: int = 4096
     reference: float | bool | None = None  # the reference solution's value (references.yaml)
+    report_format: dict[str, object] | None = None  # a report item's PDF expectations
 
 
 @dataclass(frozen=True)
@@ -136,17 +137,20 @@ def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
     )
 
 
-_CHECKS = {"notebook", "model", "report"}
+_CHECKS = {"notebook", "model", "report", "code"}
+_REPORT_KEYS = {"body_fonts", "font_size_pt", "page_sizes", "max_spanning"}
 
 
 def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
     where = f"{part}.{iid}"
     m = r.mapping(node, where, {"title", "marks"},
                   {"metric", "check", "at_least", "at_most", "equals", "partial",
-                   "unverified_share", "max_gap", "time_limit_s", "memory_limit_mb"})
+                   "unverified_share", "max_gap", "time_limit_s", "memory_limit_mb"}
+                  | _REPORT_KEYS)
     check = r.string(m["check"], f"{where}.check") if "check" in m else "metric"
     if check not in _CHECKS | {"metric"}:
-        raise r.fail(m["check"], f"{where}.check", "expected metric, notebook, model or report")
+        raise r.fail(m["check"], f"{where}.check",
+                     "expected metric, notebook, model, report or code")
     metric = r.string(m["metric"], f"{where}.metric") if "metric" in m else None
     ops = [op for op in ("at_least", "at_most", "equals") if op in m]
     if check in ("metric", "model"):
@@ -154,8 +158,14 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
             raise r.fail(node, f"{where}.metric", "missing required field")
         if len(ops) != 1:
             raise r.fail(node, where, "expected exactly one of at_least, at_most, equals")
+    elif check == "code":  # hidden checks; a metric is the claim to compare, thresholds optional
+        if len(ops) > 1 or (ops and metric is None):
+            raise r.fail(node, where, "expected a metric with at most one of at_least, "
+                         "at_most, equals")
     elif ops or metric:
         raise r.fail(node, where, f"a {check} check takes no metric or threshold")
+    if check != "report" and _REPORT_KEYS & m.keys():
+        raise r.fail(node, where, f"only a report check takes {', '.join(sorted(_REPORT_KEYS))}")
     full = None
     if ops:
         op = ops[0]
@@ -188,4 +198,28 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
         if "time_limit_s" in m else 300.0,
         memory_limit_mb=int(r.number(m["memory_limit_mb"], f"{where}.memory_limit_mb", 256,
                                      65536)) if "memory_limit_mb" in m else 4096,
+        report_format=_report_format(r, m, where) if check == "report" else None,
     )
+
+
+def _report_format(r: NodeReader, m: dict[str, yaml.Node], where: str) -> dict[str, object]:
+    """A report item's PDF expectations (grader.report_check.Format's fields); defaults there."""
+    out: dict[str, object] = {}
+    if "body_fonts" in m:
+        out["body_fonts"] = tuple(r.string(n, f"{where}.body_fonts")
+                                  for n in r.seq(m["body_fonts"], f"{where}.body_fonts"))
+    if "font_size_pt" in m:
+        out["font_size_pt"] = float(r.number(m["font_size_pt"], f"{where}.font_size_pt", 5, 30))
+    if "max_spanning" in m:
+        out["max_spanning"] = float(r.number(m["max_spanning"], f"{where}.max_spanning", 0, 1))
+    if "page_sizes" in m:
+        sizes = {}
+        for name, node in r.mapping(m["page_sizes"], f"{where}.page_sizes").items():
+            wh = r.seq(node, f"{where}.page_sizes.{name}")
+            if len(wh) != 2:
+                raise r.fail(node, f"{where}.page_sizes.{name}", "expected [width, height] in "
+                             "points")
+            sizes[name] = tuple(float(r.number(n, f"{where}.page_sizes.{name}", 72, 5000))
+                                for n in wh)
+        out["page_sizes"] = sizes
+    return out
