@@ -35,6 +35,7 @@ tail -c 20000 tex.out > /out/tex.out
 if [ -f report.pdf ]; then
   pdffonts report.pdf > /out/fonts.txt 2>/dev/null
   pdftohtml -xml -i -q -zoom 1 -f 1 -l {_PAGES} -stdout report.pdf > /out/layout.xml 2>/dev/null
+  pdftotext -bbox -f 1 -l {_PAGES} report.pdf /out/words.html 2>/dev/null
 fi
 exit 0
 """
@@ -44,6 +45,9 @@ _FONTSPEC = re.compile(r'<fontspec id="(\d{1,6})" size="(-?\d{1,6}(?:\.\d{1,6})?
 _TEXT = re.compile(r'<text top="(-?\d{1,9})" left="(-?\d{1,9})" width="(-?\d{1,9})" '
                    r'height="(-?\d{1,9})" font="(\d{1,6})">')
 _PAGE = re.compile(r'<page number="(\d{1,6})" [^>]{0,200}height="(\d{1,6})" width="(\d{1,6})"')
+_NUM = r'"(-?\d{1,9}(?:\.\d{1,9})?)"'
+_BBOX_PAGE = re.compile(rf'\s{{0,20}}<page width={_NUM} height={_NUM}>')
+_WORD = re.compile(rf'\s{{0,20}}<word xMin={_NUM} yMin={_NUM} xMax={_NUM} yMax={_NUM}>')
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class ReportCheck:
     error: str  # why it did not compile: the log's first error, or the sandbox's reason
     checks: dict[str, tuple[bool, str]]  # name → (passed, what was found)
     seconds: float = 0.0
+    returned: tuple[str, ...] = ()  # the files that came back from the sandbox
 
 
 def compile_and_check(report: Path, fmt: Format) -> ReportCheck:
@@ -85,18 +90,19 @@ def compile_and_check(report: Path, fmt: Format) -> ReportCheck:
     if out.status == "unavailable":
         return ReportCheck(False, f"not run: {out.reason}", {})
     files = out.files
+    names = tuple(sorted(files))
     if out.status != "ok":
         return ReportCheck(False, f"compilation stopped: {out.reason}"
-                           + _first_error(files.get("report.log", b"")), {}, out.seconds)
+                           + _first_error(files.get("report.log", b"")), {}, out.seconds, names)
     log = files.get("report.log", b"")
     if b"\n!" not in log and b"! " not in log:
         log = files.get("tex.out", b"")
     if "layout.xml" not in files:
         rc = files.get("rc", b"?").decode("ascii", "replace").strip()[:10]
         return ReportCheck(False, f"pdflatex produced no PDF (exit status {rc})"
-                           + _first_error(log), {}, out.seconds)
-    return ReportCheck(True, "", check_pdf(files.get("fonts.txt", b""), files["layout.xml"], fmt),
-                       out.seconds)
+                           + _first_error(log), {}, out.seconds, names)
+    return ReportCheck(True, "", check_pdf(files.get("fonts.txt", b""), files["layout.xml"],
+                                           files.get("words.html", b""), fmt), out.seconds, names)
 
 
 def _first_error(log: bytes) -> str:
@@ -118,12 +124,13 @@ def _family(name: str) -> str:
     return name.split("+", 1)[1] if len(name) > 7 and name[6] == "+" else name
 
 
-def check_pdf(fonts_txt: bytes, layout_xml: bytes, fmt: Format) -> dict[str, tuple[bool, str]]:
-    """Times body font, 10pt, page size and two columns, from the poppler listings."""
+def check_pdf(fonts_txt: bytes, layout_xml: bytes, words_html: bytes,
+              fmt: Format) -> dict[str, tuple[bool, str]]:
+    """Times body font, 10pt and the page size from pdftohtml's text runs (the font carrying
+    most text is the body's); two columns from pdftotext's word boxes."""
     fonts: dict[str, tuple[str, float]] = {}
     pages: dict[int, tuple[float, float]] = {}
     weight: Counter[str] = Counter()
-    spans = {"left": 0.0, "right": 0.0, "both": 0.0}
     page = 0
     for line in layout_xml.decode("utf-8", "replace").splitlines()[:200_000]:
         line = line[:2000]
@@ -133,18 +140,11 @@ def check_pdf(fonts_txt: bytes, layout_xml: bytes, fmt: Format) -> dict[str, tup
         elif m := _FONTSPEC.match(line.lstrip()):
             fonts[m[1]] = (_family(m[3]), float(m[2]))
         elif (m := _TEXT.match(line)) and m[5] in fonts and page in pages:
-            left, width = float(m[2]), float(m[3])
-            if width <= 0:
-                continue
-            weight[m[5]] += width
-            mid = pages[page][0] / 2
-            side = "left" if left + width <= mid + 2 else "right" if left >= mid - 2 else "both"
-            spans[side] += width
-    out: dict[str, tuple[bool, str]] = {}
-    if not weight:
+            weight[m[5]] += max(float(m[3]), 0.0)
+    if not weight or not pages:
         return {"text": (False, "the PDF holds no text")}
-    body_id = weight.most_common(1)[0][0]
-    body, size = fonts[body_id]
+    out: dict[str, tuple[bool, str]] = {}
+    body, size = fonts[weight.most_common(1)[0][0]]
     listed = [_family(ln.split()[0]) for ln in fonts_txt.decode("utf-8", "replace")
               .splitlines()[2:200] if ln.split()]
     times = any(body.lower().startswith(f.lower()) for f in fmt.body_fonts)
@@ -158,10 +158,33 @@ def check_pdf(fonts_txt: bytes, layout_xml: bytes, fmt: Format) -> dict[str, tup
                   if abs(w - pw) <= 2 and abs(h - ph) <= 2), None)
     out["page size"] = (named is not None, f"{named} paper" if named else
                         f"{w:g} x {h:g} pt (expected {' or '.join(fmt.page_sizes)})")
-    total = sum(spans.values())
-    crossing = spans["both"] / total
-    two = crossing <= fmt.max_spanning and spans["left"] > 0
-    out["two columns"] = (two, f"{crossing:.0%} of the text crosses the middle of the page, "
-                               f"{spans['left'] / total:.0%} left, {spans['right'] / total:.0%} "
-                               "right" + ("" if two else " (expected two columns)"))
+    out["two columns"] = _columns(words_html, fmt.max_spanning)
     return out
+
+
+def _columns(words_html: bytes, max_spanning: float) -> tuple[bool, str]:
+    """Lines of text (words sharing a baseline) of which a word covers the middle of the text
+    block: in one column most lines do, in two columns only the titles that span both."""
+    words: list[tuple[int, float, float, float]] = []  # page, xMin, xMax, yMax
+    page = 0
+    for line in words_html.decode("utf-8", "replace").splitlines()[:500_000]:
+        line = line[:2000]
+        if _BBOX_PAGE.match(line):
+            page += 1
+        elif (m := _WORD.match(line)) and page:
+            words.append((page, float(m[1]), float(m[3]), float(m[4])))
+    if not words:
+        return False, "no words found in the PDF"
+    extent: dict[int, tuple[float, float]] = {}
+    for p, x0, x1, _ in words:
+        lo, hi = extent.get(p, (x0, x1))
+        extent[p] = (min(lo, x0), max(hi, x1))
+    lines: dict[tuple[int, int], bool] = {}
+    for p, x0, x1, y1 in words:
+        mid = sum(extent[p]) / 2
+        key = (p, round(y1))
+        lines[key] = lines.get(key, False) or x0 < mid < x1
+    share = sum(lines.values()) / len(lines)
+    two = share <= max_spanning
+    return two, (f"{share:.0%} of the {len(lines)} lines of text cross the middle of the text"
+                 + ("" if two else f" (expected two columns: at most {max_spanning:.0%})"))
