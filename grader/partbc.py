@@ -6,10 +6,21 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from grader import notebook_checks as nc
+from grader.notebook_checks import CheckResult
+from grader.notebook_file import (
+    Answer,
+    NotebookError,
+    answers,
+    cells_to_run,
+    check_notebook,
+    read_notebook,
+)
+from grader.notebook_run import NotebookRun, run_notebook
 from grader.numeric import fmt
 from grader.results import AnswerMark, ItemMark
 from grader.rubric import Item, Rubric, Threshold
@@ -202,9 +213,9 @@ class _NotebookState:
 
     problem: str = ""  # why nothing could run ("" when it ran)
     status: str = ""  # the notebook item's status when `problem` is set
-    answers: list = None  # type: ignore[assignment]
-    run: object = None
-    results: list = None  # type: ignore[assignment]
+    answers: list[Answer] = field(default_factory=list)
+    run: NotebookRun = field(default_factory=lambda: NotebookRun({}, {}, {}))
+    results: list[CheckResult] = field(default_factory=list)
 
 
 class PartB:
@@ -221,16 +232,6 @@ class PartB:
 
     @functools.cached_property
     def state(self) -> _NotebookState:
-        from grader import notebook_checks as nc
-        from grader.notebook_file import (
-            NotebookError,
-            answers,
-            cells_to_run,
-            check_notebook,
-            read_notebook,
-        )
-        from grader.notebook_run import run_notebook
-
         if self.sub.notebook is None:
             return _NotebookState("partb.ipynb not submitted", "absent")
         if self.template is None:
@@ -251,7 +252,7 @@ class PartB:
         cfg = nc.load_checks()
         plan = nc.plan(cfg)
         run = run_notebook(cells, plan, cfg, limits)
-        if run.unavailable:
+        if run.unavailable:  # nothing of the student's runs outside the sandbox
             return _NotebookState(f"not run: {run.unavailable}", "error", regions, run)
         results = nc.judge(cfg, plan, run.outputs, run.errors, run.stopped)
         return _NotebookState("", "", regions, run, results)
@@ -274,10 +275,9 @@ class PartB:
                 ok = a.edited and bool(a.text)
                 why = "" if ok else "left blank"
             else:
-                errs = [run.cells.get(i) for i in a.cells if i in run.cells or run.stopped]
-                failed = next((e for e in errs if e), None)
+                failed = next((run.cells[i] for i in a.cells if run.cells.get(i)), "")
                 missing = any(i not in run.cells for i in a.cells)
-                ok = a.edited and failed is None and not missing
+                ok = a.edited and not failed and not missing
                 why = "left as in the template" if not a.edited else \
                     f"does not run: {failed}" if failed else \
                     f"not run: {run.stopped or 'no report came back'}" if missing else ""
@@ -305,9 +305,9 @@ class PartB:
             claimed, _ = read_metric(self.sub, item) if item.metric else (None, "")
             if claimed is not None and st.status in ("absent", "refused", "invalid"):
                 return _unverified(item, claimed, st.problem)
-            score = Fraction(0)
-            return _mark(item, score, "absent" if st.status == "absent" else "not run",
-                         f"not run: {st.problem}: 0 marks")
+            why = st.problem if st.problem.startswith("not run") else f"not run: {st.problem}"
+            return _mark(item, Fraction(0), "absent" if st.status == "absent" else "not run",
+                         f"{why}: 0 marks")
         mine = [r for r in st.results if r.item == item.id]
         if not mine:
             return _mark(item, None, "error", f"no check in problems/partb_checks.yaml for "

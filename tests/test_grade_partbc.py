@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -218,3 +219,24 @@ def test_submitted_model_is_measured_not_claimed(tmp_path, exported):
     measured = fashion.detail["measured"]
     assert 0 <= measured < 0.85 and fashion.score == 0  # an untrained net, whatever it claims
     assert fashion.detail["flagged"] and "FLAG" in fashion.feedback
+
+
+def test_no_sandbox_means_not_run_never_unconfined(tmp_path, monkeypatch, template):
+    """Where bubblewrap cannot run, the notebook and the report are not executed at all."""
+    from grader import sandbox
+
+    monkeypatch.setattr(sandbox, "_probe", lambda: "no sandbox: bubblewrap is not installed")
+    sub = tmp_path / "s"
+    shutil.copytree(EXAMPLE, sub)
+    marker = tmp_path / "ran"
+    nb = json.loads((sub / "partb.ipynb").read_text())
+    first = next(c for c in nb["cells"] if "".join(c["source"]).startswith("# STARTCODE"))
+    first["source"] = "".join(first["source"]).replace(
+        "# ENDCODE", f"open({str(marker)!r}, 'w').close()\n# ENDCODE")
+    (sub / "partb.ipynb").write_text(json.dumps(nb))
+    result = grade_submission(sub, Options(parts="BC", template=template))
+    items = {i.id: i for i in result.items}
+    assert items["notebook"].feedback.startswith("not run: no sandbox")
+    assert items["digits_mlp"].feedback.startswith("not run: no sandbox")
+    assert items["report"].feedback.startswith("not run: no sandbox")
+    assert not marker.exists()
