@@ -302,9 +302,11 @@ class PartB:
     def _checks(self, item: Item) -> ItemMark:
         st = self.state
         if st.problem:
-            claimed, _ = read_metric(self.sub, item) if item.metric else (None, "")
+            claimed, bad = read_metric(self.sub, item) if item.metric else (None, "")
             if claimed is not None and st.status in ("absent", "refused", "invalid"):
                 return _unverified(item, claimed, st.problem)
+            if bad.startswith("metrics.yaml:"):  # an invalid claim, and nothing measured
+                return _mark(item, Fraction(0), "unparseable", f"{bad}; {st.problem}: 0 marks")
             why = st.problem if st.problem.startswith("not run") else f"not run: {st.problem}"
             return _mark(item, Fraction(0), "absent" if st.status == "absent" else "not run",
                          f"{why}: 0 marks")
