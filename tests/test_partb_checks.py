@@ -312,3 +312,23 @@ def test_checks_file_validates(tmp_path):
                    .replace("fn: sigmoid,", "fn: os_system,"))
     with pytest.raises(ChecksError, match=r"checks.yaml:\d+: checks.sigmoid.fn: expected a name"):
         load_checks(bad)
+
+
+def test_a_batch_goes_on_past_misbehaving_notebooks(tmp_path, solution, quick):
+    from grader.batch import run_batch
+
+    root = tmp_path / "class"
+    root.mkdir()
+    flood = "import sys\nfor _ in range(1024):\n    sys.stdout.write('x' * (1 << 20))"
+    for name, nb in (("a_loop", appended(solution, "B6.1", "while True:\n    pass")),
+                     ("b_flood", appended(solution, "B6.1", flood)),
+                     ("c_memory", appended(solution, "B6.1", "x = bytearray(50 * 1024**3)")),
+                     ("d_good", solution)):
+        (root / name).mkdir()
+        (root / name / "partb.ipynb").write_text(json.dumps(nb))
+    rows = {r["folder"]: r for r in run_batch(root, tmp_path / "out", quick, jobs=2, limit=300)}
+    assert set(rows) == {"a_loop", "b_flood", "c_memory", "d_good"}
+    assert (tmp_path / "out" / "gradebook.csv").is_file()
+    assert rows["d_good"]["score"] == 25
+    assert all(rows[n]["status"] == "graded" for n in rows), rows
+    assert "stopped after 15 s" in rows["a_loop"]["questions"]["notebook"]["feedback"]
