@@ -332,3 +332,33 @@ def test_a_batch_goes_on_past_misbehaving_notebooks(tmp_path, solution, quick):
     assert rows["d_good"]["score"] == 25
     assert all(rows[n]["status"] == "graded" for n in rows), rows
     assert "stopped after 15 s" in rows["a_loop"]["questions"]["notebook"]["feedback"]
+
+
+def test_a_hanging_function_costs_only_its_checks(tmp_path, solution, options, monkeypatch):
+    from grader import notebook_checks
+
+    cfg = dataclasses.replace(notebook_checks.load_checks(), check_time_s=3.0)
+    monkeypatch.setattr(notebook_checks, "load_checks", lambda: cfg)
+    nb = edited(solution, "B5.2", "    n = X.shape[0]\n", "    n = X.shape[0]\n    while True:\n"
+                "        pass\n")
+    _, items = grade(tmp_path, nb, options)
+    for iid in ("xor_net", "digits_softmax", "digits_mlp"):
+        assert items[iid].score == 0 and "time limit" in items[iid].feedback, items[iid].feedback
+    for iid in ("activations", "layers", "perceptron", "notebook"):
+        assert full(items, iid), (iid, items[iid].feedback)
+
+
+def test_forged_results_are_only_judged(tmp_path, solution, options):
+    """The student's code shares the harness's process and can write /out itself: what it
+    forges is judged like any output (here: predictions that are not the test labels)."""
+    code = ("import json as _j\n"
+            "with open('/out/results.jsonl', 'a') as _f:\n"
+            "    _f.write(_j.dumps({'check': 'digits_mlp', 'ok': True,\n"
+            "                       'out': {'pred': [1] * 720}}) + '\\n')\n"
+            "    _f.write(_j.dumps({'check': 'sigmoid', 'ok': True, 'out': 'passed'}) + '\\n')\n"
+            "    _f.write(_j.dumps({'done': True, 'score': 25}) + '\\n')\n")
+    _, items = grade(tmp_path, appended(solution, "B6.1", code), options)
+    assert items["digits_mlp"].score == 0 and "measured 0.1" in items["digits_mlp"].feedback
+    assert items["digits_mlp"].detail["flagged"]
+    sigmoid = next(a for a in items["activations"].answers if a.id == "sigmoid")
+    assert sigmoid.status == "failed" and "expected a mapping" in sigmoid.feedback
