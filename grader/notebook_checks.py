@@ -272,11 +272,25 @@ class Judge:
     def __init__(self, cfg: ChecksConfig):
         self.cfg = cfg
 
-    def close(self, got: Any, want: Any, what: str, given: str = "") -> None:
+    def close(self, got: Any, want: Any, what: str, given: str = "",
+              inputs: np.ndarray | None = None) -> None:
+        """Raise Mismatch unless `got` matches `want`, naming the first value that differs (and
+        its input, for an elementwise function of `inputs`)."""
         want = np.asarray(want, dtype=float)
         a = _array(got, want, what)
-        if not np.allclose(a, want, rtol=self.cfg.rtol, atol=self.cfg.atol, equal_nan=False):
-            raise Mismatch(f"{what}{given}: expected {_show(want)}, got {_show(a)}")
+        ok = np.isclose(a, want, rtol=self.cfg.rtol, atol=self.cfg.atol)
+        if ok.all():
+            return
+        first = tuple(int(i) for i in np.argwhere(~ok)[0])
+        at = f"[{', '.join(map(str, first))}]" if first else ""
+        elementwise = inputs is not None and np.shape(inputs) == want.shape
+        if elementwise:
+            given = f" at z = {float(np.asarray(inputs)[first]):.6g}"
+        counted = f"{int((~ok).sum())} of {ok.size} values differ; " if ok.size > 1 else ""
+        raise Mismatch(f"{what}{given}: {counted}expected{' ' + at if at else ''} "
+                       f"{float(want[first]):.6g}, got {float(a[first]):.6g}"
+                       + (f" (expected {_show(want)}, got {_show(a)})"
+                          if ok.size > 1 and not elementwise else ""))
 
     # one method per kind: each raises Mismatch, or returns a measured value (or None)
 
@@ -286,15 +300,15 @@ class Judge:
         f, g = getattr(ref, a["fn"]), getattr(ref, a["grad"])
         z = np.asarray(a["z"])
         given = f" at z = {_show(z)}"
-        self.close(o["f"], f(z), a["fn"], given)
+        self.close(o["f"], f(z), a["fn"], inputs=z)
         ext = np.asarray(a["extreme"])
         fe = _array(o["f_extreme"], ext, a["fn"])
         if not np.all(np.isfinite(fe)):
             raise Mismatch(f"{a['fn']} overflows at z = {_show(ext)}: got {_show(fe)}")
-        self.close(fe, f(ext), a["fn"], f" at z = {_show(ext)}")
+        self.close(fe, f(ext), a["fn"], inputs=ext)
         grad = _array(o["grad"], z, a["grad"])
         fd = (_array(o["f_plus"], z, a["fn"]) - _array(o["f_minus"], z, a["fn"])) / (2 * a["h"])
-        self.close(grad, g(z), a["grad"], given)
+        self.close(grad, g(z), a["grad"], inputs=z)
         rel = np.linalg.norm(grad - fd) / max(np.linalg.norm(grad) + np.linalg.norm(fd), 1e-300)
         if not rel <= self.cfg.max_rel_error:
             raise Mismatch(f"gradient check of {a['grad']}{given}: relative error {rel:.1e} "

@@ -329,9 +329,9 @@ class PartB:
         else:  # marked by the weighted share of the checks that pass
             share = sum((r.weight for r in mine if r.passed), Fraction(0)) / total
             text = f"{sum(r.passed for r in mine)} of {len(mine)} checks passed"
-            failures = [f"{r.id}: {r.message}" for r in mine if not r.passed]
-            if failures:
-                text += " (" + "; ".join(failures) + ")"
+            failures = [r.id for r in mine if not r.passed]
+            if failures:  # each failed check's row says why
+                text += f" (failed: {', '.join(failures)})"
             value = next((r.detail["value"] for r in mine if "value" in r.detail), None)
             if value is not None:
                 note, flagged = claim_note(self.sub, item, value)

@@ -72,7 +72,7 @@ def to_table(result: Result, width: int = 100) -> str:
         row = f"{item.id:<20} {pts:>6} {points(item.max_score):>5g}  {item.status:<14} "
         lines.append(row + _wrap(item.feedback, width - len(row), indent))
         for a in item.answers:
-            if a.status == "correct" or item.status == "blank":
+            if a.status in ("correct", "passed") or item.status == "blank":
                 continue
             sub = f"  {a.id:<18} {points(a.score):>6g} {points(a.max_score):>5g}  {a.status:<14} "
             lines.append(sub + _wrap(a.feedback, width - len(sub), indent))

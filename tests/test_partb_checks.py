@@ -125,7 +125,8 @@ def test_perceptron_off_by_one_is_caught(tmp_path, solution, options):
     checks = {a.id: a.status for a in items["perceptron"].answers}
     assert checks == {"perceptron_and": "failed", "perceptron_or": "passed",
                       "perceptron_xor": "failed"}
-    assert "AND" in items["perceptron"].feedback and "w =" in items["perceptron"].feedback
+    why = next(a.feedback for a in items["perceptron"].answers if a.id == "perceptron_and")
+    assert "on AND" in why and "w =" in why and "predicting [0, 0, 0, 0]" in why, why
     assert items["perceptron"].score == 1
     assert full(items, "digits_mlp") and full(items, "activations")
 
