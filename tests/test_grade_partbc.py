@@ -95,33 +95,38 @@ def test_notebook_item_in_a_submission(tmp_path, template):
 
 
 def test_claims_alone_earn_nothing_and_are_validated(tmp_path):
-    """metrics.yaml is a claim: without a notebook nothing in Part B is measured, so no marks
-    (unverified_share 0); out-of-range or mistyped claims are refused by name."""
-    sub = tmp_path / "s"
-    sub.mkdir()
-    (sub / "metrics.yaml").write_text(
-        "perceptron.xor.converged: false\nxor_net.accuracy: 100\n"
-        "digits.softmax.test_accuracy: 0.99\ndigits.mlp.test_accuracy: 99.5\n"
-        "regression.test_mse: 0.0001\n")
-    items = {i.id: i for i in grade_submission(sub, Options(parts="BC", template=None)).items}
-    for iid in ("perceptron", "xor_net", "digits_softmax", "digits_mlp", "regression"):
-        assert items[iid].score == 0, (iid, items[iid].feedback)
-        assert items[iid].status == "unverified", items[iid].status
-    assert "not verified" in items["digits_mlp"].feedback
-    (sub / "metrics.yaml").write_text(
-        "perceptron.xor.converged: 0\nxor_net.accuracy: 101\n"
-        "digits.softmax.test_accuracy: '0.97'\ndigits.mlp.test_accuracy: -0.2\n"
-        "regression.test_mse: -0.01\n")
+    """metrics.yaml is a claim: without a notebook or a model nothing is measured, so an item
+    earns at most its unverified_share (0 for Part B); out-of-range or mistyped claims are
+    refused by file, line and field."""
     from grader.partbc import read_metric
     from grader.rubric import load_rubric
     from grader.submission import load_submission
 
-    loaded = load_submission(sub)
     rubric = {i.id: i for i in load_rubric().items}
-    why = {iid: read_metric(loaded, rubric[iid]) for iid in
-           ("perceptron", "xor_net", "digits_softmax", "digits_mlp", "regression")}
+    ids = ("perceptron", "xor_net", "digits_softmax", "digits_mlp", "regression")
+    metric = {iid: rubric[iid].metric for iid in ids}
+    sub = tmp_path / "s"
+    sub.mkdir()
+    (sub / "metrics.yaml").write_text(
+        f"{metric['perceptron']}: false\n{metric['xor_net']}: 100\n"
+        f"{metric['digits_softmax']}: 0.99\n{metric['digits_mlp']}: 99.5\n"
+        f"{metric['regression']}: 0.0001\n")
+    items = {i.id: i for i in grade_submission(sub, Options(parts="BC", template=None)).items}
+    for iid in ids:
+        item = items[iid]
+        assert item.status == "unverified", (iid, item.status)
+        assert item.score <= rubric[iid].unverified_share * item.max_score, item.feedback
+        if rubric[iid].part == "partb":
+            assert item.score == 0 and "not verified" in item.feedback
+    (sub / "metrics.yaml").write_text(
+        f"{metric['perceptron']}: 0\n{metric['xor_net']}: 101\n"
+        f"{metric['digits_softmax']}: '0.97'\n{metric['digits_mlp']}: -0.2\n"
+        f"{metric['regression']}: -0.01\n")
+    loaded = load_submission(sub)
+    why = {iid: read_metric(loaded, rubric[iid]) for iid in ids}
     assert all(v is None for v, _ in why.values())
-    assert "expected true or false" in why["perceptron"][1]
+    assert "metrics.yaml:1: perceptron.xor.converged: expected true or false" == \
+        why["perceptron"][1]
     assert "[0, 100]" in why["xor_net"][1] and "[0, 100]" in why["digits_mlp"][1]
     assert "found text" in why["digits_softmax"][1]
     assert "≥ 0" in why["regression"][1]
