@@ -359,7 +359,7 @@ def grade_report(sub: Submission, item: Item) -> ItemMark:
         return _mark(item, Fraction(0), "absent", "report.tex not submitted: 0 marks")
     fmt = Format(**(item.report_format or {}), time_limit_s=item.time_limit_s,  # type: ignore
                  memory_limit_mb=item.memory_limit_mb)
-    r = compile_and_check(sub.report, fmt)
+    r = compile_and_check(sub.report, fmt, assets=sub.path)
     if not r.compiled:
         status = "error" if r.error.startswith("not run") else "wrong"
         return _mark(item, Fraction(0), status, f"report.tex does not compile: {r.error}: 0 "

@@ -12,6 +12,7 @@ beyond these tool outputs, with linear patterns on capped lines.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -72,15 +73,18 @@ class ReportCheck:
     returned: tuple[str, ...] = ()  # the files that came back from the sandbox
 
 
-def compile_and_check(report: Path, fmt: Format) -> ReportCheck:
-    """Compile `report` (with the assets beside it) in the sandbox and check its PDF."""
+def compile_and_check(report: Path, fmt: Format, assets: Path | None = None) -> ReportCheck:
+    """Compile `report` in the sandbox, with the figures and parts found at the top of the
+    folder `assets` (the submission; default: the report's folder), and check its PDF."""
     inputs: dict[str, bytes | Path] = {"report.tex": report}
-    for p in sorted(report.parent.iterdir())[:500]:
-        if len(inputs) > MAX_ASSETS:
-            break
-        if p.name != "report.tex" and p.suffix.lower() in ASSET_SUFFIXES and \
-                not p.is_symlink() and p.is_file() and p.stat().st_size <= MAX_ASSET_BYTES:
-            inputs[p.name] = p
+    folder = assets if assets is not None else report.parent
+    with os.scandir(folder) as entries:
+        found = sorted((e for e in entries if e.is_file(follow_symlinks=False)
+                        and e.name != "report.tex"
+                        and e.name.lower().endswith(ASSET_SUFFIXES)), key=lambda e: e.name)
+    for e in found[:MAX_ASSETS]:
+        if e.stat(follow_symlinks=False).st_size <= MAX_ASSET_BYTES:
+            inputs[e.name] = Path(e.path)  # copied without following links (sandbox.run)
     limits = sandbox.Limits(wall_s=fmt.time_limit_s, cpu_s=int(fmt.time_limit_s) + 1,
                             memory_mb=fmt.memory_limit_mb, processes=32, file_mb=16)
     out = sandbox.run(["/bin/sh", "-c", _SCRIPT], limits=limits, inputs=inputs,

@@ -121,3 +121,24 @@ def test_missing_report_message(tmp_path):
                 if i.id == "report")
     assert item.score == 0 and "Undefined control sequence" in item.feedback
     assert "line 3" in item.feedback
+
+
+def test_figures_beside_the_report_are_used_and_links_are_not(tmp_path):
+    import subprocess
+
+    sub = tmp_path / "s"
+    sub.mkdir()
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "-jobname", "fig",
+                    r"\documentclass{article}\pagestyle{empty}\begin{document}x\end{document}"],
+                   capture_output=True, check=True, cwd=tmp_path)
+    shutil.copy(tmp_path / "fig.pdf", sub / "figure.pdf")
+    (tmp_path / "outside.tex").write_text("\\undefinedmacroxyz\n")  # breaks it if followed
+    (sub / "secret.tex").symlink_to(tmp_path / "outside.tex")
+    tex = EXAMPLE.read_text().replace(
+        r"\section{Conclusion}", "\\section{Conclusion}\n\\includegraphics[width=2cm]{figure}\n"
+        "\\IfFileExists{secret.tex}{\\input{secret.tex}}{}\n").replace(
+        r"\usepackage{amsmath}", r"\usepackage{amsmath,graphicx}")
+    (sub / "report.tex").write_text(tex)
+    r = compile_and_check(sub / "report.tex", FMT, assets=sub)
+    assert r.compiled, r.error
+    assert all(ok for ok, _ in r.checks.values()), r.checks
