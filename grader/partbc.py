@@ -202,6 +202,8 @@ def template_notebook() -> dict:
 
 
 def notebook_limits(item: Item) -> Limits:
+    """The sandbox limits of one notebook run (its cells and every check) from the rubric's
+    notebook item; 16 MB per file written, stdout included."""
     cpu = int(item.time_limit_s) + 1
     return Limits(wall_s=item.time_limit_s, cpu_s=cpu, memory_mb=item.memory_limit_mb,
                   file_mb=16)
