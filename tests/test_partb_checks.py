@@ -103,6 +103,8 @@ def test_reference_solution_gets_full_marks(tmp_path, solution, options):
     assert result.score == 25
     assert all(a.status == "passed" for a in items["activations"].answers)
     assert "as measured" in items["digits_mlp"].feedback
+    again = grade_submission(tmp_path / "s", options)  # the same notebook, the same marks
+    assert again == result
 
 
 def test_wrong_sigmoid_derivative_fails_that_check_only(tmp_path, solution, options):
