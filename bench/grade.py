@@ -7,6 +7,12 @@ temporary folder, grades it with the batch grader, and prints the wall-clock tim
 time of the grading processes (less sensitive to a machine shared with others).
 
     python bench/grade.py [--n 1000] [--jobs 2] [--keep DIR]
+
+`--single` instead times one complete submission (examples/submission: the reference notebook
+executed and checked, the report compiled, the models measured when given with --fashion-model
+/ --regression-model): the median over --runs, and the share of it spent starting sandboxes.
+`--modes` times the notebook's cells run as one script against nbclient with a kernel, both in
+the sandbox. Target for --single: under 10 s.
 """
 
 from __future__ import annotations
@@ -137,12 +143,150 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def machine() -> str:
+    """CPU model and load, to print beside every figure."""
+    import os
+    import platform
+
+    model = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"CPU {model} ({os.cpu_count()} cores), load average {load}"
+
+
+def _median_time(fn, runs: int) -> float:
+    import statistics
+
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def single(runs: int, fashion: Path | None, regression: Path | None) -> None:
+    """Median time to grade one complete submission, and the sandbox start-up's share."""
+    import statistics
+
+    from grader import sandbox
+    from grader.grade import grade_submission
+
+    limits = sandbox.Limits(wall_s=30, cpu_s=30)
+    start_true = _median_time(lambda: sandbox.run(["/bin/true"], limits=limits), 10)
+    start_py = _median_time(lambda: sandbox.run(sandbox.python_argv("/in/x.py"),
+                                                limits=limits, inputs={"x.py": b""}), 10)
+    tmp = Path(tempfile.mkdtemp(prefix="dlhw-bench-"))
+    try:
+        sub = tmp / "submission"
+        shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "submission", sub)
+        for name, model in (("fashion", fashion), ("regression", regression)):
+            if model is not None:
+                (sub / "models").mkdir(exist_ok=True)
+                shutil.copy(model, sub / "models" / f"{name}.pt2")
+        options = Options()  # loaded once, as a batch worker does
+        calls: list[float] = []
+        real_run = sandbox.run
+
+        def counted(*a, **kw):
+            out = real_run(*a, **kw)
+            calls.append(out.seconds)
+            return out
+
+        sandbox.run = counted
+        try:
+            result = grade_submission(sub, options)  # warm-up (imports, template, digits)
+            totals, per_grade = [], []
+            for _ in range(runs):
+                calls.clear()
+                t = time.perf_counter()
+                result = grade_submission(sub, options)
+                totals.append(time.perf_counter() - t)
+                per_grade.append(list(calls))
+        finally:
+            sandbox.run = real_run
+        total = statistics.median(totals)
+        n = len(per_grade[0])
+        inside = statistics.median(sum(c) for c in per_grade)
+        print(machine())
+        print(f"one complete submission ({', '.join(i.id for i in result.items if i.part != 'A')}"
+              f"; score {float(result.score):g}/{float(result.max_score):g}): median "
+              f"{total:.2f} s over {runs} runs; target < 10 s")
+        print(f"  {n} sandboxed runs, {inside:.2f} s inside them; sandbox start-up "
+              f"{start_true * 1000:.0f} ms (bwrap, /bin/true), {start_py * 1000:.0f} ms with "
+              f"Python: {n * start_true / total:.1%} of the total "
+              f"({n * start_py / total:.1%} with the interpreter's start)")
+        for item in result.items:
+            if item.part != "A":
+                print(f"  {item.id:<15} {float(item.score or 0):g}/{float(item.max_score):g} "
+                      f"{item.status}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def modes(runs: int) -> None:
+    """The reference notebook's cells in the sandbox: one script vs nbclient with a kernel."""
+    import json
+
+    import nbformat
+
+    from grader import sandbox
+    from grader.notebook_file import answers, cells_to_run
+    from grader.partbc import template_notebook
+    from nets.notebook import build_notebook
+
+    nb = json.loads(json.dumps(build_notebook(student=False)))
+    cells = cells_to_run(nb, answers(nb, template_notebook()))
+    limits = sandbox.Limits(wall_s=120, cpu_s=120, memory_mb=4096)
+    script = (b"import json\nns = {'__name__': '__main__'}\n"
+              b"for c in json.load(open('/in/cells.json')):\n"
+              b"    exec(compile(c, 'cell', 'exec'), ns)\n")
+    as_script = _median_time(lambda: sandbox.run(
+        sandbox.python_argv("/in/run.py"), limits=limits,
+        inputs={"run.py": script, "cells.json": json.dumps([c.source for c in cells]).encode()}),
+        runs)
+    kernel_nb = nbformat.v4.new_notebook()
+    kernel_nb.cells = [nbformat.v4.new_code_cell(c.source) for c in cells]
+    driver = (b"import nbformat\nfrom nbclient import NotebookClient\n"
+              b"nb = nbformat.read('/in/nb.ipynb', as_version=4)\n"
+              b"NotebookClient(nb, timeout=120, kernel_name='python3').execute()\n")
+    outcome = sandbox.run(sandbox.python_argv("/in/d.py"), limits=limits,
+                          inputs={"d.py": driver, "nb.ipynb": nbformat.writes(kernel_nb).encode()})
+    if not outcome.ok:
+        print(f"nbclient failed in the sandbox: {outcome.reason}")
+        return
+    with_kernel = _median_time(lambda: sandbox.run(
+        sandbox.python_argv("/in/d.py"), limits=limits,
+        inputs={"d.py": driver, "nb.ipynb": nbformat.writes(kernel_nb).encode()}), runs)
+    print(machine())
+    print(f"the reference notebook's {len(cells)} cells in the sandbox, median of {runs}: "
+          f"one script {as_script:.2f} s, nbclient with a kernel {with_kernel:.2f} s "
+          f"({with_kernel / as_script:.1f}x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--keep", type=Path, help="keep the generated class and results here")
+    ap.add_argument("--single", action="store_true", help="time one complete submission")
+    ap.add_argument("--modes", action="store_true", help="script vs nbclient in the sandbox")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--fashion-model", type=Path)
+    ap.add_argument("--regression-model", type=Path)
     args = ap.parse_args()
+    if args.single or args.modes:
+        if args.modes:
+            modes(args.runs)
+        if args.single:
+            single(args.runs, args.fashion_model, args.regression_model)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="dlhw-bench-"))
     root = args.keep or tmp
     try:

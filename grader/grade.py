@@ -78,11 +78,12 @@ def _grade(sub: Submission, options: Options) -> Result:
                                                     variant, overrides),
                           [(q, r.spec.title, "A", r.spec.marks)
                            for q, r in parta.prepare(rubric).items()])
+    partb = partbc.PartB(sub, rubric, options.template)  # runs the notebook once, when needed
     for item in rubric.items:
         if item.part == "partb" and "B" not in options.parts or \
                 item.part == "partc" and "C" not in options.parts:
             continue
-        items += _guarded(lambda i=item: [_grade_item(sub, i, options)],
+        items += _guarded(lambda i=item: [_grade_item(sub, i, options, partb)],
                           [(item.id, item.title, item.part[-1].upper(), item.marks)])
     file_errors = [p for p in sub.problems if "ignored" not in p]
     invalid = bool(file_errors) or any(i.status == "invalid" for i in items)
@@ -92,11 +93,11 @@ def _grade(sub: Submission, options: Options) -> Result:
                   tuple(flags))
 
 
-def _grade_item(sub: Submission, item: Item, options: Options) -> ItemMark:
+def _grade_item(sub: Submission, item: Item, options: Options, partb: partbc.PartB) -> ItemMark:
     if item.check == "metric":
         return partbc.grade_metric(sub, item)
-    if item.check == "notebook":
-        return partbc.grade_notebook(sub, item, options.template)
+    if item.check in ("notebook", "code"):
+        return partb.grade(item)
     if item.check == "model":
         return partbc.grade_model(sub, item, options.data_dir)
     return partbc.grade_report(sub, item)

@@ -1,24 +1,31 @@
-"""Parts B and C: reported metrics against the rubric, the notebook's integrity, the model, the
-report's format. Each item returns an ItemMark; nothing here executes student code."""
+"""Parts B and C: the notebook executed and checked, the claims of metrics.yaml compared with
+what was measured, the model, the report compiled and its PDF checked. Each item returns an
+ItemMark; the student's code and files only ever run in the sandbox (grader/sandbox.py)."""
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from grader import notebook_checks as nc
+from grader.notebook_checks import CheckResult
+from grader.notebook_file import (
+    Answer,
+    NotebookError,
+    answers,
+    cells_to_run,
+    check_notebook,
+    read_notebook,
+)
+from grader.notebook_run import NotebookRun, run_notebook
 from grader.numeric import fmt
-from grader.results import ItemMark
-from grader.rubric import Item, Threshold
+from grader.results import AnswerMark, ItemMark
+from grader.rubric import Item, Rubric, Threshold
+from grader.sandbox import Limits
 from grader.submission import Number, Other, Submission, Text
-
-MARKERS = ("STARTCODE", "ENDCODE", "STARTTEXT", "ENDTEXT")
-# A tag is a whole line: `# STARTCODE` in code, `STARTTEXT` in markdown (prose that merely
-# mentions a tag is not one).
-_MARKER_RE = re.compile(r"^[ \t]*#?[ \t]*(STARTCODE|ENDCODE|STARTTEXT|ENDTEXT)[ \t]*$", re.M)
 
 
 def _mark(item: Item, share: Fraction | None, status: str, feedback: str,
@@ -54,45 +61,90 @@ def metric_share(item: Item, value: float | bool) -> tuple[Fraction, str]:
     return Fraction(0), f"below the bar ({_bound(item.partial or item.full)})"
 
 
+_BOOLEAN_SUFFIXES = ("converged", "cycle_detected")
+
+
+def _claim_kind(item: Item) -> str:
+    """How a claimed value of this item's metric must look: boolean, accuracy, mse or number."""
+    assert item.metric is not None
+    if (item.full is not None and item.full.op == "equals") or \
+            item.metric.endswith(_BOOLEAN_SUFFIXES):
+        return "boolean"
+    if item.metric.endswith("accuracy"):
+        return "accuracy"
+    return "mse" if item.metric.endswith(("mse", "loss")) else "number"
+
+
 def read_metric(sub: Submission, item: Item) -> tuple[float | bool | None, str]:
-    """The claimed value of the item's metric; (None, why) when absent or unreadable."""
+    """The claimed value of the item's metric, validated; (None, why) when absent or invalid.
+    Accuracies in [0, 1] or as percentages in [0, 100]; errors and losses ≥ 0; yes/no metrics
+    as YAML booleans."""
     assert item.metric is not None
     if sub.metrics is None:
         return None, "metrics.yaml not submitted"
     raw = sub.metrics.get(item.metric)
     if raw is None:
         return None, f"{item.metric} not reported in metrics.yaml"
-    want_bool = item.full is not None and item.full.op == "equals"
-    if want_bool:
+    where = f"metrics.yaml:{raw.line}: {item.metric}"
+    kind = _claim_kind(item)
+    if kind == "boolean":
         if isinstance(raw, Other) and raw.flag is not None:
             return raw.flag, ""
-        return None, f"metrics.yaml:{raw.line}: {item.metric}: expected true or false"
-    if isinstance(raw, Number):
-        value = raw.value
-    elif isinstance(raw, Text):
-        try:
-            value = float(raw.text)
-        except ValueError:
-            return None, f"metrics.yaml:{raw.line}: {item.metric}: expected a number"
-    else:
-        return None, f"metrics.yaml:{raw.line}: {item.metric}: expected a number, found {raw.kind}"
+        return None, f"{where}: expected true or false"
+    if not isinstance(raw, Number):
+        found = "text" if isinstance(raw, Text) else raw.kind
+        return None, f"{where}: expected a number, found {found}"
+    value = raw.value
     if value != value or value in (float("inf"), float("-inf")):
-        return None, f"metrics.yaml:{raw.line}: {item.metric}: expected a finite number"
-    if item.metric.endswith("accuracy") and 1 < value <= 100:
-        value /= 100  # reported as a percentage
+        return None, f"{where}: expected a finite number"
+    if kind == "accuracy":
+        if not 0 <= value <= 100:
+            return None, f"{where}: expected an accuracy in [0, 1] or a percentage in [0, 100]"
+        if value > 1:
+            value /= 100  # reported as a percentage
+    elif kind == "mse" and value < 0:
+        return None, f"{where}: expected a value ≥ 0 (a squared error or loss)"
     return value, ""
 
 
+def claim_note(sub: Submission, item: Item, measured: float | bool) -> tuple[str, bool]:
+    """Feedback comparing the claim in metrics.yaml with the measured value, and whether the
+    gap is flagged (more than the item's max_gap; any difference for a yes/no metric)."""
+    if item.metric is None:
+        return "", False
+    claimed, why = read_metric(sub, item)
+    if claimed is None:
+        return f"; claim: {why}", False
+    if isinstance(measured, bool) or isinstance(claimed, bool):
+        if claimed == measured:
+            return f"; claimed {_shown(claimed)}, as measured", False
+        return (f"; FLAG: claimed {item.metric} = {_shown(claimed)} but measured "
+                f"{_shown(measured)}"), True
+    gap = abs(float(claimed) - float(measured))
+    if gap <= item.max_gap:
+        return f"; claimed {_shown(claimed)}, as measured", False
+    return (f"; FLAG: claimed {item.metric} = {_shown(claimed)} but measured "
+            f"{_shown(measured)} (gap {fmt(gap, 3)}, more than {item.max_gap:g})"), True
+
+
 def grade_metric(sub: Submission, item: Item) -> ItemMark:
+    """An item marked from a claim alone (nothing measurable): at most its unverified_share."""
     value, why = read_metric(sub, item)
     if value is None:
         status = "absent" if sub.metrics is None else \
             ("blank" if "not reported" in why else "unparseable")
         return _mark(item, Fraction(0), status, f"{why}: 0 marks")
-    share, why = metric_share(item, value)
-    status = "correct" if share == 1 else "partial" if share else "wrong"
-    return _mark(item, share, status, f"{item.metric} = {_shown(value)}: {why}"
-                 + _reference(item), claimed=value)
+    return _unverified(item, value, "nothing measured it")
+
+
+def _unverified(item: Item, claimed: float | bool, why: str) -> ItemMark:
+    share, reason = metric_share(item, claimed) if item.full is not None else (Fraction(1), "")
+    share *= item.unverified_share
+    return _mark(item, share, "unverified",
+                 f"{item.metric} = {_shown(claimed)} claimed, not verified ({why})"
+                 + (f": {reason}" if reason else "")
+                 + f"; an unverified claim earns at most {float(item.unverified_share):.0%} "
+                 "of the marks", claimed=claimed)
 
 
 def _shown(value: float | bool) -> str:
@@ -143,104 +195,7 @@ def grade_model(sub: Submission, item: Item, data_dir: Path | None = None) -> It
                  flagged=flagged, **m.detail)
 
 
-# ---------------------------------------------------------------- the notebook
-
-
-@dataclass(frozen=True)
-class Structure:
-    markers: list[tuple[str, int]]  # tag, cell index
-    fixed: list[tuple[int, str]]  # cell index, hash of a cell outside the answer regions
-    regions: list[tuple[str, int, str]]  # kind, opening cell, hash of the answer content
-    error: str = ""
-
-
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    text = "".join(src) if isinstance(src, list) else str(src)
-    return "\n".join(line.rstrip() for line in text.strip().splitlines())
-
-
-def _cell_markers(cell: dict) -> list[str]:
-    tags = cell.get("metadata", {}).get("tags", []) if isinstance(cell.get("metadata"), dict) \
-        else []
-    found = _MARKER_RE.findall(_source(cell))
-    return found or [t for t in tags if t in MARKERS] if isinstance(tags, list) else found
-
-
-def _hash(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
-
-
-def structure(nb: dict) -> Structure:
-    """Marker sequence, hashed fixed cells (order included) and answer regions of a notebook."""
-    cells = nb.get("cells")
-    if not isinstance(cells, list):
-        return Structure([], [], [], "no cells")
-    markers: list[tuple[str, int]] = []
-    fixed: list[tuple[int, str]] = []
-    regions: list[tuple[str, int, str]] = []
-    open_: tuple[str, int] | None = None
-    content: list[str] = []
-    error = ""
-    for i, cell in enumerate(cells):
-        if not isinstance(cell, dict):
-            return Structure(markers, fixed, regions, f"cell {i} is not a cell")
-        kind = str(cell.get("cell_type", ""))
-        toks = _cell_markers(cell)
-        if not toks:
-            if open_ is None:
-                fixed.append((i, _hash(kind, _source(cell))))
-            else:
-                content.append(_hash(kind, _source(cell)))
-            continue
-        inline = len(toks) >= 2 and toks[0].startswith("START") and toks[-1].startswith("END")
-        for t in toks:
-            markers.append((t, i))
-            if t.startswith("START"):
-                if open_ is not None and not error:
-                    error = f"{t} at cell {i} inside the {open_[0]} region opened at cell " \
-                            f"{open_[1]}"
-                open_, content = (t, i), []
-            else:
-                if (open_ is None or open_[0][5:] != t[3:]) and not error:
-                    error = f"{t} at cell {i} has no matching START{t[3:]}"
-                if open_ is not None:
-                    body = [_hash(kind, _source(cell))] if inline else []
-                    regions.append((open_[0][5:], open_[1], _hash(*content, *body)))
-                open_, content = None, []
-        if not inline:
-            fixed.append((i, _hash(kind, _source(cell))))
-    if open_ is not None and not error:
-        error = f"{open_[0]} at cell {open_[1]} is never closed"
-    return Structure(markers, fixed, regions, error)
-
-
-def check_notebook(submitted: dict, template: dict) -> tuple[str, str, int, int]:
-    """(status, message, filled regions, total regions): status is `valid` or `invalid`."""
-    t, s = structure(template), structure(submitted)
-    if t.error:
-        raise ValueError(f"template notebook: {t.error}")
-    if s.error:
-        return "invalid", s.error, 0, len(t.regions)
-    for k, (want, got) in enumerate(zip(t.markers + [None], s.markers + [None])):
-        if want != got and (want is None or got is None or want[0] != got[0]):
-            if want is None:
-                return "invalid", f"extra {got[0]} tag at cell {got[1]}", 0, len(t.regions)
-            where = f"cell {got[1]}" if got else "the end"
-            return "invalid", (f"{want[0]} tag #{k + 1} (cell {want[1]} of the template) "
-                               f"missing or moved: found {got[0] if got else 'nothing'} at "
-                               f"{where}"), 0, len(t.regions)
-    for (ti, th), (si, sh) in zip(t.fixed, s.fixed):
-        if th != sh:
-            return "invalid", (f"cell {si} (outside the answer regions; cell {ti} of the "
-                               "template) differs from the template"), 0, len(t.regions)
-    if len(t.fixed) != len(s.fixed):
-        extra = s.fixed[len(t.fixed)][0] if len(s.fixed) > len(t.fixed) else None
-        msg = f"cell {extra} added outside the answer regions" if extra is not None else \
-            f"cell {t.fixed[len(s.fixed)][0]} of the template removed"
-        return "invalid", msg, 0, len(t.regions)
-    filled = sum(1 for (_, _, th), (_, _, sh) in zip(t.regions, s.regions) if th != sh)
-    return "valid", "", filled, len(t.regions)
+# ---------------------------------------------------------------- Part B: the notebook
 
 
 def template_notebook() -> dict:
@@ -250,72 +205,174 @@ def template_notebook() -> dict:
     return json.loads(json.dumps(build_notebook(student=True)))
 
 
-def grade_notebook(sub: Submission, item: Item, template: dict | None) -> ItemMark:
-    if sub.notebook is None:
-        return _mark(item, Fraction(0), "absent", "partb.ipynb not submitted: 0 marks")
-    if template is None:
-        return _mark(item, None, "error", "no notebook template to compare with "
-                     "(nets.notebook unavailable)")
-    try:
-        nb = json.loads(sub.notebook.read_bytes().decode("utf-8"))
-        if not isinstance(nb, dict):
-            raise ValueError("not a notebook object")
-    except (UnicodeDecodeError, ValueError) as exc:
-        return _mark(item, None, "invalid", f"partb.ipynb: not a notebook (JSON): "
-                     f"{str(exc)[:120]}")
-    status, msg, filled, total = check_notebook(nb, template)
-    if status == "invalid":
-        return _mark(item, None, "invalid", f"partb.ipynb invalid: {msg}")
-    share = Fraction(filled, total) if total else Fraction(0)
-    st = "correct" if share == 1 else "blank" if filled == 0 else "partial"
-    return _mark(item, share, st, f"template intact; {filled} of {total} answer regions "
-                 f"completed ({total - filled} left as in the template count as blank); "
-                 "not executed", filled=filled, regions=total)
+def notebook_limits(item: Item) -> Limits:
+    """The sandbox limits of one notebook run (its cells and every check) from the rubric's
+    notebook item; 16 MB per file written, stdout included."""
+    cpu = int(item.time_limit_s) + 1
+    return Limits(wall_s=item.time_limit_s, cpu_s=cpu, memory_mb=item.memory_limit_mb,
+                  file_mb=16)
+
+
+@dataclass
+class _NotebookState:
+    """One submission's notebook, read, checked and run once for all the Part B items."""
+
+    problem: str = ""  # why nothing could run ("" when it ran)
+    status: str = ""  # the notebook item's status when `problem` is set
+    answers: list[Answer] = field(default_factory=list)
+    run: NotebookRun = field(default_factory=lambda: NotebookRun({}, {}, {}))
+    results: list[CheckResult] = field(default_factory=list)
+
+
+class PartB:
+    """Grades every Part B item of one submission from a single sandboxed run of its notebook.
+
+    The notebook item: tags and fixed cells intact, every code answer edited and running, every
+    text answer written. The other items: the hidden checks of problems/partb_checks.yaml.
+    """
+
+    def __init__(self, sub: Submission, rubric: Rubric, template: dict | None):
+        self.sub = sub
+        self.rubric = rubric
+        self.template = template
+
+    @functools.cached_property
+    def state(self) -> _NotebookState:
+        if self.sub.notebook is None:
+            return _NotebookState("partb.ipynb not submitted", "absent")
+        if self.template is None:
+            return _NotebookState("no notebook template to compare with (nets.notebook "
+                                  "unavailable)", "error")
+        try:
+            nb = read_notebook(self.sub.notebook.read_bytes())
+            status, msg, _, _ = check_notebook(nb, self.template)
+            if status == "invalid":
+                return _NotebookState(f"partb.ipynb invalid: {msg}", "invalid")
+            regions = answers(nb, self.template)
+            cells = cells_to_run(nb, regions)
+        except NotebookError as exc:
+            return _NotebookState(str(exc), "refused")
+        item = next((i for i in self.rubric.items if i.check == "notebook"), None)
+        limits = notebook_limits(item) if item else notebook_limits(
+            Item("notebook", "partb", "", Fraction(0), "notebook"))
+        cfg = nc.load_checks()
+        plan = nc.plan(cfg)
+        run = run_notebook(cells, plan, cfg, limits)
+        if run.unavailable:  # nothing of the student's runs outside the sandbox
+            return _NotebookState(f"not run: {run.unavailable}", "error", regions, run)
+        results = nc.judge(cfg, plan, run.outputs, run.errors, run.stopped)
+        return _NotebookState("", "", regions, run, results)
+
+    def grade(self, item: Item) -> ItemMark:
+        if item.check == "notebook":
+            return self._notebook(item)
+        return self._checks(item)
+
+    def _notebook(self, item: Item) -> ItemMark:
+        st = self.state
+        if st.problem:
+            score = None if st.status == "invalid" else Fraction(0)
+            return _mark(item, score, st.status, f"{st.problem}: 0 marks"
+                         if score is not None else st.problem)
+        run = st.run
+        good, notes = 0, []
+        for a in st.answers:
+            if a.kind == "TEXT":
+                ok = a.edited and bool(a.text)
+                why = "" if ok else "left blank"
+            else:
+                failed = next((run.cells[i] for i in a.cells if run.cells.get(i)), "")
+                missing = any(i not in run.cells for i in a.cells)
+                ok = a.edited and not failed and not missing
+                why = "left as in the template" if not a.edited else \
+                    f"does not run: {failed}" if failed else \
+                    f"not run: {run.stopped or 'no report came back'}" if missing else ""
+            good += ok
+            if not ok:
+                notes.append(f"{a.label}: {why}")
+        fixed_errors = [f"cell {i}: {e}" for i, e in sorted(run.cells.items()) if e and
+                        not any(i in a.cells for a in st.answers)]
+        total = len(st.answers)
+        share = Fraction(good, total) if total else Fraction(0)
+        status = "correct" if share == 1 else "blank" if good == 0 else "partial"
+        text = (f"template intact; {good} of {total} answer regions hold code that runs or a "
+                "written answer; executed in the sandbox")
+        if run.stopped:
+            text += f"; {run.stopped}"
+        if notes:
+            text += "; " + "; ".join(notes)
+        if fixed_errors:
+            text += "; given cells failed: " + "; ".join(fixed_errors[:3])
+        return _mark(item, share, status, text, answered=good, regions=total)
+
+    def _checks(self, item: Item) -> ItemMark:
+        st = self.state
+        if st.problem:
+            claimed, bad = read_metric(self.sub, item) if item.metric else (None, "")
+            if claimed is not None and st.status in ("absent", "refused", "invalid"):
+                return _unverified(item, claimed, st.problem)
+            if bad.startswith("metrics.yaml:"):  # an invalid claim, and nothing measured
+                return _mark(item, Fraction(0), "unparseable", f"{bad}; {st.problem}: 0 marks")
+            why = st.problem if st.problem.startswith("not run") else f"not run: {st.problem}"
+            return _mark(item, Fraction(0), "absent" if st.status == "absent" else "not run",
+                         f"{why}: 0 marks")
+        mine = [r for r in st.results if r.item == item.id]
+        if not mine:
+            return _mark(item, None, "error", f"no check in problems/partb_checks.yaml for "
+                         f"item {item.id}")
+        total = sum((r.weight for r in mine), Fraction(0))
+        note, flagged, review = "", False, ""
+        measured = next((r for r in mine if r.measured is not None), None)
+        if item.full is not None:  # marked by the measured value against the thresholds
+            if measured is None:
+                failed = next((r for r in mine if not r.passed), mine[0])
+                share, text = Fraction(0), f"not measured: {failed.message}"
+            else:
+                share, why = metric_share(item, measured.measured)
+                text = f"measured {_shown(measured.measured)}: {why}" + _reference(item)
+                note, flagged = claim_note(self.sub, item, measured.measured)
+                review = measured.review
+        else:  # marked by the weighted share of the checks that pass
+            share = sum((r.weight for r in mine if r.passed), Fraction(0)) / total
+            text = f"{sum(r.passed for r in mine)} of {len(mine)} checks passed"
+            failures = [r.id for r in mine if not r.passed]
+            if failures:  # each failed check's row says why
+                text += f" (failed: {', '.join(failures)})"
+            value = next((r.detail["value"] for r in mine if "value" in r.detail), None)
+            if value is not None:
+                note, flagged = claim_note(self.sub, item, value)
+        marks = tuple(AnswerMark(r.id, "passed" if r.passed else "failed",
+                                 share * item.marks if measured is r else
+                                 item.marks * r.weight / total * r.passed,
+                                 item.marks if measured is r else item.marks * r.weight / total,
+                                 r.message) for r in mine)
+        status = "correct" if share == 1 else "partial" if share else "wrong"
+        if review:
+            status = "review"
+            text += f"; REVIEW: {review}"
+        return ItemMark(item.id, item.title, "B", share * item.marks, item.marks, status,
+                        text + note, marks, {"flagged": flagged, "review": bool(review)})
 
 
 # ---------------------------------------------------------------- the report
 
 
-def report_checks(text: str) -> dict[str, tuple[bool, str]]:
-    """IEEEtran, two columns, 10pt, Times: each (passed, why)."""
-    body = re.sub(r"(?<!\\)%.*", "", text)
-    m = re.search(r"\\documentclass\s*(?:\[([^\]]*)\])?\s*\{([^}]*)\}", body)
-    opts = [o.strip() for o in (m[1] or "").split(",")] if m else []
-    cls = m[2].strip() if m else ""
-    ieee = cls == "IEEEtran"
-    out = {"IEEEtran": (ieee, f"document class {cls or 'missing'}")}
-    if "onecolumn" in opts:
-        out["two columns"] = (False, "onecolumn option")
-    elif "twocolumn" in opts or ieee:
-        out["two columns"] = (True, "twocolumn" + ("" if "twocolumn" in opts else
-                                                   " (IEEEtran default)"))
-    else:
-        out["two columns"] = (False, "no twocolumn option")
-    sizes = [o for o in opts if re.fullmatch(r"\d+pt", o)]
-    if sizes:
-        out["10pt"] = (sizes[0] == "10pt", f"{sizes[0]} option")
-    else:
-        out["10pt"] = (ieee, "IEEEtran default 10pt" if ieee else "no font size option")
-    fonts = re.findall(r"\\usepackage\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}", body)
-    pkgs = {p.strip() for f in fonts for p in f.split(",")}
-    times = pkgs & {"times", "mathptmx", "newtxtext", "txfonts", "ptm", "newtx"}
-    if times:
-        out["Times"] = (True, f"package {sorted(times)[0]}")
-    elif re.search(r"\\setmainfont\s*\{Times", body):
-        out["Times"] = (True, "\\setmainfont Times")
-    else:
-        out["Times"] = (ieee, "IEEEtran's default Times" if ieee else "no Times font package")
-    return out
-
-
 def grade_report(sub: Submission, item: Item) -> ItemMark:
+    """Compiled in the sandbox; each format check of the PDF earns an equal share."""
+    from grader.report_check import Format, compile_and_check
+
     if sub.report is None:
         return _mark(item, Fraction(0), "absent", "report.tex not submitted: 0 marks")
-    text = sub.report.read_bytes().decode("utf-8", errors="replace")
-    checks = report_checks(text)
-    passed = sum(ok for ok, _ in checks.values())
-    share = Fraction(passed, len(checks))
-    parts = [f"{name}: {'yes' if ok else 'NO'} ({why})" for name, (ok, why) in checks.items()]
+    fmt = Format(**(item.report_format or {}), time_limit_s=item.time_limit_s,  # type: ignore
+                 memory_limit_mb=item.memory_limit_mb)
+    r = compile_and_check(sub.report, fmt, assets=sub.path)
+    if not r.compiled:
+        status = "error" if r.error.startswith("not run") else "wrong"
+        return _mark(item, Fraction(0), status, f"report.tex does not compile: {r.error}: 0 "
+                     "marks" if status == "wrong" else r.error)
+    passed = sum(ok for ok, _ in r.checks.values())
+    share = Fraction(passed, len(r.checks))
+    parts = [f"{name}: {'yes' if ok else 'NO'} ({why})" for name, (ok, why) in r.checks.items()]
     status = "correct" if share == 1 else "wrong" if passed == 0 else "partial"
-    return _mark(item, share, status, "; ".join(parts),
-                 checks={k: ok for k, (ok, _) in checks.items()})
+    return _mark(item, share, status, "compiled in the sandbox; " + "; ".join(parts),
+                 checks={k: ok for k, (ok, _) in r.checks.items()})

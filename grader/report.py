@@ -158,7 +158,7 @@ def to_table(result: Result | Row, width: int = 100) -> str:
                 f"{item['status']:<14} ")
         lines.append(line + _wrap(item["feedback"], width - len(line), indent))
         for aid, a in item.get("answers", {}).items():
-            if a["status"] == "correct" or item["status"] == "blank":
+            if a["status"] in ("correct", "passed") or item["status"] == "blank":
                 continue
             sub = (f"  {aid:<18} {_num(a['score']):>6} {_num(a['max_score']):>5}  "
                    f"{a['status']:<14} ")

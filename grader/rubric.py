@@ -80,6 +80,7 @@ class Item:
     reference_drop: float = 0.0  # fashion: the reference CNN's accuracy drop on them
     max_extra_drop: float = 0.1  # fashion: a drop beyond reference_drop + this: review
     grid_points: int = 2001  # regression: points of the grid the MSE is measured on
+    report_format: dict[str, object] | None = None  # a report item's PDF expectations
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,13 @@ def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
     if "submission" in top:
         sub = r.mapping(top["submission"], "submission", {"time_limit_s"}, set())
         limit = float(r.number(sub["time_limit_s"], "submission.time_limit_s", 1, 86400))
-        inner = max((i for i in items if i.check == "model"), key=lambda i: i.time_limit_s,
-                    default=None)
-        if inner is not None and inner.time_limit_s >= limit:
+        # The per-submission clock covers every sandboxed run of that submission.
+        inner = [i for i in items if i.check in ("notebook", "model", "report")]
+        need = sum(i.time_limit_s for i in inner)
+        if inner and need >= limit:
             raise r.fail(sub["time_limit_s"], "submission.time_limit_s",
-                         f"expected more than {inner.part}.{inner.id}.time_limit_s "
-                         f"({inner.time_limit_s:g}), which it includes")
+                         f"expected more than {need:g}, the sum of the time limits it includes "
+                         f"({', '.join(f'{i.part}.{i.id}' for i in inner)})")
     return Rubric(path, parta, tuple(items), limit)
 
 
@@ -196,8 +198,9 @@ def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
     return Reading(bounds, names, chain_rel)
 
 
-_CHECKS = {"notebook", "model", "report"}
+_CHECKS = {"notebook", "model", "report", "code"}
 MODELS = ("fashion", "regression")  # the models a submission may hold, models/<name>.pt2
+_REPORT_KEYS = {"body_fonts", "font_size_pt", "page_sizes", "max_spanning"}
 
 
 def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
@@ -205,10 +208,11 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
     m = r.mapping(node, where, {"title", "marks"},
                   {"metric", "check", "at_least", "at_most", "equals", "partial",
                    "unverified_share", "max_gap", "time_limit_s", "memory_limit_mb",
-                   "model", "perturbation", "grid_points"})
+                   "model", "perturbation", "grid_points"} | _REPORT_KEYS)
     check = r.string(m["check"], f"{where}.check") if "check" in m else "metric"
     if check not in _CHECKS | {"metric"}:
-        raise r.fail(m["check"], f"{where}.check", "expected metric, notebook, model or report")
+        raise r.fail(m["check"], f"{where}.check",
+                     "expected metric, notebook, model, report or code")
     metric = r.string(m["metric"], f"{where}.metric") if "metric" in m else None
     ops = [op for op in ("at_least", "at_most", "equals") if op in m]
     if check in ("metric", "model"):
@@ -216,6 +220,10 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
             raise r.fail(node, f"{where}.metric", "missing required field")
         if len(ops) != 1:
             raise r.fail(node, where, "expected exactly one of at_least, at_most, equals")
+    elif check == "code":  # hidden checks; a metric is the claim to compare, thresholds optional
+        if len(ops) > 1 or (ops and metric is None):
+            raise r.fail(node, where, "expected a metric with at most one of at_least, "
+                         "at_most, equals")
     elif ops or metric:
         raise r.fail(node, where, f"a {check} check takes no metric or threshold")
     model = r.string(m["model"], f"{where}.model") if "model" in m else None
@@ -234,6 +242,8 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
     if "grid_points" in m:
         pert["grid_points"] = int(r.number(m["grid_points"], f"{where}.grid_points", 10,
                                            1_000_000))
+    if check != "report" and _REPORT_KEYS & m.keys():
+        raise r.fail(node, where, f"only a report check takes {', '.join(sorted(_REPORT_KEYS))}")
     full = None
     if ops:
         op = ops[0]
@@ -267,4 +277,28 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
         memory_limit_mb=int(r.number(m["memory_limit_mb"], f"{where}.memory_limit_mb", 256,
                                      65536)) if "memory_limit_mb" in m else 4096,
         model=model, **pert,
+        report_format=_report_format(r, m, where) if check == "report" else None,
     )
+
+
+def _report_format(r: NodeReader, m: dict[str, yaml.Node], where: str) -> dict[str, object]:
+    """A report item's PDF expectations (grader.report_check.Format's fields); defaults there."""
+    out: dict[str, object] = {}
+    if "body_fonts" in m:
+        out["body_fonts"] = tuple(r.string(n, f"{where}.body_fonts")
+                                  for n in r.seq(m["body_fonts"], f"{where}.body_fonts"))
+    if "font_size_pt" in m:
+        out["font_size_pt"] = float(r.number(m["font_size_pt"], f"{where}.font_size_pt", 5, 30))
+    if "max_spanning" in m:
+        out["max_spanning"] = float(r.number(m["max_spanning"], f"{where}.max_spanning", 0, 1))
+    if "page_sizes" in m:
+        sizes = {}
+        for name, node in r.mapping(m["page_sizes"], f"{where}.page_sizes").items():
+            wh = r.seq(node, f"{where}.page_sizes.{name}")
+            if len(wh) != 2:
+                raise r.fail(node, f"{where}.page_sizes.{name}", "expected [width, height] in "
+                             "points")
+            sizes[name] = tuple(float(r.number(n, f"{where}.page_sizes.{name}", 72, 5000))
+                                for n in wh)
+        out["page_sizes"] = sizes
+    return out

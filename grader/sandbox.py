@@ -109,20 +109,22 @@ def python_argv(script: str, *args: str) -> list[str]:
 def run(argv: Sequence[str], *, limits: Limits,
         inputs: Mapping[str, bytes | Path] | None = None,
         ro_binds: Sequence[str | Path] = (), env: Mapping[str, str] | None = None,
-        cwd: str = "/tmp", _probing: bool = False) -> Outcome:
+        cwd: str = "/tmp", hide: Sequence[str | Path] = (), _probing: bool = False) -> Outcome:
     """Run `argv` in the sandbox. `inputs` (name → bytes, or a path on this side, copied) appear
-    read-only under /in; whatever it writes to /out comes back in `Outcome.files`."""
+    read-only under /in; whatever it writes to /out comes back in `Outcome.files`. `hide`: more
+    folders (inside the bound ones) that appear empty, like HIDDEN."""
     if not _probing and (why := _probe()) is not None:
         return Outcome("unavailable", reason=why)
     box = Path(tempfile.mkdtemp(prefix="dlhw-box-"))
     try:
-        return _run_in(box, list(argv), limits, inputs or {}, ro_binds, env or {}, cwd)
+        return _run_in(box, list(argv), limits, inputs or {}, ro_binds, env or {}, cwd, hide)
     finally:
         shutil.rmtree(box, ignore_errors=True)
 
 
 def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, bytes | Path],
-            ro_binds: Sequence[str | Path], env: Mapping[str, str], cwd: str) -> Outcome:
+            ro_binds: Sequence[str | Path], env: Mapping[str, str], cwd: str,
+            hide: Sequence[str | Path] = ()) -> Outcome:
     root = os.geteuid() == 0
     indir, outdir = box / "in", box / "out"
     indir.mkdir()
@@ -146,7 +148,7 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
            "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
     if not root:
         cmd += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
-    cmd += _root_binds(ro_binds)
+    cmd += _root_binds(ro_binds, hide)
     cmd += ["--ro-bind", str(indir), "/in", "--bind", str(outdir), "/out",
             "--proc", "/proc", "--dev", "/dev",
             "--perms", "1777", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
@@ -197,7 +199,7 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
                    last.strip()[:200] or f"exit status {rc}")
 
 
-def _root_binds(extra: Sequence[str | Path]) -> list[str]:
+def _root_binds(extra: Sequence[str | Path], hide: Sequence[str | Path] = ()) -> list[str]:
     """The read-only root: system folders, the Python prefixes, the caller's extra folders."""
     args: list[str] = []
     for top in ("/bin", "/lib", "/lib64", "/sbin"):
@@ -228,7 +230,7 @@ def _root_binds(extra: Sequence[str | Path]) -> list[str]:
         made.add(folder)
     if not exe.resolve().is_relative_to("/usr") and str(exe.parent) not in made:
         args += ["--ro-bind", str(exe.parent), str(exe.parent)]  # a venv's bin/ symlinks
-    for hidden in HIDDEN:
+    for hidden in (*HIDDEN, *map(str, hide)):
         if Path(hidden).is_dir():
             args += ["--tmpfs", hidden]
     return args

@@ -43,6 +43,15 @@ CODE_TAGS = ("# STARTCODE", "# ENDCODE")
 TEXT_TAGS = ("STARTTEXT", "ENDTEXT")
 PLACEHOLDER = "[TO COMPLETE]"
 METRICS_BEGIN, METRICS_END = "METRICS-BEGIN", "METRICS-END"
+# The names the grader's hidden checks call (problems/partb_checks.yaml): keep them, with their
+# signatures, in the student notebook (answer or given cells).
+CHECKED_NAMES = (
+    "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "relu", "relu_grad", "leaky_relu",
+    "leaky_relu_grad", "elu", "elu_grad", "swish", "swish_grad", "softmax", "softmax_backward",
+    "affine_forward", "affine_backward", "mse_loss", "log_softmax", "cross_entropy_loss",
+    "neuron_step", "train_neuron", "sgd_momentum_step", "accuracy", "confusion_matrix",
+    "per_class_accuracy", "perceptron_train", "MLP", "train_sgd", "shift_augment",
+)
 
 # --------------------------------------------------------------------------- cell specifications
 

@@ -51,6 +51,7 @@ def test_yaml_alias_bomb_and_huge_file_are_refused(tmp_path):
 
 def test_bad_metrics_value_names_file_and_field(tmp_path):
     sub = copy_example(tmp_path)
+    (sub / "partb.ipynb").unlink()  # nothing measured: the claim alone is read
     (sub / "metrics.yaml").write_text("digits.mlp.test_accuracy: [0.9]\n")
     result = grade_submission(sub, Options(parts="B"))
     mlp = next(i for i in result.items if i.id == "digits_mlp")

@@ -142,3 +142,20 @@ def test_cli_writes_the_notebooks(tmp_path: Path) -> None:
         assert nb.metadata["dlhw"]["variant"] == variant
     result = runner.invoke(cli, ["notebook", "partb"])
     assert result.exit_code == 2 and "--student or --solution" in result.output
+
+
+def test_the_names_the_grader_checks_are_declared(student) -> None:
+    """Every name the hidden checks call is defined, by its name, in the student notebook."""
+    defined = set()
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    defined.add(node.name)
+    assert set(notebook.CHECKED_NAMES) <= defined, set(notebook.CHECKED_NAMES) - defined
+
+
+def test_example_submission_carries_the_current_solution(solution) -> None:
+    path = Path(__file__).resolve().parent.parent / "examples" / "submission" / "partb.ipynb"
+    assert path.read_text() == nbformat.writes(solution) + "\n", \
+        "regenerate: dlhw notebook partb --solution --out examples/submission/partb.ipynb"
