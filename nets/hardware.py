@@ -112,10 +112,8 @@ def resolve_device(name: str = "auto") -> str:
 
 
 def device_info(device: str) -> dict:
-    """The device a run used, for config.json: the GPU's name, or the CPU's (`cpu_info`)."""
-    from nets.runinfo import cpu_info
-
-    out: dict = {"device": device, "cpu": cpu_info()["model_name"]}
+    """The device a run used, for config.json (with the GPU's name; the CPU's is `cpu_info`)."""
+    out: dict = {"device": device}
     if device == "cuda":
         import torch
 

@@ -324,18 +324,19 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
         x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
         on_epoch: Callable[[int, nn.Module, History], None] | None = None,
         progress: bool = True, desc: str = "train",
-        target_seconds: float | None = None) -> History:
+        target_seconds: float | None = None, plan: Plan | None = None) -> History:
     """Train `model` in place with `cfg`; evaluate on the validation set after every epoch.
 
     With early stopping, the best-validation-loss weights are restored at the end. Training
     runs where `plan_run` says (data moved to the device once); the model comes back on the
     CPU. `target_seconds` (or cfg.time_budget): when the measured speed says the run will take
     longer, a line says so with the estimate, before the first epoch and after it.
+    `plan`: how to run, decided elsewhere (default: `plan_run` decides here).
     """
     from tqdm.auto import tqdm
 
     hist = History()
-    plan = plan_run(model, x_train, y_train, cfg)
+    plan = dataclasses.replace(plan) if plan else plan_run(model, x_train, y_train, cfg)
     dev, cand = plan.device, plan.candidate
     torch.manual_seed(cfg.seed)  # dropout masks
     g = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation

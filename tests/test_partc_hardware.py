@@ -211,7 +211,7 @@ def test_time_budget_cuts_epochs_and_plans_the_schedule_for_them(monkeypatch):
 
 
 def test_probing_leaves_the_run_bit_identical():
-    """The probe trains copies under a forked RNG: the run's numbers cannot depend on it."""
+    """The probe trains deep copies of the model: the run's numbers cannot depend on it."""
     from nets import train as T
 
     T._PLANS.clear()
@@ -250,3 +250,34 @@ def test_cli_device_cuda_without_gpu_is_one_line(tmp_path):
                                    "--out", str(tmp_path / "r")])
     assert res.exit_code == 1 and "no CUDA device" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_quick_run_accuracy_does_not_depend_on_the_precision():
+    """fp32 and bf16 run the same recipe: they may differ by rounding, not by outcome."""
+    from tests.conftest import require
+    from tests.test_partc_runs import _have_data
+
+    require(_have_data(), "FashionMNIST not installed (apt-get install dataset-fashion-mnist)")
+    if not H.bf16_native():
+        # Emulated bf16 is ~13x slower: the suite must not pay that (the picker avoids it).
+        pytest.skip("this CPU has no bf16 units (avx512_bf16/amx_bf16)")
+    from nets import data as D
+    from nets.models import build_cnn
+    from nets.studies import REFERENCE
+    from nets.train import TrainConfig, evaluate, fit
+
+    fd = D.load_fashion()
+    x, y = D.subset(fd.x_train, fd.y_train, 2000, 0)
+    xt, yt = D.subset(fd.x_test, fd.y_test, 2000, 0)
+    acc = {}
+    for precision in ("fp32", "bf16"):
+        # The fashion study's quick reference run, precision forced.
+        cfg = TrainConfig(**{**REFERENCE, "epochs": 3, "batch_size": 64, "lr": 0.05},
+                          precision=precision, seed=0)
+        torch.manual_seed(0)
+        model = build_cnn("reference")
+        h = fit(model, x, y, cfg, progress=False)
+        assert h.plan["precision"] == precision
+        acc[precision] = evaluate(model, xt, yt)["accuracy"]
+    assert acc["fp32"] > 0.6
+    assert abs(acc["fp32"] - acc["bf16"]) < 0.03, acc

@@ -79,3 +79,12 @@ def test_fashion_quick_beats_chance_and_export_round_trips(tmp_path):
     program = torch.export.load(str(out / "model.pt2")).module()
     x = torch.rand(3, 1, 28, 28)
     assert program(x).shape == (3, 10)
+    # How it ran is recorded beside the recipe: the choice, its timings, the CPU.
+    config = json.loads((out / "config.json").read_text())
+    resolved = config["train"]["resolved"]
+    assert resolved["precision"] in ("fp32", "bf16") and resolved["device"] in ("cpu", "cuda")
+    assert resolved["how"] == "measured" and resolved["timings"]
+    assert resolved["epochs"]["run"] == m["fashion.epochs"] == 3
+    assert config["hardware"]["cpu"]["model_name"] and config["hardware"]["cpu"]["flags"]
+    if not config["hardware"]["bf16_native"] and config["hardware"]["device"] == "cpu":
+        assert resolved["precision"] == "fp32"  # emulated bf16 is never picked by auto
