@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ class TrainConfig:
     schedule: str = "none"     # none | onecycle | cosine
     label_smoothing: float = 0.0
     augment: bool = False      # random +-2 px shift and horizontal flip, per sample, on batches
+    erase: float = 0.0         # probability of random erasing (a grey rectangle), per sample
     early_stopping: int = 0    # patience in epochs on validation loss (0: off)
     # How the steps run, not what they compute (only rounding differs); None: the session's
     # setting (`nets.hardware.session`, from --precision/--device), "auto" unless set.
@@ -157,6 +159,30 @@ def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 2) -> torch.Te
              torch.arange(c, device=dev)[None, :, None, None], rows, cols]
     flip = (torch.rand(n, generator=g) < 0.5).to(dev)
     return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
+def erase_batch(x: torch.Tensor, g: torch.Generator, p: float, area: tuple[float, float] = (0.02,
+                0.2), aspect: tuple[float, float] = (0.3, 3.3)) -> torch.Tensor:
+    """Random erasing (Zhong et al. 2017): with probability p per sample, one rectangle of
+    `area` (fraction of the image) and `aspect` (h/w, log-uniform) is set to 0, the normalized
+    mean grey. Vectorized like `augment_batch`; draws come from the CPU generator `g`.
+    """
+    n, _, h, w = x.shape
+    dev = x.device
+    u = torch.rand(5, n, generator=g)
+    frac = area[0] + (area[1] - area[0]) * u[0]
+    ratio = torch.exp(math.log(aspect[0]) + (math.log(aspect[1]) - math.log(aspect[0])) * u[1])
+    eh = (frac * h * w * ratio).sqrt().round().clamp(1, h)
+    ew = (frac * h * w / ratio).sqrt().round().clamp(1, w)
+    top = ((h - eh + 1) * u[2]).floor()
+    left = ((w - ew + 1) * u[3]).floor()
+    on = u[4] < p
+    r = torch.arange(h)[None, :]
+    c = torch.arange(w)[None, :]
+    rows = (r >= top[:, None]) & (r < (top + eh)[:, None])
+    cols = (c >= left[:, None]) & (c < (left + ew)[:, None])
+    mask = (rows[:, :, None] & cols[:, None, :] & on[:, None, None]).to(dev)
+    return x.masked_fill(mask[:, None], 0.0)
 
 
 def _device_and_layout(model: nn.Module) -> tuple[torch.device, bool]:
@@ -341,6 +367,8 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
     torch.manual_seed(cfg.seed)  # dropout masks
     g = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
     reg = cfg.task == "regression"
+    if dev == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: autotuned kernels pay back
     model.to(dev)
     if cand.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -362,9 +390,12 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
         epochs = H.epochs_that_fit(cfg.time_budget, cfg.epochs, steps, plan.step_seconds)
     plan.epochs = {"recipe": cfg.epochs, "planned": epochs, "budget_seconds": cfg.time_budget,
                    "cut_by_budget": epochs < cfg.epochs, "estimated_seconds": est}
-    if limit and est and est > limit:
-        _note(f"{desc}: {cfg.epochs} epochs of {steps} steps at {plan.step_seconds:.3f} s/step "
-              f"({cand.name}, measured) ~ {est:.0f} s, over the {limit:.0f} s budget"
+    if limit and est:  # a run with a time goal says at once what it expects
+        _note(f"{desc}: {cand.name} on {dev} ({plan.how}; "
+              + ", ".join(f"{k} {statistics.median(v) * 1000:.0f}" for k, v in
+                          plan.timings.items() if v)
+              + f" ms/step); {cfg.epochs} epochs of {steps} steps ~ {est:.0f} s"
+              + (f", over the {limit:.0f} s budget" if est > limit else "")
               + (f"; cut to the {epochs} epochs that fit" if epochs < cfg.epochs else ""))
     if dev == "cuda" and plan.step_seconds and \
             H.worth_compiling(dev, plan.step_seconds * steps * epochs):
@@ -395,6 +426,8 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
             xb, yb = x_train[idx], y_train[idx]
             if cfg.augment:
                 xb = augment_batch(xb, g)
+            if cfg.erase:
+                xb = erase_batch(xb, g, cfg.erase)
             out, loss = _train_step(step_model, opt, xb, yb, cfg, cand, dev)
             if not reg:
                 run_correct += (out.argmax(1) == yb).sum()
