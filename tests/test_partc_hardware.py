@@ -281,3 +281,24 @@ def test_quick_run_accuracy_does_not_depend_on_the_precision():
         acc[precision] = evaluate(model, xt, yt)["accuracy"]
     assert acc["fp32"] > 0.6
     assert abs(acc["fp32"] - acc["bf16"]) < 0.03, acc
+
+
+def test_on_a_cpu_without_bf16_units_auto_never_runs_bf16(monkeypatch):
+    """The AVX2-only EPYC: no bf16 step is even timed, so quick runs cost what fp32 costs."""
+    from nets import train as T
+
+    T._PLANS.clear()
+    monkeypatch.setattr(H, "bf16_native", lambda flags=None: False)
+    timed: list[Candidate] = []
+
+    def clock(c: Candidate) -> float:
+        timed.append(c)
+        return AVX2[c]
+
+    monkeypatch.setattr(T, "step_timer", lambda *a, **k: clock)
+    model, x, y = _toy()
+    cfg = T.TrainConfig(epochs=4, batch_size=32, optimizer="momentum", lr=0.01, seed=0)
+    h = T.fit(model, x, y, cfg, progress=False)
+    assert h.plan["precision"] == "fp32" and timed
+    assert {c.precision for c in timed} == {"fp32"}
+    T._PLANS.clear()
