@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -94,13 +95,17 @@ def bench_epochs(fd, n_images: int, step_median: dict[str, float]) -> dict[str, 
         model = build_cnn("reference")
         plan = plan_run(model, fd.x_train, fd.y_train, cfg)  # as the full run decides
         cfg.epochs = 1
+        cpu0 = time.process_time()
         h = fit(model, x, y, cfg, progress=False, plan=plan)
+        # CPU seconds per thread: what the epoch would take alone, if the threads scale;
+        # a load-robust second figure where the machine is shared.
+        alone = (time.process_time() - cpu0) * scale / torch.get_num_threads()
         per_epoch[precision] = h.train_seconds * scale
         step = h.train_seconds / -(-len(x) // cfg.batch_size)
         print(f"  {precision:<5} {per_epoch[precision]:7.1f} s/epoch  (one epoch on {len(x)} "
               f"images x {scale:.0f}; {h.plan['precision']}"
               f"{'+channels_last' if h.plan['channels_last'] else ''}; loop/probe step "
-              f"{step / h.plan['step_seconds']:.2f}; {load()})")
+              f"{step / h.plan['step_seconds']:.2f}; cpu/thread {alone:.1f} s; {load()})")
     return per_epoch
 
 
