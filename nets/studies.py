@@ -713,7 +713,7 @@ def viz(out: str | Path, seed: int = 0, epochs: int | None = None, quick: bool =
 
     def snapshot(_epoch: int, _model: nn.Module, _h) -> None:
         for k, mod in layers.items():
-            snaps[k].append(mod.weight.detach().flatten().cpu().numpy())
+            snaps[k].append(mod.weight.detach().flatten().cpu().clone().numpy())
 
     snapshot(-1, model, None)  # epoch 0 = the initialization
     h = fit(model, x, y, cfg, on_epoch=snapshot, progress=progress, desc="viz model")
