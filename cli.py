@@ -182,18 +182,17 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _run_partc(names: list[str], out_of: dict[str, str], seed: int, epochs: int | None,
-               quick: bool, data_dir: str | None) -> None:
-    import os
+               quick: bool, data_dir: str | None, device: str, precision: str,
+               time_budget: float | None = None) -> None:
+    from nets.hardware import prepare_env
 
-    # Before torch loads libgomp: idle OpenMP threads sleep instead of spinning. On this shared
-    # 2-core machine, spinning threads made a training step 3x slower whenever another process
-    # held a core (measured: 993 ms vs 307 ms per batch).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    prepare_env()  # thread settings, before torch loads libgomp
     from nets.studies import run_study
 
     for name in names:
         metrics = run_study(name, out_of[name], seed=seed, epochs=epochs, quick=quick,
-                            data_dir=data_dir)
+                            data_dir=data_dir, device=device, precision=precision,
+                            time_budget=time_budget)
         _print_metrics(metrics)
         click.echo(f"wrote {out_of[name]}/metrics.json, config.json and figures")
 
@@ -212,18 +211,34 @@ def _partc_options(default_out: str):
             click.option("--data-dir", default=None, type=click.Path(file_okay=False),
                          help="FashionMNIST IDX files  [default: $DLHW_DATA or "
                               "/usr/share/datasets/fashion-mnist]."),
+            click.option("--device", default="auto", show_default=True,
+                         type=click.Choice(["auto", "cpu", "cuda"]),
+                         help="Where to train (auto: CUDA when there is a GPU)."),
+            click.option("--precision", default="auto", show_default=True,
+                         type=click.Choice(["auto", "fp32", "bf16"]),
+                         help="Training precision (auto: the faster, timed on a few steps)."),
         ]):
             fn = option(fn)
         return fn
     return deco
 
 
+_TIME_BUDGET = click.option(
+    "--time-budget", default=None, type=click.FloatRange(min=1), metavar="SECONDS",
+    help="Training seconds for the reference CNN: its epochs are cut to those that fit at "
+         "the speed measured on the first steps (recorded in config.json).")
+
+
 def _make_partc_command(name: str, doc: str) -> None:
     @run.command(name, help=doc)
     @_partc_options(f"runs/{name}")
-    def command(seed: int, epochs: int | None, quick: bool, out: str,
-                data_dir: str | None) -> None:
-        _run_partc([name], {name: out}, seed, epochs, quick, data_dir)
+    def command(seed: int, epochs: int | None, quick: bool, out: str, data_dir: str | None,
+                device: str, precision: str, time_budget: float | None = None) -> None:
+        _run_partc([name], {name: out}, seed, epochs, quick, data_dir, device, precision,
+                   time_budget)
+
+    if name == "fashion":  # the one run with a time goal
+        _TIME_BUDGET(command)
 
 
 for _name, _doc in PARTC_STUDIES.items():
@@ -232,12 +247,15 @@ for _name, _doc in PARTC_STUDIES.items():
 
 @run.command("partc")
 @_partc_options("runs")
-def run_partc(seed: int, epochs: int | None, quick: bool, out: str, data_dir: str | None) -> None:
+@_TIME_BUDGET
+def run_partc(seed: int, epochs: int | None, quick: bool, out: str, data_dir: str | None,
+              device: str, precision: str, time_budget: float | None) -> None:
     """Every Part C study, each into OUT/<study> (regression, optimizers, ..., viz)."""
     from pathlib import Path
 
     names = list(PARTC_STUDIES)
-    _run_partc(names, {n: str(Path(out) / n) for n in names}, seed, epochs, quick, data_dir)
+    _run_partc(names, {n: str(Path(out) / n) for n in names}, seed, epochs, quick, data_dir,
+               device, precision, time_budget)
 
 
 # ------------------------------------------------------------------ grading

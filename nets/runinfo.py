@@ -8,9 +8,11 @@ because JSON has no spelling for them.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import platform
+import subprocess
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -103,3 +105,34 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_info() -> dict[str, Any]:
+    """The CPU as `lscpu` names it: model name, flags, architecture (for every run's config).
+
+    Falls back to /proc/cpuinfo where lscpu is missing; fields it cannot find are "unknown"/[].
+    Speed figures mean nothing without this: bf16 is fast only where the CPU has bf16 units.
+    """
+    fields: dict[str, str] = {}
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10,
+                              env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"}).stdout
+    except (OSError, subprocess.SubprocessError):
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    if "Flags" not in fields:  # no lscpu: /proc/cpuinfo's first processor ("flags" on x86,
+        try:                   # "Features" on ARM)
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                key, _, value = line.partition(":")
+                key = {"model name": "Model name", "flags": "Flags",
+                       "Features": "Flags"}.get(key.strip())
+                if key:
+                    fields.setdefault(key, value.strip())
+        except OSError:
+            pass
+    return {"model_name": fields.get("Model name", "unknown"),
+            "architecture": fields.get("Architecture", platform.machine()),
+            "flags": sorted(fields.get("Flags", "").split())}

@@ -2,8 +2,10 @@
 
 The splitters and samplers are scikit-learn's (KFold / StratifiedKFold, ParameterGrid /
 ParameterSampler), so the folds are the textbook ones and not a hand-written loop over indices.
-Every (configuration, fold) pair is one job; jobs run in parallel processes, one per core, each
-with one torch thread (two-thread torch per job would oversubscribe the two cores). Every
+Every (configuration, fold) pair is one job; jobs run in parallel processes, one per core this
+process is entitled to (`nets.hardware.thread_count`), each with one torch thread (two-thread
+torch per job would oversubscribe the two cores). On a GPU the jobs run one after another in this
+process: one device, and a CUDA context per worker would cost more than the small models. Every
 configuration sees the same folds and the same per-fold seed, so differences between
 configurations are not differences between splits. Only the training split is ever searched;
 the best configuration is then refit on the whole training split and evaluated once on the test
@@ -12,7 +14,6 @@ split.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -72,12 +73,14 @@ def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def default_jobs() -> int:
-    """One worker per core this process may use."""
-    return len(os.sched_getaffinity(0))
+    """One worker per core this process may use (shared fairly with pytest-xdist workers)."""
+    from nets import hardware as H
+
+    return 1 if H.resolve_device(H.current().device) == "cuda" else H.thread_count()
 
 
 def fit_config(task: str, params: Mapping[str, Any], x_tr, y_tr, seed: int, epochs: int):
-    """Build and train the model a configuration describes; returns (model, train config)."""
+    """Build and train the model a configuration describes; returns (model, config, history)."""
     import torch
 
     from nets.models import MLP, CNNSpec, build_cnn
@@ -95,20 +98,28 @@ def fit_config(task: str, params: Mapping[str, Any], x_tr, y_tr, seed: int, epoc
                                   dropout=params["dropout"]))
         cfg = TrainConfig(epochs=epochs, batch_size=64, optimizer="adam", lr=params["lr"],
                           weight_decay=params["weight_decay"], schedule="onecycle", seed=seed)
-    fit(model, x_tr, y_tr, cfg, progress=False)
-    return model, cfg
+    hist = fit(model, x_tr, y_tr, cfg, progress=False)
+    return model, cfg, hist
 
 
-def _job(task: str, params: dict, x_tr, y_tr, x_va, y_va, seed: int, epochs: int) -> float:
-    """One (configuration, fold): train on the fold's train part, score its validation part."""
+def _job(task: str, params: dict, x_tr, y_tr, x_va, y_va, seed: int, epochs: int,
+         settings, threads: int | None) -> float:
+    """One (configuration, fold): train on the fold's train part, score its validation part.
+
+    `settings` (nets.hardware.Settings) carries --device/--precision into worker processes;
+    `threads` is set in a worker (None: in-process, keep the caller's).
+    """
     import torch
 
+    from nets import hardware as H
     from nets.train import evaluate
 
-    torch.set_num_threads(1)
+    if threads:
+        H.set_threads(threads)
     # Copies: joblib hands large arrays over as read-only memory maps.
     x_tr, y_tr, x_va, y_va = (torch.tensor(np.asarray(a)) for a in (x_tr, y_tr, x_va, y_va))
-    model, _ = fit_config(task, params, x_tr, y_tr, seed, epochs)
+    with H.session(settings.device, settings.precision):
+        model, _, _ = fit_config(task, params, x_tr, y_tr, seed, epochs)
     ev = evaluate(model, x_va, y_va, task)
     return ev["loss"] if task == "regression" else ev["accuracy"]
 
@@ -124,6 +135,8 @@ def search(strategy: str, task: str, x, y, space: Mapping[str, Any], k: int = 5,
     from sklearn.model_selection import KFold, ParameterGrid, ParameterSampler, StratifiedKFold
     from tqdm.auto import tqdm
 
+    from nets import hardware as H
+
     if strategy == "grid":
         configs = [_clean(p) for p in ParameterGrid(dict(space))]
     elif strategy == "random":
@@ -138,10 +151,12 @@ def search(strategy: str, task: str, x, y, space: Mapping[str, Any], k: int = 5,
     folds = list(splitter.split(x_np, y_np))
     jobs = [(c, f) for c in range(len(configs)) for f in range(k)]
     n_jobs = n_jobs or default_jobs()
+    settings = H.current()
     t0 = time.perf_counter()
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
     gen = runner(delayed(_job)(task, configs[c], x_np[folds[f][0]], y_np[folds[f][0]],
-                               x_np[folds[f][1]], y_np[folds[f][1]], seed + f, epochs)
+                               x_np[folds[f][1]], y_np[folds[f][1]], seed + f, epochs,
+                               settings, 1 if n_jobs > 1 else None)
                  for c, f in jobs)
     scores = list(tqdm(gen, total=len(jobs), desc=f"{strategy} search ({task})",
                        disable=not progress, leave=False))

@@ -10,8 +10,10 @@ no_grad, so dropout and batch norm never leak training behaviour into reported f
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
-import os
+import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,15 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nets import hardware as H
+from nets.hardware import Candidate, Plan
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 INITS = ("default", "zero", "normal", "xavier", "he")
-
-
-def set_threads(n: int | None = None) -> int:
-    """Use the cores this process may run on (not the host's count: containers pin fewer)."""
-    n = n or len(os.sched_getaffinity(0))
-    torch.set_num_threads(n)
-    return n
 
 
 @dataclass
@@ -45,11 +43,18 @@ class TrainConfig:
     schedule: str = "none"     # none | onecycle | cosine
     label_smoothing: float = 0.0
     augment: bool = False      # random +-2 px shift and horizontal flip, per sample, on batches
+    erase: float = 0.0         # probability of random erasing (a grey rectangle), per sample
     early_stopping: int = 0    # patience in epochs on validation loss (0: off)
-    channels_last: bool = False
-    # Forward pass under bfloat16 autocast (weights, gradients' accumulation and the optimizer
-    # stay float32): 1.5x faster training steps on this CPU's avx512_bf16 units.
-    bf16: bool = False
+    # How the steps run, not what they compute (only rounding differs); None: the session's
+    # setting (`nets.hardware.session`, from --precision/--device), "auto" unless set.
+    # precision: fp32, bf16 (forward under bfloat16 autocast; weights, gradient accumulation
+    # and the optimizer stay float32) or auto (measured, see nets.hardware).
+    precision: str | None = None
+    channels_last: bool | None = None  # None: measured with the precision
+    device: str | None = None          # auto | cpu | cuda
+    # Seconds of training the run may take: measured steps decide how many epochs fit, and
+    # the schedule is planned for those (None: the recipe's epochs, however long they take).
+    time_budget: float | None = None
     seed: int = 0
     task: str = "classification"  # or "regression"
     extra: dict = field(default_factory=dict)
@@ -70,6 +75,7 @@ class History:
     stopped_epoch: int = 0
     train_seconds: float = 0.0  # optimization only: the per-epoch evaluations are timed apart
     eval_seconds: float = 0.0
+    plan: dict = field(default_factory=dict)  # device, precision, layout, timings, epochs
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,122 +144,317 @@ def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 2) -> torch.Te
 
     Gathering from a padded batch with per-sample offsets costs a few ms per batch, against
     ~1 ms per *image* for torchvision transforms behind a DataLoader on this machine.
+    The draws come from the CPU generator `g` whatever x's device, so a GPU run sees the same
+    shifts and flips as a CPU run.
     """
     n, c, h, w = x.shape
+    dev = x.device
     # Pad with the background value (the minimum, -1 after normalization), not 0 (= grey).
     xp = F.pad(x, (pad, pad, pad, pad), value=float(x.min()))
-    oy = torch.randint(0, 2 * pad + 1, (n,), generator=g)
-    ox = torch.randint(0, 2 * pad + 1, (n,), generator=g)
-    rows = (oy[:, None] + torch.arange(h))[:, None, :, None]
-    cols = (ox[:, None] + torch.arange(w))[:, None, None, :]
-    out = xp[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
-    flip = torch.rand(n, generator=g) < 0.5
+    oy = torch.randint(0, 2 * pad + 1, (n,), generator=g).to(dev)
+    ox = torch.randint(0, 2 * pad + 1, (n,), generator=g).to(dev)
+    rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+    cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+    out = xp[torch.arange(n, device=dev)[:, None, None, None],
+             torch.arange(c, device=dev)[None, :, None, None], rows, cols]
+    flip = (torch.rand(n, generator=g) < 0.5).to(dev)
     return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
+def erase_batch(x: torch.Tensor, g: torch.Generator, p: float, area: tuple[float, float] = (0.02,
+                0.2), aspect: tuple[float, float] = (0.3, 3.3)) -> torch.Tensor:
+    """Random erasing (Zhong et al. 2017): with probability p per sample, one rectangle of
+    `area` (fraction of the image) and `aspect` (h/w, log-uniform) is set to 0, the normalized
+    mean grey. Vectorized like `augment_batch`; draws come from the CPU generator `g`.
+    """
+    n, _, h, w = x.shape
+    dev = x.device
+    u = torch.rand(5, n, generator=g)
+    frac = area[0] + (area[1] - area[0]) * u[0]
+    ratio = torch.exp(math.log(aspect[0]) + (math.log(aspect[1]) - math.log(aspect[0])) * u[1])
+    eh = (frac * h * w * ratio).sqrt().round().clamp(1, h)
+    ew = (frac * h * w / ratio).sqrt().round().clamp(1, w)
+    top = ((h - eh + 1) * u[2]).floor()
+    left = ((w - ew + 1) * u[3]).floor()
+    on = u[4] < p
+    r = torch.arange(h)[None, :]
+    c = torch.arange(w)[None, :]
+    rows = (r >= top[:, None]) & (r < (top + eh)[:, None])
+    cols = (c >= left[:, None]) & (c < (left + ew)[:, None])
+    mask = (rows[:, :, None] & cols[:, None, :] & on[:, None, None]).to(dev)
+    return x.masked_fill(mask[:, None], 0.0)
+
+
+def _device_and_layout(model: nn.Module) -> tuple[torch.device, bool]:
+    """Where the model's weights live and whether its conv kernels are channels-last."""
+    p = next(model.parameters(), None)
+    if p is None:
+        return torch.device("cpu"), False
+    kernels = [q for q in model.parameters() if q.dim() == 4]
+    cl = bool(kernels) and kernels[0].is_contiguous(memory_format=torch.channels_last) \
+        and not kernels[0].is_contiguous()
+    return p.device, cl
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str = "classification",
-             batch_size: int = 1000, channels_last: bool = False) -> dict[str, float]:
-    """Loss (and accuracy for classification) in eval mode, without gradients."""
+             batch_size: int = 1000, channels_last: bool | None = None) -> dict[str, float]:
+    """Loss (and accuracy for classification) in eval mode, without gradients, in float32.
+
+    Batches go to the model's device; the layout follows the model's (channels_last None).
+    """
     was_training = model.training
     model.eval()
-    total, correct, n = 0.0, 0, len(x)
+    dev, model_cl = _device_and_layout(model)
+    cl = model_cl if channels_last is None else channels_last
+    total = torch.zeros((), dtype=torch.float64, device=dev)
+    correct = torch.zeros((), dtype=torch.int64, device=dev)
+    n = len(x)
     for i in range(0, n, batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        if channels_last:
+        xb, yb = x[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev)
+        if cl and xb.dim() == 4:
             xb = xb.contiguous(memory_format=torch.channels_last)
         out = model(xb)
         if task == "regression":
-            total += F.mse_loss(out, yb, reduction="sum").item()
+            total += F.mse_loss(out, yb, reduction="sum")
         else:
-            total += F.cross_entropy(out, yb, reduction="sum").item()
-            correct += (out.argmax(1) == yb).sum().item()
+            total += F.cross_entropy(out, yb, reduction="sum")
+            correct += (out.argmax(1) == yb).sum()
     model.train(was_training)
-    res = {"loss": total / n}
+    res = {"loss": total.item() / n}
     if task != "regression":
-        res["accuracy"] = correct / n
+        res["accuracy"] = correct.item() / n
     return res
 
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Model outputs for all of x, in eval mode."""
+    """Model outputs for all of x, in eval mode, on the CPU."""
     was_training = model.training
     model.eval()
-    out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    dev, _ = _device_and_layout(model)
+    out = torch.cat([model(x[i:i + batch_size].to(dev)).cpu()
+                     for i in range(0, len(x), batch_size)])
     model.train(was_training)
     return out
+
+
+def _train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor,
+                yb: torch.Tensor, cfg: TrainConfig, cand: Candidate,
+                device_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step as `cand` runs it; returns (outputs, data loss), both detached.
+
+    The precision probe times exactly this function, so what is measured is what runs.
+    """
+    if cand.channels_last:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cand.precision == "bf16"):
+        out = model(xb)
+        if cfg.task == "regression":
+            loss = F.mse_loss(out, yb)
+        else:
+            loss = F.cross_entropy(out, yb, label_smoothing=cfg.label_smoothing)
+    data_loss = loss.detach()  # comparable across L1 settings
+    if cfg.l1:
+        loss = loss + cfg.l1 * l1_penalty(model)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return out.detach(), data_loss
+
+
+# Plans already measured in this process, by what decides them (model shapes, batch, device,
+# threads, candidates): a study trains the same model many times, and one probe is enough.
+_PLANS: dict[tuple, Plan] = {}
+
+
+def plan_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
+             rounds: int = 3) -> Plan:
+    """Device, precision and layout for training `model` with `cfg` (see nets.hardware).
+
+    Timed on a deep copy of the model with the run's first batch, under a forked RNG, so the
+    run itself starts from exactly the state it would have without the probe.
+    """
+    settings = H.current()
+    device = H.resolve_device(cfg.device or settings.device)
+    asked = cfg.precision or settings.precision
+    image = x.dim() == 4
+    # bf16 keeps ~3 significant digits: the regression MSEs are compared at 1e-3.
+    precision = "fp32" if cfg.task == "regression" and asked == "auto" else asked
+    bf16_ok = device == "cuda" or H.bf16_native()
+    cands = H.candidates(precision, cfg.channels_last, image, bf16_ok)
+    threads = torch.get_num_threads()
+    bs = min(cfg.batch_size, len(x))
+    run_steps = cfg.epochs * math.ceil(len(x) / bs)
+    why = ("one candidate" if len(cands) == 1 else
+           f"{run_steps} steps are too few to pay for a probe"
+           if not H.worth_probing(run_steps, len(cands), rounds) else "")
+    if why and not cfg.time_budget:
+        # Untimed: fp32 (the exact recipe) unless forced; convolutions channels-last (oneDNN's
+        # own layout: 1.5x faster fp32 steps on this EPYC) unless the layout was fixed.
+        c = cands[0]
+        if cfg.channels_last is None and image:
+            c = Candidate(c.precision, any(isinstance(m, nn.Conv2d) for m in model.modules()))
+        if precision != asked:
+            why = "regression runs in fp32"
+        return Plan(device, c.precision, c.channels_last, how=f"fixed: {why}", threads=threads)
+    key = (type(model).__name__, tuple(tuple(p.shape) for p in model.parameters()),
+           tuple(x.shape[1:]), bs, device, cfg.optimizer, cfg.task, cfg.augment, bool(cfg.erase),
+           bool(cfg.l1), threads, tuple(cands))
+    if key in _PLANS:
+        return dataclasses.replace(_PLANS[key], how="measured (cached)", epochs={})
+    time_step = step_timer(model, x[:bs], y[:bs], cfg, device)
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda"
+                               else []):
+        plan = H.decide(cands, time_step, device, threads, rounds)
+    _PLANS[key] = plan
+    return dataclasses.replace(plan)
+
+
+def step_timer(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig,
+               device: str) -> Callable[[Candidate], float]:
+    """A clock for `nets.hardware.measure`: seconds of one training step of `cand` on (xb, yb).
+
+    Each candidate trains its own deep copy of `model` (the original is never touched) with the
+    run's optimizer; augmentation and erasing, when the recipe has them, are timed too.
+    Callers that care about the global RNG (dropout) fork it around the timing.
+    """
+    xb, yb = xb.to(device), yb.to(device)
+    state: dict[Candidate, tuple[nn.Module, torch.optim.Optimizer]] = {}
+    g = torch.Generator().manual_seed(0)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def time_step(c: Candidate) -> float:
+        if c not in state:
+            m = copy.deepcopy(model).to(device)
+            if c.channels_last:
+                m = m.to(memory_format=torch.channels_last)
+            state[c] = (m, make_optimizer(cfg.optimizer, m.parameters(), cfg.lr, cfg.momentum,
+                                          cfg.weight_decay))
+        m, opt = state[c]
+        sync()
+        t = time.perf_counter()
+        batch = augment_batch(xb, g) if cfg.augment else xb
+        batch = erase_batch(batch, g, cfg.erase) if cfg.erase else batch
+        _train_step(m, opt, batch, yb, cfg, c, device)
+        sync()
+        return time.perf_counter() - t
+
+    return time_step
+
+
+def _note(msg: str) -> None:
+    """A line for the person at the terminal, also when the progress bar is off."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(msg, file=sys.stderr)
 
 
 def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: TrainConfig,
         x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
         on_epoch: Callable[[int, nn.Module, History], None] | None = None,
-        progress: bool = True, desc: str = "train") -> History:
+        progress: bool = True, desc: str = "train",
+        target_seconds: float | None = None, plan: Plan | None = None) -> History:
     """Train `model` in place with `cfg`; evaluate on the validation set after every epoch.
 
-    With early stopping, the best-validation-loss weights are restored at the end.
+    With early stopping, the best-validation-loss weights are restored at the end. Training
+    runs where `plan_run` says (data moved to the device once); the model comes back on the
+    CPU. `target_seconds` (or cfg.time_budget): when the measured speed says the run will take
+    longer, a line says so with the estimate, before the first epoch and after it.
+    `plan`: how to run, decided elsewhere (default: `plan_run` decides here).
     """
     from tqdm.auto import tqdm
 
+    hist = History()
+    plan = dataclasses.replace(plan) if plan else plan_run(model, x_train, y_train, cfg)
+    dev, cand = plan.device, plan.candidate
     torch.manual_seed(cfg.seed)  # dropout masks
     g = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
     reg = cfg.task == "regression"
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    if dev == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: autotuned kernels pay back
+    model.to(dev)
+    if cand.channels_last:
+        model.to(memory_format=torch.channels_last)
+    step_model: nn.Module = model
+    x_train, y_train = x_train.to(dev), y_train.to(dev)
+    if x_val is not None:
+        x_val, y_val = x_val.to(dev), y_val.to(dev)
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum,
                          cfg.weight_decay)
     n = len(x_train)
     steps = math.ceil(n / cfg.batch_size)
+
+    # Epochs: the recipe's, or those the budget holds at the measured speed; decided before the
+    # schedule is built, so one-cycle anneals fully within the epochs that run.
+    epochs = cfg.epochs
+    limit = cfg.time_budget or target_seconds
+    est = plan.step_seconds and plan.step_seconds * steps * cfg.epochs * H.STEP_OVERHEAD
+    if cfg.time_budget and plan.step_seconds:
+        epochs = H.epochs_that_fit(cfg.time_budget, cfg.epochs, steps, plan.step_seconds)
+    plan.epochs = {"recipe": cfg.epochs, "planned": epochs, "budget_seconds": cfg.time_budget,
+                   "cut_by_budget": epochs < cfg.epochs, "estimated_seconds": est}
+    if limit and est:  # a run with a time goal says at once what it expects
+        _note(f"{desc}: {cand.name} on {dev} ({plan.how}; "
+              + ", ".join(f"{k} {statistics.median(v) * 1000:.0f}" for k, v in
+                          plan.timings.items() if v)
+              + f" ms/step); {cfg.epochs} epochs of {steps} steps ~ {est:.0f} s"
+              + (f", over the {limit:.0f} s budget" if est > limit else "")
+              + (f"; cut to the {epochs} epochs that fit" if epochs < cfg.epochs else ""))
+    if dev == "cuda" and plan.step_seconds and \
+            H.worth_compiling(dev, plan.step_seconds * steps * epochs):
+        step_model = torch.compile(model)
+        plan.compile = True
+
     sched = None
     if cfg.schedule == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=cfg.epochs,
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=epochs,
                                                     steps_per_epoch=steps)
     elif cfg.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
     elif cfg.schedule != "none":
         raise ValueError(f"unknown schedule {cfg.schedule!r}")
 
-    hist = History()
     best_loss, best_state, bad = math.inf, None, 0
     t0 = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
+    bar = tqdm(total=epochs * steps, desc=desc, unit="step", disable=not progress, leave=False)
+    for epoch in range(epochs):
+        te0 = time.perf_counter()
         model.train()
-        perm = torch.randperm(n, generator=g)
-        run_loss, run_correct = 0.0, 0
+        perm = torch.randperm(n, generator=g).to(dev)
+        # Accumulated on the device: a .item() per step would stall a GPU's queue.
+        run_loss = torch.zeros((), dtype=torch.float64, device=dev)
+        run_correct = torch.zeros((), dtype=torch.int64, device=dev)
         for i in range(0, n, cfg.batch_size):
             idx = perm[i:i + cfg.batch_size]
             xb, yb = x_train[idx], y_train[idx]
             if cfg.augment:
                 xb = augment_batch(xb, g)
-            if cfg.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                out = model(xb)
-                if reg:
-                    loss = F.mse_loss(out, yb)
-                else:
-                    loss = F.cross_entropy(out, yb, label_smoothing=cfg.label_smoothing)
+            if cfg.erase:
+                xb = erase_batch(xb, g, cfg.erase)
+            out, loss = _train_step(step_model, opt, xb, yb, cfg, cand, dev)
             if not reg:
-                run_correct += (out.argmax(1) == yb).sum().item()
-            run_loss += loss.item() * len(idx)  # data loss only: comparable across L1 settings
-            if cfg.l1:
-                loss = loss + cfg.l1 * l1_penalty(model)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+                run_correct += (out.argmax(1) == yb).sum()
+            run_loss += loss * len(idx)
             if sched is not None:
                 sched.step()
-        hist.train_loss.append(run_loss / n)
+            bar.update()
+        hist.train_loss.append(run_loss.item() / n)
         if not reg:
-            hist.train_acc.append(run_correct / n)
+            hist.train_acc.append(run_correct.item() / n)
+        epoch_seconds = time.perf_counter() - te0
+        if epoch == 0:
+            plan.epochs["estimated_seconds_after_epoch1"] = epoch_seconds * epochs
+            if limit and epoch_seconds * epochs > limit:
+                _note(f"{desc}: first epoch took {epoch_seconds:.1f} s; {epochs} epochs "
+                      f"~ {epoch_seconds * epochs:.0f} s, over the {limit:.0f} s budget")
         if x_val is not None:
             te = time.perf_counter()
-            ev = evaluate(model, x_val, y_val, cfg.task, channels_last=cfg.channels_last)
+            ev = evaluate(model, x_val, y_val, cfg.task)
             hist.val_loss.append(ev["loss"])
             if not reg:
                 hist.val_acc.append(ev["accuracy"])
-            bar.set_postfix(val_loss=f"{ev['loss']:.4f}",
+            bar.set_postfix(epoch=epoch + 1, val_loss=f"{ev['loss']:.4f}",
                             **({} if reg else {"val_acc": f"{ev['accuracy']:.4f}"}),
                             refresh=False)
             if ev["loss"] < best_loss:
@@ -268,7 +469,13 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
             on_epoch(epoch, model, hist)
         if cfg.early_stopping and bad >= cfg.early_stopping:
             break
+    bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     hist.train_seconds = time.perf_counter() - t0 - hist.eval_seconds
+    plan.epochs["run"] = hist.stopped_epoch + 1
+    if cfg.time_budget:
+        plan.epochs["within_budget"] = hist.train_seconds <= cfg.time_budget
+    hist.plan = plan.to_dict()
+    model.to("cpu")  # the studies, the export and the grader work on the CPU
     return hist

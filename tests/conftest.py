@@ -6,6 +6,19 @@ import os
 
 import pytest
 
+from nets.hardware import prepare_env
+
+
+def pytest_configure(config) -> None:
+    """Thread policy (nets.hardware): the cores divided among the xdist workers.
+
+    Runs in every worker before any test imports torch, so `pytest -n 2` on 2 cores gives each
+    worker one OpenMP thread rather than two workers of two threads each on two cores.
+    """
+    # Not in xdist's controller: its environment would reach the workers before their own.
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "numprocesses", 0):
+        prepare_env()
+
 
 def require(condition: bool, why: str) -> None:
     """Skip when a real dataset or tool is missing, but fail under DLHW_REQUIRE_DATA=1 (CI)."""

@@ -79,3 +79,28 @@ def test_fashion_quick_beats_chance_and_export_round_trips(tmp_path):
     program = torch.export.load(str(out / "model.pt2")).module()
     x = torch.rand(3, 1, 28, 28)
     assert program(x).shape == (3, 10)
+    # How it ran is recorded beside the recipe: the choice, its timings, the CPU.
+    config = json.loads((out / "config.json").read_text())
+    resolved = config["train"]["resolved"]
+    assert resolved["precision"] in ("fp32", "bf16") and resolved["device"] in ("cpu", "cuda")
+    assert resolved["how"] == "measured" and resolved["timings"]
+    assert resolved["epochs"]["run"] == m["fashion.epochs"] == 3
+    assert config["hardware"]["cpu"]["model_name"] and config["hardware"]["cpu"]["flags"]
+    if not config["hardware"]["bf16_native"] and config["hardware"]["device"] == "cpu":
+        assert resolved["precision"] == "fp32"  # emulated bf16 is never picked by auto
+
+
+
+def test_cli_passes_device_precision_and_budget_to_the_studies(tmp_path, monkeypatch):
+    import nets.studies
+
+    calls = []
+    monkeypatch.setattr(nets.studies, "run_study", lambda name, out, **kw: calls.append(
+        (name, kw)) or {})
+    res = CliRunner().invoke(cli, ["run", "fashion", "--out", str(tmp_path), "--device", "cpu",
+                                   "--precision", "fp32", "--time-budget", "600"])
+    assert res.exit_code == 0, res.output
+    assert calls == [("fashion", {"seed": 0, "epochs": None, "quick": False, "data_dir": None,
+                                  "device": "cpu", "precision": "fp32", "time_budget": 600.0})]
+    res = CliRunner().invoke(cli, ["run", "viz", "--time-budget", "600"])
+    assert res.exit_code == 2  # the budget is the reference CNN's: fashion and partc only

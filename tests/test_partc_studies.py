@@ -63,5 +63,8 @@ def test_optimizers_regularization_viz_quick(tmp_path):
     assert m["viz.activations.early.shape"] == [32, 28, 28]
     assert m["viz.activations.deep.shape"] == [128, 7, 7]
     assert m["viz.actmax.class_gain"] > 0  # gradient ascent raised the class logits
+    # One snapshot per epoch plus the initialization, each a copy (not the live weights).
+    stds = m["viz.weights.fc.std_by_epoch"]
+    assert len(stds) == 3 and len(set(stds)) == 3
     for f in ("filters_conv1.png", "saliency.png", "weight_histograms.png", "actmax_units.png"):
         assert (tmp_path / "v" / f).stat().st_size > 1000

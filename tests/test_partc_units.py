@@ -179,3 +179,20 @@ def test_saliency_is_zero_where_the_score_ignores_the_input():
     assert sal[..., 14:].abs().max() == 0 and sal[..., :14].abs().max() > 0
     imgs, before, after = activation_maximization(model, lambda z: model(z)[:, 2], 3, steps=30)
     assert (after > before).all() and imgs.abs().max() <= 1
+
+
+def test_random_erasing_greys_one_rectangle_per_chosen_sample():
+    from nets.train import erase_batch
+
+    x = torch.ones(400, 1, 28, 28)
+    out = erase_batch(x, torch.Generator().manual_seed(0), p=0.5)
+    again = erase_batch(x, torch.Generator().manual_seed(0), p=0.5)
+    assert torch.equal(out, again)  # seeded
+    erased = (out == 0).flatten(1)
+    hit = erased.any(1)
+    assert 0.4 < hit.float().mean() < 0.6  # about p of the samples
+    for img in out[hit][:20, 0]:  # one axis-aligned rectangle: rows x columns of zeros
+        rows, cols = (img == 0).any(1), (img == 0).any(0)
+        assert (img == 0).sum() == rows.sum() * cols.sum()
+    assert erased.float().mean(1).max() <= 0.2 * 1.3  # at most ~20% of the image
+    assert torch.equal(erase_batch(x, torch.Generator(), p=0.0), x)
