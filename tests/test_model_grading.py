@@ -224,7 +224,8 @@ def test_memoriser_is_flagged_and_the_reference_cnn_is_not(tmp_path, items, monk
     monkeypatch.setattr("grader.model_check._SEED", None)
     ref = measure(items["fashion"], train_reference_cnn(tmp_path / "ref.pt2"))
     assert ref.ok, ref.error
-    assert ref.value > 0.8 and not ref.review, ref
+    # Two epochs on 10k images: well above chance (0.1), short of the full run's 0.93.
+    assert ref.value > 0.75 and not ref.review, ref
     # The memoriser through the grader: it knows the public test set by heart, keeps its
     # measured marks but is marked for review; the seed is nowhere in what the student sees.
     sub = _submission(tmp_path, {"fashion": export_memoriser(tmp_path / "memo.pt2")})
