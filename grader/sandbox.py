@@ -10,8 +10,9 @@ bubblewrap (Debian `bubblewrap`):
   hidden; none of the grader's files, references or other submissions exists in it;
 - the inputs the caller passes, copied into a read-only `/in`; a writable `/out` whose files come
   back, each size-capped; a private, size-limited `/tmp`; a cleared environment;
-- an unprivileged uid: run as root, bwrap builds the namespaces and `setpriv` drops to uid 65534
-  with no capabilities and no_new_privs (a user namespace would map the child to root outside,
+- an unprivileged uid: run as root, bwrap builds the namespaces and `setpriv` drops to a uid of
+  its own (one per grading process, outside the system's range) with no capabilities and
+  no_new_privs (a user namespace would map the child to root outside,
   where RLIMIT_NPROC does not bite); run as an ordinary user, bwrap's user namespace does it;
 - rlimits on CPU time, address space, processes, open files and file size (stdout and stderr go
   to files, so a flood of output is cut at the file limit), and a wall-clock timeout that kills
@@ -37,7 +38,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-NOBODY = 65534
+# Run as root, each grading process drops its sandboxes to a uid of its own: RLIMIT_NPROC counts
+# per uid, so a fork bomb in one student's sandbox cannot starve a neighbour's of processes.
+UID_BASE, UID_SPAN = 200_000, 60_000
 # Never visible inside, even though they sit under a bound folder: the FashionMNIST labels.
 HIDDEN = ("/usr/share/datasets",)
 _PASS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # set here for correctness on some CPUs
@@ -126,6 +129,7 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
             ro_binds: Sequence[str | Path], env: Mapping[str, str], cwd: str,
             hide: Sequence[str | Path] = ()) -> Outcome:
     root = os.geteuid() == 0
+    uid = UID_BASE + os.getpid() % UID_SPAN  # runs of one process are sequential
     indir, outdir = box / "in", box / "out"
     indir.mkdir()
     outdir.mkdir()
@@ -140,7 +144,7 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
         target.chmod(0o444)
     indir.chmod(0o555)
     if root:
-        os.chown(outdir, NOBODY, NOBODY)
+        os.chown(outdir, uid, uid)
     outdir.chmod(0o700)
     box.chmod(0o711)
 
@@ -156,7 +160,7 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
     for key, value in _environment(limits, env).items():
         cmd += ["--setenv", key, value]
     if root:
-        cmd += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+        cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     cmd += argv
 
@@ -168,7 +172,7 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
             resource.setrlimit(res, (value, value))
         # SIGXCPU at the soft limit (named in the reason), SIGKILL a second later.
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
-        if root:  # enforced once setpriv has dropped to NOBODY (root itself is exempt)
+        if root:  # enforced once setpriv has dropped to `uid` (root itself is exempt)
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
     out_path, err_path = box / "stdout", box / "stderr"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,22 @@ def test_input_symlink_is_refused(tmp_path):
     (tmp_path / "link").symlink_to("/etc/hostname")
     with pytest.raises(OSError):
         sandbox.run(["/bin/true"], limits=LIMITS, inputs={"a": tmp_path / "link"})
+
+
+def test_a_fork_bomb_does_not_starve_a_neighbours_sandbox():
+    """Two grading processes at once: one student's fork bomb, another's code that forks."""
+    import multiprocessing
+
+    bomb = multiprocessing.get_context("fork").Process(target=py, args=(
+        "import os, time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n"
+        "        time.sleep(0.01)\n", sandbox.Limits(wall_s=20, cpu_s=20, processes=32)))
+    bomb.start()
+    try:
+        time.sleep(3)  # the bomb is at its process limit now
+        out = py("import os\nfor _ in range(8):\n    if os.fork() == 0:\n        os._exit(0)\n"
+                 "    os.wait()\nprint('forked 8')\n",
+                 sandbox.Limits(wall_s=30, cpu_s=30, processes=32))
+    finally:
+        bomb.kill()
+        bomb.join()
+    assert out.ok and "forked 8" in out.stdout, out.reason
