@@ -146,16 +146,10 @@ def _cpu() -> float:
 def machine() -> str:
     """CPU model and load, to print beside every figure."""
     import os
-    import platform
 
-    model = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from nets.runinfo import cpu_info
+
+    model = cpu_info()["model_name"]
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"CPU {model} ({os.cpu_count()} cores), load average {load}"
 

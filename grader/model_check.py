@@ -124,14 +124,9 @@ def _fashion(item: Item, path: Path, data_dir: Path | None) -> Measured:
     shifted = shift_images(x, item.shift_px, np.random.default_rng(seed))
     ran = run_model(path, np.concatenate([x, shifted]), time_limit_s=item.time_limit_s,
                     memory_limit_mb=item.memory_limit_mb)
-    if not ran.ok:
-        return Measured(False, error=_why(ran))
+    if (error := _unusable(ran, len(x), 10, "logits (N, 10)", "logits")) is not None:
+        return Measured(False, error=error)
     assert ran.outputs is not None
-    if ran.outputs.shape[1] != 10:
-        return Measured(False, error=f"outputs ({len(x)}, {ran.outputs.shape[1]}), expected "
-                        "logits (N, 10)")
-    if not np.isfinite(ran.outputs).all():
-        return Measured(False, error="some logits are not finite numbers")
     pred = ran.outputs.argmax(1)
     acc = float((pred[:len(x)] == y).mean())
     acc_shift = float((pred[len(x):] == y).mean())
@@ -219,17 +214,25 @@ def _regression(item: Item, path: Path) -> Measured:
     x = regression_grid(item.grid_points)
     ran = run_model(path, x, time_limit_s=item.time_limit_s,
                     memory_limit_mb=item.memory_limit_mb)
-    if not ran.ok:
-        return Measured(False, error=_why(ran))
+    if (error := _unusable(ran, len(x), 1, "(N, 1)", "outputs")) is not None:
+        return Measured(False, error=error)
     assert ran.outputs is not None
-    if ran.outputs.shape[1] != 1:
-        return Measured(False, error=f"outputs ({len(x)}, {ran.outputs.shape[1]}), expected "
-                        "(N, 1)")
-    if not np.isfinite(ran.outputs).all():
-        return Measured(False, error="some outputs are not finite numbers")
     mse = float(np.mean((ran.outputs[:, 0].astype(np.float64) - np.sin(x[:, 0].astype(
         np.float64))) ** 2))
     return Measured(True, mse, len(x), detail={"seconds": ran.seconds})
+
+
+def _unusable(ran: Ran, n: int, columns: int, expected: str, noun: str) -> str | None:
+    """Why a model's outputs cannot be scored (failed run, wrong width, non-finite), or None;
+    `n` is the number of distinct inputs, as the message names it."""
+    if not ran.ok:
+        return _why(ran)
+    assert ran.outputs is not None
+    if ran.outputs.shape[1] != columns:
+        return f"outputs ({n}, {ran.outputs.shape[1]}), expected {expected}"
+    if not np.isfinite(ran.outputs).all():
+        return f"some {noun} are not finite numbers"
+    return None
 
 
 def _why(ran: Ran) -> str:
