@@ -276,8 +276,11 @@ def run_partc(seed: int, epochs: int | None, quick: bool, out: str, data_dir: st
                    "/usr/share/datasets/fashion-mnist).")
 @click.option("--parts", default="ABC", show_default=True,
               help="Which parts to grade, e.g. A for Part A only.")
-@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="With --batch: parallel workers.")
+@click.option("--jobs", type=click.IntRange(1, 64),
+              help="With --batch: parallel worker processes (default: one per core).")
+@click.option("--resume", is_flag=True,
+              help="With --batch: keep the results saved in --out for every submission whose "
+                   "files and grading set-up are unchanged; grade the rest.")
 @click.option("--time-limit", type=click.FloatRange(1, 86400),
               help="Wall-clock seconds for one submission, everything included, before it is "
                    "stopped with an error (default: the rubric's submission.time_limit_s).")
@@ -289,38 +292,48 @@ def run_partc(seed: int, epochs: int | None, quick: bool, out: str, data_dir: st
               help="Answers settled by hand (student, answer, points, reason). Default: an "
                    "overrides.yaml beside the submission folders.")
 def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | None,
-          data_dir: Path | None, parts: str, jobs: int, time_limit: float | None,
-          course: Path | None, overrides_path: Path | None) -> None:
+          data_dir: Path | None, parts: str, jobs: int | None, resume: bool,
+          time_limit: float | None, course: Path | None, overrides_path: Path | None) -> None:
     """Grade the submission folder PATH (or, with --batch, every submission in it).
 
     Exit status: 0 graded, 1 invalid or not graded (error) submission (single mode), 2 usage
     error.
     """
     from grader import report
-    from grader.batch import grade_one, progress_bar, run_batch
+    from grader.batch import grade_one, run_batch
     from grader.course import find_course, load_course
     from grader.grade import Options
     from grader.overrides import OverrideError, find_overrides, load_overrides, report_overrides
     from grader.rubric import RubricError, load_rubric
     from grader.safeio import folder_name, shown
     from grader.worker import run_each
+    from nets.hardware import cores, thread_count
 
     parts = parts.upper()
     if not parts or set(parts) - set("ABC"):
         raise click.UsageError("--parts takes letters from A, B, C (e.g. A or ABC)")
     if batch != (out is not None):
         raise click.UsageError("--batch and --out go together")
+    if (jobs or resume) and not batch:
+        raise click.UsageError("--jobs and --resume go with --batch")
+    jobs = jobs or cores()
     try:
         course = course or find_course(path, batch)
         options = Options(load_rubric(rubric) if rubric else load_rubric(), data_dir,
-                          parts=parts, course=load_course(course) if course else None)
+                          parts=parts, course=load_course(course) if course else None,
+                          threads=thread_count(jobs if batch else 1))
         overrides_path = overrides_path or find_overrides(path, batch)
         if overrides_path:
             options.overrides = load_overrides(overrides_path, options.rubric)
     except (RubricError, OverrideError) as exc:
         raise click.UsageError(str(exc)) from None
     if batch:
-        rows = run_batch(path, out, options, jobs, time_limit, progress_bar)
+        try:
+            rows = run_batch(path, out, options, jobs, time_limit, resume, progress=True)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: every result that finished is kept in {out}; run again "
+                       "with --resume to grade the rest", err=True)
+            sys.exit(130)
         counts: dict[str, int] = {}
         for row in rows:
             counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1

@@ -13,6 +13,13 @@ executed and checked, the report compiled, the models measured when given with -
 / --regression-model): the median over --runs, and the share of it spent starting sandboxes.
 `--modes` times the notebook's cells run as one script against nbclient with a kernel, both in
 the sandbox. Target for --single: under 10 s.
+
+`--class N` generates N complete submissions of varied quality (Part A answers as above; the
+reference notebook, or with a typical bug, or none; the reference FashionMNIST CNN of
+--fashion-model, degraded copies of it, a corrupt or no archive; the regression model; the
+report, a broken one or none) and grades them at each of `--class-jobs` (default 1,2): time per
+submission, the speed-up, and the time a class of 200 takes (target: under 10 minutes, with
+--jobs 2 within 1.3x of half the --jobs 1 time).
 """
 
 from __future__ import annotations
@@ -95,45 +102,170 @@ def symbolic_answers(rng: random.Random, qid: str, wrong: bool) -> dict[str, str
     return pos | neg
 
 
+def answers_yaml(rng: random.Random, sols: dict, forms: set[str]) -> str:
+    """One student's answers.yaml: each question perfect, rounded, in another convention,
+    following through from a slip, wrong, blank or unreadable."""
+    lines = []
+    for qid, sol in sols.items():
+        kind = rng.choices(["perfect", "rounded", "convention", "ft", "wrong", "blank",
+                            "junk"], [40, 20, 10, 10, 10, 5, 5])[0]
+        if kind == "blank":
+            continue
+        lines.append(f"{qid}:")
+        numeric = any(a.value is not None for a in sol.answers.values())
+        if not numeric:
+            for aid, text in symbolic_answers(rng, qid, kind == "wrong").items():
+                text = with_lhs(rng, aid, text)
+                if kind == "junk" and rng.random() < 0.3:
+                    text = rng.choice(["__import__('os')", "z.real", "1 +", *READ_AS_REVIEW])
+                forms.add(f"{qid}.{aid}:{text}")
+                quoted = text.replace("'", "''")
+                lines.append(f"  {aid}: '{quoted}'")
+            continue
+        alt = sol.alternatives.get(next(iter(sol.alternatives), ""), sol) \
+            if kind == "convention" else sol
+        for aid, a in alt.answers.items():
+            v = a.value
+            if kind == "rounded":
+                v = float(f"{v:.3g}")
+            elif kind == "wrong" and rng.random() < 0.5:
+                v = v * 1.2 + 0.05
+            elif kind == "ft" and aid == next(iter(alt.answers)):
+                v = v + 0.1  # an early slip; later answers may follow through or not
+            text = "'1 +'" if kind == "junk" and rng.random() < 0.2 else \
+                decorated(rng, qid, v) if rng.random() < 0.1 else f"{v:.5g}"
+            lines.append(f"  {aid}: {text}")
+    return "\n".join(lines) + "\n"
+
+
 def make_class(root: Path, n: int, seed: int = 0) -> set[str]:
+    """`n` Part A submissions under `root`; returns the distinct symbolic forms written."""
     rng = random.Random(seed)
     sols = {s.id: solve(s) for s in load_all()}
     forms: set[str] = set()
     for k in range(n):
-        lines = []
-        for qid, sol in sols.items():
-            kind = rng.choices(["perfect", "rounded", "convention", "ft", "wrong", "blank",
-                                "junk"], [40, 20, 10, 10, 10, 5, 5])[0]
-            if kind == "blank":
-                continue
-            lines.append(f"{qid}:")
-            numeric = any(a.value is not None for a in sol.answers.values())
-            if not numeric:
-                for aid, text in symbolic_answers(rng, qid, kind == "wrong").items():
-                    text = with_lhs(rng, aid, text)
-                    if kind == "junk" and rng.random() < 0.3:
-                        text = rng.choice(["__import__('os')", "z.real", "1 +", *READ_AS_REVIEW])
-                    forms.add(f"{qid}.{aid}:{text}")
-                    quoted = text.replace("'", "''")
-                    lines.append(f"  {aid}: '{quoted}'")
-                continue
-            alt = sol.alternatives.get(next(iter(sol.alternatives), ""), sol) \
-                if kind == "convention" else sol
-            for aid, a in alt.answers.items():
-                v = a.value
-                if kind == "rounded":
-                    v = float(f"{v:.3g}")
-                elif kind == "wrong" and rng.random() < 0.5:
-                    v = v * 1.2 + 0.05
-                elif kind == "ft" and aid == next(iter(alt.answers)):
-                    v = v + 0.1  # an early slip; later answers may follow through or not
-                text = "'1 +'" if kind == "junk" and rng.random() < 0.2 else \
-                    decorated(rng, qid, v) if rng.random() < 0.1 else f"{v:.5g}"
-                lines.append(f"  {aid}: {text}")
         folder = root / f"s{k:04d}"
         folder.mkdir()
-        (folder / "answers.yaml").write_text("\n".join(lines) + "\n")
+        (folder / "answers.yaml").write_text(answers_yaml(rng, sols, forms))
     return forms
+
+
+# Part B bugs students make (answer region, code of the reference solution, the slip).
+NOTEBOOK_BUGS = [("B1.1", "return s * (1.0 - s)", "return s * (1.0 - s) ** 2"),
+                 ("B3.1", "zip(X, y, strict=True)", "zip(X[:-1], y[:-1], strict=True)"),
+                 ("B1.3", "np.exp(z - z.max(axis=axis, keepdims=True))", "np.exp(z)")]
+
+
+def _notebook(rng: random.Random, solution: dict) -> bytes | None:
+    """The reference solution (60%), with one of NOTEBOOK_BUGS (30%), or none (10%)."""
+    import copy
+    import json
+
+    kind = rng.choices(["solution", "bug", "none"], [60, 30, 10])[0]
+    if kind == "none":
+        return None
+    nb = copy.deepcopy(solution)
+    if kind == "bug":
+        region, old, new = rng.choice(NOTEBOOK_BUGS)
+        cell = next(c for c in nb["cells"]
+                    if c.get("metadata", {}).get("dlhw", {}).get("answer") == region)
+        cell["source"] = "".join(cell["source"]).replace(old, new, 1)
+    return json.dumps(nb, indent=1).encode()
+
+
+def fashion_models(reference: Path, folder: Path, seed: int = 0) -> dict[str, Path]:
+    """The reference CNN and two degraded copies (noise on every weight), for a class of
+    varied quality; exported with torch.export like a student's (trusted: the bench's own)."""
+    import torch
+
+    torch.manual_seed(seed)
+    out = {"reference": reference}
+    for name, scale in (("noisy", 0.1), ("poor", 0.35)):
+        ep = torch.export.load(reference)
+        with torch.no_grad():
+            for t in ep.state_dict.values():
+                if t.is_floating_point():
+                    t.add_(torch.randn_like(t) * t.std() * scale)
+        out[name] = folder / f"{name}.pt2"
+        torch.export.save(ep, out[name])
+    return out
+
+
+def make_complete_class(root: Path, n: int, fashion: Path, seed: int = 0) -> dict[str, int]:
+    """`n` complete submissions: Part A answers as in `make_class`, the reference notebook with
+    or without a typical bug, a FashionMNIST model (the reference, degraded, corrupt or
+    missing), the example's regression model (or none) and report (or a broken one, or none).
+    Returns how many of each kind of model."""
+    import json
+
+    from nets.notebook import build_notebook
+
+    rng = random.Random(seed)
+    sols = {s.id: solve(s) for s in load_all()}
+    solution = json.loads(json.dumps(build_notebook(student=False)))
+    example = Path(__file__).resolve().parent.parent / "examples" / "submission"
+    models = fashion_models(fashion, root.parent)
+    report = (example / "report.tex").read_text()
+    counts: dict[str, int] = {}
+    forms: set[str] = set()
+    for k in range(n):
+        folder = root / f"s{k:04d}"
+        (folder / "models").mkdir(parents=True)
+        (folder / "answers.yaml").write_text(answers_yaml(rng, sols, forms))
+        (folder / "student.yaml").write_text(f"id: s{k:04d}\nname: Student {k}\n")
+        shutil.copy(example / "metrics.yaml", folder)
+        if (nb := _notebook(rng, solution)) is not None:
+            (folder / "partb.ipynb").write_bytes(nb)
+        kind = rng.choices(["reference", "noisy", "poor", "corrupt", "none"],
+                           [50, 20, 15, 5, 10])[0]
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind == "corrupt":
+            data = bytearray(models["reference"].read_bytes())
+            data[len(data) // 2:len(data) // 2 + 64] = bytes(64)
+            (folder / "models" / "fashion.pt2").write_bytes(bytes(data))
+        elif kind != "none":
+            shutil.copy(models[kind], folder / "models" / "fashion.pt2")
+        if rng.random() < 0.85:
+            shutil.copy(example / "models" / "regression.pt2", folder / "models")
+        r = rng.random()
+        if r < 0.85:
+            (folder / "report.tex").write_text(report)
+        elif r < 0.95:
+            (folder / "report.tex").write_text(report.replace("\\end{document}", ""))
+    return counts
+
+
+def whole_class(n: int, jobs_list: list[int], fashion: Path) -> None:
+    """Grade a class of `n` complete submissions with each worker count in `jobs_list`."""
+    from grader.grade import Options as Opts
+    from nets.hardware import thread_count
+
+    tmp = Path(tempfile.mkdtemp(prefix="dlhw-bench-class-"))
+    try:
+        counts = make_complete_class(tmp / "class", n, fashion)
+        print(machine())
+        print(f"generated {n} complete submissions (fashion models: {counts})")
+        times = {}
+        for jobs in jobs_list:
+            options = Opts(threads=thread_count(jobs))
+            start = time.perf_counter()
+            rows = run_batch(tmp / "class", tmp / f"results-{jobs}", options, jobs=jobs)
+            times[jobs] = elapsed = time.perf_counter() - start
+            statuses: dict[str, int] = {}
+            for r in rows:
+                statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+            print(f"--jobs {jobs}: {elapsed:.0f} s, {elapsed / n:.2f} s per submission "
+                  f"({statuses}; {machine()})")
+        if 1 in times and len(times) > 1:
+            for jobs, t in times.items():
+                if jobs > 1:
+                    print(f"speed-up at --jobs {jobs}: {times[1] / t:.2f}x; target: within "
+                          f"1.3x of 1/{jobs} of the --jobs 1 time, i.e. "
+                          f"{t / (times[1] / jobs):.2f} <= 1.3")
+        best = min(times.values())
+        print(f"a class of 200 at this rate: {best / n * 200 / 60:.1f} min; target < 10 min")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _cpu() -> float:
@@ -171,6 +303,7 @@ def single(runs: int, fashion: Path | None, regression: Path | None) -> None:
 
     from grader import sandbox
     from grader.grade import grade_submission
+    from nets.hardware import thread_count
 
     limits = sandbox.Limits(wall_s=30, cpu_s=30)
     start_true = _median_time(lambda: sandbox.run(["/bin/true"], limits=limits), 10)
@@ -184,7 +317,7 @@ def single(runs: int, fashion: Path | None, regression: Path | None) -> None:
             if model is not None:
                 (sub / "models").mkdir(exist_ok=True)
                 shutil.copy(model, sub / "models" / f"{name}.pt2")
-        options = Options()  # loaded once, as a batch worker does
+        options = Options(threads=thread_count(1))  # loaded once, as in `dlhw grade`
         calls: list[float] = []
         real_run = sandbox.run
 
@@ -274,7 +407,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--fashion-model", type=Path)
     ap.add_argument("--regression-model", type=Path)
+    ap.add_argument("--class", dest="whole", type=int, metavar="N",
+                    help="grade N complete submissions (needs --fashion-model) with each of "
+                         "--class-jobs")
+    ap.add_argument("--class-jobs", default="1,2", help="worker counts for --class")
     args = ap.parse_args()
+    if args.whole:
+        fashion = args.fashion_model or Path("runs/fashion/model.pt2")
+        whole_class(args.whole, [int(j) for j in args.class_jobs.split(",")], fashion)
+        return
     if args.single or args.modes:
         if args.modes:
             modes(args.runs)

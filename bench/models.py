@@ -5,7 +5,7 @@ Prints, with the CPU and the load average beside every figure:
 - the sandbox's start-up: bubblewrap running /bin/true, and the interpreter importing torch
   inside it (medians of N);
 - the whole fashion measurement of the reference CNN (validate, sandbox, load, 20,000 images:
-  the test set and its shifted copy), median of N, and the share of it that is not the
+  the test set and 10,000 shifted copies), median of N, and the share of it that is not the
   model's own evaluation (sandbox, interpreter, torch import, program load);
 - against memorisation, for seeds 1..N: the reference CNN's and a memorising model's accuracy
   on the test set and on its shifted copy (the rubric's `perturbation.reference_drop` comes
@@ -133,9 +133,9 @@ def drops(cnn: Path, item, runs: int) -> None:
                 if not m.ok:
                     rows.append(f"{name}: {m.error}")
                     continue
-                after = m.detail["shifted_accuracy"]
-                rows.append(f"{name} {m.value:.4f} -> {after:.4f} (drop "
-                            f"{(m.value - after) * 100:.2f} points"
+                before, after = m.detail["unshifted_accuracy"], m.detail["shifted_accuracy"]
+                rows.append(f"{name} {before:.4f} -> {after:.4f} (drop "
+                            f"{(before - after) * 100:.2f} points"
                             f"{', REVIEW' if m.review else ''}, {m.detail['seconds']:.1f} s)")
             print(f"seed {seed}, {item.shift_px}-px shifts: " + "; ".join(rows) + f" ({load()})")
 

@@ -9,18 +9,21 @@ capped stem of the folder."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import os
 import statistics
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from grader import parta
 from grader.grade import Options, grade_submission
+from grader.model_check import SEED_ENV
 from grader.report import clean, csv_cell, error_row, file_stem, to_dict
-from grader.safeio import folder_name, shown
+from grader.safeio import FileError, Folder, folder_name, shown
 from grader.worker import run_each
+from nets.hardware import cores
 from solver.fileio import atomic_write
 
 
@@ -37,32 +40,120 @@ def grade_one(folder: Path, options: Options) -> dict[str, object]:
                                                          "file": file_stem(name)}
 
 
-def run_batch(root: Path, out: Path, options: Options, jobs: int = 2,
-              limit: float | None = None,
-              progress: Callable[[int, int], None] | None = None) -> list[dict[str, object]]:
-    """Grade every subfolder of `root` in `jobs` worker processes, each submission stopped after
-    `limit` seconds of wall clock (default: the rubric's `submission.time_limit_s`); write the
-    gradebook and statistics under `out`, whatever happened to any one submission."""
+def run_batch(root: Path, out: Path, options: Options, jobs: int | None = None,
+              limit: float | None = None, resume: bool = False,
+              progress: bool = False) -> list[dict[str, object]]:
+    """Grade every subfolder of `root` in `jobs` worker processes (default: one per core), each
+    submission stopped after `limit` seconds of wall clock (default: the rubric's
+    `submission.time_limit_s`); write the gradebook and statistics under `out`, whatever
+    happened to any one submission.
+
+    Each result is saved under `out/resume/` the moment it arrives, so an interrupted batch
+    loses nothing; `resume` reuses every saved result whose submission (its files' bytes) and
+    grading set-up (rubric, references, specs, course, overrides, parts, dlhw's code) are
+    unchanged. `progress`: a progress bar on stderr."""
     folders = submissions(root)
+    jobs = jobs or cores()
     parta.prepare(options.rubric)  # built once here, inherited by the forked children
     if "B" in options.parts:
         _ = options.template
-    finished = 0
+    state = out / STATE
+    state.mkdir(parents=True, exist_ok=True)
+    setup = setup_fingerprint(options)
+    prints = {f: submission_fingerprint(f, setup) for f in folders}
+    rows: dict[Path, dict[str, object]] = {}
+    if resume:
+        for f in folders:
+            if (row := _saved(state, f, prints[f])) is not None:
+                rows[f] = row
+    todo = [f for f in folders if f not in rows]
+    bar = _bar(len(folders), len(rows), progress)
+    review = sum(needs_review(r) for r in rows.values())
 
-    def done(index: int, row: object, error: object) -> None:
-        nonlocal finished
-        finished += 1
-        if progress:
-            progress(finished, len(folders))
-
-    results = run_each(lambda f: grade_one(f, options), folders,
-                       limit=limit or options.rubric.time_limit_s, jobs=max(jobs, 1), done=done)
-    rows = [row if row is not None else
+    def done(index: int, row: dict[str, object] | None, error: str | None) -> None:
+        nonlocal review
+        f = todo[index]
+        row = row if row is not None else \
             error_row(shown(f.name), str(error)) | {"file": file_stem(f.name)}
-            for f, (row, error) in zip(folders, results)]
-    flag_shared_ids(rows)
-    write_outputs(rows, out, options)
-    return rows
+        rows[f] = row
+        atomic_write(state / f"{row['file']}.json",
+                     json.dumps({"fingerprint": prints[f], "row": clean(row)},
+                                ensure_ascii=False, sort_keys=True, allow_nan=False))
+        review += needs_review(row)
+        bar.set_postfix_str(f"{review} to review", refresh=False)
+        bar.update()
+
+    try:
+        run_each(lambda f: grade_one(f, options), todo,
+                 limit=limit or options.rubric.time_limit_s, jobs=max(jobs, 1), done=done)
+    finally:
+        bar.close()
+    ordered = [rows[f] for f in folders]
+    flag_shared_ids(ordered)
+    write_outputs(ordered, out, options)
+    return ordered
+
+
+STATE = "resume"  # one file per graded submission: its fingerprint and its row
+
+
+def _bar(total: int, initial: int, show: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not show, file=sys.stderr, unit="sub",
+                desc="grading", dynamic_ncols=True, postfix="0 to review")
+
+
+def needs_review(row: dict[str, object]) -> bool:
+    """Whether anything in a row waits for the instructor (an answer or item in review)."""
+    return any(q.get("status") == "review" or
+               any(a.get("status") == "review" for a in (q.get("answers") or {}).values())
+               for q in (row.get("questions") or {}).values())  # type: ignore[union-attr]
+
+
+def _saved(state: Path, folder: Path, fingerprint: str) -> dict[str, object] | None:
+    """The saved row of `folder` if it was graded from exactly these inputs."""
+    try:
+        saved = json.loads((state / f"{file_stem(folder_name(folder))}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
+        return None
+    row = saved.get("row")
+    return row if isinstance(row, dict) else None
+
+
+def submission_fingerprint(folder: Path, setup: str) -> str:
+    """What a submission's grade depends on: its files (read without following links) and the
+    grading set-up. A folder that cannot be read gets a fingerprint that never matches."""
+    try:
+        with Folder(folder) as f:
+            files = f.fingerprint()
+    except (FileError, OSError):
+        return "unreadable"
+    return hashlib.sha256(f"{setup}:{folder_name(folder)}:{files}".encode(
+        "utf-8", "surrogateescape")).hexdigest()
+
+
+def setup_fingerprint(options: Options) -> str:
+    """A SHA-256 of the grading set-up: the rubric, everything in problems/ (specs,
+    references, hidden checks), the course and overrides files, the parts graded, the secret
+    perturbation seed when the instructor fixed it, and the source of dlhw's packages."""
+    h = hashlib.sha256()
+    project = Path(__file__).resolve().parent.parent
+    files = [options.rubric.path, *sorted((project / "problems").glob("*")),
+             *(p for pkg in ("grader", "solver", "nets") for p in sorted(
+                 (project / pkg).glob("*.py")))]
+    if options.course is not None:
+        files.append(options.course.path)
+    if options.overrides.path is not None:
+        files.append(options.overrides.path)
+    for path in files:
+        h.update(str(path).encode() + b"\0")
+        if path.is_file():
+            h.update(path.read_bytes())
+    h.update(f"{options.parts}:{os.environ.get(SEED_ENV, '')}".encode())
+    return h.hexdigest()
 
 
 def flag_shared_ids(rows: list[dict[str, object]]) -> None:
@@ -159,15 +250,3 @@ def write_review(rows: list[dict[str, object]], out: Path) -> None:
                         row["folder"], row["student"], qid, aid, a.get("submitted") or "",
                         a.get("feedback") or ""])])  # type: ignore[union-attr]
     atomic_write(out / "review.csv", buf.getvalue())
-
-
-def progress_bar(done: int, total: int) -> None:
-    """A one-line progress bar on stderr."""
-    width = 30
-    filled = width * done // max(total, 1)
-    sys.stderr.write(f"\rgrading [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-

@@ -22,8 +22,10 @@ class Options:
 
     def __init__(self, rubric: Rubric | None = None, data_dir: Path | None = None,
                  template: dict | None | object = _NO_TEMPLATE, parts: str = "ABC",
-                 course: Course | None = None, overrides: Overrides | None = None):
+                 course: Course | None = None, overrides: Overrides | None = None,
+                 threads: int = 1):
         self.rubric = rubric or load_rubric()
+        self.threads = threads  # cores a submission's sandboxed models may use
         self.data_dir = data_dir
         self._template = template
         self.parts = parts
@@ -79,11 +81,13 @@ def _grade(sub: Submission, options: Options) -> Result:
                           [(q, r.spec.title, "A", r.spec.marks)
                            for q, r in parta.prepare(rubric).items()])
     partb = partbc.PartB(sub, rubric, options.template)  # runs the notebook once, when needed
+    partc = partbc.PartC(sub, [i for i in rubric.items if i.part == "partc" and
+                               "C" in options.parts], options.data_dir, options.threads)
     for item in rubric.items:
         if item.part == "partb" and "B" not in options.parts or \
                 item.part == "partc" and "C" not in options.parts:
             continue
-        items += _guarded(lambda i=item: [_grade_item(sub, i, options, partb)],
+        items += _guarded(lambda i=item: [_grade_item(sub, i, options, partb, partc)],
                           [(item.id, item.title, item.part[-1].upper(), item.marks)])
     file_errors = [p for p in sub.problems if "ignored" not in p]
     invalid = bool(file_errors) or any(i.status == "invalid" for i in items)
@@ -93,13 +97,14 @@ def _grade(sub: Submission, options: Options) -> Result:
                   tuple(flags))
 
 
-def _grade_item(sub: Submission, item: Item, options: Options, partb: partbc.PartB) -> ItemMark:
+def _grade_item(sub: Submission, item: Item, options: Options, partb: partbc.PartB,
+                partc: partbc.PartC) -> ItemMark:
     if item.check == "metric":
         return partbc.grade_metric(sub, item)
     if item.check in ("notebook", "code"):
         return partb.grade(item)
     if item.check == "model":
-        return partbc.grade_model(sub, item, options.data_dir)
+        return partc.grade(item)
     return partbc.grade_report(sub, item)
 
 

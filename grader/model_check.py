@@ -2,16 +2,18 @@
 scored here from the outputs it returns.
 
 Nothing the student controls computes the mark. `grader.pt2.validate` reads the archive's zip
-bytes and writes a fresh archive of what it validated; `run_model` hands that archive, the
-inputs (images or grid points, never labels or targets) and `grader/model_harness.py` to
-`grader.sandbox`, under the rubric's time and memory limits; the harness returns raw outputs
+bytes and writes a fresh archive of what it validated; `run_models` hands those archives (every
+model of a submission, in one sandboxed run: torch is imported once), the inputs (images or grid
+points, never labels or targets) and `grader/model_harness.py` to `grader.sandbox`, under the
+rubric's time and memory limits; the harness returns raw outputs
 through /out (size-capped, read back with `np.load(allow_pickle=False)`), and the grader
 computes the accuracy or the MSE. Two tasks:
 
-- fashion: the 10,000 FashionMNIST test images, plus a copy of each shifted by `shift_px`
-  pixels in a direction drawn from a secret seed (`perturbation_seed`): a model that memorised
-  the public test set loses far more on the shifted copies than the reference CNN does, and is
-  flagged for review;
+- fashion: the 10,000 FashionMNIST test images, plus copies of some of them (which ones, and the
+  direction of each, drawn from a secret seed: `perturbation_seed`) shifted by `shift_px`
+  pixels: a model that memorised the public test set loses far more on the shifted copies than
+  on the same images unshifted, much more than the reference CNN does, and is flagged for
+  review;
 - regression: sin(x) on a dense grid over [-2π, 2π]; the MSE is against the clean sin(x).
 """
 
@@ -25,6 +27,7 @@ import math
 import os
 import secrets
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +37,8 @@ from grader import sandbox
 from grader.pt2 import UnsafeModel, validate
 from grader.rubric import Item
 
-__all__ = ["UnsafeModel", "DEFAULT_DATA", "Measured", "Ran", "run_model", "measure",
-           "inspect_pt2", "perturbation_seed"]
+__all__ = ["UnsafeModel", "DEFAULT_DATA", "Job", "Measured", "Ran", "run_models", "run_model",
+           "measure_all", "measure", "inspect_pt2", "perturbation_seed"]
 
 DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
 HARNESS = Path(__file__).with_name("model_harness.py")
@@ -51,9 +54,9 @@ class Ran:
     """A model run in the sandbox: its outputs (float32, one row per input) or why not."""
 
     outputs: np.ndarray | None
-    status: str  # ok | failed | timeout | killed | unavailable | bad-output
+    status: str  # ok | refused | failed | timeout | killed | unavailable | bad-output
     reason: str = ""
-    seconds: float = 0.0  # the whole sandboxed run, start-up included
+    seconds: float = 0.0  # the whole sandboxed run (every model in it), start-up included
     timing: dict = field(default_factory=dict)  # import_s, load_s, eval_s inside the sandbox
 
     @property
@@ -69,78 +72,172 @@ class Measured:
     error: str = ""
     review: str = ""  # non-empty: why the model needs an instructor's look
     detail: dict = field(default_factory=dict)
+    refused: bool = False  # the archive failed validation (`error` says why): never loaded
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model to run: `name` (a plain word, the rubric's task) names its files inside."""
+
+    name: str
+    path: Path
+    inputs: np.ndarray
+
+
+def run_models(jobs: Sequence[Job], *, time_limit_s: float, memory_limit_mb: int,
+               threads: int = 1, batch: int = BATCH) -> dict[str, Ran]:
+    """Validate every archive (a refused one gets status `refused` and is never loaded), then
+    run the rest in ONE sandbox, cheapest inputs first: torch is imported once per submission,
+    and a model that hangs or dies keeps the outputs of those that ran before it. The sandbox
+    gets `threads` cores for `time_limit_s` of wall clock."""
+    ran: dict[str, Ran] = {}
+    with tempfile.TemporaryDirectory(prefix="dlhw-model-") as tmp:
+        inputs: dict[str, bytes | Path] = {"model_harness.py": HARNESS}
+        todo = []
+        for job in sorted(jobs, key=lambda j: j.inputs.nbytes):
+            clean = Path(tmp) / f"{job.name}.pt2"
+            try:
+                validate(job.path, clean)
+            except UnsafeModel as exc:
+                ran[job.name] = Ran(None, "refused", str(exc))
+                continue
+            arr = io.BytesIO()
+            np.save(arr, np.ascontiguousarray(job.inputs), allow_pickle=False)
+            inputs |= {f"{job.name}.pt2": clean, f"{job.name}.npy": arr.getvalue()}
+            todo.append(job)
+        if todo:
+            limits = sandbox.Limits(wall_s=time_limit_s,
+                                    cpu_s=max(1, math.ceil(time_limit_s * threads)),
+                                    memory_mb=memory_limit_mb, file_mb=64, threads=threads)
+            out = sandbox.run(sandbox.python_argv("/in/model_harness.py", str(batch),
+                                                  str(threads), *(j.name for j in todo)),
+                              limits=limits, inputs=inputs)
+            ran |= {j.name: _outputs(out, j.name, len(j.inputs)) for j in todo}
+    return {j.name: ran[j.name] for j in jobs}
 
 
 def run_model(path: Path, inputs: np.ndarray, *, time_limit_s: float, memory_limit_mb: int,
-              batch: int = BATCH) -> Ran:
+              batch: int = BATCH, threads: int = 1) -> Ran:
     """Validate the archive at `path` (UnsafeModel if refused), then run it on `inputs` (uint8
     images, scaled to [0, 1] inside, or float32 values) in the sandbox."""
-    with tempfile.TemporaryDirectory(prefix="dlhw-model-") as tmp:
-        clean = Path(tmp) / "model.pt2"
-        validate(path, clean)
-        arr = io.BytesIO()
-        np.save(arr, np.ascontiguousarray(inputs), allow_pickle=False)
-        limits = sandbox.Limits(wall_s=time_limit_s, cpu_s=max(1, math.ceil(time_limit_s)),
-                                memory_mb=memory_limit_mb, file_mb=64, threads=1)
-        out = sandbox.run(sandbox.python_argv("/in/model_harness.py", str(batch)),
-                          limits=limits, inputs={"model_harness.py": HARNESS, "model.pt2": clean,
-                                                 "inputs.npy": arr.getvalue()})
-    if not out.ok:
-        said = [ln for ln in out.stderr.splitlines() if ln.startswith("model failed")]
-        return Ran(None, out.status, said[-1] if said else out.reason, out.seconds)
-    try:  # what comes back is untrusted too: plain arrays only, no pickle
-        timing = json.loads(out.files.get("timing.json", b"{}"))
-        y = np.load(io.BytesIO(out.files["outputs.npy"]), allow_pickle=False)
-    except (KeyError, ValueError, OSError, EOFError, RecursionError) as exc:
+    ran = run_models([Job("model", path, inputs)], time_limit_s=time_limit_s,
+                     memory_limit_mb=memory_limit_mb, threads=threads, batch=batch)["model"]
+    if ran.status == "refused":
+        raise UnsafeModel(ran.reason)
+    return ran
+
+
+def _outputs(out: sandbox.Outcome, name: str, n: int) -> Ran:
+    """The outputs of model `name` from the sandbox's run, read as untrusted data."""
+    if f"{name}.npy" not in out.files:
+        said = out.files.get(f"{name}.err", b"").decode("utf-8", "replace")
+        said = " ".join(said.split())[:300]
+        if said:
+            return Ran(None, "failed", said, out.seconds)
+        if not out.ok:
+            return Ran(None, out.status, out.reason, out.seconds)
+        return Ran(None, "bad-output", "no outputs came back", out.seconds)
+    try:  # plain arrays only, no pickle
+        timing = json.loads(out.files.get(f"{name}.json", b"{}"))
+        y = np.load(io.BytesIO(out.files[f"{name}.npy"]), allow_pickle=False)
+    except (ValueError, OSError, EOFError, RecursionError) as exc:
         return Ran(None, "bad-output", f"no readable outputs ({type(exc).__name__})",
                    out.seconds)
-    if y.dtype != np.float32 or y.ndim != 2 or len(y) != len(inputs) or \
+    if y.dtype != np.float32 or y.ndim != 2 or len(y) != n or \
             not 0 < y.shape[1] <= MAX_OUTPUTS:
         return Ran(None, "bad-output", f"outputs {y.dtype} {tuple(y.shape)}, expected float32 "
-                   f"({len(inputs)}, k)", out.seconds)
+                   f"({n}, k)", out.seconds)
     return Ran(y, "ok", "", out.seconds, timing if isinstance(timing, dict) else {})
 
 
-def measure(item: Item, path: Path, data_dir: Path | None = None) -> Measured:
-    """Run the model of `item` (rubric `model: fashion|regression`) and score its outputs."""
+Scorer = Callable[[Ran], Measured]
+
+
+def measure_all(tasks: Sequence[tuple[Item, Path]], data_dir: Path | None = None,
+                threads: int = 1) -> dict[str, Measured]:
+    """Every model of a submission (rubric items with `model: fashion|regression`, each with
+    its archive), run together in one sandbox and scored here; keyed by item id. The run's
+    limits: the sum of the items' wall-clock limits, the largest memory limit."""
+    measured: dict[str, Measured] = {}
+    jobs: list[Job] = []
+    scorers: dict[str, tuple[Item, Scorer]] = {}
+    for item, path in tasks:
+        prepared = _prepare(item, data_dir)
+        if isinstance(prepared, Measured):  # nothing to run it on here
+            try:
+                validate(path)  # an unsafe archive is refused even where it is not measured
+                measured[item.id] = prepared
+            except UnsafeModel as exc:
+                measured[item.id] = Measured(False, error=str(exc), refused=True)
+            continue
+        inputs, scorer = prepared
+        jobs.append(Job(item.model or "", path, inputs))
+        scorers[item.model or ""] = (item, scorer)
+    if jobs:
+        chosen = [scorers[j.name][0] for j in jobs]
+        ran = run_models(jobs, time_limit_s=sum(i.time_limit_s for i in chosen),
+                         memory_limit_mb=max(i.memory_limit_mb for i in chosen),
+                         threads=threads)
+        for name, (item, scorer) in scorers.items():
+            r = ran[name]
+            measured[item.id] = Measured(False, error=r.reason, refused=True) \
+                if r.status == "refused" else scorer(r)
+    return {item.id: measured[item.id] for item, _ in tasks}
+
+
+def measure(item: Item, path: Path, data_dir: Path | None = None, threads: int = 1) -> Measured:
+    """Run the model of `item` alone and score its outputs (UnsafeModel if refused)."""
+    m = measure_all([(item, path)], data_dir, threads)[item.id]
+    if m.refused:
+        raise UnsafeModel(m.error)
+    return m
+
+
+def _prepare(item: Item, data_dir: Path | None) -> tuple[np.ndarray, Scorer] | Measured:
+    """The grader's inputs for `item`'s task and how to score the outputs, or why not."""
     if item.model == "fashion":
-        return _fashion(item, path, data_dir)
+        return _fashion(item, data_dir)
     if item.model == "regression":
-        return _regression(item, path)
+        return _regression(item)
     raise ValueError(f"rubric item {item.id}: unknown model task {item.model!r}")
 
 
 # ---------------------------------------------------------------- fashion
 
 
-def _fashion(item: Item, path: Path, data_dir: Path | None) -> Measured:
+def _fashion(item: Item, data_dir: Path | None) -> tuple[np.ndarray, Scorer] | Measured:
     data = Path(data_dir or os.environ.get("DLHW_DATA") or DEFAULT_DATA)
     try:
         x, y = load_test_images(data)
     except (OSError, ValueError) as exc:
-        validate(path)  # an unsafe archive is refused even where it cannot be measured
         return Measured(False, error=f"not run: FashionMNIST test set unavailable here: {exc}")
     seed = perturbation_seed()
-    shifted = shift_images(x, item.shift_px, np.random.default_rng(seed))
-    ran = run_model(path, np.concatenate([x, shifted]), time_limit_s=item.time_limit_s,
-                    memory_limit_mb=item.memory_limit_mb)
-    if (error := _unusable(ran, len(x), 10, "logits (N, 10)", "logits")) is not None:
-        return Measured(False, error=error)
-    assert ran.outputs is not None
-    pred = ran.outputs.argmax(1)
-    acc = float((pred[:len(x)] == y).mean())
-    acc_shift = float((pred[len(x):] == y).mean())
-    drop = acc - acc_shift
-    review = ""
-    if drop > item.reference_drop + item.max_extra_drop:
-        review = (f"accuracy falls from {acc:.4f} to {acc_shift:.4f} on copies of the test "
-                  f"images shifted by {item.shift_px} pixel(s), a drop of {drop * 100:.1f} "
-                  f"points (reference CNN: {item.reference_drop * 100:.1f}): a model that "
-                  "memorised the public test set behaves like this")
-    log.info("%s: accuracy %.4f, shifted %.4f (seed %d), sandbox %.2f s", path, acc,
-             acc_shift, seed, ran.seconds)
-    return Measured(True, acc, len(x), review=review,
-                    detail={"shifted_accuracy": acc_shift, "seconds": ran.seconds})
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(x), min(item.shifted_images, len(x)), replace=False))
+    shifted = shift_images(x[pick], item.shift_px, rng)
+
+    def score(ran: Ran) -> Measured:
+        if (error := _unusable(ran, len(x), 10, "logits (N, 10)", "logits")) is not None:
+            return Measured(False, error=error)
+        assert ran.outputs is not None
+        pred = ran.outputs.argmax(1)
+        acc = float((pred[:len(x)] == y).mean())
+        acc_pick = float((pred[pick] == y[pick]).mean())  # the same images, unshifted
+        acc_shift = float((pred[len(x):] == y[pick]).mean())
+        drop = acc_pick - acc_shift
+        review = ""
+        if drop > item.reference_drop + item.max_extra_drop:
+            review = (f"accuracy falls from {acc_pick:.4f} to {acc_shift:.4f} on copies of "
+                      f"{len(pick)} test images shifted by {item.shift_px} pixel(s), a drop of "
+                      f"{drop * 100:.1f} points (reference CNN: {item.reference_drop * 100:.1f})"
+                      ": a model that memorised the public test set behaves like this")
+        log.info("accuracy %.4f; on %d images %.4f, shifted %.4f (seed %d), sandbox %.2f s",
+                 acc, len(pick), acc_pick, acc_shift, seed, ran.seconds)
+        return Measured(True, acc, len(x), review=review,
+                        detail={"shifted_accuracy": acc_shift, "unshifted_accuracy": acc_pick,
+                                "seconds": ran.seconds})
+
+    return np.concatenate([x, shifted]), score
 
 
 def perturbation_seed() -> int:
@@ -210,16 +307,18 @@ def regression_grid(points: int) -> np.ndarray:
         np.float32).reshape(-1, 1)
 
 
-def _regression(item: Item, path: Path) -> Measured:
+def _regression(item: Item) -> tuple[np.ndarray, Scorer]:
     x = regression_grid(item.grid_points)
-    ran = run_model(path, x, time_limit_s=item.time_limit_s,
-                    memory_limit_mb=item.memory_limit_mb)
-    if (error := _unusable(ran, len(x), 1, "(N, 1)", "outputs")) is not None:
-        return Measured(False, error=error)
-    assert ran.outputs is not None
-    mse = float(np.mean((ran.outputs[:, 0].astype(np.float64) - np.sin(x[:, 0].astype(
-        np.float64))) ** 2))
-    return Measured(True, mse, len(x), detail={"seconds": ran.seconds})
+
+    def score(ran: Ran) -> Measured:
+        if (error := _unusable(ran, len(x), 1, "(N, 1)", "outputs")) is not None:
+            return Measured(False, error=error)
+        assert ran.outputs is not None
+        truth = np.sin(x[:, 0].astype(np.float64))
+        mse = float(np.mean((ran.outputs[:, 0].astype(np.float64) - truth) ** 2))
+        return Measured(True, mse, len(x), detail={"seconds": ran.seconds})
+
+    return x, score
 
 
 def _unusable(ran: Ran, n: int, columns: int, expected: str, noun: str) -> str | None:

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader import notebook_checks as nc
 from grader.notebook_checks import CheckResult
@@ -26,6 +27,9 @@ from grader.results import AnswerMark, ItemMark
 from grader.rubric import Item, Rubric, Threshold
 from grader.sandbox import Limits
 from grader.submission import Number, Other, Submission, Text
+
+if TYPE_CHECKING:
+    from grader.model_check import Measured
 
 
 def _mark(item: Item, share: Fraction | None, status: str, feedback: str,
@@ -158,12 +162,36 @@ def _reference(item: Item) -> str:
 # ---------------------------------------------------------------- the model
 
 
-def grade_model(sub: Submission, item: Item, data_dir: Path | None = None) -> ItemMark:
-    from grader.model_check import UnsafeModel, measure
+def model_path(sub: Submission, item: Item) -> Path | None:
+    """The archive submitted for a model item (models/fashion.pt2, models/regression.pt2)."""
+    return sub.model if item.model == "fashion" else sub.regression_model
 
+
+class PartC:
+    """Grades the model items of one submission from a single sandboxed run of all its models
+    (run when the first model item is graded)."""
+
+    def __init__(self, sub: Submission, items: list[Item], data_dir: Path | None = None,
+                 threads: int = 1):
+        self.sub, self.items, self.data_dir, self.threads = sub, items, data_dir, threads
+
+    @functools.cached_property
+    def measured(self) -> dict:
+        from grader.model_check import measure_all
+
+        tasks = [(i, p) for i in self.items if i.check == "model" and
+                 (p := model_path(self.sub, i)) is not None]
+        return measure_all(tasks, self.data_dir, self.threads)
+
+    def grade(self, item: Item) -> ItemMark:
+        return grade_model(self.sub, item, self.measured.get(item.id))
+
+
+def grade_model(sub: Submission, item: Item, m: Measured | None) -> ItemMark:
+    """A model item from its measurement (`m`: None when no model was submitted)."""
     claimed, why = read_metric(sub, item)
-    path = sub.model if item.model == "fashion" else sub.regression_model
-    if path is None:
+    path = model_path(sub, item)
+    if path is None or m is None:
         if claimed is None:
             return _mark(item, Fraction(0), "absent", f"no model and {why}: 0 marks")
         share, reason = metric_share(item, claimed)
@@ -171,10 +199,8 @@ def grade_model(sub: Submission, item: Item, data_dir: Path | None = None) -> It
         return _mark(item, share, "unverified",
                      f"no model submitted: claimed {fmt(claimed, 4)} not verified ({reason}); "
                      f"at most {float(item.unverified_share):.0%} of the marks", claimed=claimed)
-    try:
-        m = measure(item, path, data_dir)
-    except UnsafeModel as exc:
-        return _mark(item, None, "invalid", f"models/{path.name} refused, not loaded: {exc}")
+    if m.refused:
+        return _mark(item, None, "invalid", f"models/{path.name} refused, not loaded: {m.error}")
     if not m.ok or m.value is None:
         return _mark(item, Fraction(0), "error",
                      f"models/{path.name} could not be evaluated: {m.error}")

@@ -79,6 +79,7 @@ class Item:
     shift_px: int = 1  # fashion: shifted copies of the test images, against memorisation
     reference_drop: float = 0.0  # fashion: the reference CNN's accuracy drop on them
     max_extra_drop: float = 0.1  # fashion: a drop beyond reference_drop + this: review
+    shifted_images: int = 10_000  # fashion: how many test images get a shifted copy
     grid_points: int = 2001  # regression: points of the grid the MSE is measured on
     report_format: dict[str, object] | None = None  # a report item's PDF expectations
 
@@ -233,12 +234,15 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
     pert: dict = {}
     if "perturbation" in m:
         p = r.mapping(m["perturbation"], f"{where}.perturbation",
-                      {"shift_px", "reference_drop", "max_extra_drop"}, set())
+                      {"shift_px", "reference_drop", "max_extra_drop"}, {"images"})
         pert = {"shift_px": int(r.number(p["shift_px"], f"{where}.perturbation.shift_px", 1, 4)),
                 "reference_drop": float(r.number(p["reference_drop"],
                                                  f"{where}.perturbation.reference_drop", 0, 1)),
                 "max_extra_drop": float(r.number(p["max_extra_drop"],
                                                  f"{where}.perturbation.max_extra_drop", 0, 1))}
+        if "images" in p:
+            pert["shifted_images"] = int(r.number(p["images"], f"{where}.perturbation.images",
+                                                  100, 1_000_000))
     if "grid_points" in m:
         pert["grid_points"] = int(r.number(m["grid_points"], f"{where}.grid_points", 10,
                                            1_000_000))

@@ -10,11 +10,12 @@ taken from `st_size` (files in /proc report 0). A FIFO is opened non-blocking an
 from __future__ import annotations
 
 import errno
+import hashlib
 import itertools
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -165,10 +166,12 @@ class Folder:
             os.close(fd)
         return target
 
-    def scan(self, max_entries: int = MAX_ENTRIES, max_depth: int = MAX_DEPTH) -> list[str]:
-        """One line per entry a submission may not hold: symbolic links and special files
-        anywhere, too many entries, folders nested too deep."""
-        problems: list[str] = []
+    def walk(self, max_entries: int = MAX_ENTRIES, max_depth: int = MAX_DEPTH
+             ) -> Iterator[tuple[str, int, str, int] | str]:
+        """Every entry, sorted by name, folder by folder: (shown relative path, descriptor of
+        its folder, its name there, its lstat mode); or a line saying what could not be walked
+        (too many entries, folders nested too deep, an unreadable folder). Links are reported,
+        never followed."""
         count = 0
         stack: list[tuple[int, str, int]] = [(os.dup(self.fd), "", 0)]
         try:
@@ -178,35 +181,69 @@ class Folder:
                     with os.scandir(fd) as it:
                         # Never list more than the cap (a million files must not cost a million).
                         entries = list(itertools.islice(it, max_entries - count + 1))
-                        for entry in sorted(entries, key=lambda e: e.name):
-                            count += 1
-                            if count > max_entries:
-                                return problems + [f"more than {max_entries} files and folders "
-                                                   "in the submission"]
-                            rel = prefix + shown(entry.name)
-                            mode = entry.stat(follow_symlinks=False).st_mode
-                            if stat.S_ISDIR(mode):
-                                if depth + 1 >= max_depth:
-                                    problems.append(f"{rel}/: folders nested more than "
-                                                    f"{max_depth} deep")
-                                    continue
-                                try:
-                                    sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
-                                except OSError as exc:
-                                    problems.append(f"{rel}/: {self._why(exc, fd, entry.name)}")
-                                    continue
-                                stack.append((sub, rel + "/", depth + 1))
-                            elif not stat.S_ISREG(mode):
-                                problems.append(f"{rel}: {_kind(mode)}, not allowed in a "
-                                                "submission")
+                    for entry in sorted(entries, key=lambda e: e.name):
+                        count += 1
+                        if count > max_entries:
+                            yield f"more than {max_entries} files and folders in the submission"
+                            return
+                        rel = prefix + shown(entry.name)
+                        mode = entry.stat(follow_symlinks=False).st_mode
+                        yield rel, fd, entry.name, mode
+                        if not stat.S_ISDIR(mode):
+                            continue
+                        if depth + 1 >= max_depth:
+                            yield f"{rel}/: folders nested more than {max_depth} deep"
+                            continue
+                        try:
+                            sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                        except OSError as exc:
+                            yield f"{rel}/: {self._why(exc, fd, entry.name)}"
+                            continue
+                        stack.append((sub, rel + "/", depth + 1))
                 finally:
                     os.close(fd)
         except OSError as exc:
-            problems.append(f"the submission folder cannot be listed ({exc.strerror})")
+            yield f"the submission folder cannot be listed ({exc.strerror})"
         finally:
             for fd, _, _ in stack:
                 os.close(fd)
-        return problems
+
+    def scan(self, max_entries: int = MAX_ENTRIES, max_depth: int = MAX_DEPTH) -> list[str]:
+        """One line per entry a submission may not hold: symbolic links and special files
+        anywhere, too many entries, folders nested too deep."""
+        return [e if isinstance(e, str) else f"{e[0]}: {_kind(e[3])}, not allowed in a submission"
+                for e in self.walk(max_entries, max_depth)
+                if isinstance(e, str) or not (stat.S_ISDIR(e[3]) or stat.S_ISREG(e[3]))]
+
+    def fingerprint(self, max_file: int = 1 << 30) -> str:
+        """A SHA-256 of everything in the folder: names, kinds, and each plain file's bytes
+        (size and modification time instead beyond `max_file`); links by their target text."""
+        h = hashlib.sha256()
+        for e in self.walk():
+            if isinstance(e, str):
+                h.update(b"!" + e.encode("utf-8", "surrogateescape") + b"\0")
+                continue
+            rel, fd, name, mode = e
+            h.update(b"%o " % mode + rel.encode("utf-8", "surrogateescape") + b"\0")
+            if stat.S_ISLNK(mode):
+                h.update(os.fsencode(os.readlink(name, dir_fd=fd)) + b"\0")
+            elif stat.S_ISREG(mode):
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if st.st_size > max_file:
+                    h.update(b"%d %d\0" % (st.st_size, st.st_mtime_ns))
+                    continue
+                try:
+                    f = os.open(name, _FILE_FLAGS, dir_fd=fd)
+                except OSError:
+                    h.update(b"unreadable\0")
+                    continue
+                try:
+                    while block := os.read(f, _CHUNK):
+                        h.update(block)
+                finally:
+                    os.close(f)
+                h.update(b"\0")
+        return h.hexdigest()
 
 
 def read_file(path: Path, limit: int) -> bytes:

@@ -246,6 +246,7 @@ def _environment(limits: Limits, extra: Mapping[str, str]) -> dict[str, str]:
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "PYTHONHASHSEED": "0",
            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
            "OPENBLAS_NUM_THREADS": threads, "CUDA_VISIBLE_DEVICES": "",
+           "OMP_WAIT_POLICY": "PASSIVE",  # idle threads sleep: a shared core is not spun on
            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp"}
     env |= {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
     return env | dict(extra)

@@ -1,0 +1,142 @@
+"""A class graded in parallel and resumably: results saved as each finishes, `--resume` reuses
+exactly the unchanged ones (submission files and grading set-up), an interrupted batch loses
+nothing, the gradebook's bytes do not depend on the number of workers or the order of
+completion, and the progress bar counts what waits for review."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from cli import cli
+from grader.batch import STATE, setup_fingerprint, submission_fingerprint
+from grader.grade import Options
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "submission"
+
+
+def _submission(folder: Path, changes: dict[str, dict[str, object]] | None = None) -> Path:
+    folder.mkdir(parents=True)
+    answers = yaml.safe_load((EXAMPLE / "answers.yaml").read_text())
+    for qid, new in (changes or {}).items():
+        answers[qid].update(new)
+    (folder / "answers.yaml").write_text(yaml.safe_dump(answers, allow_unicode=True))
+    return folder
+
+
+def _class(root: Path, n: int = 4) -> Path:
+    for k in range(n):
+        _submission(root / f"s{k:03d}", {"q1": {"output": 0.5 + k / 100}} if k % 2 else
+                    {"q6": {"derivative": "th^2(z)"}} if k == 2 else None)
+    return root
+
+
+def _grade(root: Path, out: Path, *extra: str) -> CliRunner:
+    result = CliRunner().invoke(cli, ["grade", str(root), "--batch", "--out", str(out),
+                                      "--parts", "A", *extra])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _saved(out: Path, student: str) -> dict:
+    return json.loads((out / STATE / f"{student}.json").read_text())
+
+
+def test_resume_reuses_exactly_the_unchanged_submissions(tmp_path):
+    root, out = _class(tmp_path / "class"), tmp_path / "out"
+    _grade(root, out, "--jobs", "2")
+    assert sorted(p.name for p in (out / STATE).iterdir()) == [
+        f"s{k:03d}.json" for k in range(4)]
+    # Mark the saved rows: a reused row keeps the mark, a regraded one loses it.
+    for k in range(4):
+        path = out / STATE / f"s{k:03d}.json"
+        saved = json.loads(path.read_text())
+        saved["row"]["name"] = "FROM-SAVED"
+        path.write_text(json.dumps(saved))
+    answers = root / "s001" / "answers.yaml"
+    answers.write_text(answers.read_text().replace("0.51", "0.5722"))
+    _grade(root, out, "--resume")
+    book = (out / "gradebook.csv").read_text()
+    names = {line.split(",")[0]: line for line in book.splitlines()[1:]}
+    assert "FROM-SAVED" not in names["s001"] and names["s001"].split(",")[4] == "5"
+    assert all("FROM-SAVED" in names[s] for s in ("s000", "s002", "s003"))
+    # Without --resume everything is graded again.
+    _grade(root, out)
+    assert "FROM-SAVED" not in (out / "gradebook.csv").read_text()
+
+
+def test_a_changed_rubric_regrades_everyone(tmp_path):
+    root, out = _class(tmp_path / "class", 2), tmp_path / "out"
+    _grade(root, out)
+    for k in range(2):
+        path = out / STATE / f"s{k:03d}.json"
+        saved = json.loads(path.read_text())
+        saved["row"]["name"] = "FROM-SAVED"
+        path.write_text(json.dumps(saved))
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text((ROOT / "problems" / "rubric.yaml").read_text() + "\n# edited\n")
+    _grade(root, out, "--resume", "--rubric", str(rubric))
+    assert "FROM-SAVED" not in (out / "gradebook.csv").read_text()
+
+
+def test_gradebook_bytes_do_not_depend_on_workers(tmp_path):
+    root = _class(tmp_path / "class", 6)
+    _grade(root, tmp_path / "one", "--jobs", "1")
+    _grade(root, tmp_path / "two", "--jobs", "2")
+    for name in ("gradebook.csv", "stats.csv", "review.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_progress_bar_counts_submissions_and_reviews(tmp_path):
+    root = _class(tmp_path / "class", 3)
+    result = _grade(root, tmp_path / "out", "--jobs", "1")
+    assert "3/3" in result.stderr and "1 to review" in result.stderr, result.stderr
+
+
+def test_fingerprint_follows_no_link_and_sees_every_byte(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("one")
+    sub = _submission(tmp_path / "s")
+    (sub / "notes.txt").symlink_to(secret)
+    setup = setup_fingerprint(Options(parts="A"))
+    first = submission_fingerprint(sub, setup)
+    secret.write_text("two")  # the link's target is not the student's file: not read
+    assert submission_fingerprint(sub, setup) == first
+    (sub / "answers.yaml").write_bytes((sub / "answers.yaml").read_bytes() + b" ")
+    assert submission_fingerprint(sub, setup) != first
+    assert submission_fingerprint(sub, setup + "x") != submission_fingerprint(sub, setup)
+
+
+def test_interrupted_batch_loses_nothing(tmp_path):
+    root, out = _class(tmp_path / "class", 30), tmp_path / "out"
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "grade", str(root), "--batch",
+                             "--out", str(out), "--parts", "A", "--jobs", "1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / STATE).is_dir() and len(list((out / STATE).iterdir())) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    kept = {p.name for p in (out / STATE).iterdir()}
+    if proc.returncode == 0:  # it finished before the signal: nothing was interrupted
+        assert len(kept) == 30
+    else:
+        assert proc.returncode == 130 and "run again with --resume" in err, err
+        assert 3 <= len(kept) < 30
+    assert not list((out / STATE).glob(".*"))  # no half-written file left behind
+    _grade(root, out, "--resume")
+    _grade(root, tmp_path / "fresh")
+    assert (out / "gradebook.csv").read_bytes() == (tmp_path / "fresh" / "gradebook.csv"
+                                                    ).read_bytes()
