@@ -20,6 +20,7 @@ from grader import parta
 from grader.grade import Options, grade_submission
 from grader.report import clean, csv_cell, error_row, file_stem, to_dict
 from grader.safeio import folder_name, shown
+from grader.site import write_site
 from grader.worker import run_each
 from solver.fileio import atomic_write
 
@@ -143,6 +144,7 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
         atomic_write(students / f"{stem}.json",
                      json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True,
                                 allow_nan=False) + "\n")
+    write_site(rows, out, options, cols)
 
 
 def write_review(rows: list[dict[str, object]], out: Path) -> None:
