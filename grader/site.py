@@ -120,6 +120,8 @@ class Histogram:
     title: str
     max: float
     n: int
+    mean: str
+    median: str
     bars: list[dict[str, object]]  # x, y, width, height, count, label
     ticks: list[dict[str, object]]  # x, label
     width: int = 360
@@ -146,7 +148,9 @@ def histogram(title: str, values: list[float], mx: float, bins: int) -> Histogra
                      "tx": round(left + (k + 0.5) * step, 1)})
     ticks = [{"x": round(left + k * step, 1), "label": fmt(mx * k / bins, 3)}
              for k in range(0, bins + 1, max(bins // 5, 1))]
-    return Histogram(title, mx, len(values), bars, ticks)
+    return Histogram(title, mx, len(values),
+                     f"{statistics.fmean(values):.3f}" if values else "",
+                     f"{statistics.median(values):.3f}" if values else "", bars, ticks)
 
 
 # ---------------------------------------------------------------- wrong answers
@@ -279,6 +283,8 @@ def wrong_answers(rows: list[Row], options: Options, settings: Settings) -> list
     """For every Part A answer id, its most common wrong answers, grouped by value to
     `value_sigfigs` or by equivalence class (values at the grader's points), each with what it
     most likely is. Numbers drawn per student (course variants) are grouped by that diagnosis."""
+    if "A" not in options.parts:
+        return []
     diag = Diagnoser(options, settings)
     common = parta.prepare(options.rubric)
     varied = options.course is not None

@@ -13,6 +13,7 @@ import csv
 import importlib.util
 import json
 import shutil
+import statistics
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,8 @@ from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "submission"
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")  # Debian's packages
+DRIVER = Path(shutil.which("chromedriver") or "/usr/bin/chromedriver")
 
 # Each tries to run a script or set window.__pwned; none may, and each must show as text.
 PWN_NAME = '<script>window.__pwned=1</script>"><img src=x onerror="window.__pwned=2">'
@@ -168,6 +169,15 @@ def test_index_in_chromium(graded, browser, tmp_path):
     browser.save_screenshot(str(shots / "index.png"))
     assert browser.execute_script("return window.__pwned") is None
     assert not browser.find_elements(By.TAG_NAME, "img")
+    # The second wall: were markup ever to get in, its inline handlers would not run.
+    # (the probe's own listener, added after the inline one, reports once both had their turn)
+    assert browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "document.body.insertAdjacentHTML('beforeend', "
+        "'<img id=\"probe\" src=\"x\" onerror=\"window.__csp = 1\">');"
+        "document.getElementById('probe').addEventListener('error', () => "
+        "setTimeout(() => done(window.__csp === undefined ? 'blocked' : 'ran'), 0));"
+    ) == "blocked"
 
     # The students' table is gradebook.csv, cell for cell (the hostile name shown as text).
     book = read_csv(out / "gradebook.csv")
@@ -206,6 +216,10 @@ def test_index_in_chromium(graded, browser, tmp_path):
     for t in totals:
         want_counts[min(int(t / mx * len(counts)), len(counts) - 1)] += 1
     assert counts == want_counts
+    caption = browser.find_element(By.CSS_SELECTOR, "figure.histogram figcaption")
+    assert caption.find_element(By.CLASS_NAME, "mean").text == f"{statistics.fmean(totals):.3f}"
+    assert caption.find_element(By.CLASS_NAME, "median").text == \
+        f"{statistics.median(totals):.3f}"
     assert len(browser.find_elements(By.CSS_SELECTOR, "figure.histogram")) == 4  # total, A-C
 
     # Wrong answers: grouped, counted and diagnosed from the data.
@@ -279,3 +293,32 @@ def test_index_in_chromium(graded, browser, tmp_path):
     assert shown["q2", "a"] == PWN_A and shown["q2", "z"] == PWN_Z
     assert all((shots / f).stat().st_size > 1000 for f in ("index.png", "sorted.png",
                                                             "s002.png", "hostile.png"))
+
+
+def test_own_numbers_grouped_by_diagnosis(tmp_path):
+    """With per-student variants (course.yaml) each wrong answer is diagnosed against the
+    student's own numbers, and numbers that differ per student are grouped by that diagnosis."""
+    from grader.course import load_course
+    from grader.site import load_settings, wrong_answers
+    from solver.engine import solve
+    from solver.spec import find_spec
+    from solver.variants import variant_given
+
+    root = tmp_path / "class"
+    root.mkdir()
+    (root / "roster.csv").write_text("id,name\nada,Ada\nbob,Bob\n")
+    (root / "course.yaml").write_text("seed: 31\nroster: roster.csv\n")
+    for sid in ("ada", "bob"):
+        spec = find_spec("q1")
+        own = solve(spec, given=variant_given(spec, 31, sid)).answers
+        answers = {"q1": {k: float(f"{a.value:.6g}") for k, a in own.items()}}
+        answers["q1"]["z1"] = -answers["q1"]["z1"]
+        (root / sid).mkdir()
+        (root / sid / "answers.yaml").write_text(yaml.safe_dump(answers))
+    options = Options(parts="A", course=load_course(root / "course.yaml"))
+    rows = run_batch(root, tmp_path / "out", options, jobs=1)
+    z1 = next(w for w in wrong_answers(rows, options, load_settings())
+              if (w.question, w.answer) == ("q1", "z1"))
+    assert z1.reference == "each student's own" and z1.wrong == 2
+    assert [(g.count, g.diagnosis) for g in z1.groups] == [(2, "a sign error")]
+    assert (tmp_path / "out" / "index.html").is_file()
