@@ -235,8 +235,10 @@ class Diagnoser:
                     values.append(eval_formula(entry.formula, env))
                 except PointError:
                     values.append(None)
-            # Formulas equal at every evaluation point are one class (the grader's own test).
-            return ("formula", *(None if v is None else f"{v:.6g}" for v in values)), values
+            # Formulas equal at every evaluation point are one class (the grader's own test);
+            # rounding error around 0 (1 - tanh² + tanh² - 1) is 0.
+            return ("formula", *(None if v is None else "0" if abs(v) < 1e-9 else f"{v:.6g}"
+                                 for v in values)), values
         return ("text", " ".join(text.split())), None
 
     def diagnose(self, ref: parta.QuestionRef, aid: str, answers: dict[str, dict],

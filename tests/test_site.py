@@ -322,3 +322,28 @@ def test_own_numbers_grouped_by_diagnosis(tmp_path):
     assert z1.reference == "each student's own" and z1.wrong == 2
     assert [(g.count, g.diagnosis) for g in z1.groups] == [(2, "a sign error")]
     assert (tmp_path / "out" / "index.html").is_file()
+
+
+def test_diagnoses_from_statuses_and_values(tmp_path):
+    """The other diagnoses, on a Part A class graded for real: a whole question in the other
+    convention, too few figures, another answer's value."""
+    from grader.site import load_settings, wrong_answers
+    from solver.engine import solve
+    from solver.spec import find_spec
+
+    root = tmp_path / "class"
+    root.mkdir()
+    spec = find_spec("q1")
+    other = solve(spec).alternatives["row_per_neuron"].answers
+    _submission(root, "t1", "Row", {("q1", k): float(f"{a.value:.6g}") for k, a in other.items()})
+    _submission(root, "t2", "Rough", {("q1", "h1"): 0.64})
+    _submission(root, "t3", "Mixed up", {("q8", "p2"): 0.6225})
+    options = Options(parts="A")
+    rows = run_batch(root, tmp_path / "out", options, jobs=1)
+    found = {(w.question, w.answer): [(g.shown, g.count, g.diagnosis) for g in w.groups]
+             for w in wrong_answers(rows, options, load_settings())}
+    assert found["q1", "output"] == [("0.554", 1, "the row_per_neuron convention")]
+    assert found["q1", "h1"] == [("0.594", 1, "the row_per_neuron convention"),
+                                 ("0.64", 1, "too few significant figures")]
+    assert found["q8", "p2"] == [("0.623", 1, "the value of p1")]
+    assert found["q2", "z"] == []
