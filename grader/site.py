@@ -225,7 +225,10 @@ class Diagnoser:
             return ("text", ""), None
         if text.endswith("…") and len(text) > parta.MAX_SHOWN:
             return ("text", text), None
-        entry = parta._read(ref, aid, Text(text, 0))
+        try:
+            entry = parta._read(ref, aid, Text(text, 0))
+        except Exception:  # the grader read it in its worker; here one text never costs the page
+            return ("text", " ".join(text.split())), None
         if entry.kind == "value" and entry.value is not None:
             return ("value", sig(entry.value, self.settings.value_sigfigs)), entry.value
         if entry.kind == "formula" and entry.formula is not None:
