@@ -64,6 +64,11 @@ def load_settings(path: Path = SITE_DIR / "site.yaml") -> Settings:
 # ---------------------------------------------------------------- marks and statistics
 
 
+def _stem(row: Row) -> str:
+    """The name of the student's files under students/ (the batch's, grader.report.file_stem)."""
+    return str(row.get("file") or file_stem(str(row["folder"])))
+
+
 def _num(x: object) -> str:
     return "" if x is None else f"{x:g}"
 
@@ -186,7 +191,6 @@ class WrongGroup:
 class AnswerWrongs:
     question: str
     answer: str
-    kind: str
     reference: str
     answered: int  # non-blank answers
     wrong: int
@@ -315,7 +319,7 @@ def wrong_answers(rows: list[Row], options: Options, settings: Settings) -> list
                     key = ("diagnosis", d)
                 found.setdefault((qid, aid), []).append(_Wrong(
                     key, a.get("submitted") or "", a["status"], d, str(row["folder"]),
-                    str(row.get("file") or file_stem(str(row["folder"])))))
+                    _stem(row)))
     out = []
     for qid, ref in common.items():
         primary = ref.conventions[0].solution.answers
@@ -331,7 +335,7 @@ def wrong_answers(rows: list[Row], options: Options, settings: Settings) -> list
                 else str(primary[aid].exact) if spec.kind != "numeric" else ""
             if varied and ref.spec.variants:
                 reference = "each student's own"
-            out.append(AnswerWrongs(qid, aid, spec.kind, reference, answered[qid, aid],
+            out.append(AnswerWrongs(qid, aid, reference, answered[qid, aid],
                                     len(items), made[:settings.wrong_groups],
                                     max(len(made) - settings.wrong_groups, 0)))
     return out
@@ -372,7 +376,7 @@ def waiting_for_review(rows: list[Row]) -> list[Waiting]:
     doing much better on exact images than noisy ones) marked `review`."""
     out = []
     for row in rows:
-        stem = str(row.get("file") or file_stem(str(row["folder"])))
+        stem = _stem(row)
         for iid, q in (row.get("questions") or {}).items():  # type: ignore[union-attr]
             answers = q.get("answers") or {}
             if q.get("part") == "A":
@@ -416,7 +420,7 @@ def flagged(rows: list[Row], options: Options) -> list[Flagged]:
             reasons.append((str(row["status"]), "see the student's page"))
         if reasons:
             out.append(Flagged(str(row["folder"]),
-                               str(row.get("file") or file_stem(str(row["folder"]))),
+                               _stem(row),
                                str(row.get("status")), reasons))
     return out
 
@@ -466,7 +470,7 @@ def write_site(rows: list[Row], out: Path, options: Options, cols: list[tuple[st
                                sum(maxima[c] for c in pc), settings.histogram_bins))
     students = [{
         "folder": r["folder"], "student": r["student"], "name": r.get("name") or "",
-        "stem": r.get("file") or file_stem(str(r["folder"])),
+        "stem": _stem(r),
         "cells": [_cell((r.get("questions") or {}).get(c)) for c in maxima],  # type: ignore
         "total": _num(r.get("score")), "status": r["status"],
         "flags": len(r.get("flags") or []),  # type: ignore[arg-type]
