@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from grader.grade import Options, grade_submission
 from grader.model_check import SEED_ENV
 from grader.report import clean, csv_cell, error_row, file_stem, to_dict
 from grader.safeio import FileError, Folder, folder_name, shown
+from grader.site import cell, item_stats, write_site
 from grader.worker import run_each
 from nets.hardware import cores
 from solver.fileio import atomic_write
@@ -180,13 +180,6 @@ def _columns(options: Options) -> list[tuple[str, float]]:
     return cols
 
 
-def _cell(q: dict[str, object] | None) -> str:
-    if q is None:
-        return ""
-    score = q.get("score")
-    return str(q.get("status", "invalid")) if score is None else f"{score:g}"
-
-
 def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) -> None:
     out.mkdir(parents=True, exist_ok=True)
     cols = _columns(options)
@@ -200,7 +193,7 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
         total = row["score"]
         w.writerow([csv_cell(x) for x in clean([
             row["folder"], row["student"], row.get("declared") or "", row["name"],
-            *[_cell(qs.get(c)) for c, _ in cols], "" if total is None else f"{total:g}",
+            *[cell(qs.get(c)) for c, _ in cols], "" if total is None else f"{total:g}",
             f"{sum(m for _, m in cols):g}", row["status"],
             "; ".join(row.get("flags", []))])])  # type: ignore[arg-type, union-attr]
     atomic_write(out / "gradebook.csv", buf.getvalue())
@@ -210,18 +203,9 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
     w.writerow(["item", "max", "n", "mean", "median", "min", "max_seen", "full", "zero",
                 "statuses"])
     for c, mx in cols:
-        qs = [r["questions"].get(c) for r in rows]  # type: ignore[union-attr]
-        scores = [q["score"] for q in qs if q and q.get("score") is not None]
-        counts: dict[str, int] = {}
-        for q in qs:
-            st = q["status"] if q else "error"
-            counts[st] = counts.get(st, 0) + 1
-        w.writerow([csv_cell(c), f"{mx:g}", len(scores),
-                    f"{statistics.fmean(scores):.3f}" if scores else "",
-                    f"{statistics.median(scores):.3f}" if scores else "",
-                    f"{min(scores):g}" if scores else "", f"{max(scores):g}" if scores else "",
-                    sum(s == mx for s in scores), sum(s == 0 for s in scores),
-                    " ".join(f"{k}={v}" for k, v in sorted(counts.items()))])
+        st = item_stats(rows, c, mx, "")
+        w.writerow([csv_cell(c), f"{mx:g}", st.n, st.mean, st.median, st.min, st.max_seen,
+                    st.full, st.zero, st.statuses])
     atomic_write(out / "stats.csv", buf.getvalue())
 
     write_review(rows, out)
@@ -234,6 +218,7 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
         atomic_write(students / f"{stem}.json",
                      json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True,
                                 allow_nan=False) + "\n")
+    write_site(rows, out, options, cols)
 
 
 def write_review(rows: list[dict[str, object]], out: Path) -> None:

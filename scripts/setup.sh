@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Set up dlhw on this machine: Debian packages (data, TeX) where we may install them, then the
-# Python package into the active interpreter. Usage: scripts/setup.sh [core|nets|dev] (default dev).
+# Set up dlhw on this machine: Debian packages (data, TeX, the headless browser tests/test_site.py
+# drives) where we may install them, then the Python package into the active interpreter.
+# Usage: scripts/setup.sh [core|nets|dev] (default dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 layer=${1:-dev}
 
 debs=(dataset-fashion-mnist bubblewrap texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
-      texlive-publishers latexmk poppler-utils)
+      texlive-publishers latexmk poppler-utils chromium chromium-driver)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -55,11 +55,13 @@ def test_bad_names_affect_only_their_own_row(tmp_path):
     by_folder = {r["folder"]: r for r in rows}
     assert by_folder["surrogate"]["name"] == "Eve \ufffd Doe"
     assert "caf\\xe9-\\xff" in by_folder  # undecodable bytes shown escaped, not dropped
-    students = sorted(p.name for p in (tmp_path / "out" / "students").iterdir())
+    students = sorted(p.name for p in (tmp_path / "out" / "students").glob("*.json"))
     assert len(students) == 5 and all(len(n) <= 110 for n in students)
+    pages = sorted(p.name for p in (tmp_path / "out" / "students").glob("*.html"))
+    assert pages == [n.replace(".json", ".html") for n in students]  # the site's, same stems
     assert "good1.json" in students and "good2.json" in students
     assert any(n.startswith("L" * 80) and n != f"{long}.json" for n in students)
-    for p in (tmp_path / "out" / "students").iterdir():
+    for p in (tmp_path / "out" / "students").glob("*.json"):
         data = json.loads(p.read_bytes().decode("utf-8"))
         assert data["score"] == 50.0
     assert_printable(output)
