@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from grader.rubric import Item, Rubric, load_rubric
 from grader.safeio import MAX_ENTRIES, FileError, Folder, folder_name, shown
 from grader.submission import COPIED, Number, Submission, Text, Value, load_submission
 from solver.functions import FUNCTIONS
+from solver.present import fmt
 
 __all__ = ["Finding", "check_submission", "iter_findings", "ready", "render", "LEVELS"]
 
@@ -94,23 +95,31 @@ def iter_findings(folder: Path, rubric: Rubric | None = None,
     """The findings as they are made (the sandboxed steps take seconds each)."""
     rubric = rubric or load_rubric()
     folder = Path(folder)
-    yield from _layout(folder)
+    yield from _guarded(".", lambda: _layout(folder))
     with load_submission(folder) as sub:
         yield from _file_problems(sub)
-        failed = {f.file for f in _file_problems(sub)}
-        if sub.declared is not None or sub.name:
-            yield from _student(sub)
-        if sub.answers is not None and "answers.yaml" not in failed:
-            yield from _answers(sub, rubric)
-        if sub.metrics is not None and "metrics.yaml" not in failed:
-            yield from _metrics(sub, rubric)
+        yield from _student(sub)
+        if sub.answers is not None:  # None: absent, or refused (a problem above says why)
+            yield from _guarded("answers.yaml", lambda: _answers(sub, rubric))
+        if sub.metrics is not None:
+            yield from _guarded("metrics.yaml", lambda: _metrics(sub, rubric))
         if sub.notebook is not None:
-            yield from _notebook(sub.notebook, template)
+            yield from _guarded("partb.ipynb", lambda: _notebook(sub.notebook, template))
         for item in rubric.items:
             if item.check == "model":
-                yield from _model(sub, item)
+                yield from _guarded(f"models/{item.model}.pt2", lambda i=item: _model(sub, i))
             elif item.check == "report" and sub.report is not None:
-                yield from _report(sub, item)
+                yield from _guarded("report.tex", lambda i=item: _report(sub, i))
+
+
+def _guarded(file: str, findings: Callable[[], Iterator[Finding]]) -> Iterator[Finding]:
+    """`findings()`, ending in one line if the checker itself fails on some file: whatever the
+    bytes, never a traceback (grading would mark that item `error`)."""
+    try:
+        yield from findings()
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        yield Finding("problem", file, "", f"could not be checked: internal error "
+                      f"({type(exc).__name__}: {str(exc)[:160]}); please report it")
 
 
 # ---------------------------------------------------------------- layout
@@ -189,6 +198,7 @@ def _file_problems(sub: Submission) -> list[Finding]:
 
 
 def _student(sub: Submission) -> Iterator[Finding]:
+    """The id and name as read (problems with them are among load_submission's)."""
     if sub.declared is not None:
         yield Finding("ok", "student.yaml", "id", "read as", sub.declared)
     if sub.name:
@@ -270,7 +280,7 @@ def _metrics(sub: Submission, rubric: Rubric) -> Iterator[Finding]:
         value, why = read_metric(sub, item)
         if value is not None:
             raw = sub.metrics.get(item.metric)
-            echo = str(value).lower() if isinstance(value, bool) else f"{value:.6g}"
+            echo = str(value).lower() if isinstance(value, bool) else fmt(value, 10)
             if isinstance(raw, Number) and raw.value != value:  # a percentage
                 echo += f" (from {clip(raw.text)!r})"
             yield Finding("ok", "metrics.yaml", item.metric, "read as", echo)

@@ -256,6 +256,22 @@ def test_unreadable_answers_say_why_and_how_to_write_them(tmp_path):
     assert code == 1 and "\x1b" not in text
 
 
+def test_a_bad_question_stays_local_and_a_checker_failure_is_one_line(tmp_path, monkeypatch):
+    sub = folder_with(tmp_path, {"answers.yaml": "q1: 5\nq2:\n  z: -0.15\n"})
+    findings = only(check_submission(sub), "answers.yaml")
+    assert "answers.yaml: line 1: q1: expected a mapping" in {f.line() for f in findings}
+    assert [f.echo for f in findings if f.field == "q2.z"] == ["-0.15"]
+
+    def broken(*args: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(parta, "read_answer", broken)
+    code, out = run_check(sub)
+    assert code == 1 and "Traceback" not in out
+    assert "PROBLEM answers.yaml: could not be checked: internal error (RecursionError: " \
+        "maximum recursion depth exceeded); please report it" in out
+
+
 # ---------------------------------------------------------------- the notebook
 
 
