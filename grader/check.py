@@ -160,7 +160,7 @@ def _layout(folder: Path) -> Iterator[Finding]:
         if mode is not None and stat.S_ISREG(mode):
             yield Finding("ok", rel, "", "present")
         elif mode is None:
-            yield (Finding("problem", rel, "", "missing: a submission holds it") if required
+            yield (Finding("problem", rel, "", "missing (every submission holds it)") if required
                    else Finding("warning", rel, "", "not submitted (optional)"))
     assets = 0
     for name, mode, size in everything:

@@ -184,7 +184,7 @@ def test_missing_files_are_named(tmp_path):
     sub = folder_with(tmp_path, {"answers.yaml": "q1:\n  z1: 0.56\n", "notes.txt": "hi"})
     findings = check_submission(sub)
     problems = {f.file: f.message for f in findings if f.level == "problem"}
-    assert problems == {rel: "missing: a submission holds it"
+    assert problems == {rel: "missing (every submission holds it)"
                         for rel in ("metrics.yaml", "partb.ipynb", "report.tex")}
     warnings = {(f.file, f.field): f.message for f in findings if f.level == "warning"}
     assert warnings[("models/fashion.pt2", "")] == "not submitted (optional)"
@@ -195,7 +195,7 @@ def test_missing_files_are_named(tmp_path):
     assert not ready(findings)
     code, out = run_check(sub)
     assert code == 1
-    assert "PROBLEM report.tex: missing: a submission holds it" in out
+    assert "PROBLEM report.tex: missing (every submission holds it)" in out
     assert out.splitlines()[-1].startswith("not ready: 3 problem(s)")
 
 
