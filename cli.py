@@ -355,6 +355,27 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
 
 
 @cli.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def check(path: Path) -> None:
+    """Check the submission folder PATH before handing it in: layout, files, how each answer
+    is read, notebook tags, models and report format. It never says whether an answer is right.
+
+    Exit status: 0 ready to submit, 1 not ready (each problem on one line), 2 usage error.
+    """
+    from grader.check import iter_findings, render
+
+    counts = {"ok": 0, "warning": 0, "problem": 0}
+    for finding in iter_findings(path):
+        counts[finding.level] += 1
+        click.echo(render(finding))
+    problems, warnings = counts["problem"], counts["warning"]
+    click.echo(f"{'not ready' if problems else 'ready to submit'}: {problems} problem(s), "
+               f"{warnings} warning(s), {counts['ok']} ok (nothing here says whether an answer "
+               "is right)")
+    sys.exit(1 if problems else 0)
+
+
+@cli.command()
 @click.option("--runs", "runs_dir", default="runs", show_default=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder holding the full reference runs.")

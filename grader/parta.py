@@ -269,6 +269,25 @@ def _read(ref: QuestionRef, aid: str, raw: Value) -> _Entry:
         return _Entry("review", raw.text, error=str(exc))
 
 
+@dataclass(frozen=True)
+class ReadAnswer:
+    """How the grader reads one answer, before anything judges it (`dlhw check`'s echo)."""
+
+    kind: str  # blank | review | value | formula
+    read: str  # value: the number; formula: in SymPy syntax; "" otherwise
+    decorated: bool  # read from more than the bare number or formula (`62.25%`, `w (unchanged)`)
+    error: str  # review: why it cannot be read
+
+
+def read_answer(ref: QuestionRef, aid: str, raw: Value) -> ReadAnswer:
+    """Answer `aid` of `ref`'s question read exactly as grading reads it; nothing is compared
+    with a reference."""
+    e = _read(ref, aid, raw)
+    read = fmt(e.value, 10) if e.kind == "value" and e.value is not None else \
+        shown(e.formula) if e.kind == "formula" and e.formula is not None else ""
+    return ReadAnswer(e.kind, read, bool(e.note) and e.note != f"read as {read}", e.error)
+
+
 def _read_formula(ref: QuestionRef, text: str) -> _Entry:
     """A formula; failing that, the same without a trailing remark (`w (unchanged)`), or a
     constant written as a decorated number (`0,01`). The fallbacks run only when the text
