@@ -105,7 +105,7 @@ def timing(cnn: Path, item, runs: int) -> None:
                                            inputs={"x.py": b"import numpy, torch\n"}), runs)
     print(f"sandbox start-up: bwrap /bin/true {t_true:.3f} s, python + import torch inside "
           f"{t_torch:.2f} s (medians of {runs}; {load()})")
-    x, _ = mc.load_test_images(mc.DEFAULT_DATA)
+    x, _ = mc.load_test_images()
     totals, evals = [], []
     for _ in range(runs):
         t = time.perf_counter()

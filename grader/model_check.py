@@ -4,7 +4,7 @@ scored here from the outputs it returns.
 Nothing the student controls computes the mark. `grader.pt2.validate` reads the archive's zip
 bytes and writes a fresh archive of what it validated; `run_models` hands those archives (every
 model of a submission, in one sandboxed run: torch is imported once), the inputs (images or grid
-points, never labels or targets) and `grader/model_harness.py` to `grader.sandbox`, under the
+points, never labels or targets) and `nets/run_exported.py` to `grader.sandbox`, under the
 rubric's time and memory limits; the harness returns raw outputs
 through /out (size-capped, read back with `np.load(allow_pickle=False)`), and the grader
 computes the accuracy or the MSE. Two tasks:
@@ -19,7 +19,6 @@ computes the accuracy or the MSE. Two tasks:
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import logging
@@ -36,12 +35,13 @@ import numpy as np
 from grader import sandbox
 from grader.pt2 import UnsafeModel, validate
 from grader.rubric import Item
+from nets import run_exported
+from nets.fashion_files import read_split
 
-__all__ = ["UnsafeModel", "DEFAULT_DATA", "Job", "Measured", "Ran", "run_models", "run_model",
+__all__ = ["UnsafeModel", "Job", "Measured", "Ran", "run_models", "run_model",
            "measure_all", "measure", "inspect_pt2", "perturbation_seed"]
 
-DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
-HARNESS = Path(__file__).with_name("model_harness.py")
+HARNESS = Path(run_exported.__file__)  # copied into the sandbox and run there as a script
 SEED_ENV = "DLHW_PERTURB_SEED"
 BATCH = 256  # cache-sized batches: the fastest on CPU (nets/export.py)
 MAX_OUTPUTS = 1000  # columns a model may return per input
@@ -92,7 +92,7 @@ def run_models(jobs: Sequence[Job], *, time_limit_s: float, memory_limit_mb: int
     gets `threads` cores for `time_limit_s` of wall clock."""
     ran: dict[str, Ran] = {}
     with tempfile.TemporaryDirectory(prefix="dlhw-model-") as tmp:
-        inputs: dict[str, bytes | Path] = {"model_harness.py": HARNESS}
+        inputs: dict[str, bytes | Path] = {"run_exported.py": HARNESS}
         todo = []
         for job in sorted(jobs, key=lambda j: j.inputs.nbytes):
             clean = Path(tmp) / f"{job.name}.pt2"
@@ -109,7 +109,7 @@ def run_models(jobs: Sequence[Job], *, time_limit_s: float, memory_limit_mb: int
             limits = sandbox.Limits(wall_s=time_limit_s,
                                     cpu_s=max(1, math.ceil(time_limit_s * threads)),
                                     memory_mb=memory_limit_mb, file_mb=64, threads=threads)
-            out = sandbox.run(sandbox.python_argv("/in/model_harness.py", str(batch),
+            out = sandbox.run(sandbox.python_argv("/in/run_exported.py", str(batch),
                                                   str(threads), *(j.name for j in todo)),
                               limits=limits, inputs=inputs)
             ran |= {j.name: _outputs(out, j.name, len(j.inputs)) for j in todo}
@@ -206,9 +206,8 @@ def _prepare(item: Item, data_dir: Path | None) -> tuple[np.ndarray, Scorer] | M
 
 
 def _fashion(item: Item, data_dir: Path | None) -> tuple[np.ndarray, Scorer] | Measured:
-    data = Path(data_dir or os.environ.get("DLHW_DATA") or DEFAULT_DATA)
     try:
-        x, y = load_test_images(data)
+        x, y = load_test_images(data_dir)
     except (OSError, ValueError) as exc:
         return Measured(False, error=f"not run: FashionMNIST test set unavailable here: {exc}")
     seed = perturbation_seed()
@@ -276,26 +275,10 @@ def shift_images(x: np.ndarray, px: int, rng: np.random.Generator) -> np.ndarray
     return out
 
 
-def load_test_images(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+def load_test_images(data_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """FashionMNIST test split: uint8 images (N, 1, 28, 28) and int64 labels (N,)."""
-
-    def read(stem: str) -> bytes:
-        for folder in (data_dir, data_dir / "FashionMNIST" / "raw"):
-            if (folder / stem).is_file():
-                return (folder / stem).read_bytes()
-            if (folder / f"{stem}.gz").is_file():
-                with gzip.open(folder / f"{stem}.gz", "rb") as f:
-                    return f.read()
-        raise FileNotFoundError(f"FashionMNIST test files not found in {data_dir}")
-
-    images = read("t10k-images-idx3-ubyte")
-    labels = read("t10k-labels-idx1-ubyte")
-    n = int.from_bytes(images[4:8], "big")
-    if images[:4] != b"\x00\x00\x08\x03" or labels[:4] != b"\x00\x00\x08\x01" or \
-            len(images) != 16 + n * 784 or len(labels) != 8 + n:
-        raise ValueError(f"FashionMNIST test files in {data_dir} are not IDX files")
-    x = np.frombuffer(images, dtype=np.uint8, offset=16).reshape(n, 1, 28, 28)
-    return x.copy(), np.frombuffer(labels, dtype=np.uint8, offset=8).astype(np.int64)
+    x, y = read_split(data_dir, "t10k")
+    return x.reshape(-1, 1, 28, 28), y
 
 
 # ---------------------------------------------------------------- regression

@@ -24,16 +24,9 @@ from pathlib import Path
 
 import torch
 
+from nets.fashion_files import INSTALL_HINT, RAW_FILES, source_dir
 from solver.errors import DlhwError
 
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-INSTALL_HINT = "sudo apt-get install dataset-fashion-mnist (or scripts/setup.sh)"
-RAW_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -116,7 +109,7 @@ def fashion_root(data_dir: str | os.PathLike | None = None) -> Path:
     ``data_dir`` (or $DLHW_DATA) may be a torchvision root already, a folder of unzipped IDX files,
     or a folder of ``.gz`` files like Debian's; the latter two are unpacked into the cache once.
     """
-    src = Path(data_dir or os.environ.get("DLHW_DATA") or DEBIAN_DIR).expanduser()
+    src = source_dir(data_dir)
     if _has_raw(src / "FashionMNIST" / "raw"):
         return src
     if not (_has_raw(src) or _has_gz(src)):

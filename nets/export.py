@@ -90,6 +90,7 @@ def evaluate_exported(path: str | Path, data_dir: str | os.PathLike | None = Non
     Batches of 256 keep each layer's activations in cache: 1.6 s here against 2.5 s for 1,000.
     """
     from nets.data import load_fashion
+    from nets.run_exported import outputs
 
     t0 = time.perf_counter()
     fd = load_fashion(data_dir)
@@ -97,13 +98,10 @@ def evaluate_exported(path: str | Path, data_dir: str | os.PathLike | None = Non
     inspect_pt2(Path(path))  # torch.export.load can unpickle with weights_only=False
     module = torch.export.load(str(path)).module()
     t1 = time.perf_counter()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            out = module(x[i:i + batch_size])
-            if out.shape != (len(x[i:i + batch_size]), 10):
-                raise ValueError(f"exported model returned {tuple(out.shape)}, expected (N, 10)")
-            correct += int((out.argmax(1) == fd.y_test[i:i + batch_size]).sum())
+    out = outputs(module, x, batch_size)  # the grader's loop, run here in process
     t2 = time.perf_counter()
+    if out.shape != (len(x), 10):
+        raise ValueError(f"exported model returned {tuple(out.shape)}, expected (N, 10)")
+    correct = int((torch.from_numpy(out).argmax(1) == fd.y_test).sum())
     return {"accuracy": correct / len(x), "n": len(x), "seconds": t2 - t1,
             "load_seconds": t1 - t0}

@@ -32,7 +32,7 @@ def require(condition: bool, why: str) -> None:
 @pytest.fixture(scope="session")
 def quick_runs(tmp_path_factory):
     """Every study's quick run, made once per test worker (the handout and grader read them)."""
-    from nets.data import DEBIAN_DIR
+    from nets.fashion_files import DEBIAN_DIR
 
     require(DEBIAN_DIR.is_dir() or bool(os.environ.get("DLHW_DATA")),
             "FashionMNIST missing: apt-get install dataset-fashion-mnist")

@@ -18,9 +18,10 @@ from torch import nn
 
 from grader import sandbox
 from grader.grade import Options, grade_submission
-from grader.model_check import DEFAULT_DATA, load_test_images, measure, run_model, shift_images
+from grader.model_check import load_test_images, measure, run_model, shift_images
 from grader.pt2 import UnsafeModel
 from grader.rubric import load_rubric
+from nets.fashion_files import DEBIAN_DIR
 from tests.conftest import require
 from tests.test_model_pt2 import _member, _rebuild, export_small
 
@@ -43,7 +44,7 @@ def _needs_sandbox():
 
 
 def _needs_fashion():
-    require((DEFAULT_DATA / "t10k-images-idx3-ubyte.gz").is_file(),
+    require((DEBIAN_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
             "FashionMNIST test set not installed (apt-get install dataset-fashion-mnist)")
 
 
@@ -180,7 +181,7 @@ class Memoriser(nn.Module):
 
 
 def export_memoriser(path: Path) -> Path:
-    x, y = load_test_images(DEFAULT_DATA)
+    x, y = load_test_images(DEBIAN_DIR)
     model = Memoriser(torch.from_numpy(x).float() / 255, torch.from_numpy(y)).eval()
     batch = torch.export.Dim("batch", min=1, max=65536)
     ep = torch.export.export(model, (torch.rand(2, 1, 28, 28),), dynamic_shapes=({0: batch},))

@@ -1,0 +1,80 @@
+"""Run exported models on given inputs: the one evaluation loop (`outputs`), used in process by
+`nets.export.evaluate_exported` (the reference's own model) and, as a script, by the grader in
+the sandbox (a student's).
+
+Self-contained (torch and numpy only, nothing of dlhw: the grader copies this file into the
+sandbox and runs it as `python -I -B /in/run_exported.py BATCH THREADS NAME...`). For each NAME,
+in order: /in/NAME.pt2 (the archive the grader rewrote from what it validated, grader/pt2.py)
+runs on /in/NAME.npy (uint8 images, scaled to [0, 1] here, or float32 values) and writes
+/out/NAME.npy (float32, one row per input) and /out/NAME.json (its timings), or /out/NAME.err
+(one line) if it fails; the next model runs either way. One run for every model of a
+submission: torch is imported once. It never sees a label or a reference value: the grader
+scores the outputs outside.
+"""
+
+import gc
+import json
+import os
+import sys
+import time
+
+
+def outputs(module, x, batch: int):
+    """`module` on `x` (uint8 images, scaled to [0, 1] here, or float values; a numpy array or
+    a tensor) in batches of `batch` (cache-sized: the fastest on CPU); float32 numpy array, one
+    row per input."""
+    import numpy as np
+    import torch
+
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb = x[i:i + batch]
+            xb = torch.from_numpy(np.ascontiguousarray(xb)) if isinstance(xb, np.ndarray) else xb
+            xb = xb.float() / 255.0 if xb.dtype == torch.uint8 else xb.float()
+            y = module(xb)
+            if not isinstance(y, torch.Tensor):
+                raise TypeError(f"the model returned {type(y).__name__}, expected a tensor")
+            outs.append(y.detach().to(torch.float32).reshape(len(xb), -1).numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
+
+
+def run(name: str, batch: int) -> dict:
+    import numpy as np
+    import torch
+
+    t0 = time.perf_counter()
+    x = np.load(f"/in/{name}.npy", allow_pickle=False)
+    module = torch.export.load(f"/in/{name}.pt2").module()
+    t1 = time.perf_counter()
+    y = outputs(module, x, batch)
+    t2 = time.perf_counter()
+    np.save(f"/out/{name}.npy", y)
+    return {"load_s": t1 - t0, "eval_s": t2 - t1}
+
+
+def main(batch: int, threads: int, names: list[str]) -> None:
+    t0 = time.perf_counter()
+    import torch
+
+    torch.set_num_threads(threads)
+    import_s = time.perf_counter() - t0
+    for name in names:
+        try:
+            timing = run(name, batch)
+        except Exception as exc:  # noqa: BLE001 - one line for the student's feedback
+            text = " ".join(str(exc).split())[:200]
+            with open(f"/out/{name}.err", "w") as f:
+                f.write(f"model failed: {type(exc).__name__}: {text}" if text else
+                        f"model failed: {type(exc).__name__}")
+            continue
+        finally:
+            gc.collect()  # the previous model's memory, before the next one loads
+        with open(f"/out/{name}.json", "w") as f:
+            json.dump({"import_s": import_s, **timing}, f)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:])
+    # Every file is closed; skip the interpreter's teardown of torch (most of a second).
+    os._exit(0)
