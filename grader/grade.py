@@ -57,13 +57,14 @@ def _grade(sub: Submission, options: Options) -> Result:
     flags = identity_flags(sub, options.course)
     answers_problem = next((p for p in sub.problems if p.startswith("answers.yaml")), None)
     notes = dict(sub.answer_notes)
+    remarks: list[str] = []  # shown with the problems, but they invalidate nothing
     if sub.answers is not None:
         known = parta.known_questions(rubric)
         unknown = sorted(set(sub.answers) - known)
         if unknown:
-            sub.problems.append(f"answers.yaml: unknown question id(s) "
-                                f"{', '.join(shown(u) for u in unknown)} "
-                                f"ignored (expected q1 ... q{len(known)})")
+            remarks.append(f"answers.yaml: unknown question id(s) "
+                           f"{', '.join(shown(u) for u in unknown)} "
+                           f"ignored (expected q1 ... q{len(known)})")
     variant = None
     if options.course is not None:
         if sub.id in options.course.students:
@@ -89,11 +90,10 @@ def _grade(sub: Submission, options: Options) -> Result:
             continue
         items += _guarded(lambda i=item: [_grade_item(sub, i, options, partb, partc)],
                           [(item.id, item.title, item.part[-1].upper(), item.marks)])
-    file_errors = [p for p in sub.problems if "ignored" not in p]
-    invalid = bool(file_errors) or any(i.status == "invalid" for i in items)
+    invalid = bool(sub.problems) or any(i.status == "invalid" for i in items)
     status = "error" if any(i.status == "error" and i.score is None for i in items) else \
         "invalid" if invalid else "graded"
-    return Result(sub.id, sub.name, status, tuple(items), tuple(sub.problems), sub.declared,
+    return Result(sub.id, sub.name, status, tuple(items), (*sub.problems, *remarks), sub.declared,
                   tuple(flags))
 
 
