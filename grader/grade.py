@@ -9,7 +9,7 @@ from pathlib import Path
 from grader import parta, partbc
 from grader.course import Course
 from grader.overrides import Overrides
-from grader.results import ItemMark, Result
+from grader.results import ItemMark, Outcome, Result, Status
 from grader.rubric import Item, Rubric, load_rubric
 from grader.safeio import shown
 from grader.submission import Submission, load_submission
@@ -90,9 +90,9 @@ def _grade(sub: Submission, options: Options) -> Result:
             continue
         items += _guarded(lambda i=item: [_grade_item(sub, i, options, partb, partc)],
                           [(item.id, item.title, item.part[-1].upper(), item.marks)])
-    invalid = bool(sub.problems) or any(i.status == "invalid" for i in items)
-    status = "error" if any(i.status == "error" and i.score is None for i in items) else \
-        "invalid" if invalid else "graded"
+    invalid = bool(sub.problems) or any(i.status == Status.INVALID for i in items)
+    status = Outcome.ERROR if any(i.status == Status.ERROR and i.score is None for i in items) \
+        else Outcome.INVALID if invalid else Outcome.GRADED
     return Result(sub.id, sub.name, status, tuple(items), (*sub.problems, *remarks), sub.declared,
                   tuple(flags))
 
@@ -116,7 +116,7 @@ def _guarded(grade: Callable[[], list[ItemMark]],
         return grade()
     except Exception as exc:  # noqa: BLE001 - whatever the bytes, one line, never a traceback
         why = f"could not be graded: internal error ({type(exc).__name__}: {str(exc)[:160]})"
-        return [ItemMark(iid, title, part, None, Fraction(marks), "error", why)
+        return [ItemMark(iid, title, part, None, Fraction(marks), Status.ERROR, why)
                 for iid, title, part, marks in shape]
 
 

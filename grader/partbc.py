@@ -23,7 +23,7 @@ from grader.notebook_file import (
 )
 from grader.notebook_run import NotebookRun, run_notebook
 from grader.numeric import fmt
-from grader.results import AnswerMark, ItemMark
+from grader.results import AnswerMark, ItemMark, Status
 from grader.rubric import Item, Rubric, Threshold
 from grader.sandbox import Limits
 from grader.submission import Number, Other, Submission, Text
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from grader.model_check import Measured
 
 
-def _mark(item: Item, share: Fraction | None, status: str, feedback: str,
+def _mark(item: Item, share: Fraction | None, status: Status, feedback: str,
           **detail: object) -> ItemMark:
     score = None if share is None else share * item.marks
     return ItemMark(item.id, item.title, item.part[-1].upper(), score, item.marks, status,
@@ -135,8 +135,8 @@ def grade_metric(sub: Submission, item: Item) -> ItemMark:
     """An item marked from a claim alone (nothing measurable): at most its unverified_share."""
     value, why = read_metric(sub, item)
     if value is None:
-        status = "absent" if sub.metrics is None else \
-            ("blank" if "not reported" in why else "unparseable")
+        status = Status.ABSENT if sub.metrics is None else \
+            (Status.BLANK if "not reported" in why else Status.UNPARSEABLE)
         return _mark(item, Fraction(0), status, f"{why}: 0 marks")
     return _unverified(item, value, "nothing measured it")
 
@@ -144,7 +144,7 @@ def grade_metric(sub: Submission, item: Item) -> ItemMark:
 def _unverified(item: Item, claimed: float | bool, why: str) -> ItemMark:
     share, reason = metric_share(item, claimed) if item.full is not None else (Fraction(1), "")
     share *= item.unverified_share
-    return _mark(item, share, "unverified",
+    return _mark(item, share, Status.UNVERIFIED,
                  f"{item.metric} = {_shown(claimed)} claimed, not verified ({why})"
                  + (f": {reason}" if reason else "")
                  + f"; an unverified claim earns at most {float(item.unverified_share):.0%} "
@@ -193,16 +193,17 @@ def grade_model(sub: Submission, item: Item, m: Measured | None) -> ItemMark:
     path = model_path(sub, item)
     if path is None or m is None:
         if claimed is None:
-            return _mark(item, Fraction(0), "absent", f"no model and {why}: 0 marks")
+            return _mark(item, Fraction(0), Status.ABSENT, f"no model and {why}: 0 marks")
         share, reason = metric_share(item, claimed)
         share *= item.unverified_share
-        return _mark(item, share, "unverified",
+        return _mark(item, share, Status.UNVERIFIED,
                      f"no model submitted: claimed {fmt(claimed, 4)} not verified ({reason}); "
                      f"at most {float(item.unverified_share):.0%} of the marks", claimed=claimed)
     if m.refused:
-        return _mark(item, None, "invalid", f"models/{path.name} refused, not loaded: {m.error}")
+        return _mark(item, None, Status.INVALID,
+                     f"models/{path.name} refused, not loaded: {m.error}")
     if not m.ok or m.value is None:
-        return _mark(item, Fraction(0), "error",
+        return _mark(item, Fraction(0), Status.ERROR,
                      f"models/{path.name} could not be evaluated: {m.error}")
     share, reason = metric_share(item, m.value)
     what = f"measured test accuracy {m.value:.4f} on {m.n} images" if item.model == "fashion" \
@@ -214,9 +215,9 @@ def grade_model(sub: Submission, item: Item, m: Measured | None) -> ItemMark:
     elif flagged:
         text += (f"; FLAG: claimed {fmt(claimed, 4)} differs from the measured value by "
                  f"{fmt(abs(claimed - m.value), 3)} (more than {item.max_gap:g})")
-    status = "correct" if share == 1 else "partial" if share else "wrong"
+    status = Status.CORRECT if share == 1 else Status.PARTIAL if share else Status.WRONG
     if m.review:
-        status, text = "review", f"{text}; REVIEW: {m.review}"
+        status, text = Status.REVIEW, f"{text}; REVIEW: {m.review}"
     return _mark(item, share, status, text, measured=m.value, claimed=claimed,
                  flagged=flagged, **m.detail)
 
@@ -244,7 +245,7 @@ class _NotebookState:
     """One submission's notebook, read, checked and run once for all the Part B items."""
 
     problem: str = ""  # why nothing could run ("" when it ran)
-    status: str = ""  # the notebook item's status when `problem` is set
+    status: Status | None = None  # the notebook item's status when `problem` is set
     answers: list[Answer] = field(default_factory=list)
     run: NotebookRun = field(default_factory=lambda: NotebookRun({}, {}, {}))
     results: list[CheckResult] = field(default_factory=list)
@@ -265,19 +266,19 @@ class PartB:
     @functools.cached_property
     def state(self) -> _NotebookState:
         if self.sub.notebook is None:
-            return _NotebookState("partb.ipynb not submitted", "absent")
+            return _NotebookState("partb.ipynb not submitted", Status.ABSENT)
         if self.template is None:
             return _NotebookState("no notebook template to compare with (nets.notebook "
-                                  "unavailable)", "error")
+                                  "unavailable)", Status.ERROR)
         try:
             nb = read_notebook(self.sub.notebook.read_bytes())
             status, msg, _, _ = check_notebook(nb, self.template)
-            if status == "invalid":
-                return _NotebookState(f"partb.ipynb invalid: {msg}", "invalid")
+            if status == Status.INVALID:
+                return _NotebookState(f"partb.ipynb invalid: {msg}", Status.INVALID)
             regions = answers(nb, self.template)
             cells = cells_to_run(nb, regions)
         except NotebookError as exc:
-            return _NotebookState(str(exc), "refused")
+            return _NotebookState(str(exc), Status.REFUSED)
         item = next((i for i in self.rubric.items if i.check == "notebook"), None)
         limits = notebook_limits(item) if item else notebook_limits(
             Item("notebook", "partb", "", Fraction(0), "notebook"))
@@ -285,9 +286,9 @@ class PartB:
         plan = nc.plan(cfg)
         run = run_notebook(cells, plan, cfg, limits)
         if run.unavailable:  # nothing of the student's runs outside the sandbox
-            return _NotebookState(f"not run: {run.unavailable}", "error", regions, run)
+            return _NotebookState(f"not run: {run.unavailable}", Status.ERROR, regions, run)
         results = nc.judge(cfg, plan, run.outputs, run.errors, run.stopped)
-        return _NotebookState("", "", regions, run, results)
+        return _NotebookState("", None, regions, run, results)
 
     def grade(self, item: Item) -> ItemMark:
         if item.check == "notebook":
@@ -297,7 +298,7 @@ class PartB:
     def _notebook(self, item: Item) -> ItemMark:
         st = self.state
         if st.problem:
-            score = None if st.status == "invalid" else Fraction(0)
+            score = None if st.status == Status.INVALID else Fraction(0)
             return _mark(item, score, st.status, f"{st.problem}: 0 marks"
                          if score is not None else st.problem)
         run = st.run
@@ -320,7 +321,7 @@ class PartB:
                         not any(i in a.cells for a in st.answers)]
         total = len(st.answers)
         share = Fraction(good, total) if total else Fraction(0)
-        status = "correct" if share == 1 else "blank" if good == 0 else "partial"
+        status = Status.CORRECT if share == 1 else Status.BLANK if good == 0 else Status.PARTIAL
         text = (f"template intact; {good} of {total} answer regions hold code that runs or a "
                 "written answer; executed in the sandbox")
         if run.stopped:
@@ -335,16 +336,17 @@ class PartB:
         st = self.state
         if st.problem:
             claimed, bad = read_metric(self.sub, item) if item.metric else (None, "")
-            if claimed is not None and st.status in ("absent", "refused", "invalid"):
+            if claimed is not None and st.status in (Status.ABSENT, Status.REFUSED, Status.INVALID):
                 return _unverified(item, claimed, st.problem)
             if bad.startswith("metrics.yaml:"):  # an invalid claim, and nothing measured
-                return _mark(item, Fraction(0), "unparseable", f"{bad}; {st.problem}: 0 marks")
+                return _mark(item, Fraction(0), Status.UNPARSEABLE, f"{bad}; {st.problem}: 0 marks")
             why = st.problem if st.problem.startswith("not run") else f"not run: {st.problem}"
-            return _mark(item, Fraction(0), "absent" if st.status == "absent" else "not run",
+            return _mark(item, Fraction(0),
+                         Status.ABSENT if st.status == Status.ABSENT else Status.NOT_RUN,
                          f"{why}: 0 marks")
         mine = [r for r in st.results if r.item == item.id]
         if not mine:
-            return _mark(item, None, "error", f"no check in problems/partb_checks.yaml for "
+            return _mark(item, None, Status.ERROR, f"no check in problems/partb_checks.yaml for "
                          f"item {item.id}")
         total = sum((r.weight for r in mine), Fraction(0))
         note, flagged, review = "", False, ""
@@ -367,14 +369,14 @@ class PartB:
             value = next((r.detail["value"] for r in mine if "value" in r.detail), None)
             if value is not None:
                 note, flagged = claim_note(self.sub, item, value)
-        marks = tuple(AnswerMark(r.id, "passed" if r.passed else "failed",
+        marks = tuple(AnswerMark(r.id, Status.PASSED if r.passed else Status.FAILED,
                                  share * item.marks if measured is r else
                                  item.marks * r.weight / total * r.passed,
                                  item.marks if measured is r else item.marks * r.weight / total,
                                  r.message) for r in mine)
-        status = "correct" if share == 1 else "partial" if share else "wrong"
+        status = Status.CORRECT if share == 1 else Status.PARTIAL if share else Status.WRONG
         if review:
-            status = "review"
+            status = Status.REVIEW
             text += f"; REVIEW: {review}"
         return ItemMark(item.id, item.title, "B", share * item.marks, item.marks, status,
                         text + note, marks, {"flagged": flagged, "review": bool(review)})
@@ -388,17 +390,17 @@ def grade_report(sub: Submission, item: Item) -> ItemMark:
     from grader.report_check import Format, compile_and_check
 
     if sub.report is None:
-        return _mark(item, Fraction(0), "absent", "report.tex not submitted: 0 marks")
+        return _mark(item, Fraction(0), Status.ABSENT, "report.tex not submitted: 0 marks")
     fmt = Format(**(item.report_format or {}), time_limit_s=item.time_limit_s,  # type: ignore
                  memory_limit_mb=item.memory_limit_mb)
     r = compile_and_check(sub.report, fmt, assets=sub.path)
     if not r.compiled:
-        status = "error" if r.error.startswith("not run") else "wrong"
+        status = Status.ERROR if r.error.startswith(Status.NOT_RUN) else Status.WRONG
         return _mark(item, Fraction(0), status, f"report.tex does not compile: {r.error}: 0 "
-                     "marks" if status == "wrong" else r.error)
+                     "marks" if status == Status.WRONG else r.error)
     passed = sum(ok for ok, _ in r.checks.values())
     share = Fraction(passed, len(r.checks))
     parts = [f"{name}: {'yes' if ok else 'NO'} ({why})" for name, (ok, why) in r.checks.items()]
-    status = "correct" if share == 1 else "wrong" if passed == 0 else "partial"
+    status = Status.CORRECT if share == 1 else Status.WRONG if passed == 0 else Status.PARTIAL
     return _mark(item, share, status, "compiled in the sandbox; " + "; ".join(parts),
                  checks={k: ok for k, (ok, _) in r.checks.items()})

@@ -14,7 +14,7 @@ import math
 import re
 import textwrap
 
-from grader.results import Result, points
+from grader.results import Outcome, Result, points
 
 # C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings, overrides and isolates.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -66,7 +66,8 @@ def file_stem(folder: str) -> str:
 def error_row(folder: str, message: str) -> dict[str, object]:
     """The row of a submission whose grading did not finish: status `error`, one line why."""
     return clean({"folder": folder, "student": folder, "declared": None, "name": "",
-                  "status": "error", "score": None, "max_score": None, "problems": [message],
+                  "status": Outcome.ERROR, "score": None, "max_score": None,
+                  "problems": [message],
                   "flags": [], "questions": {}})  # type: ignore[return-value]
 
 

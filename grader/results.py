@@ -3,7 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fractions import Fraction
+
+
+class Status(StrEnum):
+    """How an answer, a check or an item was marked. Its value is what every output shows."""
+
+    CORRECT = "correct"
+    CONVENTION = "convention"  # right in a declared alternative convention
+    FOLLOW_THROUGH = "follow-through"  # right from the student's own earlier wrong answer
+    IMPRECISE = "imprecise"  # right value, too few significant figures
+    PARTIAL = "partial"
+    WRONG = "wrong"
+    REVIEW = "review"  # the grader could not decide: the instructor does
+    OVERRIDE = "override"  # settled by the instructor in overrides.yaml
+    BLANK = "blank"
+    ABSENT = "absent"  # the file it needs was not submitted
+    UNPARSEABLE = "unparseable"  # a claim that is not a value of the right kind
+    UNVERIFIED = "unverified"  # a claim nothing measured
+    REFUSED = "refused"  # a notebook with magics or shell escapes
+    NOT_RUN = "not run"
+    INVALID = "invalid"  # a tampered notebook, a refused model: no score
+    ERROR = "error"  # could not be graded (a limit, an internal error): no score
+    PASSED = "passed"  # a hidden check of Part B
+    FAILED = "failed"
+
+
+class Outcome(StrEnum):
+    """How a whole submission ended."""
+
+    GRADED = "graded"
+    INVALID = "invalid"  # a file problem: the instructor must look
+    ERROR = "error"  # not graded (a limit, a crash): one line why
 
 
 @dataclass(frozen=True)
@@ -11,8 +43,7 @@ class AnswerMark:
     """One answer of a Part A question."""
 
     id: str
-    status: str  # blank | review | wrong | imprecise | correct | convention | follow-through |
-    #              override (settled by the instructor in overrides.yaml)
+    status: Status
     score: Fraction
     max_score: Fraction
     feedback: str
@@ -28,7 +59,7 @@ class ItemMark:
     part: str
     score: Fraction | None
     max_score: Fraction
-    status: str
+    status: Status
     feedback: str
     answers: tuple[AnswerMark, ...] = ()
     detail: dict[str, object] = field(default_factory=dict)
@@ -41,7 +72,7 @@ class Result:
 
     student: str
     name: str
-    status: str  # graded | invalid | error
+    status: Outcome
     items: tuple[ItemMark, ...]
     problems: tuple[str, ...] = ()
     declared: str | None = None
