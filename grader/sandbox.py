@@ -58,7 +58,10 @@ UID_BASE, UID_SPAN = 200_000, 60_000
 HIDDEN = ("/usr/share/datasets",)
 _PASS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # set here for correctness on some CPUs
 ISOLATION_ENV = "DLHW_ISOLATION"  # unset or "bubblewrap"; "container" only in the bundle
-_CONTAINER_LOCK = Path(tempfile.gettempdir()) / "dlhw-container.lock"
+# Container mode: the run's folders sit where its uid can reach them (a grading worker's own
+# temporary folder is 0700), and one lock per machine guards the machine-wide /in and /out.
+_CONTAINER_TMP = "/tmp"
+_CONTAINER_LOCK = Path(_CONTAINER_TMP) / "dlhw-container.lock"
 
 
 @dataclass(frozen=True)
@@ -151,9 +154,10 @@ def run(argv: Sequence[str], *, limits: Limits,
     folders (inside the bound ones) that appear empty, like HIDDEN."""
     if not _probing and (why := _probe()) is not None:
         return Outcome("unavailable", reason=why)
-    box = Path(tempfile.mkdtemp(prefix="dlhw-box-"))
+    contained = isolation() == "container"
+    box = Path(tempfile.mkdtemp(prefix="dlhw-box-", dir=_CONTAINER_TMP if contained else None))
     try:
-        if isolation() == "container":
+        if contained:
             return _run_contained(box, list(argv), limits, inputs or {}, env or {}, cwd, hide)
         return _run_in(box, list(argv), limits, inputs or {}, ro_binds, env or {}, cwd, hide)
     finally:

@@ -28,14 +28,15 @@ def container(argv: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
     """bwrap command line running `argv` as root in the stand-in. `extra`: more bwrap options
     (binds of the test's folders, a tmpfs hiding a folder), applied last."""
     cmd = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-           "--cap-add", "ALL", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+           "--cap-add", "ALL", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+           "--ro-bind", "/var", "/var"]  # /var/lib/texmf: TeX Live's formats
     for top in ("/bin", "/lib", "/lib64", "/sbin"):
         if os.path.islink(top):
             cmd += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             cmd += ["--ro-bind", top, top]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    made = {"/", "/usr", "/etc", "/tmp", "/proc", "/dev"}
+    made = {"/", "/usr", "/etc", "/var", "/tmp", "/proc", "/dev"}
     for folder in sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
                           str(REPO)}):
         if folder.startswith("/usr/") or folder in made:
