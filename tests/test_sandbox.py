@@ -184,8 +184,22 @@ if spec.get("hide"):
 out = sandbox.run(sandbox.python_argv("/in/x.py"), inputs={"x.py": spec["code"].encode()},
                   limits=sandbox.Limits(**spec["limits"]), env=spec.get("env", {}))
 uid = sandbox._uid()
-left = [p for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/status")
-        and f"Uid:\\t{uid}\\t" in open(f"/proc/{p}/status").read()]
+
+def alive():  # processes of the sandbox's uid, not counting the killed ones not yet reaped
+    found = []
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = open(f"/proc/{p}/status").read()
+        except OSError:
+            continue
+        if f"Uid:\\t{uid}\\t" in status and "State:\\tZ" not in status:
+            found.append(p)
+    return found
+
+import time
+deadline = time.monotonic() + 10  # SIGKILL is sent; dying takes each process a moment
+while (left := alive()) and time.monotonic() < deadline:
+    time.sleep(0.1)
 print(json.dumps({"status": out.status, "reason": out.reason, "stdout": out.stdout,
                   "files": {k: v.decode("utf-8", "replace") for k, v in out.files.items()},
                   "isolation": sandbox.isolation(), "uid": uid, "left": left,
