@@ -110,6 +110,11 @@ def _num(x: object) -> str:
     return "—" if x is None else f"{x:g}"
 
 
+_ISOLATION = {"container": "Gradescope's container, an unprivileged uid",
+              "bubblewrap": "bubblewrap's namespaces, an unprivileged uid",
+              "none": "no sandbox here: student code was not run"}
+
+
 def to_gradescope(result: Result | Row, *, isolation: str | None = None,
                   seconds: float | None = None,
                   leaderboard: Mapping[str, str] | None = None) -> str:
@@ -119,11 +124,12 @@ def to_gradescope(result: Result | Row, *, isolation: str | None = None,
     leaderboard: a value for each column whose item was measured. Every text is plain (`text`
     formats: no HTML or Markdown a student could inject) and has been through `clean`; the
     grader's stdout, which carries the perturbation seed, stays hidden from students.
-    `isolation`: how student code ran ("bubblewrap" or "container"; default: this process's)."""
-    if isolation is None:
-        from grader.sandbox import isolation as current  # where student code would run here
+    `isolation`: how student code ran ("bubblewrap", "container", or "none": nothing can run;
+    default: this process's)."""
+    if isolation is None:  # where student code runs in this process, if anywhere
+        from grader import sandbox
 
-        isolation = current()
+        isolation = sandbox.isolation() if sandbox.unavailable_reason() is None else "none"
     row = _row(result)
     tests: list[dict[str, object]] = []
     board: list[dict[str, object]] = []
@@ -152,9 +158,7 @@ def to_gradescope(result: Result | Row, *, isolation: str | None = None,
     notes = [f"{row['student']}: {row['status']}, {_num(row['score'])} / "
              f"{_num(row['max_score'])}",
              *row["problems"], *[f"FLAG: {f}" for f in row.get("flags", [])],  # type: ignore
-             f"Student code ran in {isolation} isolation"
-             + (" (Gradescope's container, an unprivileged uid)" if isolation == "container"
-                else " (bubblewrap namespaces, an unprivileged uid)") + "."]
+             f"Isolation of student code: {isolation} ({_ISOLATION.get(isolation, '')})."]
     out: dict[str, object] = {
         "score": row["score"] or 0.0, "output": "\n".join(clean(n) for n in notes),  # type: ignore
         "output_format": "text", "test_output_format": "text", "test_name_format": "text",

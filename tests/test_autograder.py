@@ -206,7 +206,7 @@ def test_complete_submission_graded_in_the_container_as_bubblewrap_grades_it(gra
     assert ran and all(t["score"] > 0 for t in ran)  # the notebook, the model, the report ran
     assert data["extra_data"] == {"student": "s2025-0042", "status": "graded",
                                   "isolation": "container"}
-    assert "Student code ran in container isolation" in data["output"]
+    assert "Isolation of student code: container (Gradescope's container" in data["output"]
     assert all(t["extra_data"]["isolation"] == "container" for t in data["tests"]
                if "Part A" not in t["tags"])
     assert data["leaderboard"] == []  # no FashionMNIST model in the example
@@ -234,6 +234,33 @@ def test_malformed_submission_still_gets_results(gradescope):
     assert "answers.yaml" in data["output"] and "student.yaml" in data["output"]
     assert data["score"] == 0
     assert "\x00" not in json.dumps(data)
+
+
+def test_course_marks_each_student_against_their_own_numbers(gradescope, tmp_path):
+    """The course travels in the bundle; the submitter (from the metadata's email) picks the
+    numbers: ada's own answers right, bob's copy of them wrong, eve (not enrolled) invalid."""
+    import yaml
+
+    from tests.test_grade_variants import SEED, VARIED, answers_for
+
+    (tmp_path / "roster.csv").write_text("id,name\nada,Ada\nbob,Bob\n")
+    (tmp_path / "course.yaml").write_text(f"seed: {SEED}\nroster: roster.csv\n")
+    autograder.build_bundle(tmp_path / "a.zip", tmp_path / "course.yaml")
+    source = gradescope.root / "source"
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        for name in (n for n in z.namelist() if n.startswith("course/")):
+            (source / name).parent.mkdir(exist_ok=True)
+            (source / name).write_bytes(z.read(name))
+    answers = {"answers.yaml": yaml.safe_dump(answers_for("ada"))}
+    try:
+        ada, bob, eve = (gradescope.grade(answers, email=f"{sid}@uni.example")
+                         for sid in ("ada", "bob", "eve"))
+    finally:
+        shutil.rmtree(source / "course")
+    assert ada["extra_data"]["student"] == "ada"
+    assert all(by_item(ada)[q]["status"] == "passed" for q in VARIED)
+    assert all(by_item(bob)[q]["score"] < 2 for q in VARIED)
+    assert eve["extra_data"]["status"] == "invalid" and "not in the roster" in eve["output"]
 
 
 def test_run_autograder_without_a_bundle_fails_without_results(gradescope, tmp_path):
