@@ -62,6 +62,7 @@ class AutograderError(DlhwError):
 
 def build_bundle(out: Path, course: Path | None = None) -> list[str]:
     """Write the autograder zip to `out`; return its members' names."""
+    courses = _course_members(course) if course is not None else []  # checked first
     members: list[tuple[str, bytes, int]] = [
         (name, (SCRIPTS / name).read_bytes(), 0o755) for name in ("setup.sh", "run_autograder")]
     with tempfile.TemporaryDirectory(prefix="dlhw-wheel-") as tmp:
@@ -70,8 +71,7 @@ def build_bundle(out: Path, course: Path | None = None) -> list[str]:
     members += _folder(PROBLEMS_DIR, "problems")
     members += [(f"templates/{p.name}", p.read_bytes(), 0o644)
                 for p in sorted(TEMPLATES_DIR.glob("*.j2"))]
-    if course is not None:
-        members += _course_members(course)
+    members += courses
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_zip = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
     try:
@@ -165,10 +165,9 @@ def submitter_id(metadata: Path) -> str | None:
 def submission_folder(upload: Path) -> tuple[Path, str]:
     """The folder to grade: the upload, or the one folder it holds when it holds nothing else
     (a zip of the folder rather than of its files); the note says so."""
-    with os.scandir(upload) as entries:
-        found = [e for e in entries if not e.name.startswith(".")]
-    if len(found) == 1 and found[0].is_dir(follow_symlinks=False) and \
-            not found[0].name.startswith("__"):
+    with os.scandir(upload) as entries:  # macOS's zips add __MACOSX/ and dot files
+        found = [e for e in entries if not e.name.startswith((".", "__MACOSX"))]
+    if len(found) == 1 and found[0].is_dir(follow_symlinks=False):
         return Path(found[0].path), (f"graded the folder '{found[0].name}' of the upload (its "
                                      "files were expected at the top of the upload)")
     return upload, ""

@@ -151,7 +151,9 @@ def run(argv: Sequence[str], *, limits: Limits,
         cwd: str = "/tmp", hide: Sequence[str | Path] = (), _probing: bool = False) -> Outcome:
     """Run `argv` in the sandbox. `inputs` (name → bytes, or a path on this side, copied) appear
     read-only under /in; whatever it writes to /out comes back in `Outcome.files`. `hide`: more
-    folders (inside the bound ones) that appear empty, like HIDDEN."""
+    folders (inside the bound ones) that appear empty, like HIDDEN. In container mode the
+    container's whole file system is in view (`ro_binds` are moot) and `hide` folders must
+    already be closed to other uids (`hide_from_sandbox`)."""
     if not _probing and (why := _probe()) is not None:
         return Outcome("unavailable", reason=why)
     contained = isolation() == "container"
@@ -200,8 +202,7 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
             hide: Sequence[str | Path] = ()) -> Outcome:
     root = os.geteuid() == 0
     uid = _uid()
-    _, outdir = _fill_box(box, inputs, uid if root else None)
-    indir = box / "in"
+    indir, outdir = _fill_box(box, inputs, uid if root else None)
 
     cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session"]

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import jsonschema  # nbformat's dependency, so installed with dlhw[nets]
 import pytest
+from click.testing import CliRunner
 
+from cli import cli
 from grader import autograder, sandbox
 from grader.grade import Options, grade_submission
 from grader.report import to_dict
@@ -179,13 +181,18 @@ def test_course_travels_in_the_bundle(tmp_path):
     (tmp_path / "lists" / "class.csv").write_text("id,name\ns2025-0042,A Student\ns002,B\n")
     course = tmp_path / "course.yaml"
     course.write_text("seed: 2026\nroster: lists/class.csv\n")
-    names = autograder.build_bundle(tmp_path / "a.zip", course)
-    assert {"course/course.yaml", "course/class.csv"} <= set(names)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["autograder", "--out", str(tmp_path / "a.zip"),
+                               "--course", str(course)])
+    assert done.exit_code == 0 and "wrote" in done.output, done.output
     with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        assert {"course/course.yaml", "course/class.csv"} <= set(z.namelist())
         assert z.read("course/course.yaml") == b'seed: 2026\nroster: "class.csv"\n'
     course.write_text("seed: two\nroster: lists/class.csv\n")
-    with pytest.raises(autograder.DlhwError, match="seed: expected an integer"):
-        autograder.build_bundle(tmp_path / "b.zip", course)
+    done = runner.invoke(cli, ["autograder", "--out", str(tmp_path / "b.zip"),
+                               "--course", str(course)])
+    assert done.exit_code == 1 and "seed: expected an integer" in done.output
+    assert len(done.output.splitlines()) == 1 and not (tmp_path / "b.zip").exists()
 
 
 def test_complete_submission_graded_in_the_container_as_bubblewrap_grades_it(gradescope):
@@ -217,7 +224,9 @@ def test_complete_submission_graded_in_the_container_as_bubblewrap_grades_it(gra
 
 
 def test_part_a_only_zipped_in_a_folder(gradescope):
-    data = gradescope.grade({"hw1/answers.yaml": EXAMPLE / "answers.yaml"}, email="s777@x.org")
+    data = gradescope.grade({"hw1/answers.yaml": EXAMPLE / "answers.yaml",
+                             "__MACOSX/hw1/._answers.yaml": b"\x00\x05\x16\x07"},
+                            email="s777@x.org")
     tests = by_item(data)
     assert data["extra_data"]["student"] == "s777"
     assert data["score"] == 50.0
