@@ -287,3 +287,16 @@ def test_run_autograder_without_a_bundle_fails_without_results(gradescope, tmp_p
         assert not (gradescope.root / "results" / "results.json").exists()
     finally:
         rubric.write_bytes(saved)
+
+
+def test_submitter_is_the_metadata_email_up_to_the_at(tmp_path):
+    meta = tmp_path / "submission_metadata.json"
+    assert autograder.submitter_id(meta) is None  # absent: the folder's name is used
+    for users, expected in (([{"email": "ada.l@uni.example"}], "ada.l"),
+                            ([{"email": "ada@x"}, {"email": "bob@x"}], "ada"),
+                            ([{"email": "../../etc@x"}], None), ([{"email": 7}], None),
+                            ([], None), ({"email": "a@x"}, None)):
+        meta.write_text(json.dumps({"users": users}))
+        assert autograder.submitter_id(meta) == expected, users
+    meta.write_bytes(b"\xff{")
+    assert autograder.submitter_id(meta) is None
