@@ -260,7 +260,7 @@ def run_partc(seed: int, epochs: int | None, quick: bool, out: str, data_dir: st
 
 # ------------------------------------------------------------------ grading
 
-# (Grader commands: `grade`.)
+# (Grader commands: `grade`, `autograder`.)
 
 @cli.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -300,6 +300,7 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
     error.
     """
     from grader import report
+    from grader.autograder import leaderboard
     from grader.batch import grade_one, run_batch
     from grader.course import find_course, load_course
     from grader.grade import Options
@@ -345,8 +346,9 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
     [(row, error)] = run_each(lambda f: grade_one(f, options), [path],
                               limit=time_limit or options.rubric.time_limit_s)
     row = row or report.error_row(shown(folder_name(path)), str(error))
+    board = leaderboard(options.rubric)
     render = {"table": report.to_table, "json": report.to_json,
-              "gradescope": report.to_gradescope}[form]
+              "gradescope": lambda r: report.to_gradescope(r, leaderboard=board)}[form]
     click.echo(render(row), nl=form != "table")
     if options.overrides.entries:
         for line in report_overrides(options.overrides, [row], single=True):
@@ -373,6 +375,21 @@ def check(path: Path) -> None:
                f"{warnings} warning(s), {counts['ok']} ok (nothing here says whether an answer "
                "is right)")
     sys.exit(1 if problems else 0)
+
+
+@cli.command()
+@click.option("--out", default="autograder.zip", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The bundle to write.")
+@click.option("--course", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="course.yaml (variant seed and roster) to grade each student against their "
+                   "own numbers; roster ids are the students' email addresses up to the @.")
+def autograder(out: Path, course: Path | None) -> None:
+    """Build Gradescope's autograder bundle: setup.sh, run_autograder, dlhw's wheel, problems/,
+    templates/ (and course/)."""
+    from grader.autograder import build_bundle
+
+    members = build_bundle(out, course)
+    click.echo(f"wrote {out} ({len(members)} files); upload it as the assignment's autograder")
 
 
 @cli.command()

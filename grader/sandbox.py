@@ -20,10 +20,23 @@ bubblewrap (Debian `bubblewrap`):
 
 Where bubblewrap cannot run, `run` executes nothing and says so: the caller reports the item as
 "not run: no sandbox", never falling back to running the student's code unconfined.
+
+Container mode (`DLHW_ISOLATION=container`, set only by the Gradescope bundle's run_autograder,
+never chosen as a fallback): inside Gradescope's container, which is itself the isolation of one
+submission and where bubblewrap cannot create namespaces, the code runs as a plain child process
+with the same rlimits, cleared environment and capped, no-follow collection of /out, as a uid of
+its own (root is required: Gradescope runs as root) with no capabilities and no_new_privs, in a
+private temporary folder; /in and /out are links at the container's root to this run's folders
+(one run at a time per machine, under a lock); the wall clock kills its process group and then
+every process of its uid. Nothing is bound or hidden by mounts, so the folders to hide (HIDDEN and
+`hide`) must already be closed to others (`hide_from_sandbox`, done by the bundle), else the run
+is refused; there is no network namespace.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import resource
@@ -44,6 +57,11 @@ UID_BASE, UID_SPAN = 200_000, 60_000
 # Never visible inside, even though they sit under a bound folder: the FashionMNIST labels.
 HIDDEN = ("/usr/share/datasets",)
 _PASS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # set here for correctness on some CPUs
+ISOLATION_ENV = "DLHW_ISOLATION"  # unset or "bubblewrap"; "container" only in the bundle
+# Container mode: the run's folders sit where its uid can reach them (a grading worker's own
+# temporary folder is 0700), and one lock per machine guards the machine-wide /in and /out.
+_CONTAINER_TMP = "/tmp"
+_CONTAINER_LOCK = Path(_CONTAINER_TMP) / "dlhw-container.lock"
 
 
 @dataclass(frozen=True)
@@ -89,8 +107,26 @@ def unavailable_reason() -> str | None:
     return _probe()
 
 
+def isolation() -> str:
+    """The isolation student code runs under here: "bubblewrap" or "container" (never a
+    fallback: only an explicit DLHW_ISOLATION=container chooses the container)."""
+    return "container" if os.environ.get(ISOLATION_ENV) == "container" else "bubblewrap"
+
+
 @functools.lru_cache(maxsize=1)
 def _probe() -> str | None:
+    mode = os.environ.get(ISOLATION_ENV, "bubblewrap")
+    if mode not in ("bubblewrap", "container"):
+        return f"no sandbox: {ISOLATION_ENV}={mode!r} (expected bubblewrap or container)"
+    if mode == "container":
+        if os.geteuid() != 0:
+            return "no sandbox: container isolation needs root (to drop to a uid of its own)"
+        if shutil.which("setpriv") is None:
+            return "no sandbox: setpriv (util-linux) is missing"
+        out = run(["/bin/true"], limits=Limits(wall_s=20, cpu_s=10, memory_mb=512),
+                  _probing=True)
+        return None if out.status == "ok" else \
+            f"no sandbox: container isolation cannot run here ({out.reason or out.stderr[-200:]})"
     if shutil.which("bwrap") is None:
         return "no sandbox: bubblewrap is not installed (apt-get install bubblewrap)"
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
@@ -115,21 +151,27 @@ def run(argv: Sequence[str], *, limits: Limits,
         cwd: str = "/tmp", hide: Sequence[str | Path] = (), _probing: bool = False) -> Outcome:
     """Run `argv` in the sandbox. `inputs` (name → bytes, or a path on this side, copied) appear
     read-only under /in; whatever it writes to /out comes back in `Outcome.files`. `hide`: more
-    folders (inside the bound ones) that appear empty, like HIDDEN."""
+    folders (inside the bound ones) that appear empty, like HIDDEN. In container mode the
+    container's whole file system is in view (`ro_binds` are moot) and `hide` folders must
+    already be closed to other uids (`hide_from_sandbox`)."""
     if not _probing and (why := _probe()) is not None:
         return Outcome("unavailable", reason=why)
-    box = Path(tempfile.mkdtemp(prefix="dlhw-box-"))
+    contained = isolation() == "container"
+    box = Path(tempfile.mkdtemp(prefix="dlhw-box-", dir=_CONTAINER_TMP if contained else None))
     try:
+        if contained:
+            return _run_contained(box, list(argv), limits, inputs or {}, env or {}, cwd, hide)
         return _run_in(box, list(argv), limits, inputs or {}, ro_binds, env or {}, cwd, hide)
     finally:
         shutil.rmtree(box, ignore_errors=True)
 
 
-def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, bytes | Path],
-            ro_binds: Sequence[str | Path], env: Mapping[str, str], cwd: str,
-            hide: Sequence[str | Path] = ()) -> Outcome:
-    root = os.geteuid() == 0
-    uid = UID_BASE + os.getpid() % UID_SPAN  # runs of one process are sequential
+def _uid() -> int:
+    return UID_BASE + os.getpid() % UID_SPAN  # runs of one process are sequential
+
+
+def _fill_box(box: Path, inputs: Mapping[str, bytes | Path], uid: int | None) -> tuple[Path, Path]:
+    """/in (read-only copies of the inputs) and /out (writable by `uid`) inside `box`."""
     indir, outdir = box / "in", box / "out"
     indir.mkdir()
     outdir.mkdir()
@@ -143,10 +185,24 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
             target.write_bytes(data)
         target.chmod(0o444)
     indir.chmod(0o555)
-    if root:
+    if uid is not None:
         os.chown(outdir, uid, uid)
     outdir.chmod(0o700)
     box.chmod(0o711)
+    return indir, outdir
+
+
+def _setpriv(uid: int) -> list[str]:
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+
+
+def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, bytes | Path],
+            ro_binds: Sequence[str | Path], env: Mapping[str, str], cwd: str,
+            hide: Sequence[str | Path] = ()) -> Outcome:
+    root = os.geteuid() == 0
+    uid = _uid()
+    indir, outdir = _fill_box(box, inputs, uid if root else None)
 
     cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
@@ -160,9 +216,77 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
     for key, value in _environment(limits, env).items():
         cmd += ["--setenv", key, value]
     if root:
-        cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-    cmd += argv
+        cmd += _setpriv(uid)
+    return _execute(cmd + argv, box, outdir, limits, root)
+
+
+def _run_contained(box: Path, argv: list[str], limits: Limits,
+                   inputs: Mapping[str, bytes | Path], env: Mapping[str, str], cwd: str,
+                   hide: Sequence[str | Path]) -> Outcome:
+    """Container mode (see the module's docstring): the same limits, no namespaces."""
+    uid = _uid()
+    exposed = [h for h in (*HIDDEN, *map(str, hide))
+               if os.path.isdir(h) and os.stat(h).st_mode & 0o007]
+    if exposed:
+        return Outcome("unavailable", reason=f"container isolation: {exposed[0]} is open to the "
+                                             "sandbox's uid (hide it first: hide_from_sandbox)")
+    indir, outdir = _fill_box(box, inputs, uid)
+    tmp = box / "tmp"
+    tmp.mkdir(mode=0o700)
+    os.chown(tmp, uid, uid)
+
+    def private(value: str) -> str:  # the sandbox's /tmp is this run's own folder
+        return str(tmp) + value[4:] if value == "/tmp" or value.startswith("/tmp/") else value
+
+    environment = {k: private(v) for k, v in _environment(limits, env).items()}
+    # /in and /out are machine-wide: one run at a time. O_NOFOLLOW: /tmp is shared.
+    lock = os.open(_CONTAINER_LOCK, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            _link("/in", indir)
+            _link("/out", outdir)
+        except OSError as exc:
+            return Outcome("unavailable", reason=f"container isolation: {exc}")
+        try:
+            return _execute(_setpriv(uid) + argv, box, outdir, limits, True,
+                            env=environment, cwd=private(cwd), uid=uid)
+        finally:
+            for link in ("/in", "/out"):
+                with contextlib.suppress(OSError):
+                    os.unlink(link)
+    finally:
+        os.close(lock)  # releases the lock
+
+
+def _link(path: str, target: Path) -> None:
+    """Point `path` at `target`, replacing only a link (a stale one of ours)."""
+    if os.path.lexists(path) and not os.path.islink(path):
+        raise OSError(f"{path} exists and is not dlhw's link")
+    tmp = f"{path}.dlhw-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, path)
+
+
+def hide_from_sandbox(paths: Sequence[str | Path]) -> list[str]:
+    """Close `paths` (folders) to every uid but their owner's, for container mode, where nothing
+    can be hidden by a mount: run once in the disposable container, never on a shared machine.
+    Returns the folders changed."""
+    changed = []
+    for p in map(str, paths):
+        if os.path.isdir(p) and not os.path.islink(p) and (mode := os.stat(p).st_mode) & 0o007:
+            os.chmod(p, stat.S_IMODE(mode) & ~0o007)
+            changed.append(p)
+    return changed
+
+
+def _execute(cmd: list[str], box: Path, outdir: Path, limits: Limits, root: bool, *,
+             env: Mapping[str, str] | None = None, cwd: str | None = None,
+             uid: int | None = None) -> Outcome:
+    """Run `cmd` under the rlimits and the wall clock; collect what it left. `uid`: kill every
+    process of that uid at the end too (container mode, where no namespace dies with the run)."""
 
     def limit() -> None:  # in the child, before exec: inherited by everything inside
         mem = limits.memory_mb * 1024 * 1024
@@ -179,13 +303,16 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
     t0 = time.monotonic()
     with open(out_path, "wb") as out_f, open(err_path, "wb") as err_f:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
-                                preexec_fn=limit, start_new_session=True, close_fds=True)
+                                preexec_fn=limit, start_new_session=True, close_fds=True,
+                                env=env, cwd=cwd)
         try:
             rc: int | None = proc.wait(timeout=limits.wall_s)
         except subprocess.TimeoutExpired:
             rc = None
         finally:
             _kill_group(proc)
+            if uid is not None:
+                _kill_uid(uid)
     seconds = time.monotonic() - t0
     stdout = _tail(out_path, limits.keep_output)
     stderr = _tail(err_path, limits.keep_output)
@@ -259,6 +386,21 @@ def _kill_group(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid` (those that left the process group with setsid): a child
+    that becomes `uid` and signals all it may, which is exactly that uid's processes."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def _copy_nofollow(src: Path, dst: Path) -> None:

@@ -7,6 +7,7 @@ source text and kept exact.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,9 @@ from solver.errors import DlhwError
 from solver.expr import ExprError, Formula, exact, parse, terminating_decimal
 from solver.yamlnodes import NodeReader
 
-ROOT = Path(__file__).resolve().parent.parent
+# The folder holding problems/ and templates/: this checkout, or $DLHW_HOME where dlhw runs from an
+# installed wheel (the Gradescope bundle carries both folders and points DLHW_HOME at them).
+ROOT = Path(os.environ.get("DLHW_HOME") or Path(__file__).resolve().parent.parent)
 PROBLEMS_DIR = ROOT / "problems"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -168,3 +169,146 @@ def test_a_fork_bomb_does_not_starve_a_neighbours_sandbox():
         bomb.kill()
         bomb.join()
     assert out.ok and "forked 8" in out.stdout, out.reason
+
+
+# ---------------------------------------------------------------- container mode (Gradescope)
+# Each test runs the grader's side in the container stand-in (tests/gradescope_sim.py), as root,
+# with DLHW_ISOLATION=container: the attacks that still apply without namespaces.
+
+_CONTAINED = """
+import json, os, sys
+from grader import sandbox
+spec = json.loads(sys.argv[1])
+if spec.get("hide"):
+    sandbox.hide_from_sandbox(spec["hide"])
+out = sandbox.run(sandbox.python_argv("/in/x.py"), inputs={"x.py": spec["code"].encode()},
+                  limits=sandbox.Limits(**spec["limits"]), env=spec.get("env", {}))
+uid = sandbox._uid()
+
+def alive():  # processes of the sandbox's uid, not counting the killed ones not yet reaped
+    found = []
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = open(f"/proc/{p}/status").read()
+        except OSError:
+            continue
+        if f"Uid:\\t{uid}\\t" in status and "State:\\tZ" not in status:
+            found.append(p)
+    return found
+
+import time
+deadline = time.monotonic() + 10  # SIGKILL is sent; dying takes each process a moment
+while (left := alive()) and time.monotonic() < deadline:
+    time.sleep(0.1)
+print(json.dumps({"status": out.status, "reason": out.reason, "stdout": out.stdout,
+                  "files": {k: v.decode("utf-8", "replace") for k, v in out.files.items()},
+                  "isolation": sandbox.isolation(), "uid": uid, "left": left,
+                  "links": [os.path.lexists(p) for p in ("/in", "/out")]}))
+"""
+
+
+def contained(code: str, limits: dict | None = None, *, extra: list[str] | None = None,
+              env: dict | None = None, hide: list[str] | None = None,
+              outer_env: dict | None = None) -> dict:
+    from tests import gradescope_sim
+
+    require(gradescope_sim.available() is None, str(gradescope_sim.available()))
+    spec = {"code": code, "limits": limits or {"wall_s": 30, "cpu_s": 30}, "env": env or {},
+            "hide": hide or []}
+    hidden = ["--perms", "0700", "--tmpfs", "/usr/share/datasets"] if extra is None else extra
+    run_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(gradescope_sim.REPO),
+               "DLHW_ISOLATION": "container", **(outer_env or {})}
+    done = subprocess.run(gradescope_sim.container(
+        [sys.executable, "-c", _CONTAINED, json.dumps(spec)], hidden),
+        env=run_env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_container_mode_runs_as_an_unprivileged_uid_in_a_private_tmp():
+    out = contained("import os, json, tempfile\n"
+                    "open('/out/r.json', 'w').write(json.dumps([os.getuid(), os.getcwd(),\n"
+                    "    tempfile.gettempdir(), open('/in/x.py').read()[:9]]))\n"
+                    "open('/in/x.py', 'a')\n")
+    assert out["isolation"] == "container"
+    assert out["status"] == "failed" and "PermissionError" in out["reason"]  # /in: read-only
+    uid, cwd, tmp, head = json.loads(out["files"]["r.json"])
+    assert uid == out["uid"] != 0
+    assert cwd == tmp and tmp.startswith("/tmp/dlhw-box-") and head == "import os"
+    assert out["links"] == [False, False]  # /in and /out are gone after the run
+
+
+def test_container_mode_cpu_limit():
+    out = contained("while True:\n    pass\n", {"wall_s": 30, "cpu_s": 2})
+    assert out["status"] == "killed" and "CPU" in out["reason"]
+
+
+def test_container_mode_output_flood_is_cut():
+    out = contained("import sys\nwhile True:\n    sys.stdout.write('x' * 1_000_000)\n",
+                    {"wall_s": 30, "cpu_s": 30, "file_mb": 4})
+    assert out["status"] != "ok" and "File too large" in out["reason"]  # RLIMIT_FSIZE
+    assert len(out["stdout"]) <= sandbox.Limits().keep_output
+
+
+def test_container_mode_fork_bomb_is_limited_and_swept():
+    out = contained("import os, time\nn = 0\nwhile True:\n    try:\n"
+                    "        if os.fork() == 0:\n            time.sleep(1000)\n"
+                    "        n += 1\n"
+                    "    except OSError:\n        break\n"
+                    "open('/out/n', 'w').write(str(n))\nwhile True:\n    pass\n",
+                    {"wall_s": 5, "cpu_s": 20, "processes": 32})
+    assert out["status"] == "timeout"
+    assert int(out["files"]["n"]) < 32  # RLIMIT_NPROC of the sandbox's own uid
+    assert out["left"] == []  # not one of its processes survives the run
+
+
+def test_container_mode_wall_clock_kills_an_escaped_daemon():
+    out = contained("import os\n"
+                    "if os.fork() == 0:\n"
+                    "    os.setsid()\n"
+                    "    os.execv('/bin/sleep', ['/bin/sleep', '1000'])\n"
+                    "while True:\n    pass\n", {"wall_s": 3, "cpu_s": 30})
+    assert out["status"] == "timeout" and "3 s" in out["reason"]
+    assert out["left"] == []  # the setsid'd sleep left the process group, not the uid
+
+
+def test_container_mode_symlink_in_out_is_not_followed():
+    out = contained("import os\nos.symlink('/etc/shadow', '/out/leak')\n"
+                    "os.symlink('/proc/1/environ', '/out/env')\nopen('/out/ok', 'w').write('1')\n")
+    assert out["status"] == "ok", out["reason"]
+    assert set(out["files"]) == {"ok"}
+
+
+def test_container_mode_environment_is_cleared():
+    out = contained("import os\nprint(sorted(os.environ))\nprint(os.environ.get('DLHW_SECRET'))\n"
+                    "print(open('/proc/1/environ', 'rb').read())\n",
+                    outer_env={"DLHW_SECRET": "hunter2"})
+    assert "hunter2" not in out["stdout"] and "DLHW_ISOLATION" not in out["stdout"]
+    assert out["status"] == "failed" and "PermissionError" in out["reason"]  # root's environ
+
+
+def test_container_mode_refuses_while_a_hidden_folder_is_open(tmp_path):
+    data = tmp_path / "datasets"
+    (data / "fashion-mnist").mkdir(parents=True)
+    open_ = ["--bind", str(data), "/usr/share/datasets"]
+    out = contained("print('ran')\n", extra=open_)
+    assert out["status"] == "unavailable" and "/usr/share/datasets" in out["reason"]
+    out = contained("import os\nprint(os.listdir('/usr/share/datasets'))\n", extra=open_,
+                    hide=["/usr/share/datasets"])
+    assert out["status"] == "failed" and "PermissionError" in out["reason"]
+
+
+def test_container_mode_is_never_a_fallback(monkeypatch, tmp_path):
+    """Without DLHW_ISOLATION=container, no bubblewrap still means nothing runs."""
+    monkeypatch.delenv(sandbox.ISOLATION_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
+    sandbox._probe.cache_clear()
+    try:
+        out = sandbox.run(["/bin/true"], limits=LIMITS)
+        assert out.status == "unavailable" and "bubblewrap is not installed" in out.reason
+        assert sandbox.isolation() == "bubblewrap"
+        monkeypatch.setenv(sandbox.ISOLATION_ENV, "none")
+        sandbox._probe.cache_clear()
+        assert "expected bubblewrap or container" in str(sandbox.unavailable_reason())
+    finally:
+        sandbox._probe.cache_clear()

@@ -1,0 +1,234 @@
+"""Gradescope: build the autograder bundle, and grade one submission inside Gradescope's container.
+
+Gradescope's specification (gradescope/autograder_samples, docs/specs.md): the zip's root holds
+`setup.sh`, run once as root when the image is built, and `run_autograder`, run as root from
+/autograder for every submission; the zip is unpacked into /autograder/source, the submission
+into /autograder/submission, /autograder/submission_metadata.json describes it
+(docs/submission_metadata.md), and run_autograder must leave /autograder/results/results.json.
+
+The bundle: both scripts (templates/autograder/), dlhw as a wheel (the code), problems/ (specs,
+rubric, references, the Part B checks) and templates/ (the wheel holds code only: the scripts
+point $DLHW_HOME at the bundle, as solver.spec reads it), and, with `--course`, course/ with the
+course.yaml and its roster, so each student is marked against their own numbers.
+
+In the container (`grade_here`): the folders a student's code must not read are closed to other
+uids (Gradescope's advice: chmod o= source, run student code as another user), then the
+submission is graded like `dlhw grade` (a worker under the rubric's wall clock; student code in
+the sandbox's container isolation) and results.json written once, atomically.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from grader import sandbox
+from grader.course import COURSE_FILE, load_course
+from grader.grade import Options, grade_submission
+from grader.report import error_row, to_dict, to_gradescope
+from grader.rubric import Rubric, RubricError, load_rubric
+from grader.worker import run_each
+from solver.errors import DlhwError
+from solver.fileio import atomic_write
+from solver.render import TEMPLATES_DIR
+from solver.spec import PROBLEMS_DIR
+from solver.variants import STUDENT_ID_RE, load_roster
+
+CODE_ROOT = Path(__file__).resolve().parent.parent  # the checkout the wheel is built from
+SCRIPTS = TEMPLATES_DIR / "autograder"
+ROOT_ENV = "AUTOGRADER_ROOT"
+DEFAULT_ROOT = "/autograder"
+FASHION_BOARD = "FashionMNIST test accuracy"
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same inputs give the same bytes
+_STAGED = ("pyproject.toml", "README.md", "cli.py", "solver", "nets", "grader")
+MAX_METADATA = 16 * 1024 * 1024
+
+
+class AutograderError(DlhwError):
+    """The bundle cannot be built, or the autograder cannot run: one line why."""
+
+
+# ---------------------------------------------------------------- building the bundle
+
+
+def build_bundle(out: Path, course: Path | None = None) -> list[str]:
+    """Write the autograder zip to `out`; return its members' names."""
+    courses = _course_members(course) if course is not None else []  # checked first
+    members: list[tuple[str, bytes, int]] = [
+        (name, (SCRIPTS / name).read_bytes(), 0o755) for name in ("setup.sh", "run_autograder")]
+    with tempfile.TemporaryDirectory(prefix="dlhw-wheel-") as tmp:
+        wheel = build_wheel(Path(tmp))
+        members.append((wheel.name, wheel.read_bytes(), 0o644))
+    members += _folder(PROBLEMS_DIR, "problems")
+    members += [(f"templates/{p.name}", p.read_bytes(), 0o644)
+                for p in sorted(TEMPLATES_DIR.glob("*.j2"))]
+    members += courses
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_zip = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data, mode in members:
+                info = zipfile.ZipInfo(name, _ZIP_TIME)
+                info.external_attr = (stat.S_IFREG | mode) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, data)
+        os.chmod(tmp_zip, 0o644)
+        os.replace(tmp_zip, out)
+    except BaseException:
+        Path(tmp_zip).unlink(missing_ok=True)
+        raise
+    return [m[0] for m in members]
+
+
+def build_wheel(dest: Path) -> Path:
+    """dlhw's wheel, built offline by pip with the installed setuptools from a clean copy of the
+    code (no build/ or egg-info left in the checkout)."""
+    if not (CODE_ROOT / "pyproject.toml").is_file():
+        raise AutograderError(f"{CODE_ROOT}: no pyproject.toml: the bundle is built from a "
+                              "checkout of dlhw")
+    stage = dest / "src"
+    stage.mkdir()
+    for name in _STAGED:
+        src = CODE_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, stage / name, ignore=shutil.ignore_patterns(
+                "__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(src, stage / name)
+    env = os.environ | {"SOURCE_DATE_EPOCH": "315532800", "PIP_NO_INDEX": "1",
+                        "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                           "--no-build-isolation", "-q", "-w", str(dest), str(stage)],
+                          capture_output=True, text=True, env=env)
+    wheels = sorted(dest.glob("dlhw-*.whl"))
+    if done.returncode != 0 or not wheels:
+        last = (done.stderr.strip().splitlines() or ["no wheel produced"])[-1]
+        raise AutograderError(f"building dlhw's wheel failed (pip wheel, setuptools): {last}")
+    return wheels[0]
+
+
+def _folder(folder: Path, prefix: str) -> list[tuple[str, bytes, int]]:
+    return [(f"{prefix}/{p.relative_to(folder).as_posix()}", p.read_bytes(), 0o644)
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+
+
+def _course_members(course: Path) -> list[tuple[str, bytes, int]]:
+    """course/course.yaml and its roster, checked here (a bad one fails the build, not every
+    student's grading); the roster keeps its name, beside the course file."""
+    loaded = load_course(course)  # VariantError: file and field
+    roster_rel = str(_course_yaml(course)["roster"])
+    roster = course.parent / roster_rel
+    load_roster(roster)
+    text = f"seed: {loaded.seed}\nroster: {json.dumps(roster.name)}\n"
+    return [(f"course/{COURSE_FILE}", text.encode(), 0o644),
+            (f"course/{roster.name}", roster.read_bytes(), 0o644)]
+
+
+def _course_yaml(course: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(course.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- grading in the container
+
+
+def leaderboard(rubric: Rubric) -> dict[str, str]:
+    """Leaderboard column → the rubric item whose measured value it shows."""
+    fashion = [item.id for item in rubric.items if item.model == "fashion"]
+    return {FASHION_BOARD: fashion[0]} if fashion else {}
+
+
+def submitter_id(metadata: Path) -> str | None:
+    """Who submitted, from submission_metadata.json: the first user's email address up to the @
+    (the roster's id), or None when absent or not a plain id."""
+    try:
+        with open(metadata, "rb") as f:
+            data = json.loads(f.read(MAX_METADATA + 1)[:MAX_METADATA])
+        email = data["users"][0]["email"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    local = email.split("@")[0].strip() if isinstance(email, str) else ""
+    return local if STUDENT_ID_RE.fullmatch(local) else None
+
+
+def submission_folder(upload: Path) -> tuple[Path, str]:
+    """The folder to grade: the upload, or the one folder it holds when it holds nothing else
+    (a zip of the folder rather than of its files); the note says so."""
+    with os.scandir(upload) as entries:  # macOS's zips add __MACOSX/ and dot files
+        found = [e for e in entries if not e.name.startswith((".", "__MACOSX"))]
+    if len(found) == 1 and found[0].is_dir(follow_symlinks=False):
+        return Path(found[0].path), (f"graded the folder '{found[0].name}' of the upload (its "
+                                     "files were expected at the top of the upload)")
+    return upload, ""
+
+
+def lock_down(root: Path) -> list[str]:
+    """Close what a student's code must not read to every uid but root: the bundle (references,
+    rubric), the upload and the results, the submission's metadata, the FashionMNIST labels and
+    scikit-learn's copy of the digits. Only in the container: it changes the file system."""
+    root.chmod(stat.S_IMODE(root.stat().st_mode) | 0o001)  # others reach the venv's interpreter
+    meta = root / "submission_metadata.json"
+    if meta.is_file():
+        meta.chmod(0o600)
+    return sandbox.hide_from_sandbox([*sandbox.HIDDEN, *_sklearn_data(), root / "source",
+                                      root / "submission", root / "results"])
+
+
+def _sklearn_data() -> list[str]:
+    # As grader/notebook_run hides it in bubblewrap: with it, a notebook could look labels up.
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [str(Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data")]
+
+
+def grade_here(root: Path) -> dict[str, object]:
+    """Grade root/submission into root/results/results.json; return results.json's object."""
+    t0 = time.monotonic()
+    results = root / "results"
+    results.mkdir(exist_ok=True)
+    if sandbox.isolation() == "container":
+        lock_down(root)
+    course = root / "source" / "course" / COURSE_FILE
+    options = Options(load_rubric(), course=load_course(course) if course.is_file() else None)
+    submitter = submitter_id(root / "submission_metadata.json")
+    folder, note = submission_folder(root / "submission")
+    [(row, error)] = run_each(lambda f: to_dict(grade_submission(f, options, submitter)),
+                              [folder], limit=options.rubric.time_limit_s)
+    row = row or error_row(submitter or "submission", str(error))
+    if note:
+        row["problems"] = [note, *row["problems"]]  # type: ignore[misc]
+    text = to_gradescope(row, seconds=time.monotonic() - t0,
+                         leaderboard=leaderboard(options.rubric))
+    atomic_write(results / "results.json", text)
+    return json.loads(text)
+
+
+def main(argv: list[str]) -> int:
+    """run_autograder's entry: `python -m grader.autograder [ROOT]`."""
+    root = Path(argv[0] if argv else os.environ.get(ROOT_ENV, DEFAULT_ROOT))
+    try:
+        out = grade_here(root)
+    except (DlhwError, RubricError, OSError) as exc:  # the bundle is at fault: no results
+        why = " ".join(str(exc).split())
+        print(f"dlhw autograder: error: {why}", file=sys.stderr)
+        return 1
+    extra: dict = out["extra_data"]  # type: ignore[assignment]
+    print(f"dlhw autograder: {extra['student']}: {extra['status']}, score {out['score']}, "
+          f"{len(out['tests'])} tests, isolation {extra['isolation']}, "  # type: ignore[arg-type]
+          f"{out.get('execution_time')} s")
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
