@@ -12,12 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from solver.errors import DlhwError
+
 MARKERS = ("STARTCODE", "ENDCODE", "STARTTEXT", "ENDTEXT")
 MAX_CELLS = 2000
 PLACEHOLDER = "[TO COMPLETE]"
 
 
-class NotebookError(ValueError):
+class NotebookError(DlhwError, ValueError):
     """A notebook that cannot be read or run: one line for the student."""
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from grader.references import load_references
+from solver.errors import DlhwError
 from solver.spec import PROBLEMS_DIR, Spec, load_all
 from solver.yamlnodes import NodeReader
 
@@ -20,7 +21,7 @@ RUBRIC_PATH = PROBLEMS_DIR / "rubric.yaml"
 PART_MARKS = {"partb": 25, "partc": 25}
 
 
-class RubricError(ValueError):
+class RubricError(DlhwError, ValueError):
     """A rubric that does not validate: `file:line: field: what was expected`."""
 
 
