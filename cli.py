@@ -85,7 +85,7 @@ def solve(question: str | None, all_: bool, latex: bool, markdown: bool, json_: 
     # Only JSON prints exact values; the other forms need the floats alone.
     solutions = [solve_spec(spec, overrides,
                             variant_given(spec, seed, student) if student is not None else None,
-                            exact=form == "json", sig=precision)
+                            exact=form == "json", sigfigs=precision)
                  for spec in specs]
     if form == "latex":
         click.echo(render.to_latex(solutions, precision, standalone), nl=False)

@@ -6,6 +6,7 @@ question's weights cover exactly its answers and add up to its marks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -26,8 +27,18 @@ class RubricError(DlhwError, ValueError):
 
 
 @dataclass(frozen=True)
+class Tolerance:
+    """How close a numeric answer must be to the reference (grader.numeric.accepted_interval)."""
+
+    rel: float
+    abs: float
+    sigfigs: int
+
+
+@dataclass(frozen=True)
 class Symbolic:
     points: int
+    rel: float  # agreement of an expression with the reference at each random point
     time_limit_s: float
     exact_time_limit_s: float
 
@@ -49,6 +60,7 @@ class PartA:
     show_interval: bool
     symbolic: Symbolic
     weights: dict[str, dict[str, Fraction]]
+    tolerances: dict[str, dict[str, Tolerance]]  # question id → numeric answer id → tolerance
     reading: Reading = field(default_factory=Reading)
 
 
@@ -128,11 +140,12 @@ def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
 
 def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
     m = r.mapping(node, "parta", {"follow_through_share", "imprecise_share", "show_interval",
-                                  "symbolic", "weights"}, {"reading"})
+                                  "tolerance", "symbolic", "weights"}, {"reading"})
     s = r.mapping(m["symbolic"], "parta.symbolic",
-                  {"points", "time_limit_s", "exact_time_limit_s"}, set())
+                  {"points", "rel", "time_limit_s", "exact_time_limit_s"}, set())
     symbolic = Symbolic(
         points=int(r.number(s["points"], "parta.symbolic.points", 2, 50)),
+        rel=float(r.number(s["rel"], "parta.symbolic.rel", 0, 1)),
         time_limit_s=float(r.number(s["time_limit_s"], "parta.symbolic.time_limit_s", 0.1, 60)),
         exact_time_limit_s=float(r.number(s["exact_time_limit_s"],
                                           "parta.symbolic.exact_time_limit_s", 0, 60)),
@@ -162,9 +175,44 @@ def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
                                       "parta.follow_through_share", 0, 1),
         imprecise_share=r.number(m["imprecise_share"], "parta.imprecise_share", 0, 1),
         show_interval=r.boolean(m["show_interval"], "parta.show_interval"),
-        symbolic=symbolic, weights=weights,
+        symbolic=symbolic, weights=weights, tolerances=_tolerances(r, m["tolerance"], by_id),
         reading=_reading(r, m["reading"], by_id) if "reading" in m else Reading(),
     )
+
+
+_TOLERANCE_KEYS = {"rel", "abs", "sigfigs"}
+
+
+def _tolerance(r: NodeReader, m: dict[str, yaml.Node], where: str, base: Tolerance | None
+               ) -> Tolerance:
+    """The fields of `m` (all three, or with `base` any of them over it)."""
+    def get(key: str, read: Callable[[yaml.Node, str], object]) -> object:
+        return read(m[key], f"{where}.{key}") if key in m else getattr(base, key)
+
+    return Tolerance(
+        rel=float(get("rel", lambda n, w: r.number(n, w, 0, 1))),
+        abs=float(get("abs", lambda n, w: r.number(n, w, 0))),
+        sigfigs=int(get("sigfigs", r.integer)),
+    )
+
+
+def _tolerances(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]
+                ) -> dict[str, dict[str, Tolerance]]:
+    """The default tolerance, and per-answer overrides, for every numeric answer."""
+    where = "parta.tolerance"
+    m = r.mapping(node, where, _TOLERANCE_KEYS, {"answers"})
+    default = _tolerance(r, m, where, None)
+    out = {qid: {aid: default for aid, a in spec.answers.items() if a.kind == "numeric"}
+           for qid, spec in by_id.items()}
+    for qid, qnode in (r.mapping(m["answers"], f"{where}.answers").items()
+                       if "answers" in m else []):
+        qwhere = f"{where}.answers.{qid}"
+        if qid not in by_id:
+            raise r.fail(qnode, qwhere, f"no such question (expected one of {', '.join(by_id)})")
+        for aid, anode in r.mapping(qnode, qwhere, set(), set(out[qid])).items():
+            out[qid][aid] = _tolerance(r, r.mapping(anode, f"{qwhere}.{aid}", set(),
+                                                    _TOLERANCE_KEYS), f"{qwhere}.{aid}", default)
+    return out
 
 
 def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:

@@ -206,10 +206,10 @@ def test_every_accepted_form_reads_to_the_plain_sympy_form(tree, seed):
        st.integers(2, 5),
        st.sampled_from(["≈ {}", "~{}", "{} (approx)", "{}...", "{} (4 d.p.)", "$ {} $",
                         "{} units", "comma", "percent", "= {}", "{} (= {})"]))
-def test_every_decorated_number_reads_to_its_plain_value(value, digits, decoration):
+def test_every_decorated_number_reads_to_its_plain_value(value, sigfigs, decoration):
     """The number and its decorated forms, read as the grader reads an answer, give the same
     value (a percentage value/100), and the feedback says what was read."""
-    plain = f"{value:.{digits}g}"
+    plain = f"{value:.{sigfigs}g}"
     if "e" in plain:
         return
     want = float(plain)
