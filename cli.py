@@ -144,19 +144,19 @@ def run_partb(seed: int, out: str) -> None:
 
 @cli.command()
 @click.argument("part", type=click.Choice(["partb"]))
-@click.option("--student", "variant", flag_value="student",
+@click.option("--student", "edition", flag_value="student",
               help="Answer cells replaced by [TO COMPLETE] placeholders.")
-@click.option("--solution", "variant", flag_value="solution", help="Answer cells filled in.")
+@click.option("--solution", "edition", flag_value="solution", help="Answer cells filled in.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Notebook file to write  [default: PART_VARIANT.ipynb].")
+              help="Notebook file to write  [default: PART_EDITION.ipynb].")
 @click.option("--execute", is_flag=True, help="Run it (nbclient) so the file carries outputs.")
-def notebook(part: str, variant: str | None, out: str | None, execute: bool) -> None:
-    """Generate the PART notebook (student or solution) from the reference implementation."""
+def notebook(part: str, edition: str | None, out: str | None, execute: bool) -> None:
+    """Generate the PART notebook (student or solution edition) from the reference code."""
     from nets.notebook import write_notebook
 
-    if variant is None:
+    if edition is None:
         raise click.UsageError("give --student or --solution")
-    path = write_notebook(out or f"{part}_{variant}.ipynb", student=variant == "student",
+    path = write_notebook(out or f"{part}_{edition}.ipynb", student=edition == "student",
                           execute=execute)
     click.echo(f"wrote {path}")
 
