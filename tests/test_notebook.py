@@ -25,7 +25,7 @@ from nets.notebook import (
     fixed_sources,
     notebook_metrics,
 )
-from nets.partb import run_partb
+from nets.runinfo import to_jsonable
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +118,13 @@ def test_every_used_name_is_defined(solution) -> None:
 
 
 @pytest.mark.slow
-def test_solution_executes_to_the_reference_metrics(solution, tmp_path: Path) -> None:
+def test_solution_executes_to_the_reference_metrics(solution, partb_run: Path,
+                                                   tmp_path: Path) -> None:
     nb = execute_notebook(nbformat.reads(nbformat.writes(solution), as_version=4),
                           cwd=tmp_path)
     metrics = notebook_metrics(nb)
-    reference = run_partb(seed=0, out=tmp_path / "run", progress=False, figures=False)
-    assert metrics == json.loads(json.dumps(reference.metrics))
+    # metrics.json holds 12 significant figures (nets.runinfo): compare as it was written.
+    assert to_jsonable(metrics) == json.loads((partb_run / "metrics.json").read_text())
     assert metrics["perceptron.xor.converged"] is False
     assert metrics["digits.mlp.test_accuracy"] >= 0.98
     assert metrics["digits.softmax.test_accuracy"] >= 0.95
@@ -133,13 +134,13 @@ def test_solution_executes_to_the_reference_metrics(solution, tmp_path: Path) ->
 
 def test_cli_writes_the_notebooks(tmp_path: Path) -> None:
     runner = CliRunner()
-    for variant in ("student", "solution"):
-        out = tmp_path / f"{variant}.ipynb"
-        result = runner.invoke(cli, ["notebook", "partb", f"--{variant}", "--out", str(out)])
+    for edition in ("student", "solution"):
+        out = tmp_path / f"{edition}.ipynb"
+        result = runner.invoke(cli, ["notebook", "partb", f"--{edition}", "--out", str(out)])
         assert result.exit_code == 0, result.output
         nb = nbformat.read(str(out), as_version=4)
         nbformat.validate(nb)
-        assert nb.metadata["dlhw"]["variant"] == variant
+        assert nb.metadata["dlhw"]["variant"] == edition  # the file format's key
     result = runner.invoke(cli, ["notebook", "partb"])
     assert result.exit_code == 2 and "--student or --solution" in result.output
 
