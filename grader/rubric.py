@@ -48,9 +48,9 @@ class Reading:
     """How Part A answers are read: which answers are a uniform bound (±r and U(-r, r) read as
     r), and further names a student may write left of '=' (question id → answer id → names)."""
 
+    chain_rel: float  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
     bounds: dict[str, frozenset[str]] = field(default_factory=dict)
     names: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
-    chain_rel: float = 0.005  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class PartA:
     symbolic: Symbolic
     weights: dict[str, dict[str, Fraction]]
     tolerances: dict[str, dict[str, Tolerance]]  # question id → numeric answer id → tolerance
-    reading: Reading = field(default_factory=Reading)
+    reading: Reading
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Item:
     partial: Threshold | None = None
     partial_share: Fraction = Fraction(0)
     unverified_share: Fraction = Fraction(0)
-    max_gap: float = 0.005
+    max_gap: float = 0.0  # a numeric claim's allowed gap to the measured value (rubric: max_gap)
     time_limit_s: float = 300.0
     memory_limit_mb: int = 4096
     reference: float | bool | None = None  # the reference solution's value (references.yaml)
@@ -140,7 +140,7 @@ def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
 
 def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
     m = r.mapping(node, "parta", {"follow_through_share", "imprecise_share", "show_interval",
-                                  "tolerance", "symbolic", "weights"}, {"reading"})
+                                  "tolerance", "symbolic", "weights", "reading"}, set())
     s = r.mapping(m["symbolic"], "parta.symbolic",
                   {"points", "rel", "time_limit_s", "exact_time_limit_s"}, set())
     symbolic = Symbolic(
@@ -176,7 +176,7 @@ def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
         imprecise_share=r.number(m["imprecise_share"], "parta.imprecise_share", 0, 1),
         show_interval=r.boolean(m["show_interval"], "parta.show_interval"),
         symbolic=symbolic, weights=weights, tolerances=_tolerances(r, m["tolerance"], by_id),
-        reading=_reading(r, m["reading"], by_id) if "reading" in m else Reading(),
+        reading=_reading(r, m["reading"], by_id),
     )
 
 
@@ -216,7 +216,7 @@ def _tolerances(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]
 
 
 def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
-    m = r.mapping(node, "parta.reading", set(), {"bounds", "names", "chain_rel"})
+    m = r.mapping(node, "parta.reading", {"chain_rel"}, {"bounds", "names"})
 
     def answers(qid: str, qnode: yaml.Node, where: str) -> Spec:
         if qid not in by_id:
@@ -242,9 +242,8 @@ def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
         for aid, anode in r.mapping(qnode, where, set(), set(spec.answers)).items():
             names[qid][aid] = tuple(r.string(n, f"{where}.{aid}")
                                     for n in r.seq(anode, f"{where}.{aid}"))
-    chain_rel = float(r.number(m["chain_rel"], "parta.reading.chain_rel", 0, 1)) \
-        if "chain_rel" in m else Reading.chain_rel
-    return Reading(bounds, names, chain_rel)
+    chain_rel = float(r.number(m["chain_rel"], "parta.reading.chain_rel", 0, 1))
+    return Reading(chain_rel, bounds, names)
 
 
 _CHECKS = {"notebook", "model", "report", "code"}
@@ -299,6 +298,9 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
         value = r.boolean(m[op], f"{where}.{op}") if op == "equals" else \
             float(r.number(m[op], f"{where}.{op}"))
         full = Threshold(op, value)
+        if op != "equals" and "max_gap" not in m:  # a number is claimed: how close it must be
+            raise r.fail(node, f"{where}.max_gap", "missing required field (the gap allowed "
+                         "between the claimed and the measured value)")
     partial, share = None, Fraction(0)
     if "partial" in m:
         p = r.mapping(m["partial"], f"{where}.partial", {"share"}, {"at_least", "at_most"})
@@ -320,7 +322,7 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
         unverified_share=r.number(m["unverified_share"], f"{where}.unverified_share", 0, 1)
         if "unverified_share" in m else Fraction(0),
         max_gap=float(r.number(m["max_gap"], f"{where}.max_gap", 0, 1))
-        if "max_gap" in m else 0.005,
+        if "max_gap" in m else Item.max_gap,
         time_limit_s=float(r.number(m["time_limit_s"], f"{where}.time_limit_s", 1, 3600))
         if "time_limit_s" in m else 300.0,
         memory_limit_mb=int(r.number(m["memory_limit_mb"], f"{where}.memory_limit_mb", 256,

@@ -247,6 +247,9 @@ def test_the_rubric_tolerance_decides_what_is_accepted(tmp_path):
      r"parta.tolerance.answers.q99: no such question"),
     ("    rel: 0.005\n    abs: 0\n", "    rel: 0.005\n", r"parta.tolerance.abs: missing"),
     ("    rel: 1.0e-8 ", "    rel: -1 ", r"parta.symbolic.rel: "),
+    ("    chain_rel: 0.005\n", "", r"parta.reading.chain_rel: missing"),
+    ("    partial: {at_least: 0.85, share: 0.5}\n    max_gap: 0.005\n",
+     "    partial: {at_least: 0.85, share: 0.5}\n", r"partb.digits_mlp.max_gap: missing"),
 ])
 def test_a_bad_tolerance_is_one_line_naming_the_field(tmp_path, old, new, message):
     from grader.rubric import RubricError
