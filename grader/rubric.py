@@ -189,11 +189,14 @@ def _tolerance(r: NodeReader, m: dict[str, yaml.Node], where: str, base: Toleran
     def get(key: str, read: Callable[[yaml.Node, str], object]) -> object:
         return read(m[key], f"{where}.{key}") if key in m else getattr(base, key)
 
-    return Tolerance(
+    tol = Tolerance(
         rel=float(get("rel", lambda n, w: r.number(n, w, 0, 1))),
         abs=float(get("abs", lambda n, w: r.number(n, w, 0))),
         sigfigs=int(get("sigfigs", r.integer)),
     )
+    if tol.sigfigs < 1:
+        raise r.fail(m["sigfigs"], f"{where}.sigfigs", "expected at least 1")
+    return tol
 
 
 def _tolerances(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]

@@ -5,6 +5,10 @@ mpmath, at a working precision that is doubled until two precisions agree on eve
 more digits than are shown. Floats are never used on the way, so cancellation (1 − σ(z) for a
 large z) costs precision, not correctness; where even MAX_DPS digits cannot settle a value, the
 caller gets a NumberError saying so instead of a wrong number.
+
+Words, in solver/ and grader/ alike: `sigfigs` is a count of significant figures (shown, asked
+for, written by a student); `dps` and "digits" are mpmath's working decimal places; "precision"
+is only the CLI's `--precision` flag (which sets sigfigs) and mpmath's working precision.
 """
 
 from __future__ import annotations
