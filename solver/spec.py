@@ -76,10 +76,13 @@ class Note:
 
 @dataclass(frozen=True)
 class Answer:
+    """What a question asks for. How close a student's answer must be is not the spec's: it is
+    the rubric's (problems/rubric.yaml, parta.tolerance)."""
+
     id: str
     kind: str  # numeric | symbolic
     text: str
-    where: Where | None = None  # how close an answer must be is the rubric's (grader.rubric)
+    where: Where | None = None
 
 
 @dataclass(frozen=True)
