@@ -85,7 +85,7 @@ def solve(question: str | None, all_: bool, latex: bool, markdown: bool, json_: 
     # Only JSON prints exact values; the other forms need the floats alone.
     solutions = [solve_spec(spec, overrides,
                             variant_given(spec, seed, student) if student is not None else None,
-                            exact=form == "json", sig=precision)
+                            exact=form == "json", sigfigs=precision)
                  for spec in specs]
     if form == "latex":
         click.echo(render.to_latex(solutions, precision, standalone), nl=False)
@@ -144,19 +144,19 @@ def run_partb(seed: int, out: str) -> None:
 
 @cli.command()
 @click.argument("part", type=click.Choice(["partb"]))
-@click.option("--student", "variant", flag_value="student",
+@click.option("--student", "edition", flag_value="student",
               help="Answer cells replaced by [TO COMPLETE] placeholders.")
-@click.option("--solution", "variant", flag_value="solution", help="Answer cells filled in.")
+@click.option("--solution", "edition", flag_value="solution", help="Answer cells filled in.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Notebook file to write  [default: PART_VARIANT.ipynb].")
+              help="Notebook file to write  [default: PART_EDITION.ipynb].")
 @click.option("--execute", is_flag=True, help="Run it (nbclient) so the file carries outputs.")
-def notebook(part: str, variant: str | None, out: str | None, execute: bool) -> None:
-    """Generate the PART notebook (student or solution) from the reference implementation."""
+def notebook(part: str, edition: str | None, out: str | None, execute: bool) -> None:
+    """Generate the PART notebook (student or solution edition) from the reference code."""
     from nets.notebook import write_notebook
 
-    if variant is None:
+    if edition is None:
         raise click.UsageError("give --student or --solution")
-    path = write_notebook(out or f"{part}_{variant}.ipynb", student=variant == "student",
+    path = write_notebook(out or f"{part}_{edition}.ipynb", student=edition == "student",
                           execute=execute)
     click.echo(f"wrote {path}")
 

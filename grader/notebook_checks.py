@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from solver.errors import DlhwError
 from solver.spec import PROBLEMS_DIR
 from solver.yamlnodes import NodeReader
 
@@ -29,7 +30,7 @@ KINDS = ("activation", "softmax", "affine", "mse", "cross_entropy", "neuron_step
 MEASURED = ("xor_net", "digits")  # checks whose result is an accuracy, marked by thresholds
 
 
-class ChecksError(ValueError):
+class ChecksError(DlhwError, ValueError):
     """problems/partb_checks.yaml does not validate."""
 
 

@@ -1,8 +1,9 @@
 """A submitted Part B notebook as data: read (bounded), compared with the template (tags, fixed
 cells), split into its answer regions, and turned into the list of cells to execute.
 
-Nothing here runs the student's code. Every pass over the text is linear: the tags are found by
-comparing stripped lines, never by a regular expression that could backtrack.
+Nothing here runs the student's code. The tags are read by the notebook's own grammar
+(nets/notebook_tags.py, shared with the generator), which compares stripped lines and never
+uses a regular expression that could backtrack.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-MARKERS = ("STARTCODE", "ENDCODE", "STARTTEXT", "ENDTEXT")
+from nets.notebook_tags import PLACEHOLDER, cell_tags, raw_source, region_kind, source, tag
+from solver.errors import DlhwError
+
 MAX_CELLS = 2000
-PLACEHOLDER = "[TO COMPLETE]"
 
 
-class NotebookError(ValueError):
+class NotebookError(DlhwError, ValueError):
     """A notebook that cannot be read or run: one line for the student."""
 
 
@@ -53,36 +55,6 @@ def read_notebook(data: bytes) -> dict:
             raise NotebookError(f"partb.ipynb: cell {i}: source: expected text or a list of "
                                 "text lines")
     return nb
-
-
-def source(cell: dict) -> str:
-    """The cell's text, trailing spaces of each line and blank ends removed."""
-    src = cell.get("source", "")
-    text = "".join(src) if isinstance(src, list) else src
-    return "\n".join(line.rstrip() for line in text.strip().splitlines())
-
-
-def raw_source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
-def _marker(line: str) -> str | None:
-    """The tag a line is, if it is one: `# STARTCODE`, `STARTTEXT` (spaces around allowed)."""
-    s = line.strip()
-    if s.startswith("#"):
-        s = s[1:].strip()
-    return s if s in MARKERS else None
-
-
-def _cell_markers(cell: dict) -> list[str]:
-    found = [m for line in source(cell).splitlines() if (m := _marker(line))]
-    if found:
-        return found
-    meta = cell.get("metadata")
-    tags = meta.get("tags", []) if isinstance(meta, dict) else []
-    return [t for t in tags if isinstance(t, str) and t in MARKERS] if isinstance(tags, list) \
-        else []
 
 
 # ---------------------------------------------------------------- structure
@@ -122,7 +94,7 @@ def structure(nb: dict) -> Structure:
         if not isinstance(cell, dict):
             return Structure(markers, fixed, regions, f"cell {i} is not a cell")
         kind = str(cell.get("cell_type", ""))
-        toks = _cell_markers(cell)
+        toks = cell_tags(cell)
         if not toks:
             if open_ is None:
                 fixed.append((i, _hash(kind, source(cell))))
@@ -138,11 +110,11 @@ def structure(nb: dict) -> Structure:
                             f"{open_[1]}"
                 open_, content = (t, i), []
             else:
-                if (open_ is None or open_[0][5:] != t[3:]) and not error:
-                    error = f"{t} at cell {i} has no matching START{t[3:]}"
+                if (open_ is None or region_kind(open_[0]) != region_kind(t)) and not error:
+                    error = f"{t} at cell {i} has no matching START{region_kind(t)}"
                 if open_ is not None:
                     body = [_hash(kind, source(cell))] if inline else []
-                    regions.append(Region(open_[0][5:], tuple(range(open_[1], i + 1)),
+                    regions.append(Region(region_kind(open_[0]), tuple(range(open_[1], i + 1)),
                                           _hash(*content, *body)))
                 open_, content = None, []
         if not inline:
@@ -207,10 +179,10 @@ def demonstration_sources() -> frozenset[str]:
     """The template's fixed cells that only call, print and plot (nets.notebook `Code` cells
     other than the imports): the checks do their work on the grader's own inputs, and they read
     the digits' test labels, which the sandbox hides."""
-    from nets.notebook import CELLS, Code
+    from nets.notebook import Code, cells
 
-    return frozenset("\n".join(ln.rstrip() for ln in c.text.strip().splitlines())
-                     for c in CELLS if isinstance(c, Code) and "{imports}" not in c.text)
+    return frozenset(source({"source": c.text})
+                     for c in cells() if isinstance(c, Code) and "{imports}" not in c.text)
 
 
 def answers(submitted: dict, template: dict) -> list[Answer]:
@@ -223,7 +195,7 @@ def answers(submitted: dict, template: dict) -> list[Answer]:
         text = ""
         if sr.kind == "TEXT":
             lines = [ln for i in sr.cells for ln in source(submitted["cells"][i]).splitlines()
-                     if _marker(ln) is None]
+                     if tag(ln) is None]
             text = "\n".join(lines).replace(PLACEHOLDER, "").strip()
         out.append(Answer(k, sr.kind, sr.cells, label, tr.digest != sr.digest, text))
     return out

@@ -20,10 +20,10 @@ import math
 import re
 from dataclasses import dataclass
 
+from grader.rubric import Tolerance
 from grader.symbolic import PointError, eval_formula, student_formula, unwrap_math
 from solver.expr import MAX_LENGTH, ExprError
 from solver.present import fmt
-from solver.spec import Tolerance
 
 EPS = 1e-12  # relative slack at interval ends: 0.5725 must pass when the bound is 0.5725
 # One way to match each literal: \d+(\.\d*)? rather than \d+\.?\d*, which backtracks
@@ -36,11 +36,11 @@ class NumberVerdict:
     ok: bool
     imprecise: bool
     interval: tuple[float, float]
-    digits: int | None  # significant digits the student wrote; None for an expression
+    sigfigs: int | None  # significant figures the student wrote; None for an expression
 
 
-def sig_digits(text: str) -> int | None:
-    """Significant digits of a decimal literal ('0.570' → 3, '12' → 2, '1200' → 2); None if
+def written_sigfigs(text: str) -> int | None:
+    """Significant figures of a decimal literal ('0.570' → 3, '12' → 2, '1200' → 2); None if
     the text is not a plain literal (an expression is as precise as it needs to be)."""
     text = text.strip()
     if not _NUM_RE.fullmatch(text):
@@ -52,7 +52,7 @@ def sig_digits(text: str) -> int | None:
     return max(len(digits), 1)
 
 
-def _round_sig(x: float, sigfigs: int) -> tuple[float, float]:
+def _round_sigfigs(x: float, sigfigs: int) -> tuple[float, float]:
     """x rounded to `sigfigs` significant figures, and half a unit in that last place."""
     if x == 0:
         return 0.0, 0.0
@@ -63,7 +63,7 @@ def _round_sig(x: float, sigfigs: int) -> tuple[float, float]:
 
 def accepted_interval(ref: float, tol: Tolerance) -> tuple[float, float]:
     """The closed interval of values accepted for reference `ref`."""
-    rounded, half = _round_sig(ref, tol.sigfigs)
+    rounded, half = _round_sigfigs(ref, tol.sigfigs)
     width = max(abs(ref) * tol.rel, tol.abs)
     return min(rounded - half, ref - width), max(rounded + half, ref + width)
 
@@ -72,24 +72,24 @@ def judge_number(value: float, text: str | None, ref: float, tol: Tolerance) -> 
     """Is `value` (written as `text`) an acceptable answer for `ref`?"""
     lo, hi = accepted_interval(ref, tol)
     slack = EPS * max(1.0, abs(ref))
-    digits = sig_digits(text) if text is not None else None
+    written = written_sigfigs(text) if text is not None else None
     if lo - slack <= value <= hi + slack:
-        return NumberVerdict(True, False, (lo, hi), digits)
+        return NumberVerdict(True, False, (lo, hi), written)
     imprecise = False
-    if digits is not None and digits < tol.sigfigs and value != 0:
-        # The reference rounded to the student's own number of digits: e.g. 0.6 for 0.5722.
-        rounded, half = _round_sig(ref, digits)
+    if written is not None and written < tol.sigfigs and value != 0:
+        # The reference rounded to the student's own number of figures: e.g. 0.6 for 0.5722.
+        rounded, half = _round_sigfigs(ref, written)
         imprecise = abs(value - rounded) <= half * 1e-6
-    return NumberVerdict(False, imprecise, (lo, hi), digits)
+    return NumberVerdict(False, imprecise, (lo, hi), written)
 
 
 def fmt_interval(interval: tuple[float, float], sigfigs: int) -> str:
     # One digit more than the rubric asks for, so the two ends are distinguishable.
     lo, hi = interval
-    sig = sigfigs + 1
-    while fmt(lo, sig) == fmt(hi, sig) and sig < 12:
-        sig += 1
-    return f"[{fmt(lo, sig)}, {fmt(hi, sig)}]"
+    shown = sigfigs + 1
+    while fmt(lo, shown) == fmt(hi, shown) and shown < 12:
+        shown += 1
+    return f"[{fmt(lo, shown)}, {fmt(hi, shown)}]"
 
 
 # ---------------------------------------------------------------- reading
@@ -123,7 +123,7 @@ _NOT_REMARKS = {"or", "and", "to", "plus", "minus", "times", "over", "nan", "inf
                 "alpha", "beta", "lambda"}
 
 
-def read_number(text: str, bound: bool = False, agree: float = 0.005) -> ReadNumber:
+def read_number(text: str, bound: bool, agree: float) -> ReadNumber:
     """A numeric answer as written; ExprError says why it cannot be read. `bound`: the answer
     is a uniform bound r, so `±r` and `U(-r, r)` are read as r; `agree`: the relative
     tolerance within which `0.6225 (62.25%)` states one value twice (the rubric's chain_rel)."""

@@ -19,12 +19,13 @@ from fractions import Fraction
 from pathlib import Path
 
 from grader.rubric import Rubric
+from solver.errors import DlhwError
 from solver.yamlnodes import NodeReader
 
 OVERRIDES_FILE = "overrides.yaml"
 
 
-class OverrideError(ValueError):
+class OverrideError(DlhwError, ValueError):
     """An overrides file that does not validate: `file:line: field: what was expected`."""
 
 

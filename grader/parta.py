@@ -29,7 +29,7 @@ from grader.numeric import (
 )
 from grader.overrides import Override
 from grader.results import AnswerMark, ItemMark
-from grader.rubric import Rubric
+from grader.rubric import Rubric, Tolerance
 from grader.submission import Other, Text, Value
 from grader.symbolic import (
     PointError,
@@ -44,8 +44,8 @@ from grader.symbolic import (
     strip_branch,
     student_formula,
 )
-from solver.engine import Solution, solve
-from solver.expr import MAX_LENGTH, ExprError, Formula, symbol, to_sympy
+from solver.engine import Solution, expand_definitions, solve
+from solver.expr import MAX_LENGTH, ExprError, Formula, to_sympy
 from solver.spec import Answer, Spec, load_all
 from solver.variants import variant_given
 
@@ -76,10 +76,12 @@ class QuestionRef:
     aliases: dict[str, set[str]]  # answer id → names (as name_key keys) left of an '='
     bounds: frozenset[str]  # answers that are a uniform bound (±r read as r)
     chain_rel: float  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
+    tolerances: dict[str, Tolerance]  # numeric answer id → how close it must be
+    agree_rel: float  # a symbolic answer agrees with the reference at a point to this
 
 
 _CACHE: dict[object, dict[str, QuestionRef]] = {}
-_PROOFS: dict[tuple[str, str, str, str], bool | None] = {}
+_PROOFS: dict[tuple[str, str, str, str, float], bool | None] = {}
 
 
 def prepare(rubric: Rubric, variant: tuple[int, str] | None = None) -> dict[str, QuestionRef]:
@@ -106,10 +108,7 @@ def _prepare(spec: Spec, rubric: Rubric, given: dict[str, sympy.Rational] | None
     given_exact = dict(spec.given) if given is None else given
     sol = solve(spec, given=given_exact)
     symbolic = any(a.kind == "symbolic" for a in spec.answers.values())
-    definitions: dict[str, sympy.Expr] = {}
-    for name, formula in spec.definitions.items():
-        definitions[name] = to_sympy(formula).xreplace(
-            {symbol(k): v for k, v in definitions.items()})
+    definitions = {s.name: e for s, e in expand_definitions(spec).items()}
     names = set(spec.vocabulary) | set(spec.definitions)
     given = {k: float(v) for k, v in given_exact.items()}
     reading = rubric.parta.reading
@@ -118,7 +117,8 @@ def _prepare(spec: Spec, rubric: Rubric, given: dict[str, sympy.Rational] | None
                for aid in spec.answers}
     ref = QuestionRef(spec, rubric.parta.weights[spec.id], [], symbolic, names, definitions, {},
                       given, aliases, reading.bounds.get(spec.id, frozenset()),
-                      reading.chain_rel)
+                      reading.chain_rel, rubric.parta.tolerances[spec.id],
+                      rubric.parta.symbolic.rel)
     convs = [(spec.convention.name, spec.convention.text, sol)] + \
         [(n, c.text, sol.alternatives[n]) for n, c in spec.alternatives.items()]
     for name, text, s in convs:
@@ -306,7 +306,7 @@ def _read_formula(ref: QuestionRef, text: str) -> _Entry:
         except ExprError:
             pass
     try:
-        n = read_number(text, agree=ref.chain_rel)
+        n = read_number(text, False, ref.chain_rel)
     except ExprError:
         raise error from None
     formula = student_formula(repr(n.value), ref.names)
@@ -348,7 +348,7 @@ def _equal_forms(ref: QuestionRef, aid: str, parts: list[str]) -> bool:
         last = [eval_formula(formulas[-1], env) for env in ref.points[aid]]
     except PointError:
         return False
-    return all(_agrees(f, ref.points[aid], last) for f in formulas[:-1])
+    return all(_agrees(f, ref.points[aid], last, ref.agree_rel) for f in formulas[:-1])
 
 
 def _same_branch(branch: str, answer: Answer) -> bool:
@@ -397,20 +397,21 @@ def _judge_read(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str
                  for d in conv.deps[aid] if entries[d].kind in ("formula", "value")}
     if entry.kind == "value":
         refval = conv.solution.answers[aid].value
-        v = judge_number(entry.value, entry.text, refval, answer.tolerance)
-        interval = fmt_interval(v.interval, answer.tolerance.sigfigs)
+        tol = ref.tolerances[aid]
+        v = judge_number(entry.value, entry.text, refval, tol)
+        interval = fmt_interval(v.interval, tol.sigfigs)
         shown = f" (accepted interval {interval})" if pa.show_interval else ""
         if v.ok:
             return _Judged("correct", True, Fraction(1), f"correct{shown}")
         if wrong_upstream:
             ft = _chain(conv, ref.given, overrides).get(aid)
-            if ft is not None and judge_number(entry.value, entry.text, ft, answer.tolerance).ok:
+            if ft is not None and judge_number(entry.value, entry.text, ft, tol).ok:
                 return _follow_through(wrong_upstream, pa.follow_through_share)
         if v.imprecise:
             return _Judged("imprecise", False, pa.imprecise_share,
-                           f"too imprecise: {entry.text} has {v.digits} significant "
-                           f"figure{'s' * (v.digits != 1)}, give at least "
-                           f"{answer.tolerance.sigfigs}{shown}")
+                           f"too imprecise: {entry.text} has {v.sigfigs} significant "
+                           f"figure{'s' * (v.sigfigs != 1)}, give at least "
+                           f"{tol.sigfigs}{shown}")
         return _Judged("wrong", False, Fraction(0), f"{fmt(entry.value, 6)} is not accepted"
                        f"{shown}")
     # Symbolic: a quick exact proof first, else agreement at the random points.
@@ -419,7 +420,7 @@ def _judge_read(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str
                        "expression)")
     if wrong_upstream:
         fts = [_chain(conv, env, overrides).get(aid) for env in ref.points[aid]]
-        if _agrees(entry.formula, ref.points[aid], fts):
+        if _agrees(entry.formula, ref.points[aid], fts, ref.agree_rel):
             return _follow_through(wrong_upstream, pa.follow_through_share)
     branch = f" for {answer.where}" if answer.where else ""
     real = "" if _has_value(entry.formula, ref.points[aid]) else \
@@ -445,26 +446,27 @@ def _follow_through(upstream: list[str], share: Fraction) -> _Judged:
 
 def _equal_symbolic(ref: QuestionRef, conv: _Convention, aid: str, formula: Formula,
                     rubric: Rubric) -> bool:
-    key = (ref.spec.id, conv.name, aid, formula.text)
+    key = (ref.spec.id, conv.name, aid, formula.text, ref.agree_rel)
     if key not in _PROOFS:
         proven = None
         if ref.spec.answers[aid].where is None:  # a branch answer needs its branch: points only
             s = rubric.parta.symbolic
             proven = prove_equal(formula, conv.solution.answers[aid].exact, ref.definitions,
                                  min(s.exact_time_limit_s, s.time_limit_s))
-        _PROOFS[key] = True if proven else _agrees(formula, ref.points[aid], conv.refs[aid])
+        _PROOFS[key] = True if proven else _agrees(formula, ref.points[aid], conv.refs[aid],
+                                                   ref.agree_rel)
     return _PROOFS[key]
 
 
-def _agrees(formula: Formula, points: list[dict[str, float]], targets: list[float | None]
-            ) -> bool:
+def _agrees(formula: Formula, points: list[dict[str, float]], targets: list[float | None],
+            rel: float) -> bool:
     """Equal at every point where the target exists (at least two such points)."""
     compared = 0
     for env, target in zip(points, targets):
         if target is None:
             continue
         try:
-            if not close(eval_formula(formula, env), target):
+            if not close(eval_formula(formula, env), target, rel):
                 return False
         except PointError:
             return False

@@ -42,6 +42,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from solver.errors import DlhwError
+
 MAX_FILE = 200 * 1024 * 1024  # the archive on disk
 MAX_MEMBERS = 4096
 MAX_MEMBER = 256 * 1024 * 1024  # one member, decompressed
@@ -102,7 +104,7 @@ _PICKLE_GLOBALS = {("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_re
                                        "Short", "Char", "Byte", "Bool")}
 
 
-class UnsafeModel(ValueError):
+class UnsafeModel(DlhwError, ValueError):
     """The archive is not what torch.export.save writes: one line, naming the member."""
 
 

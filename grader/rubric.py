@@ -6,6 +6,7 @@ question's weights cover exactly its answers and add up to its marks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from grader.references import load_references
+from solver.errors import DlhwError
 from solver.spec import PROBLEMS_DIR, Spec, load_all
 from solver.yamlnodes import NodeReader
 
@@ -20,13 +22,23 @@ RUBRIC_PATH = PROBLEMS_DIR / "rubric.yaml"
 PART_MARKS = {"partb": 25, "partc": 25}
 
 
-class RubricError(ValueError):
+class RubricError(DlhwError, ValueError):
     """A rubric that does not validate: `file:line: field: what was expected`."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close a numeric answer must be to the reference (grader.numeric.accepted_interval)."""
+
+    rel: float
+    abs: float
+    sigfigs: int
 
 
 @dataclass(frozen=True)
 class Symbolic:
     points: int
+    rel: float  # agreement of an expression with the reference at each random point
     time_limit_s: float
     exact_time_limit_s: float
 
@@ -36,9 +48,9 @@ class Reading:
     """How Part A answers are read: which answers are a uniform bound (±r and U(-r, r) read as
     r), and further names a student may write left of '=' (question id → answer id → names)."""
 
+    chain_rel: float  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
     bounds: dict[str, frozenset[str]] = field(default_factory=dict)
     names: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
-    chain_rel: float = 0.005  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,8 @@ class PartA:
     show_interval: bool
     symbolic: Symbolic
     weights: dict[str, dict[str, Fraction]]
-    reading: Reading = field(default_factory=Reading)
+    tolerances: dict[str, dict[str, Tolerance]]  # question id → numeric answer id → tolerance
+    reading: Reading
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,7 @@ class Item:
     partial: Threshold | None = None
     partial_share: Fraction = Fraction(0)
     unverified_share: Fraction = Fraction(0)
-    max_gap: float = 0.005
+    max_gap: float = 0.0  # a numeric claim's allowed gap to the measured value (rubric: max_gap)
     time_limit_s: float = 300.0
     memory_limit_mb: int = 4096
     reference: float | bool | None = None  # the reference solution's value (references.yaml)
@@ -128,11 +141,12 @@ def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
 
 def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
     m = r.mapping(node, "parta", {"follow_through_share", "imprecise_share", "show_interval",
-                                  "symbolic", "weights"}, {"reading"})
+                                  "tolerance", "symbolic", "weights", "reading"}, set())
     s = r.mapping(m["symbolic"], "parta.symbolic",
-                  {"points", "time_limit_s", "exact_time_limit_s"}, set())
+                  {"points", "rel", "time_limit_s", "exact_time_limit_s"}, set())
     symbolic = Symbolic(
         points=int(r.number(s["points"], "parta.symbolic.points", 2, 50)),
+        rel=float(r.number(s["rel"], "parta.symbolic.rel", 0, 1)),
         time_limit_s=float(r.number(s["time_limit_s"], "parta.symbolic.time_limit_s", 0.1, 60)),
         exact_time_limit_s=float(r.number(s["exact_time_limit_s"],
                                           "parta.symbolic.exact_time_limit_s", 0, 60)),
@@ -162,13 +176,51 @@ def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
                                       "parta.follow_through_share", 0, 1),
         imprecise_share=r.number(m["imprecise_share"], "parta.imprecise_share", 0, 1),
         show_interval=r.boolean(m["show_interval"], "parta.show_interval"),
-        symbolic=symbolic, weights=weights,
-        reading=_reading(r, m["reading"], by_id) if "reading" in m else Reading(),
+        symbolic=symbolic, weights=weights, tolerances=_tolerances(r, m["tolerance"], by_id),
+        reading=_reading(r, m["reading"], by_id),
     )
 
 
+_TOLERANCE_KEYS = {"rel", "abs", "sigfigs"}
+
+
+def _tolerance(r: NodeReader, m: dict[str, yaml.Node], where: str, base: Tolerance | None
+               ) -> Tolerance:
+    """The fields of `m` (all three, or with `base` any of them over it)."""
+    def get(key: str, read: Callable[[yaml.Node, str], object]) -> object:
+        return read(m[key], f"{where}.{key}") if key in m else getattr(base, key)
+
+    tol = Tolerance(
+        rel=float(get("rel", lambda n, w: r.number(n, w, 0, 1))),
+        abs=float(get("abs", lambda n, w: r.number(n, w, 0))),
+        sigfigs=int(get("sigfigs", r.integer)),
+    )
+    if tol.sigfigs < 1:
+        raise r.fail(m["sigfigs"], f"{where}.sigfigs", "expected at least 1")
+    return tol
+
+
+def _tolerances(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]
+                ) -> dict[str, dict[str, Tolerance]]:
+    """The default tolerance, and per-answer overrides, for every numeric answer."""
+    where = "parta.tolerance"
+    m = r.mapping(node, where, _TOLERANCE_KEYS, {"answers"})
+    default = _tolerance(r, m, where, None)
+    out = {qid: {aid: default for aid, a in spec.answers.items() if a.kind == "numeric"}
+           for qid, spec in by_id.items()}
+    for qid, qnode in (r.mapping(m["answers"], f"{where}.answers").items()
+                       if "answers" in m else []):
+        qwhere = f"{where}.answers.{qid}"
+        if qid not in by_id:
+            raise r.fail(qnode, qwhere, f"no such question (expected one of {', '.join(by_id)})")
+        for aid, anode in r.mapping(qnode, qwhere, set(), set(out[qid])).items():
+            out[qid][aid] = _tolerance(r, r.mapping(anode, f"{qwhere}.{aid}", set(),
+                                                    _TOLERANCE_KEYS), f"{qwhere}.{aid}", default)
+    return out
+
+
 def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
-    m = r.mapping(node, "parta.reading", set(), {"bounds", "names", "chain_rel"})
+    m = r.mapping(node, "parta.reading", {"chain_rel"}, {"bounds", "names"})
 
     def answers(qid: str, qnode: yaml.Node, where: str) -> Spec:
         if qid not in by_id:
@@ -194,9 +246,8 @@ def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
         for aid, anode in r.mapping(qnode, where, set(), set(spec.answers)).items():
             names[qid][aid] = tuple(r.string(n, f"{where}.{aid}")
                                     for n in r.seq(anode, f"{where}.{aid}"))
-    chain_rel = float(r.number(m["chain_rel"], "parta.reading.chain_rel", 0, 1)) \
-        if "chain_rel" in m else Reading.chain_rel
-    return Reading(bounds, names, chain_rel)
+    chain_rel = float(r.number(m["chain_rel"], "parta.reading.chain_rel", 0, 1))
+    return Reading(chain_rel, bounds, names)
 
 
 _CHECKS = {"notebook", "model", "report", "code"}
@@ -254,6 +305,9 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
         value = r.boolean(m[op], f"{where}.{op}") if op == "equals" else \
             float(r.number(m[op], f"{where}.{op}"))
         full = Threshold(op, value)
+        if op != "equals" and "max_gap" not in m:  # a number is claimed: how close it must be
+            raise r.fail(node, f"{where}.max_gap", "missing required field (the gap allowed "
+                         "between the claimed and the measured value)")
     partial, share = None, Fraction(0)
     if "partial" in m:
         p = r.mapping(m["partial"], f"{where}.partial", {"share"}, {"at_least", "at_most"})
@@ -275,7 +329,7 @@ def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
         unverified_share=r.number(m["unverified_share"], f"{where}.unverified_share", 0, 1)
         if "unverified_share" in m else Fraction(0),
         max_gap=float(r.number(m["max_gap"], f"{where}.max_gap", 0, 1))
-        if "max_gap" in m else 0.005,
+        if "max_gap" in m else Item.max_gap,
         time_limit_s=float(r.number(m["time_limit_s"], f"{where}.time_limit_s", 1, 3600))
         if "time_limit_s" in m else 300.0,
         memory_limit_mb=int(r.number(m["memory_limit_mb"], f"{where}.memory_limit_mb", 256,

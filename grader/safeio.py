@@ -18,6 +18,8 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from solver.errors import DlhwError
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CHUNK = 1 << 20
@@ -26,7 +28,7 @@ MAX_ENTRIES = 2000  # files and folders in one submission
 MAX_DEPTH = 12  # folders inside folders
 
 
-class FileError(ValueError):
+class FileError(DlhwError, ValueError):
     """A submitted file that cannot be read as what it should be: `file:line: field: expected`."""
 
 

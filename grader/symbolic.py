@@ -752,7 +752,8 @@ def eval_sympy(expr: sympy.Expr, env: Mapping[str, float]) -> float:
     return value
 
 
-def close(a: float, b: float, rel: float = 1e-8) -> bool:
+def close(a: float, b: float, rel: float) -> bool:
+    """Equal to `rel` of max(1, |a|, |b|) (the rubric's parta.symbolic.rel)."""
     return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
 
 

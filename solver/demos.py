@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import sympy
 
 from solver.functions import float_sigmoid
+from solver.numbers import SIGFIGS
 from solver.spec import Spec, SpecError
 
-FLOAT_DIGITS = 15  # a demonstration trains in doubles: no more figures than they carry
+FLOAT_SIGFIGS = 15  # a demonstration trains in doubles: no more figures than they carry
 PARAMS = ("w11", "w12", "w21", "w22", "b1", "b2", "wh1", "wh2", "bo")
 XOR = (((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0))
 
@@ -94,7 +95,7 @@ def train_xor(start: Mapping[str, float], eta: float, max_epochs: int, tol: floa
         epoch += 1
 
 
-def init_symmetry(spec: Spec, given: Mapping[str, sympy.Rational], sig: int) -> DemoTable:
+def init_symmetry(spec: Spec, given: Mapping[str, sympy.Rational], sigfigs: int) -> DemoTable:
     """Zero vs Xavier initialisation on XOR with q1's 2-2-1 network, each trained to a stop."""
     from solver.numbers import show
 
@@ -126,15 +127,15 @@ def init_symmetry(spec: Spec, given: Mapping[str, sympy.Rational], sig: int) -> 
               rf"when the loss falls below ${tol:g}$, when every gradient is exactly $0$, or "
               rf"after ${epochs}$ epochs. Xavier weights are drawn from $U(-r, r)$ with Python's "
               rf"random.Random({seed}); biases start at $0$. Numbers are shown to "
-              rf"${sig}$ significant figures; training uses the unrounded draws."),
+              rf"${sigfigs}$ significant figures; training uses the unrounded draws."),
         columns=("zero, start", "zero, end", "Xavier, start", "Xavier, end"),
         rows=tuple(rows),
-        conclusions=tuple(_conclusions(runs, sig, show)),
+        conclusions=tuple(_conclusions(runs, sigfigs, show)),
         runs=runs,
     )
 
 
-def _conclusions(runs: Mapping[str, Run], sig: int, show: Callable[..., str]) -> list[str]:
+def _conclusions(runs: Mapping[str, Run], sigfigs: int, show: Callable[..., str]) -> list[str]:
     """Sentences that the runs' numbers support, and only those."""
     zero, xav = runs["zero"], runs["Xavier"]
     out = []
@@ -144,16 +145,17 @@ def _conclusions(runs: Mapping[str, Run], sig: int, show: Callable[..., str]) ->
                    "network can do no more than a network with one hidden unit.")
     if zero.stuck:
         out.append(rf"Here every gradient is exactly $0$ from the start, so training never "
-                   rf"moves: the loss stays at ${show(zero.loss, sig, 'latex')}$ and the "
+                   rf"moves: the loss stays at ${show(zero.loss, sigfigs, 'latex')}$ and the "
                    rf"accuracy at ${zero.accuracy:.0%}$.".replace("%", r"\%"))
     elif zero.accuracy < 1:
-        out.append(rf"After ${zero.epochs}$ epochs its loss is ${show(zero.loss, sig, 'latex')}$ "
+        out.append(rf"After ${zero.epochs}$ epochs its loss is "
+                   rf"${show(zero.loss, sigfigs, 'latex')}$ "
                    rf"and its accuracy ${zero.accuracy:.0%}$: it does not solve XOR."
                    .replace("%", r"\%"))
     if xav.max_unit_gap > 0 and xav.accuracy == 1 and xav.loss < zero.loss:
         out.append(rf"Xavier initialisation: the random draws make the two units differ, and "
                    rf"gradient descent solves XOR (accuracy $100\%$, loss "
-                   rf"${show(xav.loss, sig, 'latex')}$ after ${xav.epochs}$ epochs).")
+                   rf"${show(xav.loss, sigfigs, 'latex')}$ after ${xav.epochs}$ epochs).")
     elif xav.accuracy < 1:
         out.append(rf"With this seed Xavier initialisation did not solve XOR either (accuracy "
                    rf"${xav.accuracy:.0%}$ after ${xav.epochs}$ epochs).".replace("%", r"\%"))
@@ -167,9 +169,9 @@ RULES: dict[str, Callable[[Spec, Mapping[str, sympy.Rational], int], DemoTable]]
 }
 
 
-def run(spec: Spec, given: Mapping[str, sympy.Rational], sig: int = 4) -> DemoTable:
+def run(spec: Spec, given: Mapping[str, sympy.Rational], sigfigs: int = SIGFIGS) -> DemoTable:
     rule = spec.demo["rule"]
     if rule not in RULES:
         raise SpecError(f"{spec.path}: demo.rule: unknown rule {rule!r} "
                         f"(expected one of {', '.join(RULES)})")
-    return RULES[str(rule)](spec, given, min(sig, FLOAT_DIGITS))
+    return RULES[str(rule)](spec, given, min(sigfigs, FLOAT_SIGFIGS))

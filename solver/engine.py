@@ -23,11 +23,9 @@ from solver.derive import Branch, DerivationError, DStep, derive
 from solver.errors import DlhwError
 from solver.expr import ExprError, Formula, from_sympy, symbol, to_sympy
 from solver.functions import to_elementary
-from solver.numbers import Num, NumberError, settle, to_mpf
+from solver.numbers import SIGFIGS, Num, NumberError, settle, to_mpf
 from solver.numbers import evaluate as evaluate_exact
 from solver.spec import Answer, Condition, Convention, Note, Spec, SpecError, Step
-
-PRECISION = 4
 
 
 class SolveError(DlhwError, ValueError):
@@ -86,13 +84,13 @@ class Solution:
 
 def solve(spec: Spec, overrides: Mapping[str, str] | None = None,
           given: Mapping[str, sympy.Rational] | None = None, exact: bool = True,
-          sig: int = PRECISION) -> Solution:
+          sigfigs: int = SIGFIGS) -> Solution:
     """Solve `spec` in its primary convention and in every alternative.
 
     `overrides` maps given names to decimal text (`--set x1=0.6`); `given` replaces the given
     values wholesale (a student's variant). `exact=False` lets a question that is plain
     arithmetic skip SymPy (its `raw`, `symbolic` and `exact` stay None): printing needs only
-    the numbers, and building SymPy objects is most of a cold `dlhw solve q1`. `sig` is the
+    the numbers, and building SymPy objects is most of a cold `dlhw solve q1`. `sigfigs` is the
     number of significant figures every shown value must be certain to.
     """
     values = dict(given) if given is not None else dict(spec.given)
@@ -105,11 +103,11 @@ def solve(spec: Spec, overrides: Mapping[str, str] | None = None,
         if not _holds(cond, {k: Fraction(int(v.p), int(v.q)) for k, v in values.items()}):
             raise SolveError(f"{spec.id}: expected {cond.text} (the question is not defined "
                              "otherwise)")
-    primary = _solve_convention(spec, spec.convention, values, exact, sig)
-    alternatives = {name: _solve_convention(spec, conv, values, exact, sig)
+    primary = _solve_convention(spec, spec.convention, values, exact, sigfigs)
+    alternatives = {name: _solve_convention(spec, conv, values, exact, sigfigs)
                     for name, conv in spec.alternatives.items()}
     illustrations = tuple(_illustrate(spec, primary, case) for case in spec.illustration)
-    demo = demos.run(spec, values, sig) if spec.demo else None
+    demo = demos.run(spec, values, sigfigs) if spec.demo else None
     known = {k: Fraction(int(v.p), int(v.q)) for k, v in values.items()}
     known |= {r.id: r.number for r in primary.steps if r.number is not None}
     notes = tuple(n for n in spec.notes if all(_holds(c, known) for c in n.when))
@@ -156,11 +154,12 @@ def _decimal(spec: Spec, name: str, text: str) -> sympy.Rational:
     return value
 
 
-def _definitions(spec: Spec) -> dict[sympy.Symbol, sympy.Expr]:
-    """The spec's definitions (a = tanh(z), z = w·x + b), each expanded to the base names."""
+def expand_definitions(spec: Spec) -> dict[sympy.Symbol, sympy.Expr]:
+    """The spec's definitions (a = tanh(z), z = w·x + b), each expanded to the base names
+    (a = tanh(w·x + b)): what the solver proves forms with and the grader proves answers with."""
     out: dict[sympy.Symbol, sympy.Expr] = {}
     for name, formula in spec.definitions.items():
-        out[symbol(name)] = to_sympy(formula).subs(out)
+        out[symbol(name)] = to_sympy(formula).xreplace(out)
     return out
 
 
@@ -197,8 +196,8 @@ def _derivation(spec: Spec, step: Step) -> tuple[DStep, ...]:
 
 
 def _numbers(spec: Spec, formulas: Mapping[str, Formula], given: Mapping[str, sympy.Rational],
-             sig: int) -> dict[str, Num]:
-    """Every numeric step's value, certain to `sig` figures (see solver.numbers)."""
+             sigfigs: int) -> dict[str, Num]:
+    """Every numeric step's value, certain to `sigfigs` figures (see solver.numbers)."""
     start: dict[str, Num] = {k: Fraction(int(v.p), int(v.q)) for k, v in given.items()}
 
     def compute() -> dict[str, Num]:
@@ -212,7 +211,7 @@ def _numbers(spec: Spec, formulas: Mapping[str, Formula], given: Mapping[str, sy
         return values
 
     try:
-        return settle(compute, sig, list(formulas))
+        return settle(compute, sigfigs, list(formulas))
     except NumberError as exc:
         raise SolveError(f"{spec.id}: {exc}") from None
 
@@ -226,10 +225,10 @@ def _float(spec: Spec, sid: str, number: Num) -> float:
 
 
 def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sympy.Rational],
-                      exact: bool = True, sig: int = PRECISION) -> Solution:
+                      exact: bool = True, sigfigs: int = SIGFIGS) -> Solution:
     steps = _steps(spec, convention)
     if not exact and _arithmetic_only(spec, steps):
-        numbers = _numbers(spec, {s.id: s.formula for s in steps}, given, sig)
+        numbers = _numbers(spec, {s.id: s.formula for s in steps}, given, sigfigs)
         results = tuple(StepResult(s, None, None, None, _float(spec, s.id, numbers[s.id]),
                                    numbers[s.id]) for s in steps)
         answers = {aid: AnswerResult(a, None, results[i].value, results[i].number)
@@ -239,7 +238,7 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
     exact_numbers: dict[sympy.Symbol, sympy.Expr] = {symbol(k): v for k, v in given.items()}
     vocabulary = {symbol(n) for n in spec.vocabulary}
     helpers: dict[sympy.Symbol, sympy.Expr] = {}  # non-vocabulary steps, for expansion
-    full: dict[sympy.Symbol, sympy.Expr] = dict(_definitions(spec))  # everything, for proofs
+    full: dict[sympy.Symbol, sympy.Expr] = expand_definitions(spec)  # everything, for proofs
     partial: list[tuple[Step, sympy.Expr, sympy.Expr, sympy.Expr | None, tuple]] = []
     formulas: dict[str, Formula] = {}  # what each numeric step's value is computed from
     for step in steps:
@@ -265,7 +264,7 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
             helpers[sym] = symbolic
         full[sym] = shown.xreplace(full)
         partial.append((step, raw, symbolic, exact_value, derivation))
-    numbers = _numbers(spec, formulas, given, sig) if formulas else {}
+    numbers = _numbers(spec, formulas, given, sigfigs) if formulas else {}
     results = tuple(
         StepResult(step, raw, symbolic, exact_value,
                    _float(spec, step.id, numbers[step.id]) if step.id in formulas else None,
@@ -347,4 +346,4 @@ def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 
 __all__ = ["Solution", "StepResult", "AnswerResult", "SolveError", "SpecError", "solve",
-           "parse_assignments"]
+           "parse_assignments", "expand_definitions"]

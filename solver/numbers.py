@@ -5,6 +5,10 @@ mpmath, at a working precision that is doubled until two precisions agree on eve
 more digits than are shown. Floats are never used on the way, so cancellation (1 − σ(z) for a
 large z) costs precision, not correctness; where even MAX_DPS digits cannot settle a value, the
 caller gets a NumberError saying so instead of a wrong number.
+
+Words, in solver/ and grader/ alike: `sigfigs` is a count of significant figures (shown, asked
+for, written by a student); `dps` and "digits" are mpmath's working decimal places; "precision"
+is only the CLI's `--precision` flag (which sets sigfigs) and mpmath's working precision.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from solver.errors import DlhwError
 from solver.expr import Formula, fold
 
 Num = Fraction | mpmath.mpf
+SIGFIGS = 4  # significant figures shown unless the caller asks for others (--precision)
 MAX_DPS = 4000
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -167,21 +172,21 @@ def _wrapped_power(a: _Exact, b: _Exact) -> _Exact:
     return _Exact(_power(a.value, b.value))
 
 
-def _agree(a: Num, b: Num, digits: int) -> bool:
+def _agree(a: Num, b: Num, sigfigs: int) -> bool:
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         return a == b
     a, b = to_mpf(a), to_mpf(b)
     # An inexact zero is cancellation (1 - σ(40) at 24 digits), not a value: raise precision.
-    return b != 0 and abs(a - b) <= abs(b) * mpmath.mpf(10) ** (-digits)
+    return b != 0 and abs(a - b) <= abs(b) * mpmath.mpf(10) ** (-sigfigs)
 
 
-def settle(compute: Callable[[], Mapping[str, Num]], sig: int, what: Iterable[str] | None = None
+def settle(compute: Callable[[], Mapping[str, Num]], sigfigs: int, what: Iterable[str] | None = None
            ) -> dict[str, Num]:
-    """Run `compute` at rising mpmath precision until every value is certain to `sig` digits.
+    """Run `compute` at rising mpmath precision until every value is certain to `sigfigs` digits.
 
     `compute` returns named values (exact Fractions or mpmath numbers made at the current
     precision); `what` restricts the check to some names (default all)."""
-    dps = sig + 20
+    dps = sigfigs + 20
     with mpmath.workdps(dps):
         last = dict(compute())
     names = list(what or last)
@@ -189,46 +194,46 @@ def settle(compute: Callable[[], Mapping[str, Num]], sig: int, what: Iterable[st
         dps *= 2
         with mpmath.workdps(dps):
             now = dict(compute())
-        unsettled = [k for k in names if not _agree(last[k], now[k], sig + 3)]
+        unsettled = [k for k in names if not _agree(last[k], now[k], sigfigs + 3)]
         if not unsettled:
             return now
         last = now
-    raise NumberError(f"{', '.join(unsettled)} cannot be computed to {sig} significant figures "
+    raise NumberError(f"{', '.join(unsettled)} cannot be computed to {sigfigs} significant figures "
                       f"within {MAX_DPS} digits of working precision (the value is lost to "
                       "cancellation)")
 
 
 # ---------------------------------------------------------------- display
 
-def digits(value: Num | float, sig: int) -> tuple[bool, str, int]:
-    """(negative, `sig` significant digits, decimal exponent of the first), rounded once."""
+def rounded_figures(value: Num | float, sigfigs: int) -> tuple[bool, str, int]:
+    """(negative, `sigfigs` significant digits, decimal exponent of the first), rounded once."""
     if isinstance(value, (int, float)):
         value = Fraction(value)  # exact: nstr would round an int to the context's 53 bits
     if isinstance(value, Fraction):
-        d = Context(prec=sig, rounding=ROUND_HALF_EVEN).divide(Decimal(value.numerator),
+        d = Context(prec=sigfigs, rounding=ROUND_HALF_EVEN).divide(Decimal(value.numerator),
                                                                Decimal(value.denominator))
         sign, ds, exp = d.as_tuple()
-        text = "".join(map(str, ds)).ljust(sig, "0")[:sig]
+        text = "".join(map(str, ds)).ljust(sigfigs, "0")[:sigfigs]
         return bool(sign), text, exp + len(ds) - 1
-    # nstr rounds once to `sig` digits; Decimal reads its text (fixed or not) exactly.
+    # nstr rounds once to `sigfigs` digits; Decimal reads its text (fixed or not) exactly.
     # (The exponent is read apart: it may exceed what Decimal accepts, e.g. 1e-2000000000000.)
-    mant, _, exp = mpmath.nstr(value, sig, strip_zeros=False, min_fixed=1, max_fixed=0
+    mant, _, exp = mpmath.nstr(value, sigfigs, strip_zeros=False, min_fixed=1, max_fixed=0
                                ).partition("e")
     d = Decimal(mant)
     sign, ds, _ = d.as_tuple()
     text = "".join(map(str, ds)).lstrip("0")
-    return bool(sign), text[:sig].ljust(sig, "0"), d.adjusted() + int(exp or 0)
+    return bool(sign), text[:sigfigs].ljust(sigfigs, "0"), d.adjusted() + int(exp or 0)
 
 
-def show(value: Num | float, sig: int, style: str = "plain") -> str:
-    """`value` to `sig` significant figures, trailing zeros kept: 0.2350, 1.234×10⁻⁵.
+def show(value: Num | float, sigfigs: int, style: str = "plain") -> str:
+    """`value` to `sigfigs` significant figures, trailing zeros kept: 0.2350, 1.234×10⁻⁵.
 
     `style` is plain (terminal: Unicode), latex (math mode) or ascii (JSON-friendly 1.234e-5).
-    Fixed notation for exponents -4 to sig-1, as %g does; exact zero is '0'."""
+    Fixed notation for exponents -4 to sigfigs-1, as %g does; exact zero is '0'."""
     if value == 0:
         return "0"
-    negative, ds, exp = digits(value, sig)
-    if -4 <= exp < sig:
+    negative, ds, exp = rounded_figures(value, sigfigs)
+    if -4 <= exp < sigfigs:
         if exp >= 0:
             text = ds[:exp + 1] + ("." + ds[exp + 1:] if len(ds) > exp + 1 else "")
         else:

@@ -13,19 +13,19 @@ from typing import Any
 
 import sympy
 
-from solver.demos import FLOAT_DIGITS
+from solver.demos import FLOAT_SIGFIGS
 from solver.engine import AnswerResult, Solution, StepResult, is_diff
 from solver.expr import Formula, from_sympy, latex_name, plain_name, render
 from solver.functions import to_elementary
-from solver.numbers import Num, show
+from solver.numbers import SIGFIGS, Num, show
 from solver.spec import PLACEHOLDER_RE, Spec, decimal_text
 
 
-def fmt(value: float, sig: int = 4, latex: bool = False) -> str:
-    """`value` to `sig` significant figures, trailing zeros dropped; LaTeX powers of ten."""
+def fmt(value: float, sigfigs: int = SIGFIGS, latex: bool = False) -> str:
+    """`value` to `sigfigs` significant figures, trailing zeros dropped; LaTeX powers of ten."""
     if value == 0 or not math.isfinite(value):
         return "0" if value == 0 else str(value)
-    text = f"{value:.{sig}g}"
+    text = f"{value:.{sigfigs}g}"
     if "e" in text:
         mant, exp = text.split("e")
         return rf"{mant} \times 10^{{{int(exp)}}}" if latex else f"{mant}e{int(exp)}"
@@ -52,7 +52,7 @@ def _decimals(spec: Spec, name: str) -> int | None:
     return var.decimals if var else None
 
 
-def fill(text: str, sol: Solution, sig: int) -> str:
+def fill(text: str, sol: Solution, sigfigs: int) -> str:
     """<<name>> placeholders filled with the values being solved (LaTeX numbers: the text is
     LaTeX-flavoured; the terminal turns them into Unicode)."""
     numbers = {r.id: r.number for r in sol.steps if r.number is not None}
@@ -61,13 +61,13 @@ def fill(text: str, sol: Solution, sig: int) -> str:
         name = m[1]
         if name in sol.given:
             return given_text(sol.given[name], _decimals(sol.spec, name), True)
-        return number_text(numbers[name], sig, True) if name in numbers else m[0]
+        return number_text(numbers[name], sigfigs, True) if name in numbers else m[0]
 
     return PLACEHOLDER_RE.sub(one, text)
 
 
-def number_text(value: Num | float, sig: int, latex: bool) -> str:
-    return show(value, sig, "latex" if latex else "plain")
+def number_text(value: Num | float, sigfigs: int, latex: bool) -> str:
+    return show(value, sigfigs, "latex" if latex else "plain")
 
 
 def rule_text(rule: str, latex: bool) -> str:
@@ -96,7 +96,7 @@ def lhs_for(name: str, spec: Spec, latex: bool) -> str:
     return latex_name(name, names) if latex else plain_name(name, names)
 
 
-def _line(sol: Solution, res: StepResult, latex: bool, sig: int, numbers: dict[str, str]
+def _line(sol: Solution, res: StepResult, latex: bool, sigfigs: int, numbers: dict[str, str]
           ) -> list[dict[str, str]]:
     """The chain `formula = derivation… = closed form = with numbers = value`, repeats dropped;
     each link carries the rule that justifies it (empty for plain rewriting)."""
@@ -114,7 +114,7 @@ def _line(sol: Solution, res: StepResult, latex: bool, sig: int, numbers: dict[s
         if not is_diff(subst) and subst.names <= numbers.keys() and subst.names:
             values = {n: numbers[n] for n in subst.names}
             parts.append((render(subst, latex, values=values, names=names), ""))
-        parts.append((number_text(res.number, sig, latex), ""))
+        parts.append((number_text(res.number, sigfigs, latex), ""))
     out: list[dict[str, str]] = []
     for expr, rule in parts:
         if not out or out[-1]["expr"] != expr:
@@ -131,25 +131,25 @@ def _width(lhs: str, chain: list[dict[str, str]]) -> int:
     return len(re.sub(r"\\[A-Za-z]+|[{}\s]|\^|_", "", text))
 
 
-def steps_view(sol: Solution, latex: bool, sig: int, only: set[str] | None = None
+def steps_view(sol: Solution, latex: bool, sigfigs: int, only: set[str] | None = None
                ) -> list[dict[str, Any]]:
     numbers = {k: given_text(v, _decimals(sol.spec, k), latex) for k, v in sol.given.items()}
     rows = []
     for res in sol.steps:
         if only is None or res.id in only:
             lhs = lhs_for(res.id, sol.spec, latex)
-            chain = _line(sol, res, latex, sig, numbers)
-            rows.append({"id": res.id, "text": fill(res.step.text, sol, sig), "lhs": lhs,
+            chain = _line(sol, res, latex, sigfigs, numbers)
+            rows.append({"id": res.id, "text": fill(res.step.text, sol, sigfigs), "lhs": lhs,
                          "chain": chain, "derived": bool(res.derivation),
                          "short": not res.derivation and _width(lhs, chain) <= SHORT_LINE})
         if res.number is not None:
-            numbers[res.id] = number_text(res.number, sig, latex)
+            numbers[res.id] = number_text(res.number, sigfigs, latex)
     return rows
 
 
-def answer_view(ans: AnswerResult, sol: Solution, sig: int, latex: bool) -> str:
+def answer_view(ans: AnswerResult, sol: Solution, sigfigs: int, latex: bool) -> str:
     if ans.number is not None:
-        return number_text(ans.number, sig, latex)
+        return number_text(ans.number, sigfigs, latex)
     return render(expr_formula(ans.exact), latex, names=names_for(sol.spec, latex))
 
 
@@ -157,7 +157,7 @@ def _constant(expr: sympy.Expr) -> float | None:
     return None if expr.free_symbols else float(expr.evalf(30))
 
 
-def answers_json(sol: Solution, sig: int) -> dict[str, dict[str, Any]]:
+def answers_json(sol: Solution, sigfigs: int) -> dict[str, dict[str, Any]]:
     out = {}
     for aid, ans in sol.answers.items():
         numeric = ans.answer.kind == "numeric"
@@ -166,7 +166,7 @@ def answers_json(sol: Solution, sig: int) -> dict[str, dict[str, Any]]:
             "value": ans.value if numeric else _constant(ans.exact),
             # Numeric answers in exponentials, so that sympify evaluates them to the number.
             "sympy": sympy.sstr(to_elementary(ans.exact) if numeric else ans.exact),
-            "latex": answer_view(ans, sol, sig, latex=True),
+            "latex": answer_view(ans, sol, sigfigs, latex=True),
         }
         if ans.answer.where is not None:
             out[aid]["where"] = str(ans.answer.where)
@@ -178,7 +178,7 @@ def _changed(primary: Solution, alt: Solution) -> set[str]:
             if a.value != b.value or a.symbolic != b.symbolic}
 
 
-def illustration_view(sol: Solution, latex: bool, sig: int) -> list[dict[str, Any]]:
+def illustration_view(sol: Solution, latex: bool, sigfigs: int) -> list[dict[str, Any]]:
     if not sol.illustrations:
         return []
     used = {str(s) for a in sol.answers.values() for s in a.exact.free_symbols}
@@ -187,26 +187,26 @@ def illustration_view(sol: Solution, latex: bool, sig: int) -> list[dict[str, An
     for il in sol.illustrations:
         inputs = [(inline(lhs_for(k, sol.spec, latex)),
                    given_text(v) if k not in sol.spec.definitions
-                   else number_text(float(v), sig, latex))
+                   else number_text(float(v), sigfigs, latex))
                   for k, v in il.values.items() if k not in sol.spec.definitions or k in used]
         results = [(lhs_for(k, sol.spec, latex),
-                    number_text(v, sig, latex))
+                    number_text(v, sigfigs, latex))
                    for k, v in il.answers.items()]
         cases.append({"inputs": inputs, "results": results})
     return cases
 
 
-def demo_view(sol: Solution, sig: int, latex: bool) -> dict[str, Any] | None:
+def demo_view(sol: Solution, sigfigs: int, latex: bool) -> dict[str, Any] | None:
     """The demonstration's table: quantities down, runs across; numbers in math mode in LaTeX."""
     from solver.render import latex_to_plain
 
     if sol.demo is None:
         return None
     d = sol.demo
-    sig = min(sig, FLOAT_DIGITS)
+    sigfigs = min(sigfigs, FLOAT_SIGFIGS)
 
     def cell(c: float | str) -> str:
-        text = number_text(c, sig, latex) if isinstance(c, float) else str(c)
+        text = number_text(c, sigfigs, latex) if isinstance(c, float) else str(c)
         return f"${text}$".replace("%", r"\%") if latex else text
 
     def label(name: str) -> str:
@@ -222,8 +222,11 @@ def demo_view(sol: Solution, sig: int, latex: bool) -> dict[str, Any] | None:
             "conclusions": [c if latex else latex_to_plain(c) for c in d.conclusions]}
 
 
-def view(sol: Solution, latex: bool, sig: int) -> dict[str, Any]:
+def view(sol: Solution, latex: bool, sigfigs: int | None = None, *, sig: int | None = None
+         ) -> dict[str, Any]:
     """Everything a template needs for one question."""
+    # `sig` is the old name, kept only until grader/handout.py's call says sigfigs= (merge).
+    sigfigs = sigfigs if sigfigs is not None else sig if sig is not None else SIGFIGS
     spec = sol.spec
     return {
         "id": spec.id,
@@ -231,36 +234,37 @@ def view(sol: Solution, latex: bool, sig: int) -> dict[str, Any]:
         "marks": spec.marks,
         "question": spec.question_text(sol.given),
         "convention": spec.convention.text,
-        "notes": [fill(n.text, sol, sig) for n in sol.notes],
-        "steps": steps_view(sol, latex, sig),
+        "notes": [fill(n.text, sol, sigfigs) for n in sol.notes],
+        "steps": steps_view(sol, latex, sigfigs),
         "answers": [{"id": a.id, "lhs": lhs_for(a.id, spec, latex),
-                     "text": a.answer.text, "value": answer_view(a, sol, sig, latex),
+                     "text": a.answer.text, "value": answer_view(a, sol, sigfigs, latex),
                      "where": str(a.answer.where) if a.answer.where else None}
                     for a in sol.answers.values()],
         "alternatives": [
             {"name": name, "text": spec.alternatives[name].text,
-             "steps": steps_view(alt, latex, sig, only=_changed(sol, alt)),
+             "steps": steps_view(alt, latex, sigfigs, only=_changed(sol, alt)),
              "answers": [{"id": a.id,
                           "lhs": lhs_for(a.id, spec, latex),
-                          "value": answer_view(a, alt, sig, latex),
+                          "value": answer_view(a, alt, sigfigs, latex),
                           "where": str(a.answer.where) if a.answer.where else None}
                          for a in alt.answers.values()]}
             for name, alt in sol.alternatives.items()
         ],
-        "illustrations": illustration_view(sol, latex, sig),
-        "demo": demo_view(sol, sig, latex),
+        "illustrations": illustration_view(sol, latex, sigfigs),
+        "demo": demo_view(sol, sigfigs, latex),
     }
 
 
-def to_json_dict(sol: Solution, sig: int = 4) -> dict[str, Any]:
+def to_json_dict(sol: Solution, sigfigs: int = SIGFIGS) -> dict[str, Any]:
     """The `--json` object for one question."""
     return {
         "id": sol.spec.id,
         "title": sol.spec.title,
         "marks": sol.spec.marks,
         "convention": sol.spec.convention.name,
-        "answers": answers_json(sol, sig),
-        "alternatives": {name: answers_json(alt, sig) for name, alt in sol.alternatives.items()},
+        "answers": answers_json(sol, sigfigs),
+        "alternatives": {name: answers_json(alt, sigfigs)
+                         for name, alt in sol.alternatives.items()},
         "steps": [
             {"id": res.id, "text": res.step.text, "formula": res.step.formula.text,
              "form": res.step.form.text if res.step.form else None,
@@ -268,7 +272,7 @@ def to_json_dict(sol: Solution, sig: int = 4) -> dict[str, Any]:
              "latex": " = ".join([row["lhs"], *(p["expr"] for p in row["chain"])]),
              "derivation": [{"rule": d.rule, "sympy": sympy.sstr(d.expr)}
                             for d in res.derivation[1:]]}
-            for res, row in zip(sol.steps, steps_view(sol, True, sig))
+            for res, row in zip(sol.steps, steps_view(sol, True, sigfigs))
         ],
         "illustrations": [{"values": {k: float(v) for k, v in il.values.items()},
                            "answers": il.answers} for il in sol.illustrations],

@@ -10,6 +10,7 @@ from functools import cache
 import jinja2
 
 from solver.engine import Solution
+from solver.numbers import SIGFIGS
 from solver.present import to_json_dict, view
 from solver.spec import ROOT
 
@@ -114,8 +115,9 @@ def render_template(kind: str, name: str, **context: object) -> str:
     return environment(kind).get_template(name).render(**context)
 
 
-def to_latex(solutions: Sequence[Solution], sig: int = 4, standalone: bool = False) -> str:
-    views = [view(s, latex=True, sig=sig) for s in solutions]
+def to_latex(solutions: Sequence[Solution], sigfigs: int = SIGFIGS,
+             standalone: bool = False) -> str:
+    views = [view(s, latex=True, sigfigs=sigfigs) for s in solutions]
     body = "\n".join(render_template("latex", "solution.tex.j2", q=v) for v in views)
     if not standalone:
         return body
@@ -124,16 +126,16 @@ def to_latex(solutions: Sequence[Solution], sig: int = 4, standalone: bool = Fal
                            else f"Question {views[0]['id'][1:]}: {views[0]['title']}")
 
 
-def to_markdown(solutions: Sequence[Solution], sig: int = 4) -> str:
-    return "\n".join(render_template("markdown", "solution.md.j2", q=view(s, True, sig))
+def to_markdown(solutions: Sequence[Solution], sigfigs: int = SIGFIGS) -> str:
+    return "\n".join(render_template("markdown", "solution.md.j2", q=view(s, True, sigfigs))
                      for s in solutions)
 
 
-def to_text(solutions: Sequence[Solution], sig: int = 4) -> str:
-    return "\n".join(render_template("text", "solution.txt.j2", q=view(s, False, sig))
+def to_text(solutions: Sequence[Solution], sigfigs: int = SIGFIGS) -> str:
+    return "\n".join(render_template("text", "solution.txt.j2", q=view(s, False, sigfigs))
                      for s in solutions)
 
 
-def to_json(solutions: Sequence[Solution], sig: int = 4) -> str:
-    data = [to_json_dict(s, sig) for s in solutions]
+def to_json(solutions: Sequence[Solution], sigfigs: int = SIGFIGS) -> str:
+    data = [to_json_dict(s, sigfigs) for s in solutions]
     return json.dumps(data[0] if len(data) == 1 else data, indent=2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,13 +28,6 @@ PROBLEMS_DIR = ROOT / "problems"
 
 class SpecError(DlhwError, ValueError):
     """A spec that does not validate: `file:line: field: what was expected`."""
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    rel: float = 0.005
-    abs: float = 0.0
-    sigfigs: int = 3
 
 
 @dataclass(frozen=True)
@@ -85,10 +79,12 @@ class Note:
 
 @dataclass(frozen=True)
 class Answer:
+    """What a question asks for. How close a student's answer must be is not the spec's: it is
+    the rubric's (problems/rubric.yaml, parta.tolerance)."""
+
     id: str
     kind: str  # numeric | symbolic
     text: str
-    tolerance: Tolerance
     where: Where | None = None
 
 
@@ -189,44 +185,68 @@ def load_spec(path: str | Path) -> Spec:
     """Load and validate one spec file; raises SpecError naming file, line and field."""
     path = Path(path)
     r = _Reader(path, SpecError)
-    root = r.load()
-    top = r.mapping(root, "", _TOP_REQUIRED, _TOP_OPTIONAL)
+    top = r.mapping(r.load(), "", _TOP_REQUIRED, _TOP_OPTIONAL)
 
-    qid = r.ident(top["id"], "id")
-    given = {k: r.rational(v, f"given.{k}") for k, v in r.pairs(top["given"], "given")} \
-        if "given" in top else {}
+    def section(name: str, read: Callable[..., object], empty: object, *args: object) -> object:
+        return read(r, top[name], *args) if name in top else empty
 
+    given = section("given", _given, {})
+    steps = _steps(r, top["steps"], given)
+    step_ids = {s.id for s in steps}
+    spec = Spec(
+        path=path, id=r.ident(top["id"], "id"), title=r.string(top["title"], "title"),
+        marks=r.integer(top["marks"], "marks"), question=r.string(top["question"], "question"),
+        given=given, steps=steps, answers=_answers(r, top["answers"], steps),
+        convention=_convention(r, top["convention"], "convention", None, step_ids),
+        alternatives=section("alternatives", _alternatives, {}, step_ids),
+        vocabulary=section("vocabulary", _vocabulary, ()),
+        definitions=section("definitions", _definitions, {}),
+        latex=section("latex", _latex, {}),
+        notes=section("notes", _notes, ()),
+        domain=section("domain", _domain, ()),
+        illustration=section("illustration", _illustration, ()),
+        demo=section("demo", _demo, {}),
+        variants=section("variants", _variants, {}, given),
+        constraints=section("constraints", _constraints, ()),
+    )
+    _check_placeholders(r, top, given, steps)
+    _check_names(spec, r, top)
+    return spec
+
+
+# ---------------------------------------------------------------- one reader per section
+
+
+def _given(r: _Reader, node: yaml.Node) -> dict[str, sympy.Rational]:
+    return {k: r.rational(v, f"given.{k}") for k, v in r.pairs(node, "given")}
+
+
+def _steps(r: _Reader, node: yaml.Node, given: dict[str, sympy.Rational]) -> tuple[Step, ...]:
     steps: list[Step] = []
-    for i, node in enumerate(r.seq(top["steps"], "steps")):
+    for i, snode in enumerate(r.seq(node, "steps")):
         where = f"steps[{i}]"
-        m = r.mapping(node, where, {"id", "text", "formula"}, {"form"})
+        m = r.mapping(snode, where, {"id", "text", "formula"}, {"form"})
         sid = r.ident(m["id"], f"{where}.id")
         if sid in given or any(s.id == sid for s in steps):
             raise r.fail(m["id"], f"{where}.id", f"{sid!r} is defined twice")
         steps.append(Step(sid, r.string(m["text"], f"{where}.text"),
                           r.formula(m["formula"], f"{where}.formula"),
                           r.formula(m["form"], f"{where}.form") if "form" in m else None))
-    step_ids = {s.id for s in steps}
+    return tuple(steps)
 
+
+def _answers(r: _Reader, node: yaml.Node, steps: tuple[Step, ...]) -> dict[str, Answer]:
+    text_of = {s.id: s.text for s in steps}
     answers: dict[str, Answer] = {}
-    for aid, node in r.pairs(top["answers"], "answers"):
+    for aid, anode in r.pairs(node, "answers"):
         where = f"answers.{aid}"
-        m = r.mapping(node, where, {"kind"}, {"text", "tolerance", "where"})
-        if aid not in step_ids:
-            raise r.fail(node, where,
+        m = r.mapping(anode, where, {"kind"}, {"text", "where"})
+        if aid not in text_of:
+            raise r.fail(anode, where,
                          "no step computes this answer (an answer id must be a step id)")
         kind = r.string(m["kind"], f"{where}.kind")
         if kind not in ("numeric", "symbolic"):
             raise r.fail(m["kind"], f"{where}.kind", f"expected numeric or symbolic, got {kind!r}")
-        tol = Tolerance()
-        if "tolerance" in m:
-            t = r.mapping(m["tolerance"], f"{where}.tolerance", set(), {"rel", "abs", "sigfigs"})
-            tol = Tolerance(
-                rel=float(r.number(t["rel"], f"{where}.tolerance.rel")) if "rel" in t else tol.rel,
-                abs=float(r.number(t["abs"], f"{where}.tolerance.abs")) if "abs" in t else tol.abs,
-                sigfigs=r.integer(t["sigfigs"], f"{where}.tolerance.sigfigs")
-                if "sigfigs" in t else tol.sigfigs,
-            )
         cond = None
         if "where" in m:
             wtext = r.string(m["where"], f"{where}.where")
@@ -234,82 +254,109 @@ def load_spec(path: str | Path) -> Spec:
             if not wm:
                 raise r.fail(m["where"], f"{where}.where", "expected a condition such as 'z > 0'")
             cond = Where(wm[1], wm[2], exact(wm[3]))
-        text = r.string(m["text"], f"{where}.text") if "text" in m else \
-            next(s.text for s in steps if s.id == aid)
-        answers[aid] = Answer(aid, kind, text, tol, cond)
+        text = r.string(m["text"], f"{where}.text") if "text" in m else text_of[aid]
+        answers[aid] = Answer(aid, kind, text, cond)
+    return answers
 
-    def convention(node: yaml.Node, where: str, name: str | None) -> Convention:
-        m = r.mapping(node, where, {"text"} | ({"name"} if name is None else set()), {"steps"})
-        overrides: dict[str, Formula] = {}
-        if "steps" in m:
-            for sid, fnode in r.pairs(m["steps"], f"{where}.steps"):
-                if sid not in step_ids:
-                    raise r.fail(fnode, f"{where}.steps.{sid}", "not a step of this question")
-                overrides[sid] = r.formula(fnode, f"{where}.steps.{sid}")
-        cname = name if name is not None else r.ident(m["name"], f"{where}.name")
-        return Convention(cname, r.string(m["text"], f"{where}.text"), overrides)
 
-    primary = convention(top["convention"], "convention", None)
-    alternatives = {name: convention(node, f"alternatives.{name}", name)
-                    for name, node in r.pairs(top["alternatives"], "alternatives")} \
-        if "alternatives" in top else {}
+def _convention(r: _Reader, node: yaml.Node, where: str, name: str | None,
+                step_ids: set[str]) -> Convention:
+    m = r.mapping(node, where, {"text"} | ({"name"} if name is None else set()), {"steps"})
+    overrides: dict[str, Formula] = {}
+    if "steps" in m:
+        for sid, fnode in r.pairs(m["steps"], f"{where}.steps"):
+            if sid not in step_ids:
+                raise r.fail(fnode, f"{where}.steps.{sid}", "not a step of this question")
+            overrides[sid] = r.formula(fnode, f"{where}.steps.{sid}")
+    cname = name if name is not None else r.ident(m["name"], f"{where}.name")
+    return Convention(cname, r.string(m["text"], f"{where}.text"), overrides)
 
-    vocabulary = tuple(r.ident(n, "vocabulary") for n in r.seq(top["vocabulary"], "vocabulary")) \
-        if "vocabulary" in top else ()
-    definitions = {k: r.formula(v, f"definitions.{k}") for k, v in
-                   r.pairs(top["definitions"], "definitions")} if "definitions" in top else {}
-    latex = {k: r.string(v, f"latex.{k}") for k, v in r.pairs(top["latex"], "latex")} \
-        if "latex" in top else {}
-    def condition(node: yaml.Node, where: str) -> Condition:
-        text = r.string(node, where)
-        m = _CONDITION_RE.fullmatch(text)
-        if not m:
-            raise r.fail(node, where, "expected a condition such as 'loss_new == 0' "
-                         "(EXPR >=, <=, ==, !=, > or < NUMBER)")
-        try:
-            return Condition(text, parse(m[1]), m[2], exact(m[3]))
-        except ExprError as exc:
-            raise r.fail(node, where, str(exc)) from None
 
+def _alternatives(r: _Reader, node: yaml.Node, step_ids: set[str]) -> dict[str, Convention]:
+    return {name: _convention(r, cnode, f"alternatives.{name}", name, step_ids)
+            for name, cnode in r.pairs(node, "alternatives")}
+
+
+def _vocabulary(r: _Reader, node: yaml.Node) -> tuple[str, ...]:
+    return tuple(r.ident(n, "vocabulary") for n in r.seq(node, "vocabulary"))
+
+
+def _definitions(r: _Reader, node: yaml.Node) -> dict[str, Formula]:
+    return {k: r.formula(v, f"definitions.{k}") for k, v in r.pairs(node, "definitions")}
+
+
+def _latex(r: _Reader, node: yaml.Node) -> dict[str, str]:
+    return {k: r.string(v, f"latex.{k}") for k, v in r.pairs(node, "latex")}
+
+
+def _condition(r: _Reader, node: yaml.Node, where: str) -> Condition:
+    text = r.string(node, where)
+    m = _CONDITION_RE.fullmatch(text)
+    if not m:
+        raise r.fail(node, where, "expected a condition such as 'loss_new == 0' "
+                     "(EXPR >=, <=, ==, !=, > or < NUMBER)")
+    try:
+        return Condition(text, parse(m[1]), m[2], exact(m[3]))
+    except ExprError as exc:
+        raise r.fail(node, where, str(exc)) from None
+
+
+def _notes(r: _Reader, node: yaml.Node) -> tuple[Note, ...]:
     notes: list[Note] = []
-    for i, node in enumerate(r.seq(top["notes"], "notes") if "notes" in top else []):
-        if isinstance(node, yaml.MappingNode):
-            m = r.mapping(node, f"notes[{i}]", {"text", "when"}, set())
+    for i, nnode in enumerate(r.seq(node, "notes")):
+        if isinstance(nnode, yaml.MappingNode):
+            m = r.mapping(nnode, f"notes[{i}]", {"text", "when"}, set())
             whens = m["when"].value if isinstance(m["when"], yaml.SequenceNode) else [m["when"]]
             notes.append(Note(r.string(m["text"], f"notes[{i}].text"),
-                              tuple(condition(w, f"notes[{i}].when") for w in whens)))
+                              tuple(_condition(r, w, f"notes[{i}].when") for w in whens)))
         else:
-            notes.append(Note(r.string(node, f"notes[{i}]")))
-    domain = tuple(condition(n, "domain") for n in r.seq(top["domain"], "domain")) \
-        if "domain" in top else ()
-    illustration = tuple(
-        {k: r.rational(v, f"illustration[{i}].{k}") for k, v in r.pairs(c, f"illustration[{i}]")}
-        for i, c in enumerate(r.seq(top["illustration"], "illustration"))
-    ) if "illustration" in top else ()
-    demo: dict[str, sympy.Rational | str] = {}
-    if "demo" in top:
-        for k, v in r.pairs(top["demo"], "demo"):
-            is_text = isinstance(v, yaml.ScalarNode) and v.tag == "tag:yaml.org,2002:str"
-            demo[k] = r.string(v, f"demo.{k}") if is_text else r.rational(v, f"demo.{k}")
-        if "rule" not in demo:
-            raise r.fail(top["demo"], "demo.rule", "missing required field")
-    variants: dict[str, Variation] = {}
-    if "variants" in top:
-        for k, v in r.pairs(top["variants"], "variants"):
-            if k not in given:
-                raise r.fail(v, f"variants.{k}", "not a given value of this question")
-            m = r.mapping(v, f"variants.{k}", {"min", "max", "step"}, {"decimals"})
-            var = Variation(*(r.rational(m[f], f"variants.{k}.{f}")
-                              for f in ("min", "max", "step")),
-                            r.integer(m["decimals"], f"variants.{k}.decimals")
-                            if "decimals" in m else None)
-            if var.min > var.max or var.step <= 0:
-                raise r.fail(v, f"variants.{k}", "expected min <= max and step > 0")
-            variants[k] = var
-    constraints = tuple(r.string(n, "constraints")
-                        for n in r.seq(top["constraints"], "constraints")) \
-        if "constraints" in top else ()
+            notes.append(Note(r.string(nnode, f"notes[{i}]")))
+    return tuple(notes)
 
+
+def _domain(r: _Reader, node: yaml.Node) -> tuple[Condition, ...]:
+    return tuple(_condition(r, n, "domain") for n in r.seq(node, "domain"))
+
+
+def _illustration(r: _Reader, node: yaml.Node) -> tuple[dict[str, sympy.Rational], ...]:
+    return tuple(
+        {k: r.rational(v, f"illustration[{i}].{k}") for k, v in r.pairs(c, f"illustration[{i}]")}
+        for i, c in enumerate(r.seq(node, "illustration")))
+
+
+def _demo(r: _Reader, node: yaml.Node) -> dict[str, sympy.Rational | str]:
+    demo: dict[str, sympy.Rational | str] = {}
+    for k, v in r.pairs(node, "demo"):
+        is_text = isinstance(v, yaml.ScalarNode) and v.tag == "tag:yaml.org,2002:str"
+        demo[k] = r.string(v, f"demo.{k}") if is_text else r.rational(v, f"demo.{k}")
+    if "rule" not in demo:
+        raise r.fail(node, "demo.rule", "missing required field")
+    return demo
+
+
+def _variants(r: _Reader, node: yaml.Node, given: dict[str, sympy.Rational]
+              ) -> dict[str, Variation]:
+    variants: dict[str, Variation] = {}
+    for k, v in r.pairs(node, "variants"):
+        if k not in given:
+            raise r.fail(v, f"variants.{k}", "not a given value of this question")
+        m = r.mapping(v, f"variants.{k}", {"min", "max", "step"}, {"decimals"})
+        var = Variation(*(r.rational(m[f], f"variants.{k}.{f}") for f in ("min", "max", "step")),
+                        r.integer(m["decimals"], f"variants.{k}.decimals")
+                        if "decimals" in m else None)
+        if var.min > var.max or var.step <= 0:
+            raise r.fail(v, f"variants.{k}", "expected min <= max and step > 0")
+        variants[k] = var
+    return variants
+
+
+def _constraints(r: _Reader, node: yaml.Node) -> tuple[str, ...]:
+    return tuple(r.string(n, "constraints") for n in r.seq(node, "constraints"))
+
+
+def _check_placeholders(r: _Reader, top: dict[str, yaml.Node], given: dict[str, sympy.Rational],
+                        steps: tuple[Step, ...]) -> None:
+    """The question's and the steps' <<name>> placeholders name given values."""
     for m in PLACEHOLDER_RE.finditer(r.string(top["question"], "question")):
         if m[1] not in given:
             raise r.fail(top["question"], "question",
@@ -319,16 +366,6 @@ def load_spec(path: str | Path) -> Spec:
             if m[1] not in given:
                 raise r.fail(top["steps"].value[i], f"steps[{i}].text",
                              f"placeholder <<{m[1]}>> names no given value")
-    spec = Spec(
-        path=path, id=qid, title=r.string(top["title"], "title"),
-        marks=r.integer(top["marks"], "marks"), question=r.string(top["question"], "question"),
-        given=given, steps=tuple(steps), answers=answers, convention=primary,
-        alternatives=alternatives, vocabulary=vocabulary, definitions=definitions, latex=latex,
-        notes=tuple(notes), domain=domain, illustration=illustration, demo=demo, variants=variants,
-        constraints=constraints,
-    )
-    _check_names(spec, r, top)
-    return spec
 
 
 def _check_names(spec: Spec, r: _Reader, top: dict[str, yaml.Node]) -> None:

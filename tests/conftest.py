@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,21 @@ def quick_runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("quick-runs")
     make_quick_runs(runs, seed=0)
     return runs
+
+
+# ---------------------------------------------------------------- Part B's reference run (issue 14)
+
+
+@pytest.fixture(scope="session")
+def partb_run(tmp_path_factory) -> Path:
+    """`dlhw run partb --seed 0` made once per test worker: metrics.json, config.json and the
+    figures, for every test that reads the reference Part B run."""
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    out = tmp_path_factory.mktemp("partb-run")
+    result = CliRunner().invoke(cli, ["run", "partb", "--seed", "0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "digits.mlp.test_accuracy" in result.output
+    return out

@@ -65,7 +65,11 @@ def test_absent_parts_score_zero_and_say_so(tmp_path):
     result = grade_submission(sub, Options(template=None))
     assert result.status == "graded" and result.score == 0
     assert all(i.status == "absent" for i in result.items)
-    assert all("not submitted" in i.feedback or "no model" in i.feedback for i in result.items)
+    missing = {"A": "answers.yaml", "B": "partb.ipynb"}  # Part C: each item names its files
+    for item in result.items:
+        what = {"regression": "no model and metrics.yaml", "fashion": "no model and metrics.yaml",
+                "report": "report.tex"}.get(item.id, missing.get(item.part))
+        assert f"{what} not submitted: 0 marks" in item.feedback, (item.id, item.feedback)
 
 
 def test_cli_formats_and_exit_codes(tmp_path):

@@ -7,25 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from grader.numeric import accepted_interval, judge_number, sig_digits
+from grader.numeric import accepted_interval, judge_number, written_sigfigs
 from grader.parta import grade_question, prepare
 from grader.rubric import load_rubric
 from grader.submission import Number, Text
 from grader.symbolic import prove_equal, read_text, student_formula
 from solver.expr import ExprError
-from solver.spec import Tolerance
 
 RUBRIC = load_rubric()
 REFS = prepare(RUBRIC)
 NAMES = {"z", "a", "w", "x", "b", "dL_da", "eta", "alpha"}
 
 
-def numbers(qid: str, convention: str | None = None, digits: int = 4) -> dict[str, Number]:
-    """A student's answers to a numeric question: the reference rounded to `digits`."""
+def numbers(qid: str, convention: str | None = None, sigfigs: int = 4) -> dict[str, Number]:
+    """A student's answers to a numeric question: the reference rounded to `sigfigs`."""
     sol = REFS[qid].conventions[0].solution
     if convention:
         sol = sol.alternatives[convention]
-    return {aid: Number(f"{a.value:.{digits}g}", 1) for aid, a in sol.answers.items()}
+    return {aid: Number(f"{a.value:.{sigfigs}g}", 1) for aid, a in sol.answers.items()}
 
 
 def statuses(mark) -> dict[str, str]:
@@ -34,8 +33,8 @@ def statuses(mark) -> dict[str, str]:
 
 @pytest.mark.parametrize("qid", ["q1", "q2", "q3", "q5", "q8"])
 def test_reference_rounded_to_4_and_3_figures_gets_full_marks(qid):
-    for digits in (4, 3):
-        mark = grade_question(REFS[qid], numbers(qid, digits=digits), RUBRIC)
+    for sigfigs in (4, 3):
+        mark = grade_question(REFS[qid], numbers(qid, sigfigs=sigfigs), RUBRIC)
         assert mark.score == 5 and mark.status == "correct", mark.answers
 
 
@@ -68,7 +67,7 @@ def test_imprecise_number_gets_a_note_and_the_rubric_share():
 
 
 def test_interval_is_shown_and_bounds_the_accepted_values():
-    tol = Tolerance()
+    tol = RUBRIC.parta.tolerances["q1"]["output"]
     lo, hi = accepted_interval(0.5722272937062802, tol)
     assert judge_number(lo, None, 0.5722272937062802, tol).ok
     assert not judge_number(hi + 1e-4, None, 0.5722272937062802, tol).ok
@@ -77,9 +76,10 @@ def test_interval_is_shown_and_bounds_the_accepted_values():
     assert out.status == "wrong" and "[0.5694, 0.5751]" in out.feedback
 
 
-def test_sig_digits():
-    assert [sig_digits(t) for t in ("0.570", "12", "1200", "-1.5e-3", "0.0")] == [3, 2, 2, 2, 1]
-    assert sig_digits("1/3") is None
+def test_written_sigfigs():
+    assert [written_sigfigs(t) for t in ("0.570", "12", "1200", "-1.5e-3", "0.0")] == \
+        [3, 2, 2, 2, 1]
+    assert written_sigfigs("1/3") is None
 
 
 def test_follow_through_q1_output_from_own_hidden_values():
@@ -208,3 +208,52 @@ def test_example_submission_gets_full_marks_in_part_a():
     assert result.status == "graded"
     assert result.score == Fraction(50)
     assert {i.id for i in result.items} == {f"q{k}" for k in range(1, 11)}
+
+
+# ---------------------------------------------------------------- tolerances: the rubric's
+
+
+def _rubric_with(tmp_path: Path, old: str, new: str):
+    from grader.rubric import RUBRIC_PATH
+
+    text = RUBRIC_PATH.read_text()
+    assert old in text
+    path = tmp_path / "rubric.yaml"
+    path.write_text(text.replace(old, new))
+    return load_rubric(path)
+
+
+def test_every_numeric_answer_has_the_rubric_tolerance_and_q3_its_override():
+    tol = RUBRIC.parta.tolerances
+    assert tol["q3"]["loss_new"].abs == 0.0005 and tol["q3"]["loss_new"].rel == 0.005
+    assert tol["q1"]["output"].abs == 0 and tol["q1"]["output"].sigfigs == 3
+    assert "derivative" not in tol["q6"]  # symbolic answers are compared at points instead
+    # q3's loss after the step is exactly 0: only the absolute bound accepts 0.0004.
+    answers = numbers("q3") | {"loss_new": Number("0.0004", 1)}
+    assert statuses(grade_question(REFS["q3"], answers, RUBRIC))["loss_new"] == "correct"
+
+
+def test_the_rubric_tolerance_decides_what_is_accepted(tmp_path):
+    loose = _rubric_with(tmp_path, "  tolerance:\n    rel: 0.005", "  tolerance:\n    rel: 0.05")
+    answers = numbers("q1") | {"output": Number("0.59", 1)}  # 3% above 0.5722
+    assert statuses(grade_question(REFS["q1"], answers, RUBRIC))["output"] == "wrong"
+    assert statuses(grade_question(prepare(loose)["q1"], answers, loose))["output"] == "correct"
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("q3: {loss_new: {abs: 0.0005}}", "q3: {derivative: {abs: 0.0005}}",
+     r"parta.tolerance.answers.q3.derivative: unknown key"),
+    ("q3: {loss_new: {abs: 0.0005}}", "q99: {loss_new: {abs: 0.0005}}",
+     r"parta.tolerance.answers.q99: no such question"),
+    ("    rel: 0.005\n    abs: 0\n", "    rel: 0.005\n", r"parta.tolerance.abs: missing"),
+    ("    rel: 1.0e-8 ", "    rel: -1 ", r"parta.symbolic.rel: "),
+    ("    chain_rel: 0.005\n", "", r"parta.reading.chain_rel: missing"),
+    ("    partial: {at_least: 0.85, share: 0.5}\n    max_gap: 0.005\n",
+     "    partial: {at_least: 0.85, share: 0.5}\n", r"partb.digits_mlp.max_gap: missing"),
+])
+def test_a_bad_tolerance_is_one_line_naming_the_field(tmp_path, old, new, message):
+    from grader.rubric import RubricError
+
+    with pytest.raises(RubricError, match=message) as info:
+        _rubric_with(tmp_path, old, new)
+    assert "\n" not in str(info.value)

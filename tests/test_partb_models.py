@@ -8,9 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from cli import cli
 from nets.digits import (
     accuracy,
     confusion_matrix,
@@ -46,14 +44,31 @@ def test_perceptron_converges_on_separable_gates(gate: str) -> None:
     np.testing.assert_array_equal(perceptron_predict(X, r.w, r.b), y)
 
 
-def test_perceptron_reports_failure_on_xor() -> None:
+@pytest.mark.parametrize("limit", [1, 7, 100])
+def test_perceptron_on_xor_stops_at_the_limit_and_says_so(limit: int) -> None:
     X, y = LOGIC_GATES["xor"]
-    r = perceptron_train(X, y, max_epochs=37)
+    r = perceptron_train(X, y, max_epochs=limit)
     assert r.converged is False
-    assert r.epochs == len(r.mistakes) == 37
+    assert r.epochs == len(r.mistakes) == limit  # it ran to the limit, whatever the limit
     assert min(r.mistakes) >= 1  # no epoch is ever mistake-free
-    assert r.cycle_epoch is not None and r.cycle_epoch <= 37
     assert np.mean(perceptron_predict(X, r.w, r.b) == y) < 1.0
+
+
+def test_perceptron_on_xor_reports_the_epoch_its_state_first_repeats() -> None:
+    """`cycle_epoch` is the first epoch ending in a (w, b) seen at the end of an earlier one:
+    replay the epochs one by one and find it independently."""
+    X, y = LOGIC_GATES["xor"]
+    r = perceptron_train(X, y, max_epochs=100)
+    states = []
+    for k in range(1, 101):
+        s = perceptron_train(X, y, max_epochs=k)
+        state = (*s.w.tolist(), s.b)
+        if state in states:
+            assert r.cycle_epoch == k
+            break
+        states.append(state)
+    else:
+        raise AssertionError("no state repeated within 100 epochs")
 
 
 # ------------------------------------------------------------------ sigmoid neuron
@@ -182,25 +197,18 @@ def test_make_config_checks_overrides() -> None:
 # ------------------------------------------------------------------ `dlhw run partb`
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The reference run twice: through the CLI, and through the library (without figures)."""
-    a, b = tmp_path_factory.mktemp("partb_cli"), tmp_path_factory.mktemp("partb_lib")
-    result = CliRunner().invoke(cli, ["run", "partb", "--seed", "0", "--out", str(a)])
-    assert result.exit_code == 0, result.output
-    assert "digits.mlp.test_accuracy" in result.output
-    run_partb(seed=0, out=b, progress=False, figures=False)
-    return a, b
+# `partb_run` (tests/conftest.py): the reference run through the CLI, made once per session.
 
 
-def test_same_seed_same_bytes(runs: tuple[Path, Path]) -> None:
-    a, b = runs
-    assert (a / "metrics.json").read_bytes() == (b / "metrics.json").read_bytes()
-    assert (a / "config.json").read_bytes() == (b / "config.json").read_bytes()
+def test_same_seed_same_bytes(partb_run: Path, tmp_path: Path) -> None:
+    """A second run, through the library and without figures, writes the same bytes."""
+    run_partb(seed=0, out=tmp_path, progress=False, figures=False)
+    assert (partb_run / "metrics.json").read_bytes() == (tmp_path / "metrics.json").read_bytes()
+    assert (partb_run / "config.json").read_bytes() == (tmp_path / "config.json").read_bytes()
 
 
-def test_metrics_meet_the_targets(runs: tuple[Path, Path]) -> None:
-    text = (runs[0] / "metrics.json").read_text()
+def test_metrics_meet_the_targets(partb_run: Path) -> None:
+    text = (partb_run / "metrics.json").read_text()
     metrics = json.loads(text)
     assert set(REQUIRED_IDS) <= set(metrics)
     assert '"perceptron.xor.converged": false' in text  # a JSON boolean, not a string
@@ -211,12 +219,12 @@ def test_metrics_meet_the_targets(runs: tuple[Path, Path]) -> None:
     assert metrics["digits.softmax.test_accuracy"] >= 0.95
     assert metrics["digits.mlp.test_accuracy"] >= 0.98
     assert sum(map(sum, metrics["digits.mlp.confusion_matrix"])) == metrics["digits.n_test"]
-    config = json.loads((runs[0] / "config.json").read_text())
+    config = json.loads((partb_run / "config.json").read_text())
     assert config["seed"] == 0 and config["hyperparameters"]["mlp_hidden"] == 128
     assert {"python", "numpy", "scikit-learn"} <= set(config["versions"])
 
 
-def test_mlp_beats_sklearn_on_the_same_split(runs: tuple[Path, Path]) -> None:
+def test_mlp_beats_sklearn_on_the_same_split(partb_run: Path) -> None:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
@@ -224,19 +232,19 @@ def test_mlp_beats_sklearn_on_the_same_split(runs: tuple[Path, Path]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sk = MLPClassifier((64,), random_state=0).fit(split.X_train, split.y_train)
-    ours = json.loads((runs[0] / "metrics.json").read_text())["digits.mlp.test_accuracy"]
+    ours = json.loads((partb_run / "metrics.json").read_text())["digits.mlp.test_accuracy"]
     assert ours > sk.score(split.X_test, split.y_test)
 
 
-def test_figures_are_pngs(runs: tuple[Path, Path]) -> None:
-    names = {p.name for p in runs[0].glob("*.png")}
+def test_figures_are_pngs(partb_run: Path) -> None:
+    names = {p.name for p in partb_run.glob("*.png")}
     assert {"perceptron_xor.png", "digits_confusion_mlp.png", "digits_misclassified.png",
             "softmax_weights.png", "digits_loss.png", "neuron_loss.png"} <= names
     for name in names:
-        assert (runs[0] / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (partb_run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_seed_is_used(runs: tuple[Path, Path], tmp_path: Path) -> None:
+def test_the_seed_is_used(tmp_path: Path) -> None:
     cfg = make_config(softmax_epochs=2, mlp_epochs=1, xor_epochs=10)
     one = run_partb(seed=1, out=tmp_path / "s1", cfg=cfg, progress=False, figures=False)
     two = run_partb(seed=2, out=tmp_path / "s2", cfg=cfg, progress=False, figures=False)

@@ -49,7 +49,8 @@ def _sym(formula: Formula) -> sympy.Expr:
                          ids=[f"{c}:{w}:{t}" for c, w, t, _ in READ])
 def test_corpus_reads_as_expected(cls, where, text, expected):
     ref, aid, entry = _entry(where, text)
-    assert entry.kind in ("value", "formula"), f"{text!r} not read: {entry.error}"
+    kind = "value" if ref.spec.answers[aid].kind == "numeric" else "formula"
+    assert entry.kind == kind, f"{text!r} not read as a {kind}: {entry.kind} {entry.error}"
     if entry.kind == "value":
         assert math.isclose(entry.value, float(expected), rel_tol=1e-12, abs_tol=1e-15)
         if text.strip() != entry.text:  # decorated: the feedback says what was read
@@ -206,10 +207,10 @@ def test_every_accepted_form_reads_to_the_plain_sympy_form(tree, seed):
        st.integers(2, 5),
        st.sampled_from(["≈ {}", "~{}", "{} (approx)", "{}...", "{} (4 d.p.)", "$ {} $",
                         "{} units", "comma", "percent", "= {}", "{} (= {})"]))
-def test_every_decorated_number_reads_to_its_plain_value(value, digits, decoration):
+def test_every_decorated_number_reads_to_its_plain_value(value, sigfigs, decoration):
     """The number and its decorated forms, read as the grader reads an answer, give the same
     value (a percentage value/100), and the feedback says what was read."""
-    plain = f"{value:.{digits}g}"
+    plain = f"{value:.{sigfigs}g}"
     if "e" in plain:
         return
     want = float(plain)

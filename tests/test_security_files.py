@@ -71,7 +71,8 @@ def test_symlinked_models_folder_and_parent_folders_are_refused(tmp_path):
     assert sub.status == "invalid"
     assert any(p.startswith("models: a symbolic link") for p in sub.problems), sub.problems
     fashion = next(i for i in sub.items if i.id == "fashion")
-    assert fashion.status in ("absent", "blank", "unverified")  # the linked model was not taken
+    # The linked model was not taken: mallory has no model (and no metrics.yaml).
+    assert fashion.status == "absent" and fashion.feedback.startswith("no model"), fashion
 
 
 def test_symlinked_submission_folder_is_refused(tmp_path):

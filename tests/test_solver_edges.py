@@ -57,7 +57,7 @@ def test_any_set_gives_an_error_line_or_answers_true_to_30_digits(spec, data):
     names = data.draw(st.lists(st.sampled_from(sorted(spec.given)), min_size=1, unique=True))
     overrides = {n: data.draw(wide, label=n) for n in names}
     try:
-        sol = solve(spec, overrides, sig=30)
+        sol = solve(spec, overrides, sigfigs=30)
     except DlhwError as exc:
         assert "\n" not in str(exc) and str(exc).startswith(spec.id)
         return
@@ -91,7 +91,7 @@ def test_known_edges_print_true_numbers(args, expected):
 
 def test_half_mse_gradient_keeps_its_sign_far_in_the_tail():
     # σ(z) is within 1e-30 of 1 here: floats round a to 1.0 and lose the sign of y - a.
-    sol = solve(next(s for s in SPECS if s.id == "q2"), {"w": "100"}, sig=4)
+    sol = solve(next(s for s in SPECS if s.id == "q2"), {"w": "100"}, sigfigs=4)
     half = sol.alternatives["half_mse"].answers
     assert half["dL_da"].value < 0 and half["dL_dw"].value < 0
     assert half["dL_dw"].value != 0.0

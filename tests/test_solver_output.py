@@ -1,4 +1,4 @@
-"""`dlhw solve` end to end: golden JSON, LaTeX that pdflatex compiles, errors, no torch."""
+"""`dlhw solve` end to end: JSON snapshots, LaTeX that pdflatex compiles, errors, no torch."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from click.testing import CliRunner
 from cli import cli
 from tests.conftest import require
 
-GOLDEN = Path(__file__).parent / "golden"
+# Snapshots of the tool's own output: they catch a change, not an error (a wrong answer stored
+# here would pass). Correctness is checked against autograd and finite differences instead
+# (test_solver_crosscheck.py).
+SNAPSHOTS = Path(__file__).parent / "snapshots"
 QUESTIONS = [f"q{i}" for i in range(1, 11)]
 
 
@@ -24,11 +27,11 @@ def invoke(*args: str):
 
 
 @pytest.mark.parametrize("qid", QUESTIONS)
-def test_json_matches_golden(qid):
-    # Regenerate after a deliberate change: dlhw solve qN --json > tests/golden/qN.json
+def test_json_is_unchanged_from_its_snapshot(qid):
+    # Regenerate after a deliberate change: dlhw solve qN --json > tests/snapshots/qN.json
     result = invoke("solve", qid, "--json")
     assert result.exit_code == 0, result.output
-    assert_same(json.loads(result.output), json.loads((GOLDEN / f"{qid}.json").read_text()))
+    assert_same(json.loads(result.output), json.loads((SNAPSHOTS / f"{qid}.json").read_text()))
 
 
 def assert_same(got, want, where="$"):

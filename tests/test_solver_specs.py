@@ -102,6 +102,9 @@ def test_find_spec_unknown_lists_valid_ids():
     (lambda s: s + "notes: ['<<nope>>']\n", r"notes\[0\].text: placeholder <<nope>>"),
     (lambda s: s.replace("text: Pre-activation", "text: Pre <<nope>>"),
      r"steps\[0\].text: placeholder <<nope>> names no given value"),
+    # How close an answer must be is the rubric's (parta.tolerance), not the spec's.
+    (lambda s: s.replace("z: {kind: numeric}", "z: {kind: numeric, tolerance: {abs: 0.1}}"),
+     r"answers.z.tolerance: unknown key"),
 ])
 def test_bad_specs_give_one_line_naming_file_line_and_field(tmp_path, edit, message):
     path = write(tmp_path, edit(GOOD))

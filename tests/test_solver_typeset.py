@@ -79,18 +79,18 @@ def _significant(text: str) -> int:
     return len(mant.replace(".", "").lstrip("0"))
 
 
-@pytest.mark.parametrize("sig", [2, 4, 9, 30])
+@pytest.mark.parametrize("sigfigs", [2, 4, 9, 30])
 @pytest.mark.parametrize("spec", [s for s in load_all() if s.given], ids=lambda s: s.id)
-def test_every_printed_number_carries_the_stated_significant_figures(spec, sig):
-    sol = solve(spec, sig=sig)
-    v = view(sol, latex=False, sig=sig)
+def test_every_printed_number_carries_the_stated_significant_figures(spec, sigfigs):
+    sol = solve(spec, sigfigs=sigfigs)
+    v = view(sol, latex=False, sigfigs=sigfigs)
     numbers = [a["value"] for a in v["answers"]] + [
         s["chain"][-1]["expr"] for s in v["steps"] if re.fullmatch(r"-?[\d.]+(×10\S+)?",
                                                                     s["chain"][-1]["expr"])]
     assert numbers
     for text in numbers:
         if text != "0":
-            assert _significant(text) == sig, (text, sig)
+            assert _significant(text) == sigfigs, (text, sigfigs)
 
 
 def test_the_given_values_are_never_rounded():
