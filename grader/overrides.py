@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from grader.results import Status
 from grader.rubric import Rubric
 from solver.errors import DlhwError
 from solver.yamlnodes import NodeReader
@@ -100,9 +101,9 @@ def report_overrides(overrides: Overrides, rows: list[dict[str, object]],
         ids |= who
         for qid, q in (row.get("questions") or {}).items():  # type: ignore[union-attr]
             for aid, a in (q.get("answers") or {}).items():
-                if a.get("status") == "override":
+                if a.get("status") == Status.OVERRIDE:
                     applied |= {(s, qid, aid) for s in who}
-                review += a.get("status") == "review"
+                review += a.get("status") == Status.REVIEW
     lines = []
     if overrides.entries:
         used = [o for o in overrides.entries if (o.student, o.question, o.answer) in applied]

@@ -28,7 +28,7 @@ from grader.numeric import (
     split_remark,
 )
 from grader.overrides import Override
-from grader.results import AnswerMark, ItemMark
+from grader.results import AnswerMark, ItemMark, Status
 from grader.rubric import Rubric, Tolerance
 from grader.submission import Other, Text, Value
 from grader.symbolic import (
@@ -373,10 +373,10 @@ class _Judged:
 def _judge(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str, _Entry],
            earlier: dict[str, _Judged], rubric: Rubric) -> _Judged:
     entry = entries[aid]
-    if entry.kind == "blank":
-        return _Judged("blank", False, Fraction(0), "no answer given")
-    if entry.kind == "review":
-        return _Judged("review", False, Fraction(0), f"could not read this answer: "
+    if entry.kind == Status.BLANK:
+        return _Judged(Status.BLANK, False, Fraction(0), "no answer given")
+    if entry.kind == Status.REVIEW:
+        return _Judged(Status.REVIEW, False, Fraction(0), f"could not read this answer: "
                        f"{entry.error}; left to the instructor (0 points until settled)")
     judged = _judge_read(ref, conv, aid, entries, earlier, rubric)
     if entry.note:
@@ -392,7 +392,7 @@ def _judge_read(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str
     # Follow-through is possible when an upstream answer the student gave is not correct.
     wrong_upstream = sorted(d for d in conv.deps[aid]
                             if d in earlier and earlier[d].status in
-                            ("wrong", "imprecise", "follow-through"))
+                            (Status.WRONG, Status.IMPRECISE, Status.FOLLOW_THROUGH))
     overrides = {d: (entries[d].formula if entries[d].kind == "formula" else entries[d].value)
                  for d in conv.deps[aid] if entries[d].kind in ("formula", "value")}
     if entry.kind == "value":
@@ -402,21 +402,21 @@ def _judge_read(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str
         interval = fmt_interval(v.interval, tol.sigfigs)
         shown = f" (accepted interval {interval})" if pa.show_interval else ""
         if v.ok:
-            return _Judged("correct", True, Fraction(1), f"correct{shown}")
+            return _Judged(Status.CORRECT, True, Fraction(1), f"correct{shown}")
         if wrong_upstream:
             ft = _chain(conv, ref.given, overrides).get(aid)
             if ft is not None and judge_number(entry.value, entry.text, ft, tol).ok:
                 return _follow_through(wrong_upstream, pa.follow_through_share)
         if v.imprecise:
-            return _Judged("imprecise", False, pa.imprecise_share,
+            return _Judged(Status.IMPRECISE, False, pa.imprecise_share,
                            f"too imprecise: {entry.text} has {v.sigfigs} significant "
                            f"figure{'s' * (v.sigfigs != 1)}, give at least "
                            f"{tol.sigfigs}{shown}")
-        return _Judged("wrong", False, Fraction(0), f"{fmt(entry.value, 6)} is not accepted"
+        return _Judged(Status.WRONG, False, Fraction(0), f"{fmt(entry.value, 6)} is not accepted"
                        f"{shown}")
     # Symbolic: a quick exact proof first, else agreement at the random points.
     if _equal_symbolic(ref, conv, aid, entry.formula, rubric):
-        return _Judged("correct", True, Fraction(1), "correct (equivalent to the expected "
+        return _Judged(Status.CORRECT, True, Fraction(1), "correct (equivalent to the expected "
                        "expression)")
     if wrong_upstream:
         fts = [_chain(conv, env, overrides).get(aid) for env in ref.points[aid]]
@@ -425,7 +425,7 @@ def _judge_read(ref: QuestionRef, conv: _Convention, aid: str, entries: dict[str
     branch = f" for {answer.where}" if answer.where else ""
     real = "" if _has_value(entry.formula, ref.points[aid]) else \
         "; it has no real value there (sqrt or log of a negative number?)"
-    return _Judged("wrong", False, Fraction(0), f"not equivalent to the expected expression"
+    return _Judged(Status.WRONG, False, Fraction(0), f"not equivalent to the expected expression"
                    f"{branch} (compared at {len(ref.points[aid])} random points){real}")
 
 
@@ -439,7 +439,7 @@ def _has_value(formula: Formula, points: list[dict[str, float]]) -> bool:
 
 
 def _follow_through(upstream: list[str], share: Fraction) -> _Judged:
-    return _Judged("follow-through", False, share,
+    return _Judged(Status.FOLLOW_THROUGH, False, share,
                    f"not the reference value, but correct from your own {', '.join(upstream)}: "
                    f"follow-through, {float(share):.0%} of the marks")
 
@@ -508,29 +508,29 @@ def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubri
         j = judged[aid]
         status, feedback, score = j.status, j.feedback, j.share * ref.weights[aid]
         if rank > 0 and j.ok and not primary[aid].ok:
-            status = "convention"
+            status = Status.CONVENTION
             feedback = f"correct in the {conv.name} convention"
         elif not j.ok:
             others = [c for c, js in per_conv.items() if c != conv.name and js[aid].ok]
-            if others and j.status == "wrong":
+            if others and j.status == Status.WRONG:
                 feedback += (f"; it matches the {others[0]} convention, but your other answers "
                              f"follow {conv.name}: keep to one convention")
         o = (overrides or {}).get(aid)
         if o is not None:
-            status, score = "override", o.points
+            status, score = Status.OVERRIDE, o.points
             feedback = f"set by the instructor: {o.reason} (the grader said: {status_was(j)})"
         marks.append(AnswerMark(aid, status, score, ref.weights[aid], feedback,
                                 _shown(raw.get(aid))))
     total = sum((m.score for m in marks), Fraction(0))
-    blank = all(m.status == "blank" for m in marks)
+    blank = all(m.status == Status.BLANK for m in marks)
     full = total == spec.marks
     counts: dict[str, int] = {}
     for m in marks:
         counts[m.status] = counts.get(m.status, 0) + 1
-    status = "blank" if blank else "review" if "review" in counts else "correct" if full \
-        else "wrong" if total == 0 else "partial"
-    order = ("review", "override", "correct", "convention", "follow-through", "imprecise",
-             "wrong", "blank")
+    status = Status.BLANK if blank else Status.REVIEW if Status.REVIEW in counts else \
+        Status.CORRECT if full else Status.WRONG if total == 0 else Status.PARTIAL
+    order = (Status.REVIEW, Status.OVERRIDE, Status.CORRECT, Status.CONVENTION,
+             Status.FOLLOW_THROUGH, Status.IMPRECISE, Status.WRONG, Status.BLANK)
     summary = ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
     if blank:
         summary = "not answered"
@@ -573,11 +573,11 @@ def grade_parta(answers: dict[str, dict[str, Value]] | None,
     for qid, ref in refs.items():
         spec = ref.spec
         if invalid is not None:
-            out.append(ItemMark(qid, spec.title, "A", None, Fraction(spec.marks), "invalid",
+            out.append(ItemMark(qid, spec.title, "A", None, Fraction(spec.marks), Status.INVALID,
                                 invalid))
         elif answers is None:
             out.append(ItemMark(qid, spec.title, "A", Fraction(0), Fraction(spec.marks),
-                                "absent", "answers.yaml not submitted: 0 marks"))
+                                Status.ABSENT, "answers.yaml not submitted: 0 marks"))
         else:
             out.append(grade_question(ref, answers.get(qid), rubric, notes.get(qid),
                                       (overrides or {}).get(qid)))

@@ -15,7 +15,7 @@ import re
 import textwrap
 from collections.abc import Mapping
 
-from grader.results import Outcome, Result, points
+from grader.results import Outcome, Result, Status, points
 
 # C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings, overrides and isolates.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -183,7 +183,7 @@ def to_table(result: Result | Row, width: int = 100) -> str:
     # Answers waiting for the instructor come first: they are 0 points only until settled.
     lines += [f"  ? review {iid}.{aid}: {a['feedback']}"
               for iid, item in row["questions"].items()  # type: ignore[union-attr]
-              for aid, a in item.get("answers", {}).items() if a["status"] == "review"]
+              for aid, a in item.get("answers", {}).items() if a["status"] == Status.REVIEW]
     lines.append(f"{'item':<20} {'points':>6} {'max':>5}  {'status':<14} feedback")
     indent = " " * 50
     for iid, item in row["questions"].items():  # type: ignore[union-attr]
@@ -191,7 +191,7 @@ def to_table(result: Result | Row, width: int = 100) -> str:
                 f"{item['status']:<14} ")
         lines.append(line + _wrap(item["feedback"], width - len(line), indent))
         for aid, a in item.get("answers", {}).items():
-            if a["status"] in ("correct", "passed") or item["status"] == "blank":
+            if a["status"] in (Status.CORRECT, Status.PASSED) or item["status"] == Status.BLANK:
                 continue
             sub = (f"  {aid:<18} {_num(a['score']):>6} {_num(a['max_score']):>5}  "
                    f"{a['status']:<14} ")

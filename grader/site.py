@@ -27,6 +27,7 @@ from markupsafe import Markup
 from grader import parta
 from grader.grade import Options
 from grader.report import file_stem
+from grader.results import Status
 from grader.submission import Text
 from grader.symbolic import PointError, eval_formula
 from solver.fileio import atomic_write
@@ -34,8 +35,9 @@ from solver.present import fmt
 from solver.render import TEMPLATES_DIR
 
 SITE_DIR = TEMPLATES_DIR / "site"
-WRONG = ("wrong", "imprecise", "follow-through", "convention")  # answered, not the reference
-UPSTREAM_WRONG = ("wrong", "imprecise", "follow-through")  # what follow-through starts from
+# Answered, but not the reference's value; and what follow-through starts from.
+WRONG = (Status.WRONG, Status.IMPRECISE, Status.FOLLOW_THROUGH, Status.CONVENTION)
+UPSTREAM_WRONG = (Status.WRONG, Status.IMPRECISE, Status.FOLLOW_THROUGH)
 Row = dict[str, object]
 
 
@@ -251,13 +253,13 @@ class Diagnoser:
     def diagnose(self, ref: parta.QuestionRef, aid: str, answers: dict[str, dict],
                  marked_in: str, status: str, value: object) -> str:
         conv = next((c for c in ref.conventions if c.name == marked_in), ref.conventions[0])
-        if status == "convention":
+        if status == Status.CONVENTION:
             return f"the {conv.name} convention"
-        if status == "follow-through":
+        if status == Status.FOLLOW_THROUGH:
             upstream = sorted(d for d in conv.deps[aid]
                               if answers.get(d, {}).get("status") in UPSTREAM_WRONG)
             return f"follow-through from {', '.join(upstream) or 'earlier answers'}"
-        if status == "imprecise":
+        if status == Status.IMPRECISE:
             return "too few significant figures"
         if value is None:
             return "not read"
@@ -306,7 +308,7 @@ def wrong_answers(rows: list[Row], options: Options, settings: Settings) -> list
                 continue
             answers = q.get("answers") or {}
             for aid, a in answers.items():
-                if a["status"] not in ("blank",):
+                if a["status"] not in (Status.BLANK,):
                     answered[qid, aid] += 1
                 if a["status"] not in WRONG:
                     continue
@@ -382,8 +384,8 @@ def waiting_for_review(rows: list[Row]) -> list[Waiting]:
             if q.get("part") == "A":
                 out += [Waiting(str(row["folder"]), stem, iid, aid, a.get("submitted") or "",
                                 a.get("feedback") or "")
-                        for aid, a in answers.items() if a.get("status") == "review"]
-            elif q.get("status") == "review":
+                        for aid, a in answers.items() if a.get("status") == Status.REVIEW]
+            elif q.get("status") == Status.REVIEW:
                 out.append(Waiting(str(row["folder"]), stem, iid, "", "", q.get("feedback", "")))
     return out
 
@@ -411,10 +413,10 @@ def flagged(rows: list[Row], options: Options) -> list[Flagged]:
             check = checks.get(iid)
             if detail.get("flagged"):
                 reasons.append(("claim far from measured", f"{iid}: {q.get('feedback', '')}"))
-            if check == "notebook" and q.get("status") in ("invalid", "refused"):
+            if check == "notebook" and q.get("status") in (Status.INVALID, Status.REFUSED):
                 reasons.append(("notebook tampered or refused",
                                 f"{iid}: {q.get('feedback', '')}"))
-            if check == "model" and q.get("status") == "invalid":
+            if check == "model" and q.get("status") == Status.INVALID:
                 reasons.append(("model refused", f"{iid}: {q.get('feedback', '')}"))
         if row.get("status") in ("invalid", "error") and not reasons:
             reasons.append((str(row["status"]), "see the student's page"))
