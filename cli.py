@@ -190,12 +190,9 @@ def _print_metrics(metrics: dict) -> None:
                    else f"{key:<52} {value}")
 
 
-def _run_partc(out_of: dict[str, str], **options) -> None:
-    from nets.studies import run_study
-
-    for name, out in out_of.items():
-        _print_metrics(run_study(name, out, **options))
-        click.echo(f"wrote {out}/metrics.json, config.json and figures")
+def _report(name: str, out: Path | str, metrics: dict) -> None:
+    _print_metrics(metrics)
+    click.echo(f"wrote {out}/metrics.json, config.json and figures")
 
 
 def _partc_options(default_out: str):
@@ -233,7 +230,9 @@ _TIME_BUDGET = click.option(
 def _study_command(study) -> click.Command:
     """`dlhw run NAME` for one nets.studies.Study."""
     def command(out: str, **options) -> None:
-        _run_partc({study.name: out}, **options)
+        from nets.studies import run_study
+
+        _report(study.name, out, run_study(study.name, out, **options))
 
     command = _partc_options(f"runs/{study.name}")(command)
     if study.time_budget:
@@ -246,9 +245,9 @@ def _study_command(study) -> click.Command:
 @_TIME_BUDGET
 def run_partc(out: str, **options) -> None:
     """Every Part C study, each into OUT/<study> (regression, optimizers, ..., viz)."""
-    from nets.studies import STUDIES
+    from nets.studies import run_all
 
-    _run_partc({s.name: str(Path(out) / s.name) for s in STUDIES}, **options)
+    run_all(out, report=_report, **options)
 
 
 # ------------------------------------------------------------------ grading

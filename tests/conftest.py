@@ -36,7 +36,7 @@ def require(condition: bool, why: str) -> None:
 def quick_runs(tmp_path_factory):
     """Part B's run and every Part C study's quick run, made once per test session.
 
-    Made through the CLI (`dlhw run partb`, `dlhw run partc --quick`), as a user makes them;
+    Made as a user previews the handout (`dlhw handout --quick`: the runs, then handout.tex);
     the study tests, the handout and the grader read them, and must not write into them.
     Under xdist the workers share one copy: the first to ask makes it under a file lock.
     """
@@ -55,9 +55,9 @@ def quick_runs(tmp_path_factory):
     runs, done = shared / "quick-runs", shared / "quick-runs.done"
     with FileLock(str(shared / "quick-runs.lock")):
         if not done.is_file():
-            for args in (["run", "partb", "--out", str(runs / "partb")],
-                         ["run", "partc", "--quick", "--out", str(runs)]):
-                res = CliRunner().invoke(cli, args)
-                assert res.exit_code == 0, res.output + repr(res.exception)
+            res = CliRunner().invoke(cli, ["handout", "--quick", "--runs", str(runs),
+                                           "--out", str(shared / "quick-handout")])
+            assert res.exit_code == 0, res.output + repr(res.exception)
+            assert (shared / "quick-handout" / "handout.tex").is_file()
             done.touch()
     return runs

@@ -12,6 +12,7 @@ module's docstring lists its own), which students report under the same names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +71,13 @@ def run_study(name: str, out: str | Path, seed: int = 0, epochs: int | None = No
 
 
 def run_all(runs_dir: str | Path, seed: int = 0, quick: bool = False, progress: bool = True,
-            data_dir: str | None = None, partb: bool = False, **kwargs: Any
-            ) -> dict[str, dict[str, Any]]:
+            data_dir: str | None = None, partb: bool = False,
+            report: Callable[[str, Path, dict[str, Any]], None] | None = None,
+            **kwargs: Any) -> dict[str, dict[str, Any]]:
     """Every study (and Part B's run first when `partb`), each into runs_dir/<name>.
 
-    `kwargs` go to `run_study` (epochs, device, precision, time_budget). Returns name -> metrics.
+    `kwargs` go to `run_study` (epochs, device, precision, time_budget); `report(name, folder,
+    metrics)` is called as each run ends. Returns name -> metrics.
     """
     runs_dir = Path(runs_dir)
     done: dict[str, dict[str, Any]] = {}
@@ -82,7 +85,12 @@ def run_all(runs_dir: str | Path, seed: int = 0, quick: bool = False, progress: 
         from nets.partb import run_partb
 
         done["partb"] = run_partb(seed=seed, out=runs_dir / "partb", progress=progress).metrics
+        if report:
+            report("partb", runs_dir / "partb", done["partb"])
     for study in STUDIES:
-        done[study.name] = run_study(study.name, runs_dir / study.name, seed=seed, quick=quick,
-                                     progress=progress, data_dir=data_dir, **kwargs)
+        out = runs_dir / study.name
+        done[study.name] = run_study(study.name, out, seed=seed, quick=quick, progress=progress,
+                                     data_dir=data_dir, **kwargs)
+        if report:
+            report(study.name, out, done[study.name])
     return done

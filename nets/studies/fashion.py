@@ -27,6 +27,7 @@ from nets.studies.common import (
     Arm,
     Figure,
     Study,
+    Trained,
     bar,
     fashion_test,
     run_config,
@@ -92,6 +93,23 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     save_curve(run_dir / "accuracy.png", {"train (augmented)": h.train_acc, "test": h.val_acc},
                "epoch", "accuracy", "Reference CNN: accuracy (single view)")
 
+    variants, var_cfg = _variants(run_dir, m, fd, xt, yt, seed, quick, progress)
+    return save_run(run_dir, "fashion", m, {
+        "seed": seed, "quick": quick, "train_images": len(x), "test_images": len(xt),
+        "classes": list(D.CLASSES),
+        "model": {"variant": "reference", **VARIANTS["reference"].to_dict()}, "layers": rows,
+        "train": run_config(cfg, h), "normalize": {"mean": D.MEAN, "std": D.STD},
+        "tta": "hflip" if REFERENCE_TTA else None,
+        "measured": measured,
+        "variants": {k: v.to_dict() for k, v in VARIANTS.items()},
+        "variants_train": var_cfg.to_dict(),
+        "variants_resolved": {k: t.hist.plan for k, t in variants.items()}})
+
+
+def _variants(run_dir: Path, m: dict[str, Any], fd: D.FashionData, xt: torch.Tensor,
+              yt: torch.Tensor, seed: int, quick: bool, progress: bool
+              ) -> tuple[dict[str, Trained], TrainConfig]:
+    """Depth and width variants of the CNN (nets.models.VARIANTS), trained on a subset."""
     n_sub = 600 if quick else 10000
     xs, ys = D.subset(fd.x_train, fd.y_train, n_sub, seed)
     var_cfg = TrainConfig(**{**REFERENCE, "epochs": 1 if quick else 5, "batch_size": 64,
@@ -105,16 +123,7 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     bar(run_dir / "variants.png",
         {k: m[f"fashion.variants.{k}.test_accuracy"] for k in variants}, "test accuracy",
         f"Depth/width variants ({n_sub} train images, {var_cfg.epochs} epochs)")
-    return save_run(run_dir, "fashion", m, {
-        "seed": seed, "quick": quick, "train_images": len(x), "test_images": len(xt),
-        "classes": list(D.CLASSES),
-        "model": {"variant": "reference", **VARIANTS["reference"].to_dict()}, "layers": rows,
-        "train": run_config(cfg, h), "normalize": {"mean": D.MEAN, "std": D.STD},
-        "tta": "hflip" if REFERENCE_TTA else None,
-        "measured": measured,
-        "variants": {k: v.to_dict() for k, v in VARIANTS.items()},
-        "variants_train": var_cfg.to_dict(),
-        "variants_resolved": {k: t.hist.plan for k, t in variants.items()}})
+    return variants, var_cfg
 
 
 def evaluate_reference(run_dir: Path, model: nn.Module, xt: torch.Tensor, yt: torch.Tensor,

@@ -41,7 +41,18 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     """None vs L1 vs L2 vs dropout vs early stopping: train/validation gap and weights."""
     run_dir = make_run_dir(out)
     m: dict[str, Any] = {}
-    # Regression: a deliberately over-sized MLP on few points, so that overfitting shows.
+    reg, split = _regression(run_dir, m, seed, epochs, quick, progress)
+    fashion, n_train, n_val = _fashion(run_dir, m, seed, epochs, quick, progress, data_dir)
+    return save_run(run_dir, "regularization", m, {
+        "seed": seed, "quick": quick, "regression_split": split,
+        "fashion_subset": {"train": n_train, "val": n_val},
+        "runs": {**{f"regression.{k}": t.config() for k, t in reg.items()},
+                 **{f"fashion.{k}": t.config() for k, t in fashion.items()}}})
+
+
+def _regression(run_dir: Path, m: dict[str, Any], seed: int, epochs: int | None, quick: bool,
+                progress: bool) -> tuple[dict[str, Trained], dict[str, int]]:
+    """A deliberately over-sized MLP on few points, so that overfitting shows."""
     d = D.regression_data(seed)
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(d.x_train), generator=g)
@@ -54,7 +65,7 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
         "dropout": ({}, 0.1), "early_stopping": ({"early_stopping": max(reg_epochs // 20, 5)}, 0.0),
     }
 
-    def reg_record(t: Trained) -> dict[str, Any]:
+    def record(t: Trained) -> dict[str, Any]:
         tr = evaluate(t.model, xtr, ytr, "regression")["loss"]
         va = evaluate(t.model, xva, yva, "regression")["loss"]
         return {"train_mse": tr, "val_mse": va, "gap": va - tr,
@@ -67,7 +78,7 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
                                lr=1e-2, seed=seed, task="regression", **over),
                    {"dropout": drop})
          for name, (over, drop) in methods.items()},
-        xtr, ytr, xva, yva, seed=seed, prefix="regularization.regression", record=reg_record,
+        xtr, ytr, xva, yva, seed=seed, prefix="regularization.regression", record=record,
         metrics=m, progress=progress, desc="regression")
     hist_figure(run_dir / "regression_weights.png",
                 {k: all_weights(t.model).numpy() for k, t in reg.items()},
@@ -75,19 +86,23 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     bar(run_dir / "regression_gap.png",
         {k: m[f"regularization.regression.{k}.gap"] for k in reg}, "val MSE - train MSE",
         "Regression: generalization gap")
+    return reg, {"train": len(xtr), "val": len(xva)}
 
-    # FashionMNIST: a small training subset so that the unregularized CNN overfits.
+
+def _fashion(run_dir: Path, m: dict[str, Any], seed: int, epochs: int | None, quick: bool,
+             progress: bool, data_dir: str | None) -> tuple[dict[str, Trained], int, int]:
+    """A small training subset, so that the unregularized CNN overfits."""
     fd = D.load_fashion(data_dir)
     n_train, n_val = (1000, 500) if quick else (5000, 2000)
     x, y, xv, yv = fashion_split(fd, n_train, n_val, seed)
     xt, yt = fashion_test(fd, quick, seed)
     f_epochs = epochs or (2 if quick else 12)
-    f_methods = {  # METHODS -> (train-config overrides, dropout)
+    methods = {  # METHODS -> (train-config overrides, dropout)
         "none": ({}, 0.0), "l1": ({"l1": 1e-5}, 0.0), "l2": ({"weight_decay": 1e-3}, 0.0),
         "dropout": ({}, 0.5), "early_stopping": ({"early_stopping": 2}, 0.0),
     }
 
-    def fashion_record(t: Trained) -> dict[str, Any]:
+    def record(t: Trained) -> dict[str, Any]:
         tr = evaluate(t.model, x, y)["accuracy"]
         va = evaluate(t.model, xv, yv)["accuracy"]
         return {"train_accuracy": tr, "val_accuracy": va, "gap": tr - va,
@@ -100,8 +115,8 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
                    TrainConfig(epochs=f_epochs, batch_size=64, optimizer="adam", lr=1e-3,
                                seed=seed, **over),
                    {"dropout": drop})
-         for name, (over, drop) in f_methods.items()},
-        x, y, xv, yv, seed=seed, prefix="regularization.fashion", record=fashion_record,
+         for name, (over, drop) in methods.items()},
+        x, y, xv, yv, seed=seed, prefix="regularization.fashion", record=record,
         metrics=m, progress=progress, desc="fashion")
     curves: dict[str, list[float]] = {}
     for k, t in fashion.items():
@@ -113,11 +128,7 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
                 "FashionMNIST CNN: weights by regularizer")
     bar(run_dir / "fashion_gap.png", {k: m[f"regularization.fashion.{k}.gap"] for k in fashion},
         "train acc - val acc", "FashionMNIST: generalization gap")
-    return save_run(run_dir, "regularization", m, {
-        "seed": seed, "quick": quick, "regression_split": {"train": len(xtr), "val": len(xva)},
-        "fashion_subset": {"train": n_train, "val": n_val},
-        "runs": {**{f"regression.{k}": t.config() for k, t in reg.items()},
-                 **{f"fashion.{k}": t.config() for k, t in fashion.items()}}})
+    return fashion, n_train, n_val
 
 
 STUDY = Study(
