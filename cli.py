@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from solver.errors import DlhwError
+
+if TYPE_CHECKING:
+    from nets.studies import Study
 
 
 class DlhwGroup(click.Group):
@@ -227,7 +231,7 @@ _TIME_BUDGET = click.option(
          "the speed measured on the first steps (recorded in config.json).")
 
 
-def _study_command(study) -> click.Command:
+def _study_command(study: Study) -> click.Command:
     """`dlhw run NAME` for one nets.studies.Study."""
     def command(out: str, **options) -> None:
         from nets.studies import run_study
