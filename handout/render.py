@@ -17,6 +17,7 @@ from typing import Any
 
 from handout.runs import FIGURES, RUNS, HandoutError, Metrics, Run, load_runs
 from nets.models import VARIANTS as CNN_VARIANTS
+from nets.studies.common import slug
 from nets.studies.init import SCHEMES
 from nets.studies.optimizers import OPTIMIZER_NAMES
 from nets.studies.regularization import METHODS
@@ -69,7 +70,7 @@ def facts(m: Metrics) -> dict[str, Any]:
     # What the worst class is mistaken for most often (its confusion-matrix row).
     classes = m.runs["fashion"].config.get("classes", [])
     worst = min(per_class, key=per_class.get)
-    slugs = [c.lower().replace("/", "_").replace("-", "_").replace(" ", "_") for c in classes]
+    slugs = [slug(c) for c in classes]  # as the fashion study names its per-class metrics
     confused: list[str] = []
     if worst in slugs:
         row = m("fashion.confusion_matrix")[slugs.index(worst)]
