@@ -155,3 +155,29 @@ def test_run_dir_refuses_folders_it_did_not_make(tmp_path):
     res = CliRunner().invoke(cli, ["run", "partb", "--out", str(home)])
     assert res.exit_code == 1 and "refusing to clear it" in res.output
     assert (home / "thesis.tex").is_file()
+
+
+def test_an_xdist_worker_trains_on_one_torch_thread_whatever_the_cores():
+    import os
+    import subprocess
+    import sys
+
+    code = ("from types import SimpleNamespace\n"
+            "from nets import hardware as H\n"
+            "H.os.sched_getaffinity = lambda _pid: set(range(16))  # a 16-core machine\n"
+            "from tests.conftest import pytest_configure\n"
+            "pytest_configure(SimpleNamespace(option=SimpleNamespace(numprocesses=0)))\n"
+            "import torch\n"
+            "from nets.studies import run_study\n"
+            "H.set_threads()  # what run_study does first\n"
+            "print(torch.get_num_threads(), H.thread_count())\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "PYTEST_XDIST"))}
+    root = Path(__file__).resolve().parent.parent
+    for worker, expected in (("gw0", "1 1"), (None, "16 16")):
+        run_env = {**env, "PYTHONPATH": str(root),
+                   **({"PYTEST_XDIST_WORKER": worker, "PYTEST_XDIST_WORKER_COUNT": "2"}
+                      if worker else {})}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=run_env, cwd=root, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split()[-2:] == expected.split(), (worker, out.stdout)
