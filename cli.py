@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from solver.errors import DlhwError
+
+if TYPE_CHECKING:
+    from nets.studies import Study
 
 
 class DlhwGroup(click.Group):
@@ -119,7 +123,27 @@ def variants(roster: str, seed: int, out: str, pdf: bool) -> None:
 
 # ------------------------------------------------------------------ Parts B and C
 
-@cli.group()
+class StudiesGroup(click.Group):
+    """`dlhw run`: partb, partc and one command per Part C study (nets.studies.STUDIES).
+
+    The study commands are built when asked for, so `import cli` (and `dlhw solve`) never
+    imports torch; `dlhw run partb` does not either.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from nets.studies import BY_NAME
+
+        return sorted([*self.commands, *BY_NAME])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        from nets.studies import BY_NAME
+
+        return _study_command(BY_NAME[name]) if name in BY_NAME else None
+
+
+@cli.group(cls=StudiesGroup)
 def run() -> None:
     """Run a Part B or Part C study; each writes metrics.json, config.json and figures."""
 
@@ -162,17 +186,6 @@ def notebook(part: str, edition: str | None, out: str | None, execute: bool) -> 
 
 # ------------------------------------------------------------------ Part C (PyTorch)
 
-PARTC_STUDIES = {
-    "regression": "Part 1: two-hidden-layer MLP on sin(x) + noise, chosen by k-fold CV.",
-    "optimizers": "Parts 2-3: SGD, momentum, Adam, RMSprop on both tasks, same budget and seeds.",
-    "regularization": "Parts 2-3: none vs L1 vs L2 vs dropout vs early stopping.",
-    "init": "Part 3: zero vs normal vs Xavier vs He initialization.",
-    "fashion": "Parts 2 and 5: reference FashionMNIST CNN, variants, export to model.pt2.",
-    "search": "Part 4: grid vs random search with k-fold cross-validation.",
-    "viz": "Part 6: filters, activation maps, weight histograms, saliency, act. maximization.",
-}
-
-
 def _print_metrics(metrics: dict) -> None:
     for key, value in metrics.items():
         if isinstance(value, list) and len(value) > 10:
@@ -181,20 +194,9 @@ def _print_metrics(metrics: dict) -> None:
                    else f"{key:<52} {value}")
 
 
-def _run_partc(names: list[str], out_of: dict[str, str], seed: int, epochs: int | None,
-               quick: bool, data_dir: str | None, device: str, precision: str,
-               time_budget: float | None = None) -> None:
-    from nets.hardware import prepare_env
-
-    prepare_env()  # thread settings, before torch loads libgomp
-    from nets.studies import run_study
-
-    for name in names:
-        metrics = run_study(name, out_of[name], seed=seed, epochs=epochs, quick=quick,
-                            data_dir=data_dir, device=device, precision=precision,
-                            time_budget=time_budget)
-        _print_metrics(metrics)
-        click.echo(f"wrote {out_of[name]}/metrics.json, config.json and figures")
+def _report(name: str, out: Path | str, metrics: dict) -> None:
+    _print_metrics(metrics)
+    click.echo(f"wrote {out}/metrics.json, config.json and figures")
 
 
 def _partc_options(default_out: str):
@@ -229,33 +231,27 @@ _TIME_BUDGET = click.option(
          "the speed measured on the first steps (recorded in config.json).")
 
 
-def _make_partc_command(name: str, doc: str) -> None:
-    @run.command(name, help=doc)
-    @_partc_options(f"runs/{name}")
-    def command(seed: int, epochs: int | None, quick: bool, out: str, data_dir: str | None,
-                device: str, precision: str, time_budget: float | None = None) -> None:
-        _run_partc([name], {name: out}, seed, epochs, quick, data_dir, device, precision,
-                   time_budget)
+def _study_command(study: Study) -> click.Command:
+    """`dlhw run NAME` for one nets.studies.Study."""
+    def command(out: str, **options) -> None:
+        from nets.studies import run_study
 
-    if name == "fashion":  # the one run with a time goal
-        _TIME_BUDGET(command)
+        _report(study.name, out, run_study(study.name, out, **options))
 
-
-for _name, _doc in PARTC_STUDIES.items():
-    _make_partc_command(_name, _doc)
+    command = _partc_options(f"runs/{study.name}")(command)
+    if study.time_budget:
+        command = _TIME_BUDGET(command)
+    return click.command(study.name, help=study.help)(command)
 
 
 @run.command("partc")
 @_partc_options("runs")
 @_TIME_BUDGET
-def run_partc(seed: int, epochs: int | None, quick: bool, out: str, data_dir: str | None,
-              device: str, precision: str, time_budget: float | None) -> None:
+def run_partc(out: str, **options) -> None:
     """Every Part C study, each into OUT/<study> (regression, optimizers, ..., viz)."""
-    from pathlib import Path
+    from nets.studies import run_all
 
-    names = list(PARTC_STUDIES)
-    _run_partc(names, {n: str(Path(out) / n) for n in names}, seed, epochs, quick, data_dir,
-               device, precision, time_budget)
+    run_all(out, report=_report, **options)
 
 
 # ------------------------------------------------------------------ grading
@@ -400,9 +396,10 @@ def references(runs_dir: Path) -> None:
     """Copy the reference runs' graded metrics into problems/references.yaml."""
     from grader.references import REFERENCES_PATH, write_references
     from grader.rubric import load_rubric
+    from nets.studies import STUDIES
 
     ids = [i.metric for i in load_rubric(references={}).items if i.metric]
-    values = write_references(runs_dir, ids)
+    values = write_references(runs_dir, ids, runs=["partb", *(s.name for s in STUDIES)])
     for k, v in values.items():
         click.echo(f"{k:<36} {v}")
     click.echo(f"wrote {REFERENCES_PATH}")
@@ -412,7 +409,7 @@ def references(runs_dir: Path) -> None:
 @click.option("--runs", "runs_dir", default="runs", show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Folder holding the run folders (partb, regression, ..., viz).")
-@click.option("--out", default="handout", show_default=True,
+@click.option("--out", default="build/handout", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--pdf", is_flag=True, help="Also build handout.pdf with latexmk.")
 @click.option("--quick", is_flag=True,
@@ -421,9 +418,13 @@ def references(runs_dir: Path) -> None:
               help="FashionMNIST folder for --quick (default: $DLHW_DATA or Debian's).")
 def handout(runs_dir: Path, out: Path, pdf: bool, quick: bool, data_dir: str | None) -> None:
     """Generate the full solution handout (IEEEtran, two columns, 10pt, Times)."""
-    from grader.handout import build_handout
+    from handout.render import build_handout
 
-    click.echo(f"wrote {build_handout(runs_dir, out, quick=quick, pdf=pdf, data_dir=data_dir)}")
+    if quick:
+        from nets.studies import run_all
+
+        run_all(runs_dir, quick=True, partb=True, progress=False, data_dir=data_dir)
+    click.echo(f"wrote {build_handout(runs_dir, out, quick=quick, pdf=pdf)}")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nets.hardware import prepare_env  # noqa: E402
-
-prepare_env()  # thread settings, before torch is imported
+# Importing the studies sets the thread policy (nets.hardware) before torch loads; run_study
+# sets torch's threads as every `dlhw run` does.
+from nets.studies import run_study  # noqa: E402
+from nets.studies.fashion import REFERENCE, REFERENCE_SECONDS  # noqa: E402
 
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni")
 
@@ -48,7 +49,6 @@ def bench_steps(fd, steps: int) -> dict[str, float]:
 
     from nets import hardware as H
     from nets.models import build_cnn
-    from nets.studies import REFERENCE
     from nets.train import TrainConfig, step_timer
 
     cfg = TrainConfig(**REFERENCE)
@@ -75,7 +75,6 @@ def bench_epochs(fd, n_images: int, step_median: dict[str, float]) -> dict[str, 
     from nets import data as D
     from nets import hardware as H
     from nets.models import build_cnn
-    from nets.studies import REFERENCE
     from nets.train import TrainConfig, fit, plan_run
 
     x, y = D.subset(fd.x_train, fd.y_train, n_images, 0)
@@ -129,10 +128,9 @@ def main() -> None:
     from nets.export import evaluate_exported
     from nets.models import build_cnn
     from nets.runinfo import cpu_info
-    from nets.studies import REFERENCE, REFERENCE_SECONDS, fashion, regression
     from nets.train import TrainConfig, plan_run
 
-    threads = H.set_threads()
+    threads = torch.get_num_threads()
     cpu = cpu_info()
     flags = [f for f in SPEED_FLAGS if f in cpu["flags"]]
     print(f"bench partc: {cpu['model_name']} ({cpu['architecture']}; {' '.join(flags)}; "
@@ -160,7 +158,8 @@ def main() -> None:
     run = Path(args.fashion_run)
     if args.train:
         print(f"\ntraining the reference CNN into {run} ...; {load()}")
-        fashion(run, progress=False, data_dir=args.data_dir, time_budget=args.time_budget)
+        run_study("fashion", run, progress=False, data_dir=args.data_dir,
+                  time_budget=args.time_budget)
     if (run / "metrics.json").is_file():
         m = json.loads((run / "metrics.json").read_text())
         c = json.loads((run / "config.json").read_text())
@@ -182,7 +181,7 @@ def main() -> None:
     clean = []
     for seed in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            r = regression(tmp, seed=seed, progress=False)
+            r = run_study("regression", tmp, seed=seed, progress=False)
         clean.append(r["regression.clean_mse"])
         print(f"regression seed {seed}: clean_mse {r['regression.clean_mse']:.6f}, "
               f"test_mse {r['regression.test_mse']:.5f} (noise floor 0.01), "

@@ -8,6 +8,7 @@ marks on every metric item, so no bar is set above what the reference reaches.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -28,10 +29,17 @@ class ReferencesError(DlhwError, ValueError):
     """A references file or run that cannot be read: the message names it."""
 
 
-def collect(runs_dir: Path, ids: list[str]) -> dict[str, float | bool]:
-    """The value of each metric id, from whichever run folder under `runs_dir` holds it."""
+def collect(runs_dir: Path, ids: list[str], runs: Sequence[str] | None = None
+            ) -> dict[str, float | bool]:
+    """The value of each metric id, from whichever run folder under `runs_dir` holds it.
+
+    `runs`: the run folders to read (the studies' names); None reads every folder there.
+    """
     found: dict[str, float | bool] = {}
-    for metrics_file in sorted(Path(runs_dir).glob("*/metrics.json")):
+    files = sorted(Path(runs_dir).glob("*/metrics.json")) if runs is None else \
+        [Path(runs_dir) / name / "metrics.json" for name in runs
+         if (Path(runs_dir) / name / "metrics.json").is_file()]
+    for metrics_file in files:
         try:
             metrics = json.loads(metrics_file.read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -44,9 +52,9 @@ def collect(runs_dir: Path, ids: list[str]) -> dict[str, float | bool]:
     return {k: found[k] for k in ids}
 
 
-def write_references(runs_dir: Path, ids: list[str], path: Path = REFERENCES_PATH
-                     ) -> dict[str, float | bool]:
-    values = collect(runs_dir, ids)
+def write_references(runs_dir: Path, ids: list[str], path: Path = REFERENCES_PATH,
+                     runs: Sequence[str] | None = None) -> dict[str, float | bool]:
+    values = collect(runs_dir, ids, runs)
     rounded = {k: v if isinstance(v, bool) else round(float(v), 6) for k, v in values.items()}
     path.write_text(HEADER + yaml.safe_dump(rounded, sort_keys=True), encoding="utf-8")
     return rounded

@@ -67,9 +67,13 @@ def thread_count(workers: int | None = None) -> int:
     """Torch threads for one process: the cores divided among `workers` processes sharing them.
 
     `workers` defaults to the pytest-xdist worker count (1 outside pytest -n): two workers on two
-    cores then get one thread each instead of four threads fighting over two cores.
+    cores then get one thread each instead of four threads fighting over two cores. Without
+    `workers`, an OMP_NUM_THREADS already in the environment wins (the user's, or the test
+    suite's one thread per worker, set through `prepare_env`).
     """
     if workers is None:
+        if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]):
+            return int(os.environ["OMP_NUM_THREADS"])
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
     return max(1, cores() // max(1, workers))
 

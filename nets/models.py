@@ -66,7 +66,6 @@ ARCHITECTURES: dict[str, CNNSpec] = {
     "wide": CNNSpec(widths=(64, 128, 256), convs=(1, 2, 1)),
     "no_bn": CNNSpec(widths=(32, 64, 128), convs=(1, 2, 1), batch_norm=False),
 }
-VARIANTS = ARCHITECTURES  # old name, for nets/studies.py until it is renamed there; then delete
 
 
 class CNN(nn.Module):

@@ -11,12 +11,16 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import platform
+import shutil
 import subprocess
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from solver.errors import DlhwError
 
 # 12 significant digits: far below any figure a report quotes, far above float noise.
 FLOAT_DIGITS = 12
@@ -88,10 +92,39 @@ def versions(*packages: str) -> dict[str, str]:
     return out
 
 
+class RunDirError(DlhwError, OSError):
+    """A run folder that cannot be (re)used safely; the message says why."""
+
+
+# Written first into every run folder: what makes a non-empty folder safe to clear.
+RUN_MARKER = ".dlhw-run"
+
+
 def make_run_dir(out: str | Path) -> Path:
-    """Create (if needed) and return the run folder `out`; existing files in it are kept."""
+    """Create or empty the run folder `out` and return it: it holds only what this run writes.
+
+    An existing folder is emptied only when an earlier run made it (it has RUN_MARKER or a
+    run's config.json) or it is empty, so `--out .` or `--out ~` fails instead of deleting
+    files. Nothing is followed: a run folder that is itself a symbolic link is refused, and links
+    inside it are removed as links, so nothing outside the folder is ever touched.
+    """
     path = Path(out)
+    if path.is_symlink():
+        raise RunDirError(f"{path}: the run folder is a symbolic link; give a real folder")
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{path}: not a folder")
     path.mkdir(parents=True, exist_ok=True)
+    entries = list(os.scandir(path))
+    names = {e.name for e in entries}
+    if entries and not names & {RUN_MARKER, "config.json"}:
+        raise RunDirError(f"{path}: not empty and not a dlhw run folder; refusing to clear it "
+                          "(give a new or empty folder)")
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)  # does not follow the links inside (on Linux: by fd)
+        else:
+            os.unlink(entry.path)  # a link is removed, never its target
+    (path / RUN_MARKER).write_text("written by dlhw: this folder is emptied by the next run\n")
     return path
 
 

@@ -367,81 +367,35 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
 
     hist = History()
     plan = dataclasses.replace(plan) if plan else plan_run(model, x_train, y_train, cfg)
-    dev, cand = plan.device, plan.candidate
+    dev = plan.device
     torch.manual_seed(cfg.seed)  # dropout masks
     g = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
-    reg = cfg.task == "regression"
     if dev == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: autotuned kernels pay back
     model.to(dev)
-    if cand.channels_last:
+    if plan.channels_last:
         model.to(memory_format=torch.channels_last)
-    step_model: nn.Module = model
     x_train, y_train = x_train.to(dev), y_train.to(dev)
     if x_val is not None:
         x_val, y_val = x_val.to(dev), y_val.to(dev)
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum,
                          cfg.weight_decay)
-    n = len(x_train)
-    steps = math.ceil(n / cfg.batch_size)
-
-    # Epochs: the recipe's, or those the budget holds at the measured speed; decided before the
-    # schedule is built, so one-cycle anneals fully within the epochs that run.
-    epochs = cfg.epochs
+    steps = math.ceil(len(x_train) / cfg.batch_size)
     limit = cfg.time_budget or target_seconds
-    est = plan.step_seconds and plan.step_seconds * steps * cfg.epochs * H.STEP_OVERHEAD
-    if cfg.time_budget and plan.step_seconds:
-        epochs = H.epochs_that_fit(cfg.time_budget, cfg.epochs, steps, plan.step_seconds)
-    plan.epochs = {"recipe": cfg.epochs, "planned": epochs, "budget_seconds": cfg.time_budget,
-                   "cut_by_budget": epochs < cfg.epochs, "estimated_seconds": est}
-    if limit and est:  # a run with a time goal says at once what it expects
-        _note(f"{desc}: {cand.name} on {dev} ({plan.how}; "
-              + ", ".join(f"{k} {statistics.median(v) * 1000:.0f}" for k, v in
-                          plan.timings.items() if v)
-              + f" ms/step); {cfg.epochs} epochs of {steps} steps ~ {est:.0f} s"
-              + (f", over the {limit:.0f} s budget" if est > limit else "")
-              + (f"; cut to the {epochs} epochs that fit" if epochs < cfg.epochs else ""))
+    epochs = plan_epochs(plan, cfg, steps, limit, desc)
+    step_model: nn.Module = model
     if dev == "cuda" and plan.step_seconds and \
             H.worth_compiling(dev, plan.step_seconds * steps * epochs):
         step_model = torch.compile(model)
         plan.compile = True
-
-    sched = None
-    if cfg.schedule == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=epochs,
-                                                    steps_per_epoch=steps)
-    elif cfg.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
-    elif cfg.schedule != "none":
-        raise ValueError(f"unknown schedule {cfg.schedule!r}")
+    sched = make_scheduler(opt, cfg, epochs, steps)
 
     best_loss, best_state, bad = math.inf, None, 0
     t0 = time.perf_counter()
     bar = tqdm(total=epochs * steps, desc=desc, unit="step", disable=not progress, leave=False)
     for epoch in range(epochs):
         te0 = time.perf_counter()
-        model.train()
-        perm = torch.randperm(n, generator=g).to(dev)
-        # Accumulated on the device: a .item() per step would stall a GPU's queue.
-        run_loss = torch.zeros((), dtype=torch.float64, device=dev)
-        run_correct = torch.zeros((), dtype=torch.int64, device=dev)
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
-            xb, yb = x_train[idx], y_train[idx]
-            if cfg.augment:
-                xb = augment_batch(xb, g)
-            if cfg.erase:
-                xb = erase_batch(xb, g, cfg.erase)
-            out, loss = _train_step(step_model, opt, xb, yb, cfg, cand, dev)
-            if not reg:
-                run_correct += (out.argmax(1) == yb).sum()
-            run_loss += loss * len(idx)
-            if sched is not None:
-                sched.step()
-            bar.update()
-        hist.train_loss.append(run_loss.item() / n)
-        if not reg:
-            hist.train_acc.append(run_correct.item() / n)
+        _train_epoch(model, step_model, opt, sched, x_train, y_train, cfg, plan, g, hist, bar)
         epoch_seconds = time.perf_counter() - te0
         if epoch == 0:
             plan.epochs["estimated_seconds_after_epoch1"] = epoch_seconds * epochs
@@ -450,15 +404,9 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
                       f"~ {epoch_seconds * epochs:.0f} s, over the {limit:.0f} s budget")
         if x_val is not None:
             te = time.perf_counter()
-            ev = evaluate(model, x_val, y_val, cfg.task)
-            hist.val_loss.append(ev["loss"])
-            if not reg:
-                hist.val_acc.append(ev["accuracy"])
-            bar.set_postfix(epoch=epoch + 1, val_loss=f"{ev['loss']:.4f}",
-                            **({} if reg else {"val_acc": f"{ev['accuracy']:.4f}"}),
-                            refresh=False)
-            if ev["loss"] < best_loss:
-                best_loss, bad, hist.best_epoch = ev["loss"], 0, epoch
+            loss = _validate(model, x_val, y_val, cfg.task, epoch, hist, bar)
+            if loss < best_loss:
+                best_loss, bad, hist.best_epoch = loss, 0, epoch
                 if cfg.early_stopping:
                     best_state = copy.deepcopy(model.state_dict())
             else:
@@ -479,3 +427,84 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
     hist.plan = plan.to_dict()
     model.to("cpu")  # the studies, the export and the grader work on the CPU
     return hist
+
+
+def plan_epochs(plan: Plan, cfg: TrainConfig, steps: int, limit: float | None,
+                desc: str) -> int:
+    """The epochs to run: the recipe's, or those `cfg.time_budget` holds at the measured speed.
+
+    Decided before the schedule is built, so one-cycle anneals fully within the epochs that
+    run. Records the decision in `plan.epochs`; a run with a time goal (`limit`) says at once
+    what it expects.
+    """
+    epochs = cfg.epochs
+    est = plan.step_seconds and plan.step_seconds * steps * cfg.epochs * H.STEP_OVERHEAD
+    if cfg.time_budget and plan.step_seconds:
+        epochs = H.epochs_that_fit(cfg.time_budget, cfg.epochs, steps, plan.step_seconds)
+    plan.epochs = {"recipe": cfg.epochs, "planned": epochs, "budget_seconds": cfg.time_budget,
+                   "cut_by_budget": epochs < cfg.epochs, "estimated_seconds": est}
+    if limit and est:
+        _note(f"{desc}: {plan.candidate.name} on {plan.device} ({plan.how}; "
+              + ", ".join(f"{k} {statistics.median(v) * 1000:.0f}" for k, v in
+                          plan.timings.items() if v)
+              + f" ms/step); {cfg.epochs} epochs of {steps} steps ~ {est:.0f} s"
+              + (f", over the {limit:.0f} s budget" if est > limit else "")
+              + (f"; cut to the {epochs} epochs that fit" if epochs < cfg.epochs else ""))
+    return epochs
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, epochs: int, steps: int
+                   ) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """cfg.schedule over `epochs` of `steps` optimizer steps each, stepped once per batch."""
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=epochs,
+                                                   steps_per_epoch=steps)
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
+    if cfg.schedule != "none":
+        raise ValueError(f"unknown schedule {cfg.schedule!r}")
+    return None
+
+
+def _train_epoch(model: nn.Module, step_model: nn.Module, opt: torch.optim.Optimizer,
+                 sched: torch.optim.lr_scheduler.LRScheduler | None, x: torch.Tensor,
+                 y: torch.Tensor, cfg: TrainConfig, plan: Plan, g: torch.Generator,
+                 hist: History, bar) -> None:
+    """One pass over (x, y) in a fresh random order; appends the epoch's loss (and accuracy)."""
+    reg = cfg.task == "regression"
+    dev, n = plan.device, len(x)
+    model.train()
+    perm = torch.randperm(n, generator=g).to(dev)
+    # Accumulated on the device: a .item() per step would stall a GPU's queue.
+    run_loss = torch.zeros((), dtype=torch.float64, device=dev)
+    run_correct = torch.zeros((), dtype=torch.int64, device=dev)
+    for i in range(0, n, cfg.batch_size):
+        idx = perm[i:i + cfg.batch_size]
+        xb, yb = x[idx], y[idx]
+        if cfg.augment:
+            xb = augment_batch(xb, g)
+        if cfg.erase:
+            xb = erase_batch(xb, g, cfg.erase)
+        out, loss = _train_step(step_model, opt, xb, yb, cfg, plan.candidate, dev)
+        if not reg:
+            run_correct += (out.argmax(1) == yb).sum()
+        run_loss += loss * len(idx)
+        if sched is not None:
+            sched.step()
+        bar.update()
+    hist.train_loss.append(run_loss.item() / n)
+    if not reg:
+        hist.train_acc.append(run_correct.item() / n)
+
+
+def _validate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, epoch: int,
+              hist: History, bar) -> float:
+    """Evaluate after an epoch, append to the curves, show it on the bar; returns the loss."""
+    ev = evaluate(model, x, y, task)
+    hist.val_loss.append(ev["loss"])
+    if task != "regression":
+        hist.val_acc.append(ev["accuracy"])
+    bar.set_postfix(epoch=epoch + 1, val_loss=f"{ev['loss']:.4f}",
+                    **({} if task == "regression" else {"val_acc": f"{ev['accuracy']:.4f}"}),
+                    refresh=False)
+    return ev["loss"]

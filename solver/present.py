@@ -222,11 +222,8 @@ def demo_view(sol: Solution, sigfigs: int, latex: bool) -> dict[str, Any] | None
             "conclusions": [c if latex else latex_to_plain(c) for c in d.conclusions]}
 
 
-def view(sol: Solution, latex: bool, sigfigs: int | None = None, *, sig: int | None = None
-         ) -> dict[str, Any]:
+def view(sol: Solution, latex: bool, sigfigs: int = SIGFIGS) -> dict[str, Any]:
     """Everything a template needs for one question."""
-    # `sig` is the old name, kept only until grader/handout.py's call says sigfigs= (merge).
-    sigfigs = sigfigs if sigfigs is not None else sig if sig is not None else SIGFIGS
     spec = sol.spec
     return {
         "id": spec.id,

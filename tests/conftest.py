@@ -11,13 +11,16 @@ from nets.hardware import prepare_env
 
 
 def pytest_configure(config) -> None:
-    """Thread policy (nets.hardware): the cores divided among the xdist workers.
+    """Thread policy (nets.hardware): one torch thread per xdist worker.
 
-    Runs in every worker before any test imports torch, so `pytest -n 2` on 2 cores gives each
-    worker one OpenMP thread rather than two workers of two threads each on two cores.
+    Runs in every worker before any test imports torch. Workers already share the cores, and
+    the machine is often shared too: more threads per worker only oversubscribe it. Without
+    xdist the process gets the cores it may run on.
     """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        prepare_env(threads=1)
     # Not in xdist's controller: its environment would reach the workers before their own.
-    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "numprocesses", 0):
+    elif not getattr(config.option, "numprocesses", 0):
         prepare_env()
 
 
@@ -32,15 +35,32 @@ def require(condition: bool, why: str) -> None:
 
 @pytest.fixture(scope="session")
 def quick_runs(tmp_path_factory):
-    """Every study's quick run, made once per test worker (the handout and grader read them)."""
+    """Part B's run and every Part C study's quick run, made once per test session.
+
+    Made as a user previews the handout (`dlhw handout --quick`: the runs, then handout.tex);
+    the study tests, the handout and the grader read them, and must not write into them.
+    Under xdist the workers share one copy: the first to ask makes it under a file lock.
+    """
     from nets.fashion_files import DEBIAN_DIR
 
     require(DEBIAN_DIR.is_dir() or bool(os.environ.get("DLHW_DATA")),
             "FashionMNIST missing: apt-get install dataset-fashion-mnist")
-    from grader.handout import make_quick_runs
+    from click.testing import CliRunner
+    from filelock import FileLock
 
-    runs = tmp_path_factory.mktemp("quick-runs")
-    make_quick_runs(runs, seed=0)
+    from cli import cli
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's folder, above each worker's own
+    runs, done = shared / "quick-runs", shared / "quick-runs.done"
+    with FileLock(str(shared / "quick-runs.lock")):
+        if not done.is_file():
+            res = CliRunner().invoke(cli, ["handout", "--quick", "--runs", str(runs),
+                                           "--out", str(shared / "quick-handout")])
+            assert res.exit_code == 0, res.output + repr(res.exception)
+            assert (shared / "quick-handout" / "handout.tex").is_file()
+            done.touch()
     return runs
 
 

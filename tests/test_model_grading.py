@@ -194,7 +194,7 @@ def train_reference_cnn(path: Path, n: int = 10_000, epochs: int = 2) -> Path:
     from nets import data as D
     from nets.export import export_model
     from nets.models import build_cnn
-    from nets.studies import REFERENCE
+    from nets.studies.fashion import REFERENCE
     from nets.train import TrainConfig, fit
 
     fd = D.load_fashion(None)
@@ -298,7 +298,7 @@ def test_regression_study_exports_the_model_the_grader_measures(tmp_path, items)
     _needs_sandbox()
     from nets.studies import regression
 
-    regression(tmp_path / "reg", epochs=30, quick=True, progress=False)
+    regression.run(tmp_path / "reg", epochs=30, quick=True, progress=False)
     path = tmp_path / "reg" / "model.pt2"
     m = measure(items["regression"], path)
     assert m.ok and m.n == items["regression"].grid_points and 0 <= m.value < 1, m

@@ -110,6 +110,7 @@ def test_epochs_that_fit_and_when_probing_or_compiling_pays():
 
 
 def test_threads_divide_the_cores_among_xdist_workers(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the suite sets it (conftest)
     monkeypatch.setattr(H.os, "sched_getaffinity", lambda _pid: set(range(16)))
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
     assert H.thread_count() == 8
@@ -118,6 +119,8 @@ def test_threads_divide_the_cores_among_xdist_workers(monkeypatch):
     assert H.thread_count(workers=3) == 1  # never zero
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT")
     assert H.thread_count() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # set by the user or the suite: it wins
+    assert H.thread_count() == 1
 
 
 def test_session_settings_nest_and_restore():
@@ -263,7 +266,7 @@ def test_quick_run_accuracy_does_not_depend_on_the_precision():
         pytest.skip("this CPU has no bf16 units (avx512_bf16/amx_bf16)")
     from nets import data as D
     from nets.models import build_cnn
-    from nets.studies import REFERENCE
+    from nets.studies.fashion import REFERENCE
     from nets.train import TrainConfig, evaluate, fit
 
     fd = D.load_fashion()

@@ -29,12 +29,11 @@ def _have_data() -> bool:
         return False
 
 
-def _run(study: str, out: Path, *extra: str) -> dict:
-    res = CliRunner().invoke(cli, ["run", study, "--quick", "--out", str(out), *extra])
-    assert res.exit_code == 0, res.output + repr(res.exception)
-    config = json.loads((out / "config.json").read_text())
+def _metrics(run: Path) -> dict:
+    """A quick run's metrics (conftest's quick_runs: `dlhw run partc --quick`, seed 0)."""
+    config = json.loads((run / "config.json").read_text())
     assert config["seed"] == 0 and config["quick"] is True
-    return json.loads((out / "metrics.json").read_text())
+    return json.loads((run / "metrics.json").read_text())
 
 
 def test_missing_data_is_one_clear_line(tmp_path):
@@ -61,12 +60,11 @@ def test_fashion_data_shapes_counts_and_homework_transform():
         assert torch.equal(img, fd.x_test[i]) and label == fd.y_test[i]
 
 
-def test_fashion_quick_beats_chance_and_export_round_trips(tmp_path):
-    require(_have_data(), "FashionMNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_fashion_quick_beats_chance_and_export_round_trips(quick_runs):
     from grader.model_check import inspect_pt2
 
-    out = tmp_path / "f"
-    m = _run("fashion", out)
+    out = quick_runs / "fashion"
+    m = _metrics(out)
     assert m["fashion.test_accuracy"] > 0.6  # chance is 0.1
     cm = m["fashion.confusion_matrix"]
     assert sum(map(sum, cm)) == 2000 and len(cm) == 10
@@ -90,7 +88,6 @@ def test_fashion_quick_beats_chance_and_export_round_trips(tmp_path):
         assert resolved["precision"] == "fp32"  # emulated bf16 is never picked by auto
 
 
-
 def test_cli_passes_device_precision_and_budget_to_the_studies(tmp_path, monkeypatch):
     import nets.studies
 
@@ -104,3 +101,83 @@ def test_cli_passes_device_precision_and_budget_to_the_studies(tmp_path, monkeyp
                                   "device": "cpu", "precision": "fp32", "time_budget": 600.0})]
     res = CliRunner().invoke(cli, ["run", "viz", "--time-budget", "600"])
     assert res.exit_code == 2  # the budget is the reference CNN's: fashion and partc only
+
+
+def test_every_study_is_a_run_command_and_a_handout_run():
+    from handout.runs import RUNS
+    from nets.studies import STUDIES
+
+    names = [s.name for s in STUDIES]
+    assert len(set(names)) == len(names)
+    res = CliRunner().invoke(cli, ["run", "--help"])
+    assert res.exit_code == 0
+    listed = {line.split()[0] for line in res.output.split("Commands:")[1].splitlines()
+              if line.strip()}
+    assert listed == {"partb", "partc", *names}
+    assert list(RUNS) == ["partb", *names]
+    for study in STUDIES:  # --time-budget only where the study takes one
+        res = CliRunner().invoke(cli, ["run", study.name, "--help"])
+        assert study.help.split(":")[0] in res.output
+        assert ("--time-budget" in res.output) == study.time_budget
+
+
+def test_run_dir_holds_only_what_this_run_wrote(tmp_path):
+    from nets.runinfo import make_run_dir
+
+    outside = tmp_path / "outside"
+    (outside / "kept").mkdir(parents=True)
+    (outside / "secret.txt").write_text("keep me")
+    run = make_run_dir(tmp_path / "run")
+    (run / "stale.png").write_bytes(b"old figure")
+    (run / "sub").mkdir()
+    (run / "sub" / "to_outside").symlink_to(outside)
+    (run / "link.txt").symlink_to(outside / "secret.txt")
+    (run / "dirlink").symlink_to(outside / "kept")
+    assert make_run_dir(run) == run
+    assert [p.name for p in run.iterdir()] == [".dlhw-run"]
+    # Links were removed as links: nothing outside the run folder was touched.
+    assert (outside / "secret.txt").read_text() == "keep me" and (outside / "kept").is_dir()
+
+
+def test_run_dir_refuses_folders_it_did_not_make(tmp_path):
+    from nets.runinfo import RunDirError, make_run_dir
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("years of work")
+    with pytest.raises(RunDirError, match="not a dlhw run folder"):
+        make_run_dir(home)
+    assert (home / "thesis.tex").is_file()
+    make_run_dir(tmp_path / "real")
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    with pytest.raises(RunDirError, match="symbolic link"):
+        make_run_dir(tmp_path / "linked")
+    res = CliRunner().invoke(cli, ["run", "partb", "--out", str(home)])
+    assert res.exit_code == 1 and "refusing to clear it" in res.output
+    assert (home / "thesis.tex").is_file()
+
+
+def test_an_xdist_worker_trains_on_one_torch_thread_whatever_the_cores():
+    import os
+    import subprocess
+    import sys
+
+    code = ("from types import SimpleNamespace\n"
+            "from nets import hardware as H\n"
+            "H.os.sched_getaffinity = lambda _pid: set(range(16))  # a 16-core machine\n"
+            "from tests.conftest import pytest_configure\n"
+            "pytest_configure(SimpleNamespace(option=SimpleNamespace(numprocesses=0)))\n"
+            "import torch\n"
+            "from nets.studies import run_study\n"
+            "H.set_threads()  # what run_study does first\n"
+            "print(torch.get_num_threads(), H.thread_count())\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "PYTEST_XDIST"))}
+    root = Path(__file__).resolve().parent.parent
+    for worker, expected in (("gw0", "1 1"), (None, "16 16")):
+        run_env = {**env, "PYTHONPATH": str(root),
+                   **({"PYTEST_XDIST_WORKER": worker, "PYTEST_XDIST_WORKER_COUNT": "2"}
+                      if worker else {})}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=run_env, cwd=root, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split()[-2:] == expected.split(), (worker, out.stdout)

@@ -33,7 +33,7 @@ def test_regression_data_is_the_hint_and_seeded():
 
 
 def test_zero_init_keeps_hidden_units_identical():
-    from nets.studies import distinct_units
+    from nets.studies.init import distinct_units
 
     d = regression_data(0)
     cfg = TrainConfig(epochs=30, batch_size=32, optimizer="momentum", lr=0.05,
@@ -164,7 +164,7 @@ def test_export_round_trip_and_weights_only(tmp_path):
 
 
 def test_saliency_is_zero_where_the_score_ignores_the_input():
-    from nets.studies import activation_maximization, saliency
+    from nets.studies.viz import activation_maximization, saliency
 
     torch.manual_seed(0)
     lin = torch.nn.Linear(28 * 14, 10)

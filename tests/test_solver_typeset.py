@@ -154,7 +154,7 @@ def test_standalone_pdf_has_no_leak_no_overlap_no_overfull_box(qid, tmp_path):
 @pytest.mark.slow
 def test_handout_part_a_in_two_columns_has_no_leak_no_overlap_no_overfull_box(tmp_path):
     # The handout's own preamble (IEEEtran, two columns, Times) around the ten fragments, as
-    # grader.handout renders them; the full handout needs the Part C runs (test_handout.py).
+    # handout renders them; the full handout needs the Part C runs (test_handout.py).
     template = (ROOT / "templates" / "handout.tex.j2").read_text()
     preamble = template[template.index(r"\documentclass"):template.index(r"\begin{document}")]
     parta = "\n".join(render_template("latex", "solution.tex.j2", q=view(solve(s), True, 4),
