@@ -57,7 +57,6 @@ class TrainConfig:
     time_budget: float | None = None
     seed: int = 0
     task: str = "classification"  # or "regression"
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -196,7 +196,7 @@ def test_q3_notes_are_printed_only_when_the_numbers_support_them(eta, expected, 
     from solver.present import view
 
     sol = solve(find_spec("q3"), {"eta": eta})
-    notes = " ".join(view(sol, latex=False, sig=4)["notes"])
+    notes = " ".join(view(sol, latex=False, sigfigs=4)["notes"])
     assert expected in notes and absent not in notes
     loss_is_zero = sol.answers["loss_new"].value == 0
     assert ("happens to equal" in notes) == loss_is_zero
