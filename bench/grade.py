@@ -345,6 +345,9 @@ def single(runs: int, fashion: Path | None, regression: Path | None) -> None:
         print(f"one complete submission ({', '.join(i.id for i in result.items if i.part != 'A')}"
               f"; score {float(result.score):g}/{float(result.max_score):g}): median "
               f"{total:.2f} s over {runs} runs; target < 10 s")
+        each = [statistics.median(run[k] for run in per_grade) for k in range(n)]
+        print(f"  sandboxed runs in order (notebook, models, report): "
+              f"{', '.join(f'{t:.2f} s' for t in each)}")
         print(f"  {n} sandboxed runs, {inside:.2f} s inside them; sandbox start-up "
               f"{start_true * 1000:.0f} ms (bwrap, /bin/true), {start_py * 1000:.0f} ms with "
               f"Python: {n * start_true / total:.1%} of the total "
