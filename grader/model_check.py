@@ -19,6 +19,7 @@ computes the accuracy or the MSE. Two tasks:
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -275,10 +276,14 @@ def shift_images(x: np.ndarray, px: int, rng: np.random.Generator) -> np.ndarray
     return out
 
 
+@functools.lru_cache(maxsize=2)
 def load_test_images(data_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """FashionMNIST test split: uint8 images (N, 1, 28, 28) and int64 labels (N,)."""
+    """FashionMNIST test split: uint8 images (N, 1, 28, 28) and int64 labels (N,), read once
+    per grading process (read-only arrays)."""
     x, y = read_split(data_dir, "t10k")
-    return x.reshape(-1, 1, 28, 28), y
+    x, y = x.reshape(-1, 1, 28, 28), y
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
 
 
 # ---------------------------------------------------------------- regression
