@@ -182,7 +182,7 @@ class Memoriser(nn.Module):
 
 def export_memoriser(path: Path) -> Path:
     x, y = load_test_images(DEBIAN_DIR)
-    model = Memoriser(torch.from_numpy(x).float() / 255, torch.from_numpy(y)).eval()
+    model = Memoriser(torch.from_numpy(x.copy()).float() / 255, torch.from_numpy(y.copy())).eval()
     batch = torch.export.Dim("batch", min=1, max=65536)
     ep = torch.export.export(model, (torch.rand(2, 1, 28, 28),), dynamic_shapes=({0: batch},))
     torch.export.save(ep, str(path))
