@@ -22,7 +22,7 @@ from grader.model_check import SEED_ENV
 from grader.report import clean, csv_cell, error_row, file_stem, to_dict
 from grader.safeio import FileError, Folder, folder_name, shown
 from grader.site import cell, item_stats, write_site
-from grader.worker import run_each
+from grader.worker import in_parallel, run_each
 from nets.hardware import cores
 from solver.fileio import atomic_write
 
@@ -77,7 +77,7 @@ def run_batch(root: Path, out: Path, options: Options, jobs: int | None = None,
             error_row(shown(f.name), str(error)) | {"file": file_stem(f.name)}
         rows[f] = row
         atomic_write(state / f"{row['file']}.json",
-                     json.dumps({"fingerprint": prints[f], "row": clean(row)},
+                     json.dumps({"fingerprint": prints[f], "row": row},  # cleaned by to_dict
                                 ensure_ascii=False, sort_keys=True, allow_nan=False))
         review += needs_review(row)
         bar.set_postfix_str(f"{review} to review", refresh=False)
@@ -90,7 +90,7 @@ def run_batch(root: Path, out: Path, options: Options, jobs: int | None = None,
         bar.close()
     ordered = [rows[f] for f in folders]
     flag_shared_ids(ordered)
-    write_outputs(ordered, out, options)
+    write_outputs(ordered, out, options, jobs)
     return ordered
 
 
@@ -180,7 +180,8 @@ def _columns(options: Options) -> list[tuple[str, float]]:
     return cols
 
 
-def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) -> None:
+def write_outputs(rows: list[dict[str, object]], out: Path, options: Options,
+                  jobs: int = 1) -> None:
     out.mkdir(parents=True, exist_ok=True)
     cols = _columns(options)
     buf = io.StringIO()
@@ -212,13 +213,17 @@ def write_outputs(rows: list[dict[str, object]], out: Path, options: Options) ->
 
     students = out / "students"
     students.mkdir(exist_ok=True)
-    for row in rows:
-        data = {k: v for k, v in clean(row).items() if k != "file"}  # type: ignore[union-attr]
+
+    def write_student(k: int) -> None:
+        row = rows[k]
+        data = {key: v for key, v in clean(row).items() if key != "file"}  # type: ignore[union-attr]
         stem = row.get("file") or file_stem(str(row["folder"]))
         atomic_write(students / f"{stem}.json",
                      json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True,
                                 allow_nan=False) + "\n")
-    write_site(rows, out, options, cols)
+
+    in_parallel(write_student, len(rows), jobs)
+    write_site(rows, out, options, cols, jobs)
 
 
 def write_review(rows: list[dict[str, object]], out: Path) -> None:

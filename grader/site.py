@@ -30,6 +30,7 @@ from grader.report import file_stem
 from grader.results import Status
 from grader.submission import Text
 from grader.symbolic import PointError, eval_formula
+from grader.worker import in_parallel
 from solver.fileio import atomic_write
 from solver.present import fmt
 from solver.render import TEMPLATES_DIR
@@ -447,10 +448,10 @@ def _csp(script: str, style: str) -> str:
             "img-src 'none'; base-uri 'none'; form-action 'none'")
 
 
-def write_site(rows: list[Row], out: Path, options: Options, cols: list[tuple[str, float]]
-               ) -> None:
+def write_site(rows: list[Row], out: Path, options: Options, cols: list[tuple[str, float]],
+               jobs: int = 1) -> None:
     """results/index.html and results/students/<stem>.html for the rows of gradebook.csv,
-    whose columns `cols` (item id, marks) are."""
+    whose columns `cols` (item id, marks) are; the student pages in `jobs` processes."""
     settings = load_settings()
     env = _environment()
     script = (SITE_DIR / "sort.js").read_text(encoding="utf-8")
@@ -487,10 +488,16 @@ def write_site(rows: list[Row], out: Path, options: Options, cols: list[tuple[st
     atomic_write(out / "index.html", index)
     (out / "students").mkdir(exist_ok=True)
     template = env.get_template("student.html.j2")
-    for r, s in zip(rows, students):
-        html = template.render(**page, row=r, stem=s["stem"], total_max=total_max,
-                               items=_items(r))
-        atomic_write(out / "students" / f"{s['stem']}.html", html)
+
+    def render(k: int) -> None:
+        r, st = rows[k], students[k]
+        atomic_write(out / "students" / f"{st['stem']}.html",
+                     template.render(**page, row=r, stem=st["stem"], total_max=total_max,
+                                     items=_items(r)))
+
+    in_parallel(render, len(rows), jobs)
+
+
 
 
 def _items(row: Row) -> list[dict[str, object]]:
