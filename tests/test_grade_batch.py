@@ -140,3 +140,22 @@ def test_interrupted_batch_loses_nothing(tmp_path):
     _grade(root, tmp_path / "fresh")
     assert (out / "gradebook.csv").read_bytes() == (tmp_path / "fresh" / "gradebook.csv"
                                                     ).read_bytes()
+
+
+def test_outputs_written_in_forked_processes_are_the_same_bytes(tmp_path):
+    from grader.batch import write_outputs
+
+    root = _class(tmp_path / "class", 3)
+    _grade(root, tmp_path / "out")
+    saved = [json.loads((tmp_path / "out" / STATE / f"s{k:03d}.json").read_text())["row"]
+             for k in range(3)]
+    rows = [saved[k % 3] | {"folder": f"t{k:04d}", "student": f"t{k:04d}", "file": f"t{k:04d}"}
+            for k in range(250)]  # enough for the pages and JSON files to be split over forks
+    options = Options(parts="A")
+    write_outputs(rows, tmp_path / "one", options, jobs=1)
+    write_outputs(rows, tmp_path / "two", options, jobs=2)
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes()
+           for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    two = {p.relative_to(tmp_path / "two"): p.read_bytes()
+           for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert len(one) == 3 + 2 * 250 + 1 and one == two  # 3 csv, json + html per student, index
