@@ -172,8 +172,8 @@ def measure_all(tasks: Sequence[tuple[Item, Path]], data_dir: Path | None = None
                 measured[item.id] = Measured(False, error=str(exc), refused=True)
             continue
         inputs, scorer = prepared
-        jobs.append(Job(item.model or "", path, inputs))
-        scorers[item.model or ""] = (item, scorer)
+        jobs.append(Job(item.id, path, inputs))
+        scorers[item.id] = (item, scorer)
     if jobs:
         chosen = [scorers[j.name][0] for j in jobs]
         ran = run_models(jobs, time_limit_s=sum(i.time_limit_s for i in chosen),

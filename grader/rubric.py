@@ -6,6 +6,7 @@ question's weights cover exactly its answers and add up to its marks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -70,6 +71,9 @@ class Threshold:
     value: float | bool
 
 
+ITEM_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
+
+
 @dataclass(frozen=True)
 class Item:
     """One Part B/C item: a metric check, the notebook, the model or the report."""
@@ -119,6 +123,8 @@ def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
     for part in ("partb", "partc"):
         node = top[part]
         for iid, inode in r.mapping(node, part).items():
+            if not ITEM_ID.fullmatch(iid):  # ids name files (models, sandbox inputs) and columns
+                raise r.fail(inode, f"{part}.{iid}", "expected an id of letters, digits and _")
             item = _item(r, part, iid, inode)
             items.append(replace(item, reference=refs.get(item.metric)) if item.metric else item)
         total = sum((i.marks for i in items if i.part == part), Fraction(0))

@@ -86,3 +86,13 @@ def test_the_cli_prints_any_dlhw_error_as_one_line(error: str, monkeypatch) -> N
     assert result.exit_code == 1
     assert result.output.strip() == "dlhw: error: problems/rubric.yaml:3: parta: expected a " \
         "mapping"
+
+
+def test_a_rubric_item_id_that_cannot_name_a_file_is_refused(tmp_path: Path) -> None:
+    from grader.rubric import RubricError, load_rubric
+
+    bad = tmp_path / "rubric.yaml"
+    bad.write_text((ROOT / "problems" / "rubric.yaml").read_text().replace(
+        "\n  regression:\n", "\n  ../regression:\n"))
+    with pytest.raises(RubricError, match=r"partc\.\.\./regression: expected an id of letters"):
+        load_rubric(bad)
