@@ -20,6 +20,7 @@ from grader import parta
 from grader.grade import Options, grade_submission
 from grader.model_check import SEED_ENV
 from grader.report import clean, csv_cell, error_row, file_stem, to_dict
+from grader.results import Outcome
 from grader.safeio import FileError, Folder, folder_name, shown
 from grader.site import cell, item_stats, write_site
 from grader.worker import in_parallel, run_each
@@ -112,7 +113,7 @@ def needs_review(row: dict[str, object]) -> bool:
 
 
 def _saved(state: Path, folder: Path, fingerprint: str) -> dict[str, object] | None:
-    """The saved row of `folder` if it was graded from exactly these inputs."""
+    """The saved row of `folder` if it was graded, from exactly these inputs."""
     try:
         saved = json.loads((state / f"{file_stem(folder_name(folder))}.json").read_text())
     except (OSError, ValueError):
@@ -120,7 +121,8 @@ def _saved(state: Path, folder: Path, fingerprint: str) -> dict[str, object] | N
     if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
         return None
     row = saved.get("row")
-    return row if isinstance(row, dict) else None
+    # A submission that could not be graded (a limit, a crash) is tried again.
+    return row if isinstance(row, dict) and row.get("status") != Outcome.ERROR else None
 
 
 def submission_fingerprint(folder: Path, setup: str) -> str:

@@ -159,3 +159,15 @@ def test_outputs_written_in_forked_processes_are_the_same_bytes(tmp_path):
     two = {p.relative_to(tmp_path / "two"): p.read_bytes()
            for p in (tmp_path / "two").rglob("*") if p.is_file()}
     assert len(one) == 3 + 2 * 250 + 1 and one == two  # 3 csv, json + html per student, index
+
+
+def test_resume_tries_again_what_could_not_be_graded(tmp_path):
+    root, out = _class(tmp_path / "class", 2), tmp_path / "out"
+    _grade(root, out)
+    path = out / STATE / "s001.json"
+    saved = json.loads(path.read_text())
+    saved["row"] |= {"status": "error", "name": "FROM-SAVED"}  # as a stopped worker leaves it
+    path.write_text(json.dumps(saved))
+    _grade(root, out, "--resume")
+    assert "FROM-SAVED" not in (out / "gradebook.csv").read_text()
+    assert json.loads(path.read_text())["row"]["status"] == "graded"
