@@ -175,9 +175,13 @@ def _notebook(rng: random.Random, solution: dict) -> bytes | None:
 
 def fashion_models(reference: Path, folder: Path, seed: int = 0) -> dict[str, Path]:
     """The reference CNN and two degraded copies (noise on every weight), for a class of
-    varied quality; exported with torch.export like a student's (trusted: the bench's own)."""
+    varied quality; exported with torch.export like a student's. The archive given is checked
+    as the grader checks a student's before torch loads it (torch.export.load unpickles)."""
     import torch
 
+    from grader.pt2 import validate
+
+    validate(reference)
     torch.manual_seed(seed)
     out = {"reference": reference}
     for name, scale in (("noisy", 0.1), ("poor", 0.35)):
