@@ -385,7 +385,7 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
     step_model: nn.Module = model
     if dev == "cuda" and plan.step_seconds and \
             H.worth_compiling(dev, plan.step_seconds * steps * epochs):
-        step_model = torch.compile(model)
+        step_model = torch.compile(model, mode=H.COMPILE_MODE)
         plan.compile = True
     sched = make_scheduler(opt, cfg, epochs, steps)
 

@@ -41,12 +41,15 @@ from nets.train import TrainConfig, evaluate, fit, predict
 # clock: how long it takes depends on the CPU (bench/partc.py prints seconds per epoch for each
 # precision and the total). Precision and layout are not part of it: `fit` measures them.
 # `dlhw run fashion --time-budget S` cuts the epochs to those that fit in S seconds.
-REFERENCE = dict(epochs=22, batch_size=256, optimizer="nesterov", lr=0.1, weight_decay=5e-4,
+# Chosen on 10,000 held-out training images, never on the test set (bench/recipes.py): among
+# recipes sized to the same 2-core CPU time, this architecture at 30 epochs scored best; random
+# erasing (TrainConfig.erase) lowered validation accuracy for both depths it was tried with.
+REFERENCE = dict(epochs=30, batch_size=256, optimizer="nesterov", lr=0.1, weight_decay=5e-4,
                  schedule="onecycle", label_smoothing=0.1, augment=True)
-# Horizontal-flip test-time augmentation (averaging the logits of an image and its mirror).
-# Off: it was tried after the reference run's test accuracy was known, so switching it on would
-# be choosing on the test set.
-REFERENCE_TTA = False
+# Horizontal-flip test-time augmentation (averaging the logits of an image and its mirror): on,
+# because it raised validation accuracy in all 9 recipes of that search (+0.17 points on
+# average, +0.13 for this one). It doubles the exported model's inference cost.
+REFERENCE_TTA = True
 # The reference run's goal: this much training time on 2 cores; longer estimates are announced.
 REFERENCE_SECONDS = 600.0
 
