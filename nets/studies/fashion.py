@@ -46,10 +46,12 @@ from nets.train import TrainConfig, evaluate, fit, predict
 # erasing (TrainConfig.erase) lowered validation accuracy for both depths it was tried with.
 REFERENCE = dict(epochs=30, batch_size=256, optimizer="nesterov", lr=0.1, weight_decay=5e-4,
                  schedule="onecycle", label_smoothing=0.1, augment=True)
-# Horizontal-flip test-time augmentation (averaging the logits of an image and its mirror): on,
-# because it raised validation accuracy in all 9 recipes of that search (+0.17 points on
-# average, +0.13 for this one). It doubles the exported model's inference cost.
-REFERENCE_TTA = True
+# Horizontal-flip test-time augmentation (averaging the logits of an image and its mirror): off.
+# It raised validation accuracy in all 9 recipes of that search (+0.17 points on average, +0.13
+# for this one) and test accuracy by 0.10 (94.15% against 94.05%, the same weights), but it made
+# re-evaluating the export 2.6x slower (2.85 s against 1.09 s on 2 cores; the goal is < 2 s),
+# a cost every grading of the reference model would pay.
+REFERENCE_TTA = False
 # The reference run's goal: this much training time on 2 cores; longer estimates are announced.
 REFERENCE_SECONDS = 600.0
 
