@@ -275,6 +275,7 @@ class Plan:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    compile_error: str = ""  # why torch.compile was given up for eager steps (nets.train)
     how: str = "fixed"  # measured | measured (cached) | fixed: why nothing was timed
     timings: dict[str, list[float]] = field(default_factory=dict)  # s/step per candidate
     step_seconds: float | None = None  # the chosen candidate's median

@@ -382,11 +382,8 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
     steps = math.ceil(len(x_train) / cfg.batch_size)
     limit = cfg.time_budget or target_seconds
     epochs = plan_epochs(plan, cfg, steps, limit, desc)
-    step_model: nn.Module = model
-    if dev == "cuda" and plan.step_seconds and \
-            H.worth_compiling(dev, plan.step_seconds * steps * epochs):
-        step_model = torch.compile(model, mode=H.COMPILE_MODE)
-        plan.compile = True
+    stepper = _Stepper(model, plan, desc, compiled=bool(plan.step_seconds) and
+                       H.worth_compiling(dev, plan.step_seconds * steps * epochs))
     sched = make_scheduler(opt, cfg, epochs, steps)
 
     best_loss, best_state, bad = math.inf, None, 0
@@ -394,7 +391,7 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
     bar = tqdm(total=epochs * steps, desc=desc, unit="step", disable=not progress, leave=False)
     for epoch in range(epochs):
         te0 = time.perf_counter()
-        _train_epoch(model, step_model, opt, sched, x_train, y_train, cfg, plan, g, hist, bar)
+        _train_epoch(model, stepper, opt, sched, x_train, y_train, cfg, plan, g, hist, bar)
         epoch_seconds = time.perf_counter() - te0
         if epoch == 0:
             plan.epochs["estimated_seconds_after_epoch1"] = epoch_seconds * epochs
@@ -465,7 +462,35 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, epochs: int, st
     return None
 
 
-def _train_epoch(model: nn.Module, step_model: nn.Module, opt: torch.optim.Optimizer,
+class _Stepper:
+    """Runs the training steps: through torch.compile where `fit` decided it pays, else eager.
+
+    A compiled module fails at its first call where the toolchain is missing (no Triton, no C
+    compiler), while compiling, before the step changes any weight or optimizer state; that step
+    and every later one then run eager, and the plan records why.
+    """
+
+    def __init__(self, model: nn.Module, plan: Plan, desc: str, compiled: bool) -> None:
+        self.model, self.plan, self.desc = model, plan, desc
+        self.module = torch.compile(model, mode=H.COMPILE_MODE) if compiled else model
+        plan.compile = compiled
+
+    def __call__(self, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
+                 cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+        args = (opt, xb, yb, cfg, self.plan.candidate, self.plan.device)
+        if self.module is self.model:
+            return _train_step(self.model, *args)
+        try:
+            return _train_step(self.module, *args)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: the eager step stands
+            self.module, self.plan.compile = self.model, False
+            self.plan.compile_error = f"{type(exc).__name__}: {exc}"[:300]
+            _note(f"{self.desc}: torch.compile failed ({self.plan.compile_error}); "
+                  "training eager")
+            return _train_step(self.model, *args)
+
+
+def _train_epoch(model: nn.Module, stepper: _Stepper, opt: torch.optim.Optimizer,
                  sched: torch.optim.lr_scheduler.LRScheduler | None, x: torch.Tensor,
                  y: torch.Tensor, cfg: TrainConfig, plan: Plan, g: torch.Generator,
                  hist: History, bar) -> None:
@@ -484,7 +509,7 @@ def _train_epoch(model: nn.Module, step_model: nn.Module, opt: torch.optim.Optim
             xb = augment_batch(xb, g)
         if cfg.erase:
             xb = erase_batch(xb, g, cfg.erase)
-        out, loss = _train_step(step_model, opt, xb, yb, cfg, plan.candidate, dev)
+        out, loss = stepper(opt, xb, yb, cfg)
         if not reg:
             run_correct += (out.argmax(1) == yb).sum()
         run_loss += loss * len(idx)

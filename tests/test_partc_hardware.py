@@ -342,3 +342,31 @@ print(json.dumps({"isa": torch.backends.cpu.get_cpu_capability(), "plan": h.plan
     assert plan["how"] == "measured" and plan["precision"] == "fp32", plan
     # Timed once and dropped (or never timed, on a CPU without bf16 units at all).
     assert all(len(t) <= 1 for name, t in plan["timings"].items() if name.startswith("bf16"))
+
+
+def test_a_failing_torch_compile_falls_back_to_eager_with_the_same_weights(monkeypatch):
+    """Where compiling pays (a long GPU run) but the toolchain is missing, the first compiled
+    step fails while compiling; the run goes on eager, bit-identical to an eager run, and the
+    plan says why."""
+    from nets import train as T
+
+    class Uncompilable(torch.nn.Module):  # what torch.compile gives without Triton
+        def forward(self, x):
+            raise RuntimeError("Cannot find a working triton installation")
+
+    T._PLANS.clear()
+    monkeypatch.setattr(torch, "compile", lambda m, **kw: Uncompilable())
+    plans, states = [], []
+    for compiles in (True, False):
+        monkeypatch.setattr(H, "worth_compiling", lambda *a, compiles=compiles, **k: compiles)
+        model, x, y = _toy(256)
+        cfg = T.TrainConfig(epochs=2, batch_size=32, optimizer="adam", lr=1e-3,
+                            precision="fp32", channels_last=False, time_budget=1e6,
+                            device="cpu", seed=3)  # the budget forces the probe's timings
+        plans.append(T.fit(model, x, y, cfg, progress=False).plan)
+        states.append(model.state_dict())
+    assert plans[0]["compile"] is False and "triton" in plans[0]["compile_error"]
+    assert plans[1]["compile"] is False and plans[1]["compile_error"] == ""
+    for k, v in states[0].items():
+        assert torch.equal(v, states[1][k]), k
+    T._PLANS.clear()
