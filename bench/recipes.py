@@ -43,12 +43,11 @@ ARCHS = {
 }
 TRAIN_SECONDS = 540.0  # the 10-minute goal less a margin for the first-step probe and noise
 STEPS_PER_EPOCH = 235  # 60,000 images in batches of 256
-LOOP_OVERHEAD = 1.1    # nets.hardware.STEP_OVERHEAD
 
 
 def epochs_for(arch: str) -> int:
     """The epochs of `arch` that fit TRAIN_SECONDS on the CPU the step times were measured on."""
-    return int(TRAIN_SECONDS / (ARCHS[arch][1] / 1000 * STEPS_PER_EPOCH * LOOP_OVERHEAD))
+    return int(TRAIN_SECONDS / (ARCHS[arch][1] / 1000 * STEPS_PER_EPOCH * H.STEP_OVERHEAD))
 
 
 def candidates() -> list[dict]:
@@ -138,7 +137,7 @@ def cost() -> None:
         for cand in (Candidate("bf16", True), Candidate("fp32", True)):
             med = statistics.median([clock(cand) for _ in range(12)][2:])
             print(f"{arch:8} {cand.name:18} {med * 1000:6.1f} ms/step  "
-                  f"{med * STEPS_PER_EPOCH * LOOP_OVERHEAD:5.1f} s/epoch", flush=True)
+                  f"{med * STEPS_PER_EPOCH * H.STEP_OVERHEAD:5.1f} s/epoch", flush=True)
 
 
 def main() -> None:
