@@ -43,11 +43,12 @@ ARCHS = {
 }
 TRAIN_SECONDS = 540.0  # the 10-minute goal less a margin for the first-step probe and noise
 STEPS_PER_EPOCH = 235  # 60,000 images in batches of 256
+MAX_EPOCHS = 100       # no cap in practice: the time decides
 
 
 def epochs_for(arch: str) -> int:
     """The epochs of `arch` that fit TRAIN_SECONDS on the CPU the step times were measured on."""
-    return int(TRAIN_SECONDS / (ARCHS[arch][1] / 1000 * STEPS_PER_EPOCH * H.STEP_OVERHEAD))
+    return H.epochs_that_fit(TRAIN_SECONDS, MAX_EPOCHS, STEPS_PER_EPOCH, ARCHS[arch][1] / 1000)
 
 
 def candidates() -> list[dict]:
@@ -134,8 +135,11 @@ def cost() -> None:
         torch.manual_seed(0)
         clock = step_timer(build_cnn(CNNSpec(**spec)), fd.x_train[:256], fd.y_train[:256],
                            cfg, "cpu")
-        for cand in (Candidate("bf16", True), Candidate("fp32", True)):
-            med = statistics.median([clock(cand) for _ in range(12)][2:])
+        # Interleaved, every candidate timed (drop=inf), as bench/partc.py times them.
+        times = H.measure([Candidate("bf16", True), Candidate("fp32", True)], clock,
+                          rounds=10, drop=float("inf"))
+        for cand, t in times.items():
+            med = statistics.median(t)
             print(f"{arch:8} {cand.name:18} {med * 1000:6.1f} ms/step  "
                   f"{med * STEPS_PER_EPOCH * H.STEP_OVERHEAD:5.1f} s/epoch", flush=True)
 
