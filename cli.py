@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from solver.errors import DlhwError
+from core.errors import DlhwError
 
 if TYPE_CHECKING:
     from nets.studies import Study
@@ -31,8 +31,15 @@ class DlhwGroup(click.Group):
 
 @click.group(cls=DlhwGroup)
 @click.version_option(package_name="dlhw")
-def cli() -> None:
+@click.option("--course", "course_dir", envvar="DLHW_HOME",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Course folder whose problems/ and templates/ override dlhw's own, file by "
+                   "file, and whose course.yaml grading uses  [env: DLHW_HOME].")
+def cli(course_dir: Path | None) -> None:
     """Instructor's toolkit for the CS4152 deep-learning homework."""
+    from core import resources
+
+    resources.set_home(course_dir)
 
 
 # ------------------------------------------------------------------ Part A
@@ -112,9 +119,9 @@ def variants(roster: str, seed: int, out: str, pdf: bool) -> None:
     """Give every student in ROSTER their own Part A numbers: question sheets and an answer key."""
     from pathlib import Path
 
+    from core.roster import load_roster
     from solver.sheets import write_variants
     from solver.spec import load_all
-    from solver.variants import load_roster
 
     counts = write_variants(load_all(), load_roster(roster), seed, Path(out), pdf)
     click.echo(f"wrote {counts['students']} question sheets to {out}/sheets/ and the answer key "
@@ -280,27 +287,36 @@ def run_partc(out: str, **options) -> None:
 @click.option("--time-limit", type=click.FloatRange(1, 86400),
               help="Wall-clock seconds for one submission, everything included, before it is "
                    "stopped with an error (default: the rubric's submission.time_limit_s).")
-@click.option("--course", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="course.yaml (variant seed and roster): mark each student against their own "
-                   "numbers. Default: a course.yaml beside the submission folders.")
+@click.option("--course", type=click.Path(exists=True, path_type=Path),
+              help="course.yaml (variant seed and roster), or a course folder holding it (its "
+                   "problems/ and templates/ then apply too): mark each student against their "
+                   "own numbers. Default: a course.yaml beside the submission folders, else the "
+                   "course folder's.")
 @click.option("--overrides", "overrides_path",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Answers settled by hand (student, answer, points, reason). Default: an "
                    "overrides.yaml beside the submission folders.")
+@click.option("--allow-missing", is_flag=True,
+              help="With --batch: grade what can be graded when a tool grading needs is broken "
+                   "here (its items are 'not run'; --resume grades them once it is fixed).")
 def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | None,
           data_dir: Path | None, parts: str, jobs: int | None, resume: bool,
-          time_limit: float | None, course: Path | None, overrides_path: Path | None) -> None:
+          time_limit: float | None, course: Path | None, overrides_path: Path | None,
+          allow_missing: bool) -> None:
     """Grade the submission folder PATH (or, with --batch, every submission in it).
 
-    Exit status: 0 graded, 1 invalid or not graded (error) submission (single mode), 2 usage
-    error.
+    Exit status: 0 every submission graded; 1 some submission invalid (a file problem); 2 usage
+    error; 3 some submission incomplete or not graded, or a tool grading needs is broken here
+    (the grader's side: see dlhw doctor, then run again, with --resume for a batch).
     """
-    from grader import report
+    from core import resources
+    from grader import preflight, report
     from grader.autograder import leaderboard
     from grader.batch import grade_one, run_batch
     from grader.course import find_course, load_course
     from grader.grade import Options
     from grader.overrides import OverrideError, find_overrides, load_overrides, report_overrides
+    from grader.results import EXIT_INCOMPLETE, exit_status
     from grader.rubric import RubricError, load_rubric
     from grader.safeio import folder_name, shown
     from grader.worker import run_each
@@ -315,6 +331,9 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
         raise click.UsageError("--jobs and --resume go with --batch")
     jobs = jobs or cores()
     try:
+        if course is not None and course.is_dir():
+            resources.set_home(course)
+            course = None
         course = course or find_course(path, batch)
         options = Options(load_rubric(rubric) if rubric else load_rubric(), data_dir,
                           parts=parts, course=load_course(course) if course else None,
@@ -324,6 +343,14 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
             options.overrides = load_overrides(overrides_path, options.rubric)
     except (RubricError, OverrideError) as exc:
         raise click.UsageError(str(exc)) from None
+    options.missing = preflight.check(options.rubric, parts, data_dir)
+    for why in sorted(set(options.missing.values())):
+        click.echo(f"dlhw: {'error' if batch and not allow_missing else 'warning'}: cannot "
+                   f"grade here: {why}", err=True)
+    if options.missing and batch and not allow_missing:
+        click.echo("dlhw: error: no submission graded: fix the above, or give --allow-missing "
+                   "to grade what can be graded", err=True)
+        sys.exit(EXIT_INCOMPLETE)
     if batch:
         try:
             rows = run_batch(path, out, options, jobs, time_limit, resume, progress=True)
@@ -338,7 +365,7 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
         click.echo(f"{len(rows)} submissions ({summary}); wrote {out / 'gradebook.csv'}")
         for line in report_overrides(options.overrides, rows):
             click.echo(line)
-        return
+        sys.exit(exit_status([str(r["status"]) for r in rows]))
     [(row, error)] = run_each(lambda f: grade_one(f, options), [path],
                               limit=time_limit or options.rubric.time_limit_s)
     row = row or report.error_row(shown(folder_name(path)), str(error))
@@ -349,7 +376,28 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
     if options.overrides.entries:
         for line in report_overrides(options.overrides, [row], single=True):
             click.echo(line, err=True)
-    sys.exit(0 if row["status"] == "graded" else 1)
+    sys.exit(exit_status([str(row["status"])]))
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="FashionMNIST folder (default: $DLHW_DATA or Debian's).")
+def doctor(data_dir: Path | None) -> None:
+    """Prove that each tool grading needs works here: the sandbox starts this interpreter and
+    imports numpy and torch, pdflatex compiles an IEEEtran document in it, poppler reads the
+    PDF, the FashionMNIST test files are readable. Prints the fix for each failure.
+
+    Exit status: 0 all work, 1 something failed.
+    """
+    from grader import preflight
+
+    probes = preflight.run_probes(preflight.LABELS, data_dir)
+    click.echo(preflight.table(probes))
+    failed = [p for p in probes.values() if not p.ok]
+    click.echo(f"{len(probes) - len(failed)} of {len(probes)} work here" +
+               (": grading the parts listed beside a failure will say 'not run'" if failed
+                else ": everything grading needs"))
+    sys.exit(1 if failed else 0)
 
 
 @cli.command()
@@ -393,16 +441,17 @@ def autograder(out: Path, course: Path | None) -> None:
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder holding the full reference runs.")
 def references(runs_dir: Path) -> None:
-    """Copy the reference runs' graded metrics into problems/references.yaml."""
-    from grader.references import REFERENCES_PATH, write_references
+    """Copy the reference runs' graded metrics into problems/references.yaml (the course
+    folder's when one is given, else the checkout's)."""
+    from grader.references import write_references
     from grader.rubric import load_rubric
     from nets.studies import STUDIES
 
     ids = [i.metric for i in load_rubric(references={}).items if i.metric]
-    values = write_references(runs_dir, ids, runs=["partb", *(s.name for s in STUDIES)])
+    path, values = write_references(runs_dir, ids, runs=["partb", *(s.name for s in STUDIES)])
     for k, v in values.items():
         click.echo(f"{k:<36} {v}")
-    click.echo(f"wrote {REFERENCES_PATH}")
+    click.echo(f"wrote {path}")
 
 
 @cli.command()

@@ -6,10 +6,10 @@ Gradescope's specification (gradescope/autograder_samples, docs/specs.md): the z
 into /autograder/submission, /autograder/submission_metadata.json describes it
 (docs/submission_metadata.md), and run_autograder must leave /autograder/results/results.json.
 
-The bundle: both scripts (templates/autograder/), dlhw as a wheel (the code), problems/ (specs,
-rubric, references, the Part B checks) and templates/ (the wheel holds code only: the scripts
-point $DLHW_HOME at the bundle, as solver.spec reads it), and, with `--course`, course/ with the
-course.yaml and its roster, so each student is marked against their own numbers.
+The bundle: both scripts (templates/autograder/) and dlhw as a wheel (the code with its specs,
+rubric, references, hidden checks and templates), and course/, the course folder the scripts
+point $DLHW_HOME at: the instructor's own problems/ and templates/ (core.resources) and, with
+`--course`, course.yaml and its roster, so each student is marked against their own numbers.
 
 In the container (`grade_here`): the folders a student's code must not read are closed to other
 uids (Gradescope's advice: chmod o= source, run student code as another user), then the
@@ -31,25 +31,26 @@ import time
 import zipfile
 from pathlib import Path
 
-from grader import sandbox
+from core import resources
+from core.errors import DlhwError
+from core.fileio import atomic_write
+from core.roster import STUDENT_ID_RE, load_roster
+from grader import preflight, sandbox
 from grader.course import COURSE_FILE, load_course
 from grader.grade import Options, grade_submission
 from grader.report import error_row, to_dict, to_gradescope
+from grader.results import Outcome
 from grader.rubric import Rubric, RubricError, load_rubric
 from grader.worker import run_each
-from solver.errors import DlhwError
-from solver.fileio import atomic_write
-from solver.render import TEMPLATES_DIR
-from solver.spec import PROBLEMS_DIR
-from solver.variants import STUDENT_ID_RE, load_roster
 
 CODE_ROOT = Path(__file__).resolve().parent.parent  # the checkout the wheel is built from
-SCRIPTS = TEMPLATES_DIR / "autograder"
+COURSE_DIR = "course"  # the bundle's course folder: $DLHW_HOME in the container
 ROOT_ENV = "AUTOGRADER_ROOT"
 DEFAULT_ROOT = "/autograder"
 FASHION_BOARD = "FashionMNIST test accuracy"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same inputs give the same bytes
-_STAGED = ("pyproject.toml", "README.md", "cli.py", "solver", "nets", "grader")
+_STAGED = ("pyproject.toml", "README.md", "cli.py", "core", "solver", "nets", "grader",
+           "handout", "problems", "templates")
 MAX_METADATA = 16 * 1024 * 1024
 
 
@@ -64,13 +65,15 @@ def build_bundle(out: Path, course: Path | None = None) -> list[str]:
     """Write the autograder zip to `out`; return its members' names."""
     courses = _course_members(course) if course is not None else []  # checked first
     members: list[tuple[str, bytes, int]] = [
-        (name, (SCRIPTS / name).read_bytes(), 0o755) for name in ("setup.sh", "run_autograder")]
+        (name, resources.path("templates", f"autograder/{name}").read_bytes(), 0o755)
+        for name in ("setup.sh", "run_autograder")]
     with tempfile.TemporaryDirectory(prefix="dlhw-wheel-") as tmp:
         wheel = build_wheel(Path(tmp))
         members.append((wheel.name, wheel.read_bytes(), 0o644))
-    members += _folder(PROBLEMS_DIR, "problems")
-    members += [(f"templates/{p.name}", p.read_bytes(), 0o644)
-                for p in sorted(TEMPLATES_DIR.glob("*.j2"))]
+    home = resources.home()  # the course folder's own specs and templates travel with it
+    for kind in resources.KINDS:
+        if home is not None and (home / kind).is_dir():
+            members += _folder(home / kind, f"{COURSE_DIR}/{kind}")
     members += courses
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_zip = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
@@ -125,13 +128,13 @@ def _folder(folder: Path, prefix: str) -> list[tuple[str, bytes, int]]:
 def _course_members(course: Path) -> list[tuple[str, bytes, int]]:
     """course/course.yaml and its roster, checked here (a bad one fails the build, not every
     student's grading); the roster keeps its name, beside the course file."""
-    loaded = load_course(course)  # VariantError: file and field
+    loaded = load_course(course)  # RosterError: file and field
     roster_rel = str(_course_yaml(course)["roster"])
     roster = course.parent / roster_rel
     load_roster(roster)
     text = f"seed: {loaded.seed}\nroster: {json.dumps(roster.name)}\n"
-    return [(f"course/{COURSE_FILE}", text.encode(), 0o644),
-            (f"course/{roster.name}", roster.read_bytes(), 0o644)]
+    return [(f"{COURSE_DIR}/{COURSE_FILE}", text.encode(), 0o644),
+            (f"{COURSE_DIR}/{roster.name}", roster.read_bytes(), 0o644)]
 
 
 def _course_yaml(course: Path) -> dict:
@@ -200,19 +203,31 @@ def grade_here(root: Path) -> dict[str, object]:
     results.mkdir(exist_ok=True)
     if sandbox.isolation() == "container":
         lock_down(root)
-    course = root / "source" / "course" / COURSE_FILE
+    course = root / "source" / COURSE_DIR / COURSE_FILE
     options = Options(load_rubric(), course=load_course(course) if course.is_file() else None)
+    options.missing = preflight.check(options.rubric, options.parts)
     submitter = submitter_id(root / "submission_metadata.json")
     folder, note = submission_folder(root / "submission")
     [(row, error)] = run_each(lambda f: to_dict(grade_submission(f, options, submitter)),
                               [folder], limit=options.rubric.time_limit_s)
     row = row or error_row(submitter or "submission", str(error))
+    if Outcome(str(row["status"])).regrade:
+        # The grader's failure is never a student's mark: no results.json, so Gradescope shows
+        # an autograder error the instructor can rerun, not a score.
+        raise AutograderError(f"{row['student']}: {row['status']}: {not_graded(row)}")
     if note:
         row["problems"] = [note, *row["problems"]]  # type: ignore[misc]
     text = to_gradescope(row, seconds=time.monotonic() - t0,
                          leaderboard=leaderboard(options.rubric))
     atomic_write(results / "results.json", text)
     return json.loads(text)
+
+
+def not_graded(row: dict[str, object]) -> str:
+    """Why a row is not final: its problems, or the feedback of its items not graded."""
+    why = [f"{iid}: {q['feedback']}" for iid, q in row["questions"].items()  # type: ignore
+           if q.get("score") is None and q.get("status") in ("not run", "error")]
+    return "; ".join([*row["problems"], *why][:4]) or "see the row"  # type: ignore[misc]
 
 
 def main(argv: list[str]) -> int:

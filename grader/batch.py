@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.fileio import atomic_write
 from grader import parta
 from grader.grade import Options, grade_submission
 from grader.model_check import SEED_ENV
@@ -25,7 +26,6 @@ from grader.safeio import FileError, Folder, folder_name, shown
 from grader.site import cell, item_stats, write_site
 from grader.worker import in_parallel, run_each
 from nets.hardware import cores
-from solver.fileio import atomic_write
 
 
 def submissions(root: Path) -> list[Path]:
@@ -121,8 +121,11 @@ def _saved(state: Path, folder: Path, fingerprint: str) -> dict[str, object] | N
     if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
         return None
     row = saved.get("row")
-    # A submission that could not be graded (a limit, a crash) is tried again.
-    return row if isinstance(row, dict) and row.get("status") != Outcome.ERROR else None
+    # A submission the grader could not finish (a limit, a crash, an item it could not run)
+    # is tried again.
+    if not isinstance(row, dict) or row.get("status") not in set(Outcome):
+        return None
+    return None if Outcome(str(row["status"])).regrade else row
 
 
 def submission_fingerprint(folder: Path, setup: str) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.numfmt import fmt
 from grader import parta
 from grader.notebook_file import (
     NotebookError,
@@ -44,7 +45,6 @@ from grader.rubric import Item, Rubric, load_rubric
 from grader.safeio import MAX_ENTRIES, FileError, Folder, folder_name, shown
 from grader.submission import COPIED, Number, Submission, Text, Value, load_submission
 from solver.functions import FUNCTIONS
-from solver.present import fmt
 
 __all__ = ["Finding", "check_submission", "iter_findings", "ready", "render", "LEVELS"]
 

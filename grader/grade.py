@@ -9,6 +9,7 @@ from pathlib import Path
 from grader import parta, partbc
 from grader.course import Course
 from grader.overrides import Overrides
+from grader.preflight import needs
 from grader.results import ItemMark, Outcome, Result, Status
 from grader.rubric import Item, Rubric, load_rubric
 from grader.safeio import shown
@@ -23,9 +24,12 @@ class Options:
     def __init__(self, rubric: Rubric | None = None, data_dir: Path | None = None,
                  template: dict | None | object = _NO_TEMPLATE, parts: str = "ABC",
                  course: Course | None = None, overrides: Overrides | None = None,
-                 threads: int = 1):
+                 threads: int = 1, missing: dict[str, str] | None = None):
         self.rubric = rubric or load_rubric()
         self.threads = threads  # cores a submission's sandboxed models may use
+        # Capabilities the preflight found broken here (grader.preflight): their items are
+        # `not run`, never run half-way and never marked against the student.
+        self.missing = missing or {}
         self.data_dir = data_dir
         self._template = template
         self.parts = parts
@@ -91,7 +95,7 @@ def _grade(sub: Submission, options: Options) -> Result:
         items += _guarded(lambda i=item: [_grade_item(sub, i, options, partb, partc)],
                           [(item.id, item.title, item.part[-1].upper(), item.marks)])
     invalid = bool(sub.problems) or any(i.status == Status.INVALID for i in items)
-    status = Outcome.ERROR if any(i.status == Status.ERROR and i.score is None for i in items) \
+    status = Outcome.INCOMPLETE if any(i.not_graded for i in items) \
         else Outcome.INVALID if invalid else Outcome.GRADED
     return Result(sub.id, sub.name, status, tuple(items), (*sub.problems, *remarks), sub.declared,
                   tuple(flags))
@@ -99,6 +103,9 @@ def _grade(sub: Submission, options: Options) -> Result:
 
 def _grade_item(sub: Submission, item: Item, options: Options, partb: partbc.PartB,
                 partc: partbc.PartC) -> ItemMark:
+    broken = sorted(needs(item) & options.missing.keys())
+    if broken and _runs_something(sub, item):
+        return partbc.not_run(item, options.missing[broken[0]])
     if item.check == "metric":
         return partbc.grade_metric(sub, item)
     if item.check in ("notebook", "code"):
@@ -106,6 +113,15 @@ def _grade_item(sub: Submission, item: Item, options: Options, partb: partbc.Par
     if item.check == "model":
         return partc.grade(item)
     return partbc.grade_report(sub, item)
+
+
+def _runs_something(sub: Submission, item: Item) -> bool:
+    """Whether grading `item` runs a file of the submission (else it needs no tool)."""
+    if item.check in ("notebook", "code"):
+        return sub.notebook is not None
+    if item.check == "model":
+        return partbc.model_path(sub, item) is not None
+    return item.check == "report" and sub.report is not None
 
 
 def _guarded(grade: Callable[[], list[ItemMark]],

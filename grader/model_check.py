@@ -55,7 +55,7 @@ class Ran:
     """A model run in the sandbox: its outputs (float32, one row per input) or why not."""
 
     outputs: np.ndarray | None
-    status: str  # ok | refused | failed | timeout | killed | unavailable | bad-output
+    status: str  # ok | refused | failed | timeout | killed | unavailable | not-ready | bad-output
     reason: str = ""
     seconds: float = 0.0  # the whole sandboxed run (every model in it), start-up included
     timing: dict = field(default_factory=dict)  # import_s, load_s, eval_s inside the sandbox
@@ -74,6 +74,7 @@ class Measured:
     review: str = ""  # non-empty: why the model needs an instructor's look
     detail: dict = field(default_factory=dict)
     refused: bool = False  # the archive failed validation (`error` says why): never loaded
+    fault: bool = False  # not measured for the grader's reason (no sandbox, no data): no mark
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,10 @@ def run_models(jobs: Sequence[Job], *, time_limit_s: float, memory_limit_mb: int
             out = sandbox.run(sandbox.python_argv("/in/run_exported.py", str(batch),
                                                   str(threads), *(j.name for j in todo)),
                               limits=limits, inputs=inputs)
+            if "ready" not in out.files and out.status != "unavailable":
+                why = out.reason or " ".join(out.stderr.split())[-200:] or out.status
+                out = sandbox.Outcome("not-ready", reason=f"the sandbox did not start the "
+                                      f"model runner ({why})")
             ran |= {j.name: _outputs(out, j.name, len(j.inputs)) for j in todo}
     return {j.name: ran[j.name] for j in jobs}
 
@@ -182,7 +187,8 @@ def measure_all(tasks: Sequence[tuple[Item, Path]], data_dir: Path | None = None
         for name, (item, scorer) in scorers.items():
             r = ran[name]
             measured[item.id] = Measured(False, error=r.reason, refused=True) \
-                if r.status == "refused" else scorer(r)
+                if r.status == "refused" else Measured(False, error=_why(r), fault=True) \
+                if r.status in FAULTS else scorer(r)
     return {item.id: measured[item.id] for item, _ in tasks}
 
 
@@ -210,7 +216,8 @@ def _fashion(item: Item, data_dir: Path | None) -> tuple[np.ndarray, Scorer] | M
     try:
         x, y = load_test_images(data_dir)
     except (OSError, ValueError) as exc:
-        return Measured(False, error=f"not run: FashionMNIST test set unavailable here: {exc}")
+        return Measured(False, error=f"not run: FashionMNIST test set unavailable here: {exc}",
+                        fault=True)
     seed = perturbation_seed()
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(x), min(item.shifted_images, len(x)), replace=False))
@@ -322,7 +329,10 @@ def _unusable(ran: Ran, n: int, columns: int, expected: str, noun: str) -> str |
     return None
 
 
+FAULTS = ("unavailable", "not-ready")  # a run that never reached the student's models
+
+
 def _why(ran: Ran) -> str:
-    if ran.status == "unavailable":
+    if ran.status in FAULTS:
         return f"not run: {ran.reason}"
     return ran.reason or ran.status

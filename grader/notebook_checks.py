@@ -17,12 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from solver.errors import DlhwError
-from solver.spec import PROBLEMS_DIR
-from solver.yamlnodes import NodeReader
+from core import resources
+from core.errors import DlhwError
+from core.yamlnodes import NodeReader
 
-CHECKS_PATH = PROBLEMS_DIR / "partb_checks.yaml"
-HARNESS_PATH = PROBLEMS_DIR / "partb_checks.py"
 _SHOWN = 90  # characters of an input, expected or got value in a message
 
 KINDS = ("activation", "softmax", "affine", "mse", "cross_entropy", "neuron_step",
@@ -70,12 +68,22 @@ class CheckResult:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def harness_path() -> Path:
+    """The harness run in the sandbox (problems/partb_checks.py as in force)."""
+    return resources.path("problems", "partb_checks.py")
+
+
+def load_checks(path: Path | None = None) -> ChecksConfig:
+    """Read and validate the checks file (file:line: field: expectation on error); default
+    problems/partb_checks.yaml as in force."""
+    return _load_checks(Path(path) if path else resources.path("problems", "partb_checks.yaml"))
+
+
 @functools.lru_cache(maxsize=4)
-def load_checks(path: Path = CHECKS_PATH) -> ChecksConfig:
-    """Read and validate the checks file (file:line: field: expectation on error)."""
+def _load_checks(path: Path) -> ChecksConfig:
     from nets.notebook import CHECKED_NAMES
 
-    r = NodeReader(Path(path), ChecksError)
+    r = NodeReader(path, ChecksError)
     top = r.mapping(r.load(), "", {"seed", "check_time_s", "rtol", "atol", "gradcheck", "digits",
                                    "checks"}, set())
     g = r.mapping(top["gradcheck"], "gradcheck", {"h", "max_rel_error"}, set())

@@ -13,8 +13,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from core.errors import DlhwError
 from nets.notebook_tags import PLACEHOLDER, cell_tags, raw_source, region_kind, source, tag
-from solver.errors import DlhwError
 
 MAX_CELLS = 2000
 

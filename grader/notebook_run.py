@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import sandbox
-from grader.notebook_checks import HARNESS_PATH, ChecksConfig, Plan, to_json
+from grader.notebook_checks import ChecksConfig, Plan, harness_path, to_json
 from grader.notebook_file import RunCell
 
 MAX_RECORDS = 10_000  # lines of results.jsonl read back
@@ -32,7 +32,7 @@ class NotebookRun:
     errors: dict[str, str]  # check id → the exception it raised
     stopped: str = ""
     seconds: float = 0.0
-    unavailable: str = ""  # the sandbox cannot run here: nothing was executed
+    unavailable: str = ""  # the sandbox cannot run here, or did not start the harness
     stderr: str = field(default="", repr=False)
 
 
@@ -53,7 +53,7 @@ def run_notebook(cells: list[RunCell], the_plan: Plan, cfg: ChecksConfig,
 
     doc = {"cells": [{"index": c.index, "source": c.source} for c in cells],
            "checks": to_json(the_plan.checks), "check_time_s": cfg.check_time_s}
-    inputs: dict[str, bytes | Path] = {"harness.py": HARNESS_PATH,
+    inputs: dict[str, bytes | Path] = {"harness.py": harness_path(),
                                        "plan.json": json.dumps(doc).encode()}
     if the_plan.digits:
         buf = io.BytesIO()
@@ -63,9 +63,13 @@ def run_notebook(cells: list[RunCell], the_plan: Plan, cfg: ChecksConfig,
                       hide=_hidden())
     if out.status == "unavailable":
         return NotebookRun({}, {}, {}, unavailable=out.reason)
-    cell_state, outputs, errors, done = _records(out.files.get("results.jsonl", b""),
-                                                 {c.index for c in cells},
-                                                 {c["id"] for c in the_plan.checks})
+    cell_state, outputs, errors, done, ready = _records(
+        out.files.get("results.jsonl", b""), {c.index for c in cells},
+        {c["id"] for c in the_plan.checks})
+    if not ready:  # the harness never started: nothing of the student's ran
+        why = out.reason or " ".join(out.stderr.split())[-200:] or f"exit status {out.returncode}"
+        return NotebookRun({}, {}, {}, unavailable=f"the sandbox did not start the harness "
+                           f"({why})", stderr=out.stderr)
     stopped = ""
     if not done:
         stopped = f"the run was stopped: {out.reason}" if out.reason else \
@@ -74,13 +78,15 @@ def run_notebook(cells: list[RunCell], the_plan: Plan, cfg: ChecksConfig,
 
 
 def _records(data: bytes, cell_ids: set[int], check_ids: set[str]
-             ) -> tuple[dict[int, str], dict[str, Any], dict[str, str], bool]:
+             ) -> tuple[dict[int, str], dict[str, Any], dict[str, str], bool, bool]:
     """Parse results.jsonl, written by the harness and perhaps by the student's code: every
-    record is validated, unknown or malformed ones are ignored, the first of each id counts."""
+    record is validated, unknown or malformed ones are ignored, the first of each id counts.
+    The last two: whether the harness finished, and whether its first record says it started."""
     cells: dict[int, str] = {}
     outputs: dict[str, Any] = {}
     errors: dict[str, str] = {}
     done = False
+    ready = data.startswith(b'{"ready": true}\n')
     for line in data.decode("utf-8", "replace").splitlines()[:MAX_RECORDS]:
         try:
             rec = json.loads(line)
@@ -101,4 +107,4 @@ def _records(data: bytes, cell_ids: set[int], check_ids: set[str]
                 errors[chk] = err
         elif rec.get("done") is True:
             done = True
-    return cells, outputs, errors, done
+    return cells, outputs, errors, done, ready

@@ -20,10 +20,10 @@ import math
 import re
 from dataclasses import dataclass
 
+from core.numfmt import fmt
 from grader.rubric import Tolerance
 from grader.symbolic import PointError, eval_formula, student_formula, unwrap_math
 from solver.expr import MAX_LENGTH, ExprError
-from solver.present import fmt
 
 EPS = 1e-12  # relative slack at interval ends: 0.5725 must pass when the bound is 0.5725
 # One way to match each literal: \d+(\.\d*)? rather than \d+\.?\d*, which backtracks

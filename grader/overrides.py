@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from core.errors import DlhwError
+from core.yamlnodes import NodeReader
 from grader.results import Status
 from grader.rubric import Rubric
-from solver.errors import DlhwError
-from solver.yamlnodes import NodeReader
 
 OVERRIDES_FILE = "overrides.yaml"
 

@@ -39,6 +39,13 @@ def _mark(item: Item, share: Fraction | None, status: Status, feedback: str,
                     feedback, (), dict(detail))
 
 
+def not_run(item: Item, why: str) -> ItemMark:
+    """An item the grader could not run (no sandbox, a tool missing, the harness did not
+    start): no score, never a mark against the student; the submission is incomplete."""
+    return _mark(item, None, Status.NOT_RUN, why if why.startswith("not run") else
+                 f"not run: {why}")
+
+
 # ---------------------------------------------------------------- metrics
 
 
@@ -202,6 +209,8 @@ def grade_model(sub: Submission, item: Item, m: Measured | None) -> ItemMark:
     if m.refused:
         return _mark(item, None, Status.INVALID,
                      f"models/{path.name} refused, not loaded: {m.error}")
+    if m.fault:
+        return not_run(item, m.error)
     if not m.ok or m.value is None:
         return _mark(item, Fraction(0), Status.ERROR,
                      f"models/{path.name} could not be evaluated: {m.error}")
@@ -268,8 +277,8 @@ class PartB:
         if self.sub.notebook is None:
             return _NotebookState("partb.ipynb not submitted", Status.ABSENT)
         if self.template is None:
-            return _NotebookState("no notebook template to compare with (nets.notebook "
-                                  "unavailable)", Status.ERROR)
+            return _NotebookState("not run: no notebook template to compare with (nets.notebook "
+                                  "unavailable)", Status.NOT_RUN)
         try:
             nb = read_notebook(self.sub.notebook.read_bytes())
             status, msg, _, _ = check_notebook(nb, self.template)
@@ -286,7 +295,7 @@ class PartB:
         plan = nc.plan(cfg)
         run = run_notebook(cells, plan, cfg, limits)
         if run.unavailable:  # nothing of the student's runs outside the sandbox
-            return _NotebookState(f"not run: {run.unavailable}", Status.ERROR, regions, run)
+            return _NotebookState(f"not run: {run.unavailable}", Status.NOT_RUN, regions, run)
         results = nc.judge(cfg, plan, run.outputs, run.errors, run.stopped)
         return _NotebookState("", None, regions, run, results)
 
@@ -297,6 +306,8 @@ class PartB:
 
     def _notebook(self, item: Item) -> ItemMark:
         st = self.state
+        if st.status == Status.NOT_RUN:
+            return not_run(item, st.problem)
         if st.problem:
             score = None if st.status == Status.INVALID else Fraction(0)
             return _mark(item, score, st.status, f"{st.problem}: 0 marks"
@@ -334,6 +345,8 @@ class PartB:
 
     def _checks(self, item: Item) -> ItemMark:
         st = self.state
+        if st.status == Status.NOT_RUN:
+            return not_run(item, st.problem)
         if st.problem:
             claimed, bad = read_metric(self.sub, item) if item.metric else (None, "")
             if claimed is not None and st.status in (Status.ABSENT, Status.REFUSED, Status.INVALID):
@@ -394,10 +407,11 @@ def grade_report(sub: Submission, item: Item) -> ItemMark:
     fmt = Format(**(item.report_format or {}), time_limit_s=item.time_limit_s,  # type: ignore
                  memory_limit_mb=item.memory_limit_mb)
     r = compile_and_check(sub.report, fmt, assets=sub.path)
+    if r.fault:
+        return not_run(item, r.error)
     if not r.compiled:
-        status = Status.ERROR if r.error.startswith(Status.NOT_RUN) else Status.WRONG
-        return _mark(item, Fraction(0), status, f"report.tex does not compile: {r.error}: 0 "
-                     "marks" if status == Status.WRONG else r.error)
+        return _mark(item, Fraction(0), Status.WRONG, f"report.tex does not compile: {r.error}: "
+                     "0 marks")
     passed = sum(ok for ok, _ in r.checks.values())
     share = Fraction(passed, len(r.checks))
     parts = [f"{name}: {'yes' if ok else 'NO'} ({why})" for name, (ok, why) in r.checks.items()]

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from solver.errors import DlhwError
+from core.errors import DlhwError
 
 MAX_FILE = 200 * 1024 * 1024  # the archive on disk
 MAX_MEMBERS = 4096

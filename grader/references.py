@@ -13,11 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from solver.errors import DlhwError
-from solver.spec import PROBLEMS_DIR
-from solver.yamlnodes import NodeReader
+from core import resources
+from core.errors import DlhwError
+from core.yamlnodes import NodeReader
 
-REFERENCES_PATH = PROBLEMS_DIR / "references.yaml"
 HEADER = """\
 # Metrics of the reference solution, copied from the full runs by `dlhw references --runs runs/`.
 # The grader quotes them in its feedback; the tests check that each reaches the rubric's
@@ -52,16 +51,40 @@ def collect(runs_dir: Path, ids: list[str], runs: Sequence[str] | None = None
     return {k: found[k] for k in ids}
 
 
-def write_references(runs_dir: Path, ids: list[str], path: Path = REFERENCES_PATH,
-                     runs: Sequence[str] | None = None) -> dict[str, float | bool]:
+def references_path() -> Path:
+    """problems/references.yaml as in force: the course folder's, else the shipped one."""
+    return resources.path("problems", "references.yaml")
+
+
+def write_references(runs_dir: Path, ids: list[str], path: Path | None = None,
+                     runs: Sequence[str] | None = None
+                     ) -> tuple[Path, dict[str, float | bool]]:
+    """Write the runs' values of `ids` to `path` (default: see _writable_references); return
+    the file written and the values."""
+    path = path or _writable_references()
     values = collect(runs_dir, ids, runs)
     rounded = {k: v if isinstance(v, bool) else round(float(v), 6) for k, v in values.items()}
     path.write_text(HEADER + yaml.safe_dump(rounded, sort_keys=True), encoding="utf-8")
-    return rounded
+    return path, rounded
 
 
-def load_references(path: Path = REFERENCES_PATH) -> dict[str, float | bool]:
+def _writable_references() -> Path:
+    """Where `dlhw references` writes: the course folder's problems/, else the checkout's (a
+    wheel's files are not the instructor's to edit)."""
+    course = resources.home()
+    if course is not None:
+        (course / "problems").mkdir(exist_ok=True)
+        return course / "problems" / "references.yaml"
+    path = resources.shipped("problems") / "references.yaml"
+    if any(part in ("site-packages", "dist-packages") for part in path.parts):
+        raise ReferencesError(f"{path} belongs to the installed package: give a course folder "
+                              "(dlhw --course DIR references ...) to write the references there")
+    return path
+
+
+def load_references(path: Path | None = None) -> dict[str, float | bool]:
     """metric id → reference value; {} when the file does not exist yet."""
+    path = path or references_path()
     if not path.is_file():
         return {}
     r = NodeReader(path, ReferencesError)

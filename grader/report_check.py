@@ -24,10 +24,19 @@ from grader import sandbox
 ASSET_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".eps", ".tex", ".bib", ".bbl")
 MAX_ASSETS = 40
 MAX_ASSET_BYTES = 8 * 1024 * 1024
-TEX_BINDS = ("/etc/texmf", "/var/lib/texmf")  # Debian's TeX Live: configuration, formats, ls-R
+TEX_BINDS = ("/etc/texmf", "/var/lib/texmf")
+TOOL_PACKAGES = {"pdflatex": "texlive-latex-base texlive-publishers texlive-fonts-recommended",
+                 "pdffonts": "poppler-utils", "pdftohtml": "poppler-utils",
+                 "pdftotext": "poppler-utils"}  # Debian's TeX Live: configuration, formats, ls-R
 _PAGES = 3  # pages whose text is analysed
 
+_TOOLS = ("pdflatex", "pdffonts", "pdftohtml", "pdftotext")
+# The tools first: without one, nothing says anything about the student's report.
 _SCRIPT = rf"""
+for tool in {" ".join(_TOOLS)}; do
+  command -v $tool >/dev/null || {{ echo $tool > /out/missing; exit 0; }}
+done
+echo ready > /out/ready
 cp /in/* . 2>/dev/null
 pdflatex -no-shell-escape -interaction=nonstopmode -halt-on-error report.tex >tex.out 2>&1
 echo $? > /out/rc
@@ -71,6 +80,7 @@ class ReportCheck:
     checks: dict[str, tuple[bool, str]]  # name → (passed, what was found)
     seconds: float = 0.0
     returned: tuple[str, ...] = ()  # the files that came back from the sandbox
+    fault: bool = False  # not compiled for the grader's reason (no sandbox, no TeX): no mark
 
 
 def compile_and_check(report: Path, fmt: Format, assets: Path | None = None) -> ReportCheck:
@@ -92,9 +102,17 @@ def compile_and_check(report: Path, fmt: Format, assets: Path | None = None) -> 
                       env={"openin_any": "p", "openout_any": "p", "shell_escape": "f",
                            "TEXMFVAR": "/tmp/texmf-var", "TEXMFCONFIG": "/tmp/texmf-config"})
     if out.status == "unavailable":
-        return ReportCheck(False, f"not run: {out.reason}", {})
+        return ReportCheck(False, f"not run: {out.reason}", {}, fault=True)
     files = out.files
     names = tuple(sorted(files))
+    if "missing" in files:
+        tool = files["missing"].decode("ascii", "replace").strip()[:40]
+        return ReportCheck(False, f"not run: {tool} is not installed (apt-get install "
+                           f"{TOOL_PACKAGES.get(tool, tool)})", {}, out.seconds, names, True)
+    if "ready" not in files:
+        why = out.reason or " ".join(out.stderr.split())[-200:] or out.status
+        return ReportCheck(False, f"not run: the sandbox did not start the compilation ({why})",
+                           {}, out.seconds, names, True)
     if out.status != "ok":
         return ReportCheck(False, f"compilation stopped: {out.reason}"
                            + _first_error(files.get("report.log", b"")), {}, out.seconds, names)

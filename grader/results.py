@@ -35,7 +35,26 @@ class Outcome(StrEnum):
 
     GRADED = "graded"
     INVALID = "invalid"  # a file problem: the instructor must look
+    INCOMPLETE = "incomplete"  # the grader could not run some item: graded again by --resume
     ERROR = "error"  # not graded (a limit, a crash): one line why
+
+    @property
+    def regrade(self) -> bool:
+        """Whether the grader, not the submission, is why this is not final."""
+        return self in (Outcome.INCOMPLETE, Outcome.ERROR)
+
+
+# `dlhw grade`'s exit status, for one submission or a batch (the worst row decides).
+EXIT_GRADED, EXIT_INVALID, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+def exit_status(outcomes: list[str]) -> int:
+    """3 when some submission is incomplete or not graded (the grader's side: `dlhw doctor`,
+    then --resume), else 1 when some is invalid (a file problem), else 0."""
+    found = {Outcome(o) for o in outcomes}
+    if any(o.regrade for o in found):
+        return EXIT_INCOMPLETE
+    return EXIT_INVALID if Outcome.INVALID in found else EXIT_GRADED
 
 
 @dataclass(frozen=True)
@@ -52,7 +71,8 @@ class AnswerMark:
 
 @dataclass(frozen=True)
 class ItemMark:
-    """A question of Part A, or an item of Part B/C. `score` is None when the item is invalid."""
+    """A question of Part A, or an item of Part B/C. `score` is None when the item is invalid
+    or was not graded (status `not run` or `error`: the grader's side, never the student's)."""
 
     id: str
     title: str
@@ -63,6 +83,10 @@ class ItemMark:
     feedback: str
     answers: tuple[AnswerMark, ...] = ()
     detail: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def not_graded(self) -> bool:
+        return self.score is None and self.status in (Status.NOT_RUN, Status.ERROR)
 
 
 @dataclass(frozen=True)

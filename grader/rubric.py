@@ -14,12 +14,12 @@ from pathlib import Path
 
 import yaml
 
+from core import resources
+from core.errors import DlhwError
+from core.yamlnodes import NodeReader
 from grader.references import load_references
-from solver.errors import DlhwError
-from solver.spec import PROBLEMS_DIR, Spec, load_all
-from solver.yamlnodes import NodeReader
+from solver.spec import Spec, load_all
 
-RUBRIC_PATH = PROBLEMS_DIR / "rubric.yaml"
 PART_MARKS = {"partb": 25, "partc": 25}
 
 
@@ -109,11 +109,11 @@ class Rubric:
     time_limit_s: float = 900.0  # wall clock for one whole submission (submission.time_limit_s)
 
 
-def load_rubric(path: Path = RUBRIC_PATH, specs: list[Spec] | None = None,
+def load_rubric(path: Path | None = None, specs: list[Spec] | None = None,
                 references: dict[str, float | bool] | None = None) -> Rubric:
     """Load and validate the rubric against the question specs; metric items carry the
     reference solution's value (problems/references.yaml) for the feedback."""
-    path = Path(path)
+    path = Path(path) if path is not None else resources.path("problems", "rubric.yaml")
     refs = load_references() if references is None else references
     r = NodeReader(path, RubricError)
     root = r.load()

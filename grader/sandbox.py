@@ -44,12 +44,13 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from grader import runtime
 
 # Run as root, each grading process drops its sandboxes to a uid of its own: RLIMIT_NPROC counts
 # per uid, so a fork bomb in one student's sandbox cannot starve a neighbour's of processes.
@@ -142,7 +143,7 @@ def python_argv(script: str, *args: str) -> list[str]:
 
     -I: no user site-packages, no PYTHONPATH, no script folder on sys.path.
     """
-    return [sys.executable, "-I", "-B", script, *args]
+    return [runtime.current().python, "-I", "-B", script, *args]
 
 
 def run(argv: Sequence[str], *, limits: Limits,
@@ -208,11 +209,12 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
            "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
     if not root:
         cmd += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    # The private /tmp first: an interpreter that lives under /tmp (a venv there) is bound on
+    # top of it below, instead of being hidden by it.
+    cmd += ["--perms", "1777", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     cmd += _root_binds(ro_binds, hide)
     cmd += ["--ro-bind", str(indir), "/in", "--bind", str(outdir), "/out",
-            "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
-            "--chdir", cwd, "--clearenv"]
+            "--proc", "/proc", "--dev", "/dev", "--chdir", cwd, "--clearenv"]
     for key, value in _environment(limits, env).items():
         cmd += ["--setenv", key, value]
     if root:
@@ -331,7 +333,8 @@ def _execute(cmd: list[str], box: Path, outdir: Path, limits: Limits, root: bool
 
 
 def _root_binds(extra: Sequence[str | Path], hide: Sequence[str | Path] = ()) -> list[str]:
-    """The read-only root: system folders, the Python prefixes, the caller's extra folders."""
+    """The read-only root: system folders, the Python runtime (grader.runtime), the caller's
+    extra folders."""
     args: list[str] = []
     for top in ("/bin", "/lib", "/lib64", "/sbin"):
         p = Path(top)
@@ -344,13 +347,7 @@ def _root_binds(extra: Sequence[str | Path], hide: Sequence[str | Path] = ()) ->
         if Path(f).exists():
             args += ["--ro-bind", f, f]
     made = {"/", "/usr", "/tmp", "/in", "/out", "/proc", "/dev"}
-    exe = Path(sys.executable)
-    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(exe.resolve().parent.parent)}
-    for folder in sorted({*prefixes, *map(str, extra)}):
-        folder = os.path.realpath(folder)
-        if folder == "/" or folder.startswith("/usr/") or not os.path.isdir(folder) \
-                or folder in made:
-            continue
+    for folder in runtime.cover([*runtime.current().folders, *map(str, extra)]):
         # bwrap would copy the mode of the source's parents (/root is 0700): open them to the
         # unprivileged uid, which must traverse them to reach the interpreter.
         for parent in reversed(Path(folder).parents):
@@ -359,8 +356,6 @@ def _root_binds(extra: Sequence[str | Path], hide: Sequence[str | Path] = ()) ->
                 made.add(str(parent))
         args += ["--ro-bind", folder, folder]
         made.add(folder)
-    if not exe.resolve().is_relative_to("/usr") and str(exe.parent) not in made:
-        args += ["--ro-bind", str(exe.parent), str(exe.parent)]  # a venv's bin/ symlinks
     for hidden in (*HIDDEN, *map(str, hide)):
         if Path(hidden).is_dir():
             args += ["--tmpfs", hidden]

@@ -16,7 +16,6 @@ import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,6 +23,9 @@ import jinja2
 import yaml
 from markupsafe import Markup
 
+from core import resources
+from core.fileio import atomic_write
+from core.numfmt import fmt, sig
 from grader import parta
 from grader.grade import Options
 from grader.report import file_stem
@@ -31,11 +33,7 @@ from grader.results import Status
 from grader.submission import Text
 from grader.symbolic import PointError, eval_formula
 from grader.worker import in_parallel
-from solver.fileio import atomic_write
-from solver.present import fmt
-from solver.render import TEMPLATES_DIR
 
-SITE_DIR = TEMPLATES_DIR / "site"
 # Answered, but not the reference's value; and what follow-through starts from.
 WRONG = (Status.WRONG, Status.IMPRECISE, Status.FOLLOW_THROUGH, Status.CONVENTION)
 UPSTREAM_WRONG = (Status.WRONG, Status.IMPRECISE, Status.FOLLOW_THROUGH)
@@ -51,8 +49,9 @@ class Settings:
     match_rel: float
 
 
-def load_settings(path: Path = SITE_DIR / "site.yaml") -> Settings:
+def load_settings(path: Path | None = None) -> Settings:
     """templates/site/site.yaml; a missing or mistyped field is one line naming it."""
+    path = path or resources.path("templates", "site/site.yaml")
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     out = {}
     for name, kind in (("histogram_bins", int), ("wrong_groups", int), ("examples", int),
@@ -162,12 +161,6 @@ def histogram(title: str, values: list[float], mx: float, bins: int) -> Histogra
 
 
 # ---------------------------------------------------------------- wrong answers
-
-
-def sig(value: float, n: int) -> str:
-    """`value` to n significant figures as its shortest decimal reads (0.3635 → 0.364, which
-    float formatting makes 0.363)."""
-    return fmt(float(Context(prec=n, rounding=ROUND_HALF_UP).plus(Decimal(repr(value)))), n)
 
 
 @dataclass
@@ -419,7 +412,7 @@ def flagged(rows: list[Row], options: Options) -> list[Flagged]:
                                 f"{iid}: {q.get('feedback', '')}"))
             if check == "model" and q.get("status") == Status.INVALID:
                 reasons.append(("model refused", f"{iid}: {q.get('feedback', '')}"))
-        if row.get("status") in ("invalid", "error") and not reasons:
+        if row.get("status") in ("invalid", "incomplete", "error") and not reasons:
             reasons.append((str(row["status"]), "see the student's page"))
         if reasons:
             out.append(Flagged(str(row["folder"]),
@@ -432,7 +425,8 @@ def flagged(rows: list[Row], options: Options) -> list[Flagged]:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(SITE_DIR), autoescape=True,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(
+        [f / "site" for f in resources.search_path("templates")]), autoescape=True,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["href"] = lambda stem: quote(str(stem), safe="") + ".html"
     env.filters["num"] = _num
@@ -454,8 +448,8 @@ def write_site(rows: list[Row], out: Path, options: Options, cols: list[tuple[st
     whose columns `cols` (item id, marks) are; the student pages in `jobs` processes."""
     settings = load_settings()
     env = _environment()
-    script = (SITE_DIR / "sort.js").read_text(encoding="utf-8")
-    style = (SITE_DIR / "site.css").read_text(encoding="utf-8")
+    script = resources.path("templates", "site/sort.js").read_text(encoding="utf-8")
+    style = resources.path("templates", "site/site.css").read_text(encoding="utf-8")
     page = {"script": Markup(script), "style": Markup(style), "csp": _csp(script, style)}
     common = set(parta.prepare(options.rubric))
     parts = {c: "A" if c in common else next(i.part[-1].upper() for i in options.rubric.items

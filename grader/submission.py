@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from core.roster import STUDENT_ID_RE
 from grader.safeio import FileError, Folder, folder_name, read_file, shown
-from solver.variants import STUDENT_ID_RE
 
 __all__ = ["FileError", "Submission", "load_submission", "read_yaml", "parse_yaml", "value_of",
            "mapping_items"]

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.latex import build_pdf
 from handout.runs import FIGURES, RUNS, HandoutError, Metrics, Run, load_runs
 from nets.models import ARCHITECTURES
 from nets.studies.common import slug
@@ -22,7 +23,6 @@ from nets.studies.init import SCHEMES
 from nets.studies.optimizers import OPTIMIZER_NAMES
 from nets.studies.regularization import METHODS
 from solver.engine import solve
-from solver.latex import build_pdf
 from solver.present import view
 from solver.render import render_template
 from solver.spec import load_all

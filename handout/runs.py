@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import DlhwError
+from core.numfmt import fmt
 from nets.studies import STUDIES, Figure
-from solver.errors import DlhwError
-from solver.present import fmt
 
 # Each run folder the handout reads, with the command that produces it.
 RUNS: dict[str, str] = {"partb": "dlhw run partb", **{s.name: s.command for s in STUDIES}}

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
+from core.errors import DlhwError
 from nets.fashion_files import INSTALL_HINT, RAW_FILES, source_dir
-from solver.errors import DlhwError
 
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

@@ -41,9 +41,9 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from core.errors import DlhwError
+from core.yamlnodes import NodeReader
 from nets.notebook_tags import CODE_TAGS, PLACEHOLDER, TEXT_TAGS, classify_cell
-from solver.errors import DlhwError
-from solver.yamlnodes import NodeReader
 
 METRICS_BEGIN, METRICS_END = "METRICS-BEGIN", "METRICS-END"
 # The names the grader's hidden checks call (problems/partb_checks.yaml): keep them, with their

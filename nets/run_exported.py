@@ -59,6 +59,10 @@ def main(batch: int, threads: int, names: list[str]) -> None:
 
     torch.set_num_threads(threads)
     import_s = time.perf_counter() - t0
+    # Before any model is loaded: proof that the sandbox started this runner and its torch
+    # (without it, missing outputs are the grader's failure, not the student's).
+    with open("/out/ready", "w") as f:
+        f.write("ready\n")
     for name in names:
         try:
             timing = run(name, batch)

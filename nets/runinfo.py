@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from solver.errors import DlhwError
+from core.errors import DlhwError
 
 # 12 significant digits: far below any figure a report quotes, far above float noise.
 FLOAT_DIGITS = 12

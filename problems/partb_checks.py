@@ -201,6 +201,9 @@ def install_good_activations(ns):
 def main():
     with open("/in/plan.json", encoding="utf-8") as f:
         plan = json.load(f)
+    # Before any of the student's code: proof that the sandbox started this harness (without
+    # it, a run that produced nothing is the grader's failure, not the student's).
+    emit({"ready": True})
     ns = {"__name__": "__main__"}
     for cell in plan["cells"]:
         try:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import sympy
 
+from core.numfmt import SIGFIGS
 from solver.functions import float_sigmoid
-from solver.numbers import SIGFIGS
 from solver.spec import Spec, SpecError
 
 FLOAT_SIGFIGS = 15  # a demonstration trains in doubles: no more figures than they carry

@@ -17,7 +17,7 @@ from functools import cache
 import sympy
 from sympy import Derivative
 
-from solver.errors import DlhwError
+from core.errors import DlhwError
 from solver.functions import sigmoid, to_elementary
 
 MAX_STEPS = 40

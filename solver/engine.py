@@ -18,12 +18,13 @@ from functools import cache
 
 import sympy
 
+from core.errors import DlhwError
+from core.numfmt import SIGFIGS
 from solver import demos
 from solver.derive import Branch, DerivationError, DStep, derive
-from solver.errors import DlhwError
 from solver.expr import ExprError, Formula, from_sympy, symbol, to_sympy
 from solver.functions import to_elementary
-from solver.numbers import SIGFIGS, Num, NumberError, settle, to_mpf
+from solver.numbers import Num, NumberError, settle, to_mpf
 from solver.numbers import evaluate as evaluate_exact
 from solver.spec import Answer, Condition, Convention, Note, Spec, SpecError, Step
 

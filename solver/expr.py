@@ -22,7 +22,7 @@ import sympy
 from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
-from solver.errors import DlhwError
+from core.errors import DlhwError
 from solver.functions import FLOAT_FUNCTIONS, SPEC_FUNCTIONS
 
 T = TypeVar("T")

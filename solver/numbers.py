@@ -21,11 +21,10 @@ from fractions import Fraction
 
 import mpmath
 
-from solver.errors import DlhwError
+from core.errors import DlhwError
 from solver.expr import Formula, fold
 
 Num = Fraction | mpmath.mpf
-SIGFIGS = 4  # significant figures shown unless the caller asks for others (--precision)
 MAX_DPS = 4000
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 

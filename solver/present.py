@@ -6,30 +6,19 @@ rounded), so the LaTeX, Markdown and terminal forms cannot disagree.
 
 from __future__ import annotations
 
-import math
 import re
 from fractions import Fraction
 from typing import Any
 
 import sympy
 
+from core.numfmt import SIGFIGS
 from solver.demos import FLOAT_SIGFIGS
 from solver.engine import AnswerResult, Solution, StepResult, is_diff
 from solver.expr import Formula, from_sympy, latex_name, plain_name, render
 from solver.functions import to_elementary
-from solver.numbers import SIGFIGS, Num, show
+from solver.numbers import Num, show
 from solver.spec import PLACEHOLDER_RE, Spec, decimal_text
-
-
-def fmt(value: float, sigfigs: int = SIGFIGS, latex: bool = False) -> str:
-    """`value` to `sigfigs` significant figures, trailing zeros dropped; LaTeX powers of ten."""
-    if value == 0 or not math.isfinite(value):
-        return "0" if value == 0 else str(value)
-    text = f"{value:.{sigfigs}g}"
-    if "e" in text:
-        mant, exp = text.split("e")
-        return rf"{mant} \times 10^{{{int(exp)}}}" if latex else f"{mant}e{int(exp)}"
-    return text
 
 
 def expr_formula(expr: sympy.Expr) -> Formula:

@@ -6,15 +6,14 @@ import json
 import re
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 
 import jinja2
 
+from core import resources
+from core.numfmt import SIGFIGS
 from solver.engine import Solution
-from solver.numbers import SIGFIGS
 from solver.present import to_json_dict, view
-from solver.spec import ROOT
-
-TEMPLATES_DIR = ROOT / "templates"
 
 _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
                   "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
@@ -93,10 +92,15 @@ def math_text(text: str) -> str:
     return "".join(p if i % 2 else rf"\text{{{p}}}" for i, p in enumerate(parts) if p)
 
 
-@cache
 def environment(kind: str) -> jinja2.Environment:
-    """`latex` uses LaTeX-safe delimiters (\\VAR{}, \\BLOCK{}); the others Jinja's defaults."""
-    options: dict = dict(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+    """`latex` uses LaTeX-safe delimiters (\\VAR{}, \\BLOCK{}); the others Jinja's defaults.
+    Templates come from the course folder first, then dlhw's own (core.resources)."""
+    return _environment(kind, tuple(resources.search_path("templates")))
+
+
+@cache
+def _environment(kind: str, folders: tuple[Path, ...]) -> jinja2.Environment:
+    options: dict = dict(loader=jinja2.FileSystemLoader(folders),
                          undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                          trim_blocks=True, lstrip_blocks=True, autoescape=False)
     if kind == "latex":

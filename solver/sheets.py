@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from core.fileio import atomic_write
+from core.latex import build_pdf
+from core.roster import Student
 from solver.engine import solve
-from solver.fileio import atomic_write
-from solver.latex import build_pdf
 from solver.render import render_template
 from solver.spec import Spec, decimal_text
-from solver.variants import Student, variant_given
+from solver.variants import variant_given
 
 
 def sheet_tex(specs: Sequence[Spec], student: Student, seed: int) -> str:

@@ -7,7 +7,6 @@ source text and kept exact.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,14 +15,10 @@ from pathlib import Path
 import sympy
 import yaml
 
-from solver.errors import DlhwError
+from core import resources
+from core.errors import DlhwError
+from core.yamlnodes import NodeReader
 from solver.expr import ExprError, Formula, exact, parse, terminating_decimal
-from solver.yamlnodes import NodeReader
-
-# The folder holding problems/ and templates/: this checkout, or $DLHW_HOME where dlhw runs from an
-# installed wheel (the Gradescope bundle carries both folders and points DLHW_HOME at them).
-ROOT = Path(os.environ.get("DLHW_HOME") or Path(__file__).resolve().parent.parent)
-PROBLEMS_DIR = ROOT / "problems"
 
 
 class SpecError(DlhwError, ValueError):
@@ -396,17 +391,20 @@ def _check_names(spec: Spec, r: _Reader, top: dict[str, yaml.Node]) -> None:
                              f"placeholder <<{m[1]}>> names no given value or step")
 
 
-def problem_files(directory: Path = PROBLEMS_DIR) -> list[Path]:
+def problem_files(directory: Path | None = None) -> list[Path]:
+    """The question specs of `directory`, default those in force (core.resources)."""
+    if directory is None:
+        return resources.listing("problems", "q[0-9]*.yaml")
     return sorted(directory.glob("q[0-9]*.yaml"))
 
 
-def load_all(directory: Path = PROBLEMS_DIR) -> list[Spec]:
+def load_all(directory: Path | None = None) -> list[Spec]:
     """Every question spec, in question order."""
     specs = [load_spec(p) for p in problem_files(directory)]
     return sorted(specs, key=lambda s: int(re.sub(r"\D", "", s.id) or 0))
 
 
-def find_spec(qid: str, directory: Path = PROBLEMS_DIR) -> Spec:
+def find_spec(qid: str, directory: Path | None = None) -> Spec:
     """The spec for `q1`, `Q01` or `1`; SpecError listing the valid ids otherwise."""
     wanted = qid.lower().lstrip("q").lstrip("0") or "0"
     files = problem_files(directory)
@@ -415,4 +413,5 @@ def find_spec(qid: str, directory: Path = PROBLEMS_DIR) -> Spec:
         if m and m[1] == wanted:
             return load_spec(p)
     valid = ", ".join(f"q{int(re.sub(r'[^0-9]', '', p.stem.split('_')[0]))}" for p in files)
-    raise SpecError(f"no question {qid!r} in {directory} (expected one of {valid})")
+    where = directory or "problems/"
+    raise SpecError(f"no question {qid!r} in {where} (expected one of {valid})")

@@ -8,34 +8,23 @@ machine and in every run, and a student cannot recover a neighbour's numbers fro
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import random
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
 import sympy
 
-from solver.errors import DlhwError
+from core.errors import DlhwError
 from solver.expr import ExprError, evaluate, exact, parse
 from solver.spec import Spec, SpecError
 
 MAX_TRIES = 10_000
 _CONSTRAINT_RE = re.compile(r"(.+?)\s*(>=|<=|!=|>|<)\s*(-?[\d.]+)\s*")
-# A student id: safe as a file name, the same rule for rosters and submissions.
-STUDENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
 class VariantError(DlhwError, ValueError):
-    """A roster or course file that cannot be used, or constraints no draw satisfies."""
-
-
-@dataclass(frozen=True)
-class Student:
-    id: str
-    name: str
+    """Constraints that no draw satisfies."""
 
 
 def _rng(seed: int, student_id: str, qid: str) -> random.Random:
@@ -78,30 +67,6 @@ def variant_given(spec: Spec, seed: int, student_id: str) -> dict[str, sympy.Rat
         if not constraint_failures(spec, given):
             return given
     raise VariantError(f"{spec.path}: no draw in {MAX_TRIES} satisfies the constraints")
-
-
-def load_roster(path: str | Path) -> list[Student]:
-    """A CSV with an `id` column (and optionally `name`); ids unique and file-name safe."""
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise VariantError(f"{path}: cannot read roster: {exc}") from None
-    if not rows or "id" not in rows[0]:
-        raise VariantError(f"{path}: expected a CSV header with an 'id' column")
-    students: list[Student] = []
-    seen: set[str] = set()
-    for line, row in enumerate(rows, start=2):
-        sid = (row.get("id") or "").strip()
-        if not STUDENT_ID_RE.fullmatch(sid):
-            raise VariantError(f"{path}:{line}: id: expected letters, digits, '_', '.' or '-', "
-                               f"got {sid!r}")
-        if sid in seen:
-            raise VariantError(f"{path}:{line}: id: duplicate student id {sid!r}")
-        seen.add(sid)
-        students.append(Student(sid, (row.get("name") or "").strip()))
-    return students
 
 
 def varied(specs: Iterable[Spec]) -> list[Spec]:

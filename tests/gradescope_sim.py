@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from grader import runtime
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -22,6 +24,14 @@ def available() -> str | None:
     if shutil.which("bwrap") is None:
         return "the container stand-in needs bubblewrap"
     return None
+
+
+def site_folders() -> list[str]:
+    """The folders this interpreter imports packages from: a venv built for the bundle uses
+    them (setup.sh's DLHW_SITE_PACKAGES), so its offline pip finds every dependency installed,
+    whatever environment the suite runs in."""
+    return [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))
+            and os.path.isdir(p)]
 
 
 def container(argv: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
@@ -37,8 +47,7 @@ def container(argv: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
             cmd += ["--ro-bind", top, top]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     made = {"/", "/usr", "/etc", "/var", "/tmp", "/proc", "/dev"}
-    for folder in sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
-                          str(REPO)}):
+    for folder in runtime.cover([*runtime.current().folders, *site_folders(), str(REPO)]):
         if folder.startswith("/usr/") or folder in made:
             continue
         for parent in reversed(Path(folder).parents):  # /root is 0700 here, 0755 there

@@ -83,10 +83,12 @@ class Gradescope:
         shutil.copytree(self.sk_data, self.sk_copy)
         self.env = {"PATH": "/usr/bin:/bin", "AUTOGRADER_ROOT": str(root), "LANG": "C.UTF-8"}
 
-    def run(self, argv: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    def run(self, argv: list[str], env: dict | None = None,
+            binds: list[str] | None = None) -> subprocess.CompletedProcess:
         binds = ["--bind", str(self.root), str(self.root),
                  "--bind", str(self.datasets), "/usr/share/datasets",
-                 "--bind", str(self.sk_copy), str(self.sk_data), "--chdir", str(self.root)]
+                 "--bind", str(self.sk_copy), str(self.sk_data), "--chdir", str(self.root),
+                 *(binds or [])]
         return subprocess.run(gradescope_sim.container(argv, binds), env=self.env | (env or {}),
                               capture_output=True, text=True, timeout=900)
 
@@ -102,12 +104,22 @@ class Gradescope:
                 target.chmod(stat.S_IMODE(info.external_attr >> 16) or 0o644)
         shutil.copy2(source / "run_autograder", self.root / "run_autograder")
         return self.run(["bash", str(source / "setup.sh")], {
-            "DLHW_SKIP_APT": "1", "DLHW_PYTHON": sys.executable,
-            "DLHW_VENV_ARGS": "--system-site-packages --without-pip", "PIP_NO_INDEX": "1"})
+            "DLHW_SKIP_APT": "1", "DLHW_PYTHON": sys.executable, "DLHW_VENV_ARGS": "--without-pip",
+            "DLHW_SITE_PACKAGES": os.pathsep.join(gradescope_sim.site_folders()),
+            "PIP_NO_INDEX": "1"})
 
     def grade(self, files: dict[str, bytes | str | Path], email: str = EMAIL) -> dict:
         """Submit `files` (name → content, or a path copied; a Path value of a folder is copied
         whole), run run_autograder, validate and return results.json."""
+        self.submit(files, email)
+        done = self.run([str(self.root / "run_autograder")])
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        data = json.loads((self.root / "results" / "results.json").read_text(encoding="utf-8"))
+        jsonschema.validate(data, SCHEMA)
+        return data
+
+    def submit(self, files: dict[str, bytes | str | Path], email: str = EMAIL) -> None:
+        """Lay `files` out as Gradescope's upload, with its metadata; results/ empty."""
         sub, results = self.root / "submission", self.root / "results"
         for folder in (sub, results):
             shutil.rmtree(folder, ignore_errors=True)
@@ -131,11 +143,6 @@ class Gradescope:
             "submission_method": "upload",
             "users": [{"email": email, "id": 1234, "name": "A Student"}],
             "previous_submissions": []}))
-        done = self.run([str(self.root / "run_autograder")])
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        data = json.loads((results / "results.json").read_text(encoding="utf-8"))
-        jsonschema.validate(data, SCHEMA)
-        return data
 
 
 @pytest.fixture(scope="module")
@@ -169,11 +176,15 @@ def test_bundle_follows_gradescopes_layout_and_is_reproducible(tmp_path):
             assert infos[script].external_attr >> 16 & 0o111
         wheel = next(n for n in names if n.endswith(".whl"))
         assert "/" not in wheel and wheel.startswith("dlhw-")
-        assert {"problems/rubric.yaml", "problems/references.yaml",
-                "problems/partb_checks.py", "templates/solution.txt.j2"} <= set(names)
         with zipfile.ZipFile(z.open(wheel)) as w:
-            code = {n.split("/")[0] for n in w.namelist()}
-        assert {"cli.py", "solver", "grader", "nets"} <= code
+            inside = set(w.namelist())
+        code = {n.split("/")[0] for n in inside}
+        assert {"cli.py", "core", "solver", "grader", "nets", "handout"} <= code
+        # The data travels in the wheel (core.resources), never tests, benchmarks or examples.
+        assert {"problems/rubric.yaml", "problems/references.yaml", "problems/partb_checks.py",
+                "templates/solution.txt.j2", "templates/site/sort.js"} <= inside
+        assert not code & {"tests", "bench", "examples", "scripts"}
+        assert not any(n.startswith(("problems/", "templates/")) for n in names)
 
 
 def test_course_travels_in_the_bundle(tmp_path):
@@ -275,18 +286,31 @@ def test_course_marks_each_student_against_their_own_numbers(gradescope, tmp_pat
 def test_run_autograder_without_a_bundle_fails_without_results(gradescope, tmp_path):
     """A broken bundle is the instructor's fault: no results.json, so Gradescope reports an
     autograder error rather than a 0 for the student."""
-    rubric = gradescope.root / "source" / "problems" / "rubric.yaml"
-    saved = rubric.read_bytes()
+    course = gradescope.root / "source" / "course"  # the bundle's course folder, overriding
+    assert not course.exists()
     try:
-        os.chmod(rubric, 0o600)
-        rubric.write_text("items: [\n")
+        (course / "problems").mkdir(parents=True)
+        (course / "problems" / "rubric.yaml").write_text("items: [\n")
         shutil.rmtree(gradescope.root / "results", ignore_errors=True)
         done = gradescope.run([str(gradescope.root / "run_autograder")])
         assert done.returncode == 1 and "dlhw autograder: error:" in done.stderr
-        assert "rubric.yaml" in done.stderr
+        assert "course/problems/rubric.yaml" in done.stderr
         assert not (gradescope.root / "results" / "results.json").exists()
     finally:
-        rubric.write_bytes(saved)
+        shutil.rmtree(course)
+
+
+def test_a_tool_missing_in_the_container_is_no_mark_and_writes_no_results(gradescope):
+    """pdflatex gone from the image: the report cannot be compiled, which is the grader's
+    failure, so there is no results.json (Gradescope shows an autograder error to rerun, not a
+    score) and the reason is on stderr."""
+    gradescope.submit({".": EXAMPLE})
+    done = gradescope.run([str(gradescope.root / "run_autograder")],
+                          binds=["--ro-bind", "/dev/null", shutil.which("pdflatex")])
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "dlhw autograder: error: s2025-0042: incomplete:" in done.stderr
+    assert "pdflatex" in done.stderr
+    assert not (gradescope.root / "results" / "results.json").exists()
 
 
 def test_submitter_is_the_metadata_email_up_to_the_at(tmp_path):

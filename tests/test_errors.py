@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from solver.errors import DlhwError
+from core.errors import DlhwError
 
 ROOT = Path(__file__).resolve().parent.parent
 # Exceptions used for control flow inside one module, never shown to a user.

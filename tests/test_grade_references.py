@@ -8,22 +8,22 @@ import pytest
 
 from grader.partbc import metric_share
 from grader.references import (
-    REFERENCES_PATH,
     ReferencesError,
     collect,
     load_references,
+    references_path,
     write_references,
 )
 from grader.rubric import load_rubric
 
 
 def test_every_graded_metric_has_a_reference_that_earns_full_marks():
-    assert REFERENCES_PATH.is_file(), "run: dlhw references --runs runs/"
+    assert references_path().is_file(), "run: dlhw references --runs runs/"
     rubric = load_rubric()
     items = [i for i in rubric.items if i.metric and i.full]  # thresholds, not checks
     assert items
     for item in items:
-        assert item.reference is not None, f"{item.metric} missing from {REFERENCES_PATH}"
+        assert item.reference is not None, f"{item.metric} missing from {references_path()}"
         share, why = metric_share(item, item.reference)
         assert share == 1, f"{item.id}: the reference {item.reference} fails its own bar: {why}"
 

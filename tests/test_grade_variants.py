@@ -45,7 +45,7 @@ def test_batch_marks_each_student_against_their_own_numbers(tmp_path):
     root = make_class(tmp_path / "class")
     result = CliRunner().invoke(cli, ["grade", str(root), "--batch", "--out", str(tmp_path / "r"),
                                       "--parts", "A", "--jobs", "1"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # eve is not on the roster: invalid
     rows = {r["student"]: r for r in csv.DictReader((tmp_path / "r" / "gradebook.csv").open())}
     assert all(float(rows["ada"][q]) == 5 for q in VARIED)
     # bob handed in ada's numbers: wrong for every varied question.

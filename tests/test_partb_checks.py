@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from core import resources
 from grader import sandbox
 from grader.grade import Options, grade_submission
 from grader.notebook_file import NotebookError, check_notebook, read_notebook, structure
 from grader.partbc import template_notebook
 from grader.rubric import load_rubric
-from solver.spec import PROBLEMS_DIR
 from tests.conftest import require
 
 PARTB = ("activations", "layers", "perceptron", "xor_net", "digits_softmax", "digits_mlp",
@@ -230,7 +230,7 @@ def test_files_outside_are_invisible(tmp_path, solution, options, target):
     other.mkdir()
     (other / "answers.yaml").write_text("secret: hunter2\n")
     path = {"/etc/passwd": "/etc/passwd",
-            "references": str(PROBLEMS_DIR / "references.yaml"),
+            "references": str(resources.path("problems", "references.yaml")),
             "other-student": str(other / "answers.yaml")}[target]
     code = f"_stolen = open({path!r}).read()\nprint(_stolen)"
     result, items = grade(tmp_path, appended(solution, "B6.1", code), options)
@@ -312,7 +312,7 @@ def test_checks_file_validates(tmp_path):
     items = {i.id for i in load_rubric().items if i.check == "code"}
     assert {c.item for c in cfg.checks} == items
     bad = tmp_path / "checks.yaml"
-    bad.write_text((PROBLEMS_DIR / "partb_checks.yaml").read_text()
+    bad.write_text(resources.path("problems", "partb_checks.yaml").read_text()
                    .replace("fn: sigmoid,", "fn: os_system,"))
     with pytest.raises(ChecksError, match=r"checks.yaml:\d+: checks.sigmoid.fn: expected a name"):
         load_checks(bad)

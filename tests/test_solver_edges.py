@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli import cli
+from core.errors import DlhwError
 from solver.engine import solve
-from solver.errors import DlhwError
 from solver.numbers import show, to_mpf
 from solver.render import to_json, to_latex, to_text
 from solver.spec import load_all

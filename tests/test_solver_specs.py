@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import sympy
 
+from core import resources
 from solver.engine import SolveError, solve
 from solver.expr import ExprError, parse, render, to_sympy
 from solver.functions import FUNCTIONS
-from solver.spec import PROBLEMS_DIR, SpecError, find_spec, load_all, load_spec
+from solver.spec import SpecError, find_spec, load_all, load_spec
 
 GOOD = textwrap.dedent("""\
     id: q99
@@ -181,7 +182,7 @@ def test_printing_keeps_written_order_and_signs(text, values, latex, plain):
 
 
 def test_problems_directory_holds_only_valid_specs():
-    for path in sorted(PROBLEMS_DIR.glob("q*.yaml")):
+    for path in resources.listing("problems", "q*.yaml"):
         load_spec(path)
 
 

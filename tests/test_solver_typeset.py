@@ -13,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
+from core import resources
 from solver.engine import solve
 from solver.present import view
 from solver.render import render_template, to_text
-from solver.spec import ROOT, load_all
+from solver.spec import load_all
 from tests.conftest import require
 
 QUESTIONS = [f"q{i}" for i in range(1, 11)]
@@ -155,7 +156,7 @@ def test_standalone_pdf_has_no_leak_no_overlap_no_overfull_box(qid, tmp_path):
 def test_handout_part_a_in_two_columns_has_no_leak_no_overlap_no_overfull_box(tmp_path):
     # The handout's own preamble (IEEEtran, two columns, Times) around the ten fragments, as
     # handout renders them; the full handout needs the Part C runs (test_handout.py).
-    template = (ROOT / "templates" / "handout.tex.j2").read_text()
+    template = resources.path("templates", "handout.tex.j2").read_text()
     preamble = template[template.index(r"\documentclass"):template.index(r"\begin{document}")]
     parta = "\n".join(render_template("latex", "solution.tex.j2", q=view(solve(s), True, 4),
                                       heading="subsection") for s in load_all())

@@ -14,12 +14,14 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
+from core.roster import RosterError, load_roster
 from solver.engine import solve
-from solver.spec import ROOT, find_spec, load_all
-from solver.variants import VariantError, constraint_failures, load_roster, variant_given
+from solver.spec import find_spec, load_all
+from solver.variants import constraint_failures, variant_given
 from tests.conftest import require
 
 VARIED = ["q1", "q2", "q3", "q8"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_questions_with_numbers_are_the_varied_ones():
@@ -99,7 +101,7 @@ def test_key_sheet_and_student_solution_agree(tmp_path):
 def test_bad_rosters_are_one_line_errors(tmp_path, content, message):
     roster = tmp_path / "roster.csv"
     roster.write_text(content)
-    with pytest.raises(VariantError, match=re.escape(message)):
+    with pytest.raises(RosterError, match=re.escape(message)):
         load_roster(roster)
     result = CliRunner().invoke(cli, ["variants", "--roster", str(roster), "--seed", "1",
                                       "--out", str(tmp_path / "v")])

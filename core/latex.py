@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from solver.errors import DlhwError
+from core.errors import DlhwError
 
 
 class LatexError(DlhwError, RuntimeError):
