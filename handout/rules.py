@@ -283,20 +283,22 @@ def zero_init(distinct: Mapping[str, int]) -> str:
 
 
 def init_scale(acc: Mapping[str, float], std: float, classes: int = 10) -> str:
-    """Whether the fixed-std normal init fell behind the fan-in-scaled ones, and chance level."""
+    """Whether the fixed-std normal init fell behind the fan-in-scaled ones, and which of
+    normal and zero init ended at chance level (within the declared points of 100/classes)."""
     lag = min(points(acc["xavier"], acc["normal"]), points(acc["he"], acc["normal"]))
-    chance = Decimal(str(100 / classes))
-    at_chance = [k for k in ("normal", "zero") if abs(Decimal(f"{100 * acc[k]:.1f}") - chance)
-                 <= Decimal(str(threshold("chance_points")))]
-    note = f" ({listing([label(k, std=std) for k in at_chance])} at chance level, " \
-        f"{100 / classes:g}\\% for {classes} classes)" if at_chance else ""
+    near = Decimal(str(threshold("chance_points")))
+    chance = {k: abs(Decimal(f"{100 * acc[k]:.1f}") - Decimal(str(100 / classes))) <= near
+              for k in ("normal", "zero")}
+    inside = [f"chance level for {classes} classes"] if chance["normal"] else []
+    inside.append(f"zero initialization: {pct(acc['zero'])}" + (
+        (", also at chance" if chance["normal"] else ", chance level") if chance["zero"] else ""))
+    normal = f"{pct(acc['normal'])} ({'; '.join(inside)})"
     scaled = f"{pct(acc['xavier'])} with Xavier and {pct(acc['he'])} with He initialization"
     if lag >= Decimal(str(threshold("init_gap_points"))):
         return (f"a normal initialization with a fixed standard deviation of {std:g}, whatever "
                 f"the fan-in, shrinks the signal at every layer, and the deeper FashionMNIST MLP "
-                f"reached only {pct(acc['normal'])} (zero: {pct(acc['zero'])}){note} against "
-                f"{scaled}, which scale the variance to the fan-in so that signals and gradients "
-                "keep their size through the layers")
+                f"reached only {normal} against {scaled}, which scale the variance to the "
+                "fan-in so that signals and gradients keep their size through the layers")
     return (f"with a fixed standard deviation of {std:g} the deeper FashionMNIST MLP still "
-            f"reached {pct(acc['normal'])} (zero: {pct(acc['zero'])}){note}, within "
-            f"{pts(lag)} of {scaled}: at this depth the scale did not hurt")
+            f"reached {normal}, within {pts(lag)} of {scaled}: at this depth the scale did "
+            "not hurt")

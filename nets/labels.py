@@ -54,3 +54,24 @@ def plural(n: int, noun: str, plural_form: str | None = None) -> str:
 def percent(x: float, digits: int = 1) -> str:
     """A fraction as a plain percentage for figure titles: 0.7745 -> 77.5%."""
     return f"{100 * x:.{digits}f}%"
+
+
+# What a program prints and a person would not: float noise (0.010000000000000002, -0.187046:
+# six or more significant decimals), "unit(s)", "64.6%(best", "1 epochs", raw ids (no_bn).
+_WORDING = {
+    "float noise": re.compile(r"\d\.0*[1-9]\d{5,}"),
+    "an (s) plural": re.compile(r"\w\(s\)"),
+    "no space after a number": re.compile(r"\d%[A-Za-z(]|\d[A-Za-z]{3,}"),
+    "a raw identifier": re.compile(r"(?<![\w./-])[a-z][a-z0-9]*_[a-z0-9_]*[a-z0-9](?![\w/])"),
+    # Count nouns only: "neuron 1 receives" is a verb, "1 epochs" a count.
+    "a plural after 1": re.compile(r"(?<![\d.,\-−])\b1 (?:[a-z-]+ )?(?:epochs|images|units|"
+                                   r"models|fits|points|configurations|folds|processes|"
+                                   r"parameters|layers|seconds|classes|inputs|steps|channels)\b"),
+}
+
+
+def wording_problems(text: str) -> list[str]:
+    """Each place `text` reads as printed by a program, as 'what: "excerpt"'. The handout's
+    figures are checked with it as they are saved, and its PDF text by the tests."""
+    return [f"{what}: {text[max(m.start() - 12, 0):m.end() + 12]!r}"
+            for what, rx in _WORDING.items() for m in rx.finditer(text)]

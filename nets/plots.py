@@ -70,8 +70,10 @@ def _overlap(a: Any, b: Any, gap: float = 3.0) -> bool:
 
 
 def layout_problems(fig: Any) -> list[str]:
-    """What overlaps in `fig` as drawn at the saved resolution, one line each: tick labels of one
-    axis, axes titles with each other, the suptitle with any title or tick label."""
+    """What is wrong with `fig` as drawn at the saved resolution, one line each: tick labels of
+    one axis that overlap, axes titles that overlap each other, the suptitle over any title or
+    tick label, and any text a program would print and a person would not
+    (nets.labels.wording_problems: 0.010000000000000002, early_stopping, "1 epochs")."""
     fig.set_dpi(DPI)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
@@ -97,6 +99,13 @@ def layout_problems(fig: Any) -> list[str]:
     if sup is not None and sup.get_visible() and sup.get_text():
         problems += [f"suptitle overlaps {t.get_text()!r}" for t in titles + ticks_all
                      if _overlap(box(sup), box(t))]
+    from matplotlib.text import Text
+
+    from nets.labels import wording_problems
+
+    for t in fig.findobj(Text):  # titles, labels, legends, ticks: words a person would write
+        if t.get_visible() and t.get_text():
+            problems += wording_problems(t.get_text())
     return problems
 
 
@@ -111,6 +120,12 @@ def save_curve(path: str | Path, series: Mapping[str, Sequence[float]], xlabel: 
                ylabel: str, title: str, logy: bool = False,
                x: Sequence[float] | None = None) -> Path:
     """Line plot of one or more named series against their index (or `x`), with a legend."""
+    return save_figure(curve_figure(series, xlabel, ylabel, title, logy, x), path)
+
+
+def curve_figure(series: Mapping[str, Sequence[float]], xlabel: str, ylabel: str, title: str,
+                 logy: bool = False, x: Sequence[float] | None = None) -> Any:
+    """The figure `save_curve` saves; against the index (epochs), ticks at whole numbers."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in series.items():
@@ -126,7 +141,7 @@ def save_curve(path: str | Path, series: Mapping[str, Sequence[float]], xlabel: 
     if len(series) > 1:
         ax.legend()
     ax.grid(alpha=0.3)
-    return save_figure(fig, path)
+    return fig
 
 
 def save_confusion(path: str | Path, matrix: np.ndarray, labels: Sequence[str],
@@ -154,17 +169,21 @@ def save_confusion(path: str | Path, matrix: np.ndarray, labels: Sequence[str],
 
 
 def save_image_grid(path: str | Path, images: np.ndarray, titles: Sequence[str], title: str,
-                    cols: int = 8, cmap: str = "gray_r", symmetric: bool = False) -> Path:
-    """Grid of 2-D images (N, H, W), each with a small caption.
+                    cols: int = 8, cmap: str = "gray_r", symmetric: bool = False,
+                    panel: float = 1.3) -> Path:
+    """Grid of 2-D images (N, H, W), each with a small caption ("" for none).
 
     `symmetric` centres the colour scale on zero (for weights, where the sign matters).
+    `panel` is each image's width in inches: smaller panels keep the text legible when the
+    handout shrinks a many-column grid to its column.
     """
     plt = pyplot()
     images = np.asarray(images)
     n = max(len(images), 1)
     cols = min(cols, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows + 0.4), squeeze=False,
+    fig, axes = plt.subplots(rows, cols, figsize=(panel * cols, (panel + 0.2) * rows + 0.4),
+                             squeeze=False,
                              layout="constrained")  # room for the suptitle above the panels
     for k, ax in enumerate(axes.flat):
         ax.axis("off")

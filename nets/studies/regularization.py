@@ -149,6 +149,6 @@ STUDY = Study(
                "CNN under each regularizer."),
         Figure("fashion_weights.png", "Part 3: weight histograms of the CNN under each "
                "regularizer."),
-        Figure("fashion_gap.png", "Parts 2--3: train minus validation accuracy of the "
-               "CNN under each regularizer.", handout=True),
+        Figure("fashion_gap.png", "Parts 2--3: training minus validation accuracy of the "
+               "CNN under each regularizer, in percentage points.", handout=True),
     ))

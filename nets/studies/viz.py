@@ -69,9 +69,9 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
 def _filters_figure(run_dir: Path, conv1: nn.Conv2d) -> None:
     w1 = conv1.weight.detach()[:, 0].numpy()
     k = "×".join(str(n) for n in w1.shape[1:])
-    save_image_grid(run_dir / "filters_conv1.png", w1, [f"{i}" for i in range(len(w1))],
+    save_image_grid(run_dir / "filters_conv1.png", w1, [""] * len(w1),
                     f"The {len(w1)} first-layer {k} filters (red +, blue −)", cols=8,
-                    cmap="RdBu_r", symmetric=True)
+                    cmap="RdBu_r", symmetric=True, panel=0.55)
 
 
 def _activation_figures(run_dir: Path, model: nn.Module, img: torch.Tensor,
@@ -84,10 +84,9 @@ def _activation_figures(run_dir: Path, model: nn.Module, img: torch.Tensor,
         where = "first" if k == "early" else "last"
         shape = "×".join(str(n) for n in a.shape)
         save_image_grid(run_dir / f"activations_{k}.png", a[:16].numpy(),
-                        [f"channel {i}" for i in range(min(16, len(a)))],
-                        f"Feature maps after the {where} ReLU ({shape}; channels 0–"
-                        f"{min(16, len(a)) - 1}) of a test image: {label}", cols=8,
-                        cmap="viridis")
+                        [""] * min(16, len(a)),
+                        f"After the {where} ReLU: channels 1–{min(16, len(a))} of {shape}\n"
+                        f"(a test image: {label})", cols=8, cmap="viridis", panel=0.55)
     save_image_grid(run_dir / "activation_input.png", img.numpy(), [label], "input", cols=1)
     return m
 
@@ -132,10 +131,9 @@ def _saliency_figure(run_dir: Path, model: nn.Module, xt: torch.Tensor, yt: torc
     m["viz.saliency.object_area"] = foreground.float().mean().item()
     save_image_grid(run_dir / "saliency.png",
                     np.concatenate([xt[idx, 0].numpy(), sal.numpy(), smooth.numpy()]),
-                    [D.CLASSES[c].split("/")[0] for c in range(10)] + ["gradient"] * 10
-                    + ["SmoothGrad"] * 10,
-                    r"Test images, the saliency $|\partial s_c/\partial x|$ and its SmoothGrad "
-                    "average", cols=10, cmap="hot")
+                    [D.CLASSES[c].split("/")[0] for c in range(10)] + [""] * 20,
+                    r"Rows: a test image of each class, its saliency $|\partial s_c/\partial x|$"
+                    " and the SmoothGrad average", cols=10, cmap="hot", panel=0.8)
     return m
 
 
@@ -147,7 +145,7 @@ def _actmax_figures(run_dir: Path, model: nn.Module, steps: int, seed: int) -> d
     m = {"viz.actmax.class_gain": (a - b).mean().item()}
     save_image_grid(run_dir / "actmax_classes.png", imgs[:, 0].numpy(),
                     [D.CLASSES[c].split("/")[0] for c in range(10)],
-                    "Inputs maximizing each class logit", cols=10, cmap="gray")
+                    "Inputs maximizing each class logit", cols=10, cmap="gray", panel=0.8)
     # Up to the last ReLU (128 x 7 x 7), i.e. the last stage without its pooling.
     deep = nn.Sequential(*model.features[:-1], *list(model.features[-1])[:-1])
 
