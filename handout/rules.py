@@ -91,7 +91,7 @@ def cv_choice(space: Mapping[str, Sequence[object]], k: int, cv: str, configs: i
 
     chosen = [label(n) for n, v in space.items() if len(v) > 1]
     fixed = [f"{label(n)} ({setting(v[0])})" for n, v in space.items() if len(v) == 1]
-    text = (f"{k}-fold cross-validation on the training split only chose the "
+    text = (f"Cross-validation ({k}-fold, on the training split only) chose the "
             f"{listing(chosen)} among {plural(configs, 'configuration')} (CV MSE {cv})"
             if chosen else f"No setting was searched (CV MSE {cv})")
     if fixed:

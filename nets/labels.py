@@ -73,5 +73,7 @@ _WORDING = {
 def wording_problems(text: str) -> list[str]:
     """Each place `text` reads as printed by a program, as 'what: "excerpt"'. The handout's
     figures are checked with it as they are saved, and its PDF text by the tests."""
+    words = re.sub(r"\$[^$]*\$", lambda m: " " * len(m[0]), text)  # $x_1$ is math, not an id
     return [f"{what}: {text[max(m.start() - 12, 0):m.end() + 12]!r}"
-            for what, rx in _WORDING.items() for m in rx.finditer(text)]
+            for what, rx in _WORDING.items()
+            for m in rx.finditer(words if what == "a raw identifier" else text)]

@@ -86,7 +86,7 @@ def test_wording_check_catches_what_the_old_handout_printed():
         assert any(p.startswith(what) for p in found), (what, found)
     assert sum(p.startswith("float noise") for p in found) == 2  # −0.187046 and 0.0100...02
     assert wording_problems("∂L/∂w = −0.1870; 1 epoch, 2 epochs; 64.6% (best: RMSprop); "
-                            "neuron 1 receives; dropout 0.372; 3 × 3/1/1") == []
+                            "neuron 1 receives; dropout 0.372; 3 × 3/1/1; $x_1$") == []
 
 
 @pytest.mark.slow
