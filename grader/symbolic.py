@@ -80,7 +80,8 @@ _UNICODE_LATEX = {"σ": "\\sigma ", "η": "\\eta ", "α": "\\alpha ", "∂": "\\
 # dL/da, ∂L/∂a, \partial L / \partial a: one name (dL_da) when the question has it.
 # Linear: no nested quantifiers, and the text is length-capped before any regex runs.
 _SLASH_DERIV_RE = re.compile(
-    r"(?<![A-Za-z0-9_\\])(?:\\partial|d) ?([A-Za-z]) ?/ ?(?:\\partial|d) ?([A-Za-z][0-9]?)(?![A-Za-z])")
+    r"(?<![A-Za-z0-9_\\])(?:\\partial|d) ?([A-Za-z]) ?/ ?(?:\\partial|d) ?([A-Za-z][0-9]?)"
+    r"(?![A-Za-z])")
 _LATEX_TOKEN_RE = re.compile(
     r"\\([A-Za-z]+|[,;:! {}|])|(\d+(?:\.\d*)?|\.\d+)|([A-Za-z]+)|(\*\*)|(\S)")
 _PLAIN_TOKEN_RE = re.compile(

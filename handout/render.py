@@ -3,9 +3,9 @@
 One IEEEtran document (two columns, 10pt, Times): the ten Part A worked solutions, rendered by
 the same template as `dlhw solve --latex`; the Part B and Part C results; and a written answer to
 every question of Parts 1-7 whose numbers come from the runs in `runs/`. The prose lives in
-templates/handout.tex.j2; this module derives the comparisons the prose quotes (the best
-optimizer, the widest generalization gap, ...) from the runs `handout.runs` loads, and builds
-the PDF.
+templates/handout.tex.j2, which only places what handout.prose decides from the runs
+`handout.runs` loads (every comparison is a rule in handout.rules and handout.rules_models);
+this module fills the figures' captions, renders the template and builds the PDF.
 """
 
 from __future__ import annotations
@@ -16,84 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from core.latex import build_pdf
+from core.numfmt import SIGFIGS
+from handout.prose import caption, prose
 from handout.runs import FIGURES, RUNS, HandoutError, Metrics, Run, load_runs
-from nets.models import ARCHITECTURES
-from nets.studies.common import slug
-from nets.studies.init import SCHEMES
-from nets.studies.optimizers import OPTIMIZER_NAMES
-from nets.studies.regularization import METHODS
-from solver.engine import solve
+from handout.wording import count
+from solver.engine import Solution, solve
 from solver.present import view
 from solver.render import render_template
 from solver.spec import load_all
-
-
-def _by(runs: Metrics, prefix: str, keys: list[str], suffix: str) -> dict[str, float]:
-    return {k: float(runs(f"{prefix}.{k}.{suffix}")) for k in keys}
-
-
-OPTIMIZERS = list(OPTIMIZER_NAMES)
-REGULARIZERS = list(METHODS)
-INITS = list(SCHEMES)
-ARCHS = list(ARCHITECTURES)
-NAMES = {"sgd": "SGD", "momentum": "SGD with momentum", "adam": "Adam", "rmsprop": "RMSprop",
-         "none": "no regularization", "l1": "L1", "l2": "L2 (weight decay)",
-         "dropout": "dropout", "early_stopping": "early stopping", "zero": "zero",
-         "normal": "normal", "xavier": "Xavier", "he": "He"}
-
-
-def names(runs: dict[str, Run]) -> dict[str, str]:
-    """NAMES, with the normal initialization's standard deviation as the init run used it."""
-    std = runs["init"].config.get("normal_std")
-    return {**NAMES, "normal": f"normal $\\mathcal{{N}}(0, {std}^2)$" if std else "normal"}
-
-
-def facts(m: Metrics) -> dict[str, Any]:
-    """The comparisons the written answers quote, derived once from the metrics."""
-    f_acc = _by(m, "optimizers.fashion", OPTIMIZERS, "test_accuracy")
-    r_mse = _by(m, "optimizers.regression", OPTIMIZERS, "val_mse")
-    gaps = _by(m, "regularization.fashion", REGULARIZERS, "gap")
-    r_gaps = _by(m, "regularization.regression", REGULARIZERS, "gap")
-    distinct = {k: m(f"init.regression.{k}.distinct_units") for k in INITS}
-    variants = _by(m, "fashion.variants", ARCHS, "test_accuracy")
-    per_class = {k.rsplit(".", 1)[1]: float(v) for k, v in m.runs["fashion"].metrics.items()
-                 if k.startswith("fashion.per_class_accuracy.")}
-    search: dict[str, dict[str, dict[str, Any]]] = {}
-    for key, value in m.runs["search"].metrics.items():
-        parts = key.split(".")
-        if len(parts) == 5 and parts[3] == "best_params":
-            shown = f"{value:.3g}" if isinstance(value, float) else value
-            search.setdefault(parts[1], {}).setdefault(parts[2], {})[parts[4]] = shown
-    # Relative growth of each layer's weight spread over training (Part 6, histograms).
-    spread = {k.split(".")[2]: v[-1] / v[0] for k, v in m.runs["viz"].metrics.items()
-              if k.endswith(".std_by_epoch") and v and v[0]}
-    # What the worst class is mistaken for most often (its confusion-matrix row).
-    classes = m.runs["fashion"].config.get("classes", [])
-    worst = min(per_class, key=per_class.get)
-    slugs = [slug(c) for c in classes]  # as the fashion study names its per-class metrics
-    confused: list[str] = []
-    if worst in slugs:
-        row = m("fashion.confusion_matrix")[slugs.index(worst)]
-        order = sorted((n, j) for j, n in enumerate(row) if j != slugs.index(worst))[::-1]
-        confused = [f"{classes[j]} ({n})" for n, j in order[:2]]
-    r_val = _by(m, "regularization.regression", REGULARIZERS, "val_mse")
-    init_acc = _by(m, "init.fashion", INITS, "test_accuracy")
-    return {
-        "search": search, "worst_confused": confused,
-        "weight_spread": spread, "weight_spread_max": max(spread, key=spread.get),
-        "weight_spread_min": min(spread, key=spread.get),
-        "reg_regression_val": r_val, "reg_regression_best": min(r_val, key=r_val.get),
-        "init_fashion": init_acc,
-        "opt_spread": max(f_acc.values()) - min(f_acc.values()),
-        "opt_fashion": f_acc, "opt_best": max(f_acc, key=f_acc.get),
-        "opt_regression": r_mse, "opt_best_regression": min(r_mse, key=r_mse.get),
-        "reg_gaps": gaps, "reg_smallest_gap": min(gaps, key=lambda k: abs(gaps[k])),
-        "reg_regression_gaps": r_gaps,
-        "init_distinct": distinct,
-        "variants": variants, "variant_best": max(variants, key=variants.get),
-        "per_class": per_class, "worst_class": min(per_class, key=per_class.get),
-        "best_class": max(per_class, key=per_class.get),
-    }
 
 
 def _figures(runs: dict[str, Run], out: Path) -> list[dict[str, Any]]:
@@ -106,23 +36,46 @@ def _figures(runs: dict[str, Run], out: Path) -> list[dict[str, Any]]:
     for run, f in FIGURES:
         target = out / "figures" / f"{run}-{f.file}"
         shutil.copyfile(runs[run].dir / f.file, target)
-        figs.append({"path": f"figures/{run}-{f.file}", "caption": f.caption, "wide": f.wide,
-                     "label": f"fig:{run}-{f.file[:-4]}", "key": f"{run}/{f.file}"})
+        figs.append({"path": f"figures/{run}-{f.file}", "caption": caption(f.caption, runs[run]),
+                     "wide": f.wide, "label": f"fig:{run}-{f.file[:-4]}",
+                     "key": f"{run}/{f.file}"})
     return figs
+
+
+def layer_rows(layers: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Table I's rows from the fashion run's layer table: 3x3/1/1 as $3\\times 3$/1/1."""
+    def first(v: Any) -> Any:
+        return v[0] if isinstance(v, list) else v
+
+    rows = []
+    for r in layers:
+        geo = ""
+        if "kernel_size" in r:
+            k = r["kernel_size"]
+            k = "\\times ".join(map(str, k)) if isinstance(k, list) else f"{k}\\times {k}"
+            geo = f"${k}$/{first(r['stride'])}/{first(r['padding'])}"
+        rows.append({"type": r["type"], "geometry": geo, "params": count(r["params"]),
+                     "output": "$\\times$".join(map(str, r["output"]))})
+    return rows
+
+
+def _answer(sol: Solution, answer: str) -> float:
+    """A Part A answer's value as the solver computed it (exact, then to a float)."""
+    return float(sol.answers[answer].number)
 
 
 def render_handout(runs: dict[str, Run], out: Path, commands: list[str]) -> Path:
     """Write out/handout.tex (and out/figures/); returns the .tex path."""
     out.mkdir(parents=True, exist_ok=True)
-    m = Metrics(runs)
-    parta = [render_template("latex", "solution.tex.j2", q=view(solve(s), latex=True, sigfigs=4),
-                             heading="subsection") for s in load_all()]
+    solved = {s.id: solve(s) for s in load_all()}
+    parta = [render_template("latex", "solution.tex.j2", q=view(sol, latex=True, sigfigs=SIGFIGS),
+                             heading="subsection") for sol in solved.values()]
     figures = _figures(runs, out)
     fig: Callable[[str], dict[str, Any]] = {f["key"]: f for f in figures}.__getitem__
     tex = render_template(
-        "latex", "handout.tex.j2", parta=parta, m=m, f=facts(m), fig=fig, figures=figures,
-        names=names(runs), optimizers=OPTIMIZERS, regularizers=REGULARIZERS, inits=INITS,
-        variant_names=ARCHS, runs=runs, commands=commands,
+        "latex", "handout.tex.j2", parta=parta, m=Metrics(runs), fig=fig, figures=figures,
+        p=prose(runs, _answer(solved["q2"], "dL_dw"), SIGFIGS),
+        layer_rows=layer_rows(runs["fashion"].config["layers"]), runs=runs, commands=commands,
         quick=any(r.config.get("quick") for r in runs.values()))
     path = out / "handout.tex"
     path.write_text(tex, encoding="utf-8")

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DlhwError
-from core.numfmt import fmt
 from nets.studies import STUDIES, Figure
 
 # Each run folder the handout reads, with the command that produces it.
@@ -77,15 +76,3 @@ class Metrics:
                 return r.metrics[mid]
         raise HandoutError(f"metric {mid!r} is in none of the runs ({', '.join(self.runs)}): "
                            "rerun the study that produces it")
-
-    def pct(self, mid: str, digits: int = 1) -> str:
-        return f"{100 * float(self(mid)):.{digits}f}\\%"
-
-    def num(self, mid: str, sig: int = 3) -> str:
-        """A metric for LaTeX math: integers as they are, others to `sig` significant figures."""
-        value = self(mid)
-        if value is None:
-            return "n/a"
-        if isinstance(value, (int, bool)) or float(value).is_integer() and abs(value) < 1e6:
-            return str(int(value))
-        return fmt(float(value), sig, latex=True)

@@ -29,7 +29,7 @@ class Figure:
     """One PNG a study writes into its run folder, with the caption the handout prints."""
 
     file: str
-    caption: str  # LaTeX text
+    caption: str  # LaTeX; <<key>>, <<key|noun>> filled from the run (handout.prose.caption)
     handout: bool = False  # shown in the handout (the others are in the run folder only)
     wide: bool = False     # across both columns of the handout
 
@@ -166,11 +166,20 @@ def hist_figure(path: Path, groups: dict[str, np.ndarray], title: str, bins: int
     return save_figure(fig, path)
 
 
-def bar(path: Path, values: dict[str, float], ylabel: str, title: str) -> Path:
+def bar(path: Path, values: dict[str, float], xlabel: str, title: str,
+        fmt: Callable[[float], str] | None = None) -> Path:
+    """Horizontal bars, one per named value, first on top: the names sit on the y axis, one per
+    line, so long ones never collide. `fmt` writes each value at the end of its bar."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.bar(list(values), list(values.values()))
-    ax.set_ylabel(ylabel)
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(values) + 1.3), layout="constrained")
+    bars = ax.barh(range(len(values)), list(values.values()))
+    ax.set_yticks(range(len(values)), labels=list(values))
+    ax.invert_yaxis()
+    if min(values.values(), default=0) < 0:
+        ax.axvline(0, color="k", lw=0.8)
+    if fmt:
+        ax.bar_label(bars, labels=[fmt(v) for v in values.values()], padding=3, fontsize=8)
+        ax.margins(x=0.15)
+    ax.set_xlabel(xlabel)
     ax.set_title(title)
-    ax.tick_params(axis="x", rotation=45)
     return save_figure(fig, path)

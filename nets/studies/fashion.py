@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from nets import data as D
+from nets.labels import label, percent, plural
 from nets.models import ARCHITECTURES, build_cnn, count_params, format_layer_table, layer_table
 from nets.plots import save_confusion, save_curve
 from nets.runinfo import make_run_dir
@@ -126,9 +127,10 @@ def _variants(run_dir: Path, m: dict[str, Any], fd: D.FashionData, xt: torch.Ten
         desc="variant",
         record=lambda t: {"test_accuracy": evaluate(t.model, xt, yt)["accuracy"],
                           "params": count_params(t.model), "train_seconds": t.hist.train_seconds})
-    bar(run_dir / "variants.png",
-        {k: m[f"fashion.variants.{k}.test_accuracy"] for k in variants}, "test accuracy",
-        f"Depth/width variants ({n_sub} train images, {var_cfg.epochs} epochs)")
+    bar(run_dir / "variants.png",  # in %, as the handout quotes them
+        {label(k): 100 * m[f"fashion.variants.{k}.test_accuracy"] for k in variants},
+        "test accuracy (%)", f"Depth and width variants ({plural(n_sub, 'training image')}, "
+        f"{plural(var_cfg.epochs, 'epoch')})", fmt=lambda v: f"{v:.1f}%")
     return variants, var_cfg
 
 
@@ -160,11 +162,12 @@ def evaluate_reference(run_dir: Path, model: nn.Module, xt: torch.Tensor, yt: to
     }
     m.update({f"fashion.per_class_accuracy.{slug(c)}": float(a)
               for c, a in zip(D.CLASSES, per_class, strict=True)})
-    save_confusion(run_dir / "confusion.png", cm, [c.split("/")[0] for c in D.CLASSES],
-                   f"Reference CNN, test accuracy {acc:.4f}")
-    bar(run_dir / "per_class.png", {c.split("/")[0]: float(a) for c, a in
+    save_confusion(run_dir / "confusion.png", cm, list(D.CLASSES),
+                   f"Reference CNN: test accuracy {percent(acc, 2)} "
+                   f"({plural(len(yt), 'image')})")
+    bar(run_dir / "per_class.png", {c: 100 * float(a) for c, a in
                                     zip(D.CLASSES, per_class, strict=True)},
-        "accuracy", "Per-class test accuracy")
+        "test accuracy (%)", "Per-class test accuracy", fmt=lambda v: f"{v:.1f}%")
     torch.save(model.state_dict(), run_dir / "model_state.pt")
     export_model(model, run_dir / "model.pt2", tta=tta)
     exp = evaluate_exported(run_dir / "model.pt2", data_dir)
@@ -178,9 +181,10 @@ STUDY = Study(
     figures=(
         Figure("loss.png", "Part 2: loss of the reference CNN by epoch."),
         Figure("accuracy.png", "Part 2: accuracy of the reference CNN by epoch.", handout=True),
-        Figure("confusion.png", "Part 2: confusion matrix of the reference CNN on the 10,000 "
-               "test images.", handout=True),
+        Figure("confusion.png", "Part 2: confusion matrix of the reference CNN on the "
+               "<<test_images>> test images.", handout=True),
         Figure("per_class.png", "Part 2: per-class test accuracy of the reference CNN."),
-        Figure("variants.png", "Part 5: depth and width variants of the CNN.", handout=True),
+        Figure("variants.png", "Part 5: test accuracy of depth and width variants of the CNN, "
+               "each trained for <<variants_train.epochs|epoch>>.", handout=True),
     ),
     time_budget=True)

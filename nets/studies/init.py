@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from nets import data as D
+from nets.labels import label
 from nets.models import MLP
 from nets.plots import save_curve
 from nets.runinfo import make_run_dir
@@ -57,8 +58,9 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
          for s in SCHEMES},
         d.x_train, d.y_train, seed=seed, prefix="init.regression", record=reg_record, metrics=m,
         progress=progress, desc="regression")
-    save_curve(run_dir / "regression_loss.png", {k: t.hist.train_loss for k, t in reg.items()},
-               "epoch", "train MSE", "Initialization: regression MLP 64-64 tanh, SGD momentum",
+    save_curve(run_dir / "regression_loss.png",
+               {label(k, std=NORMAL_STD): t.hist.train_loss for k, t in reg.items()},
+               "epoch", "train MSE", "Initialization: regression MLP 64-64 tanh, SGD with momentum",
                logy=True)
 
     fd = D.load_fashion(data_dir)
@@ -82,9 +84,10 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
         record=lambda t: {"final_loss": t.hist.train_loss[-1],
                           "test_accuracy": evaluate(t.model, xt, yt)["accuracy"],
                           "distinct_units": distinct_units(t.model[1].net[0])})
-    save_curve(run_dir / "fashion_loss.png", {k: t.hist.train_loss for k, t in fashion.items()},
+    save_curve(run_dir / "fashion_loss.png",
+               {label(k, std=NORMAL_STD): t.hist.train_loss for k, t in fashion.items()},
                "epoch", "train cross-entropy",
-               "Initialization: FashionMNIST MLP 4x256 ReLU, SGD momentum")
+               "Initialization: FashionMNIST MLP 4×256 ReLU, SGD with momentum")
     return save_run(run_dir, "init", m, {
         "seed": seed, "quick": quick, "normal_std": NORMAL_STD, "fashion_subset": n_train,
         "runs": {**{f"regression.{k}": t.config() for k, t in reg.items()},

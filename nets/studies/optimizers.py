@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nets import data as D
+from nets.labels import label, plural
 from nets.models import MLP, build_cnn
 from nets.plots import save_curve
 from nets.runinfo import make_run_dir
@@ -53,9 +54,10 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
          for opt in OPTIMIZER_NAMES},
         d.x_train, d.y_train, d.x_test, d.y_test, seed=seed, prefix="optimizers.regression",
         record=reg_record, metrics=m, progress=progress, desc="regression")
-    save_curve(run_dir / "regression_train.png", {k: t.hist.train_loss for k, t in reg.items()},
+    save_curve(run_dir / "regression_train.png",
+               {label(k): t.hist.train_loss for k, t in reg.items()},
                "epoch", "train MSE", "Optimizers on regression (batch 32)", logy=True)
-    save_curve(run_dir / "regression_val.png", {k: t.hist.val_loss for k, t in reg.items()},
+    save_curve(run_dir / "regression_val.png", {label(k): t.hist.val_loss for k, t in reg.items()},
                "epoch", "held-out MSE", "Optimizers on regression: held-out MSE", logy=True)
 
     fd = D.load_fashion(data_dir)
@@ -74,11 +76,13 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
                           "test_accuracy": evaluate(t.model, xt, yt)["accuracy"],
                           "train_seconds": t.hist.train_seconds})
     save_curve(run_dir / "fashion_train_loss.png",
-               {k: t.hist.train_loss for k, t in fashion.items()}, "epoch",
-               "train cross-entropy", f"Optimizers on FashionMNIST ({n_train} images)")
+               {label(k): t.hist.train_loss for k, t in fashion.items()}, "epoch",
+               "train cross-entropy",
+               f"Optimizers on FashionMNIST ({plural(n_train, 'training image')})")
     save_curve(run_dir / "fashion_val_accuracy.png",
-               {k: t.hist.val_acc for k, t in fashion.items()}, "epoch", "validation accuracy",
-               f"Optimizers on FashionMNIST ({n_val} validation images)")
+               {label(k): t.hist.val_acc for k, t in fashion.items()}, "epoch",
+               "validation accuracy",
+               f"Optimizers on FashionMNIST ({plural(n_val, 'validation image')})")
     (run_dir / "table.txt").write_text(optimizer_table(m))
     return save_run(run_dir, "optimizers", m, {
         "seed": seed, "quick": quick, "regression_lrs": REG_LRS, "fashion_lrs": FASHION_LRS,

@@ -14,11 +14,13 @@ from pathlib import Path
 import torch
 
 from nets import data as D
+from nets.labels import label
 from nets.models import MLP
 from nets.plots import pyplot, save_curve, save_figure
 from nets.runinfo import make_run_dir
 from nets.studies.common import Figure, Study, run_config, save_run
 from nets.train import TrainConfig, evaluate, fit, predict
+from solver.numbers import show
 
 
 def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: bool = False,
@@ -59,7 +61,8 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     }
     save_curve(run_dir / "loss_curves.png", {"train MSE": hist.train_loss,
                                              "held-out MSE": hist.val_loss,
-                                             "noise floor 0.01": [D.NOISE_FLOOR] * epochs},
+                                             f"noise floor {D.NOISE_FLOOR:g}":
+                                                 [D.NOISE_FLOOR] * epochs},
                "epoch", "MSE", "Regression: loss curves", logy=True)
     _fit_figure(run_dir / "fit.png", d, model, params, m["regression.clean_mse"])
     from nets.export import export_regression  # the model the grader measures: model.pt2
@@ -80,8 +83,12 @@ def _fit_figure(path: Path, d: D.RegressionData, model: torch.nn.Module, params:
     ax.scatter(d.x_test.flatten(), d.y_test.flatten(), s=14, marker="x", label="test")
     ax.plot(d.x_dense.flatten(), d.y_clean.flatten(), "k--", lw=1, label="sin(x)")
     ax.plot(d.x_dense.flatten(), predict(model, d.x_dense).flatten(), "r", lw=2,
-            label=f"MLP ({params['hidden']}-{params['hidden']}, {params['activation']})")
-    ax.set_title(f"Learned function: clean MSE {clean_mse:.2e} (noise floor {D.NOISE_FLOOR})")
+            label=f"MLP {params['hidden']}-{params['hidden']}, {label(params['activation'])}")
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("$y$")
+    # :g, not the float's repr: 0.1**2 is 0.010000000000000002.
+    ax.set_title(f"Learned function: MSE {show(clean_mse, 3)} against the clean sin x "
+                 f"(noise floor {D.NOISE_FLOOR:g})")
     ax.legend(fontsize=8)
     save_figure(fig, path)
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from nets import data as D
+from nets.labels import label, plural
 from nets.models import MLP, CNNSpec, build_cnn
 from nets.plots import save_curve
 from nets.runinfo import make_run_dir
@@ -32,6 +33,7 @@ from nets.studies.common import (
     weight_stats,
 )
 from nets.train import TrainConfig, evaluate
+from solver.numbers import show
 
 METHODS = ("none", "l1", "l2", "dropout", "early_stopping")
 
@@ -81,11 +83,12 @@ def _regression(run_dir: Path, m: dict[str, Any], seed: int, epochs: int | None,
         xtr, ytr, xva, yva, seed=seed, prefix="regularization.regression", record=record,
         metrics=m, progress=progress, desc="regression")
     hist_figure(run_dir / "regression_weights.png",
-                {k: all_weights(t.model).numpy() for k, t in reg.items()},
+                {label(k): all_weights(t.model).numpy() for k, t in reg.items()},
                 "Regression MLP 128-128: weight histograms by regularizer")
     bar(run_dir / "regression_gap.png",
-        {k: m[f"regularization.regression.{k}.gap"] for k in reg}, "val MSE - train MSE",
-        "Regression: generalization gap")
+        {label(k): m[f"regularization.regression.{k}.gap"] for k in reg},
+        "held-out MSE − training MSE", "Regression: generalization gap",
+        fmt=lambda v: show(v, 2))
     return reg, {"train": len(xtr), "val": len(xva)}
 
 
@@ -120,14 +123,18 @@ def _fashion(run_dir: Path, m: dict[str, Any], seed: int, epochs: int | None, qu
         metrics=m, progress=progress, desc="fashion")
     curves: dict[str, list[float]] = {}
     for k, t in fashion.items():
-        curves[f"{k} train"], curves[f"{k} val"] = t.hist.train_acc, t.hist.val_acc
+        curves[f"{label(k)}, train"] = t.hist.train_acc
+        curves[f"{label(k)}, validation"] = t.hist.val_acc
     save_curve(run_dir / "fashion_accuracy.png", curves, "epoch", "accuracy",
-               f"FashionMNIST ({n_train} train images): train vs validation")
+               f"FashionMNIST ({plural(n_train, 'training image')}): train vs validation")
     hist_figure(run_dir / "fashion_weights.png",
-                {k: all_weights(t.model).numpy() for k, t in fashion.items()},
+                {label(k): all_weights(t.model).numpy() for k, t in fashion.items()},
                 "FashionMNIST CNN: weights by regularizer")
-    bar(run_dir / "fashion_gap.png", {k: m[f"regularization.fashion.{k}.gap"] for k in fashion},
-        "train acc - val acc", "FashionMNIST: generalization gap")
+    # In percentage points, as the handout quotes it.
+    bar(run_dir / "fashion_gap.png",
+        {label(k): 100 * m[f"regularization.fashion.{k}.gap"] for k in fashion},
+        "training − validation accuracy (percentage points)", "FashionMNIST: generalization gap",
+        fmt=lambda v: f"{v:.1f}")
     return fashion, n_train, n_val
 
 
@@ -142,6 +149,6 @@ STUDY = Study(
                "CNN under each regularizer."),
         Figure("fashion_weights.png", "Part 3: weight histograms of the CNN under each "
                "regularizer."),
-        Figure("fashion_gap.png", "Parts 2--3: train minus validation accuracy of the "
-               "CNN under each regularizer.", handout=True),
+        Figure("fashion_gap.png", "Parts 2--3: training minus validation accuracy of the "
+               "CNN under each regularizer, in percentage points.", handout=True),
     ))

@@ -13,10 +13,12 @@ from typing import Any
 
 from nets import data as D
 from nets import search as S
+from nets.labels import label
 from nets.plots import pyplot, save_figure
 from nets.runinfo import make_run_dir
 from nets.studies.common import Figure, Study, fashion_test, run_config, save_run
 from nets.train import evaluate
+from solver.numbers import show
 
 
 def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: bool = False,
@@ -86,10 +88,12 @@ def describe(values: Any) -> Any:
 
 def _wall_figure(path: Path, walls: dict[str, dict[str, float]]) -> None:
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3), layout="constrained")
     for ax, (task, w) in zip(axes, walls.items(), strict=True):
-        ax.bar(list(w), list(w.values()))
-        ax.set_title(f"{task}: wall time per strategy")
+        bars = ax.bar([label(k) for k in w], list(w.values()))
+        ax.bar_label(bars, labels=[f"{show(v, 2)} s" for v in w.values()], padding=2, fontsize=8)
+        ax.margins(y=0.15)
+        ax.set_title(f"{label(task)}: wall time")
         ax.set_ylabel("seconds")
     save_figure(fig, path)
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from nets import data as D
+from nets.labels import label as display_name
 from nets.models import build_cnn
 from nets.plots import pyplot, save_figure, save_image_grid
 from nets.runinfo import make_run_dir
@@ -67,8 +68,10 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
 
 def _filters_figure(run_dir: Path, conv1: nn.Conv2d) -> None:
     w1 = conv1.weight.detach()[:, 0].numpy()
-    save_image_grid(run_dir / "filters_conv1.png", w1, [f"{i}" for i in range(len(w1))],
-                    "First-layer 3x3 filters", cols=8, cmap="RdBu_r", symmetric=True)
+    k = "×".join(str(n) for n in w1.shape[1:])
+    save_image_grid(run_dir / "filters_conv1.png", w1, [""] * len(w1),
+                    f"The {len(w1)} first-layer {k} filters (red +, blue −)", cols=8,
+                    cmap="RdBu_r", symmetric=True, panel=0.55)
 
 
 def _activation_figures(run_dir: Path, model: nn.Module, img: torch.Tensor,
@@ -78,10 +81,12 @@ def _activation_figures(run_dir: Path, model: nn.Module, img: torch.Tensor,
     for k, a in activation_maps(model, img).items():
         m[f"viz.activations.{k}.shape"] = list(a.shape)
         m[f"viz.activations.{k}.sparsity"] = (a == 0).float().mean().item()
+        where = "first" if k == "early" else "last"
+        shape = "×".join(str(n) for n in a.shape)
         save_image_grid(run_dir / f"activations_{k}.png", a[:16].numpy(),
-                        [f"ch {i}" for i in range(min(16, len(a)))],
-                        f"{k} feature maps {tuple(a.shape)} of a test {label}", cols=8,
-                        cmap="viridis")
+                        [""] * min(16, len(a)),
+                        f"After the {where} ReLU: channels 1–{min(16, len(a))} of {shape}\n"
+                        f"(a test image: {label})", cols=8, cmap="viridis", panel=0.55)
     save_image_grid(run_dir / "activation_input.png", img.numpy(), [label], "input", cols=1)
     return m
 
@@ -89,19 +94,25 @@ def _activation_figures(run_dir: Path, model: nn.Module, img: torch.Tensor,
 def _weight_histograms_figure(run_dir: Path, snaps: dict[str, list[np.ndarray]]
                               ) -> dict[str, Any]:
     """One panel per layer, one histogram per epoch (0 = the initialization)."""
+    from matplotlib.ticker import MaxNLocator
+
     m: dict[str, Any] = {}
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(snaps), figsize=(4 * len(snaps), 3.5))
+    fig, axes = plt.subplots(1, len(snaps), figsize=(2.6 * len(snaps), 2.8),
+                             layout="constrained")  # room for the suptitle
     for ax, (k, vals) in zip(axes, snaps.items(), strict=True):
         lim = float(np.quantile(np.abs(np.concatenate(vals)), 0.995))
         cmap = plt.get_cmap("viridis")
         for e, v in enumerate(vals):
             ax.hist(v, bins=50, range=(-lim, lim), histtype="step", density=True,
                     color=cmap(e / max(len(vals) - 1, 1)), label=f"epoch {e}")
-        ax.set_title(k)
+        ax.set_title(display_name(k), fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(3, symmetric=True))
+        ax.set_xlabel("weight")
         m[f"viz.weights.{k}.std_by_epoch"] = [float(v.std()) for v in vals]
+    axes[0].set_ylabel("density")
     axes[-1].legend(fontsize=7)
-    fig.suptitle("Weight histograms across epochs (epoch 0 = initialization)")
+    fig.suptitle("Weight histograms across epochs (epoch 0 = initialization)", fontsize=11)
     save_figure(fig, run_dir / "weight_histograms.png")
     return m
 
@@ -120,10 +131,9 @@ def _saliency_figure(run_dir: Path, model: nn.Module, xt: torch.Tensor, yt: torc
     m["viz.saliency.object_area"] = foreground.float().mean().item()
     save_image_grid(run_dir / "saliency.png",
                     np.concatenate([xt[idx, 0].numpy(), sal.numpy(), smooth.numpy()]),
-                    [D.CLASSES[c].split("/")[0] for c in range(10)] + ["gradient"] * 10
-                    + ["SmoothGrad"] * 10,
-                    "Test images, |d class score / d input|, and its SmoothGrad average",
-                    cols=10, cmap="hot")
+                    [D.CLASSES[c].split("/")[0] for c in range(10)] + [""] * 20,
+                    r"Rows: a test image of each class, its saliency $|\partial s_c/\partial x|$"
+                    " and the SmoothGrad average", cols=10, cmap="hot", panel=0.8)
     return m
 
 
@@ -135,7 +145,7 @@ def _actmax_figures(run_dir: Path, model: nn.Module, steps: int, seed: int) -> d
     m = {"viz.actmax.class_gain": (a - b).mean().item()}
     save_image_grid(run_dir / "actmax_classes.png", imgs[:, 0].numpy(),
                     [D.CLASSES[c].split("/")[0] for c in range(10)],
-                    "Inputs maximizing each class logit", cols=10, cmap="gray")
+                    "Inputs maximizing each class logit", cols=10, cmap="gray", panel=0.8)
     # Up to the last ReLU (128 x 7 x 7), i.e. the last stage without its pooling.
     deep = nn.Sequential(*model.features[:-1], *list(model.features[-1])[:-1])
 
@@ -227,12 +237,12 @@ STUDY = Study(
         Figure("activations_early.png", "Part 6: activation maps of an early layer.",
                handout=True),
         Figure("activations_deep.png", "Part 6: activation maps of a deep layer.", handout=True),
-        Figure("weight_histograms.png", "Part 6: weight histograms across epochs.",
-               handout=True),
+        Figure("weight_histograms.png", "Part 6: weight histograms of three layers after each "
+               "epoch.", handout=True, wide=True),
         Figure("saliency.png", "Part 6: saliency maps (gradient of the class score with respect "
-               "to the input).", handout=True),
+               "to the input).", handout=True, wide=True),
         Figure("actmax_classes.png", "Part 6: inputs optimized to maximize each class score.",
-               handout=True),
+               handout=True, wide=True),
         Figure("actmax_units.png", "Part 6: inputs optimized to maximize channels of the last "
                "convolutional stage."),
     ))
