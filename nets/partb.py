@@ -314,7 +314,7 @@ def write_figures(out: Path, art: dict[str, dict[str, Any]], split: DigitsSplit)
         acc = np.trace(a["confusion"]) / a["confusion"].sum()
         paths.append(plots.save_confusion(
             out / f"digits_confusion_{name}.png", a["confusion"], labels,
-            f"{'Softmax regression' if name == 'softmax' else 'MLP'}: test accuracy {acc:.4f}"))
+            f"{'Softmax regression' if name == 'softmax' else 'MLP'}: test accuracy {100 * acc:.1f}%"))
     wrong = mlp["wrong"][:32]
     paths.append(plots.save_image_grid(
         out / "digits_misclassified.png", split.X_test[wrong].reshape(-1, 8, 8),
@@ -323,6 +323,6 @@ def write_figures(out: Path, art: dict[str, dict[str, Any]], split: DigitsSplit)
     W = soft["model"].params["W1"]  # (64, 10): column k scores class k
     paths.append(plots.save_image_grid(
         out / "softmax_weights.png", W.T.reshape(10, 8, 8), labels,
-        "Softmax regression weights per class (red +, blue -)", cols=5, cmap="RdBu_r",
+        "Softmax regression weights per class (red +, blue −)", cols=5, cmap="RdBu_r",
         symmetric=True))
     return paths
