@@ -314,7 +314,8 @@ def write_figures(out: Path, art: dict[str, dict[str, Any]], split: DigitsSplit)
         acc = np.trace(a["confusion"]) / a["confusion"].sum()
         paths.append(plots.save_confusion(
             out / f"digits_confusion_{name}.png", a["confusion"], labels,
-            f"{'Softmax regression' if name == 'softmax' else 'MLP'}: test accuracy {100 * acc:.1f}%"))
+            f"{'Softmax regression' if name == 'softmax' else 'MLP'}: test accuracy "
+            f"{100 * acc:.1f}%"))
     wrong = mlp["wrong"][:32]
     paths.append(plots.save_image_grid(
         out / "digits_misclassified.png", split.X_test[wrong].reshape(-1, 8, 8),
