@@ -309,17 +309,12 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
     error; 3 some submission incomplete or not graded, or a tool grading needs is broken here
     (the grader's side: see dlhw doctor, then run again, with --resume for a batch).
     """
-    from core import resources
-    from grader import preflight, report
-    from grader.autograder import leaderboard
-    from grader.batch import grade_one, run_batch
-    from grader.course import find_course, load_course
-    from grader.grade import Options
-    from grader.overrides import OverrideError, find_overrides, load_overrides, report_overrides
+    from grader.batch import grade_one, run_batch, summary
+    from grader.context import for_submissions
+    from grader.overrides import OverrideError, report_overrides
     from grader.results import EXIT_INCOMPLETE, exit_status
-    from grader.rubric import RubricError, load_rubric
-    from grader.safeio import folder_name, shown
-    from grader.worker import run_each
+    from grader.rubric import RubricError
+    from grader.writers.formats import single
     from nets.hardware import cores, thread_count
 
     parts = parts.upper()
@@ -331,52 +326,37 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
         raise click.UsageError("--jobs and --resume go with --batch")
     jobs = jobs or cores()
     try:
-        if course is not None and course.is_dir():
-            resources.set_home(course)
-            course = None
-        course = course or find_course(path, batch)
-        options = Options(load_rubric(rubric) if rubric else load_rubric(), data_dir,
-                          parts=parts, course=load_course(course) if course else None,
-                          threads=thread_count(jobs if batch else 1))
-        overrides_path = overrides_path or find_overrides(path, batch)
-        if overrides_path:
-            options.overrides = load_overrides(overrides_path, options.rubric)
+        ctx = for_submissions(path, batch=batch, rubric=rubric, data_dir=data_dir, parts=parts,
+                              threads=thread_count(jobs if batch else 1), course=course,
+                              overrides=overrides_path)
     except (RubricError, OverrideError) as exc:
         raise click.UsageError(str(exc)) from None
-    options.missing = preflight.check(options.rubric, parts, data_dir)
-    for why in sorted(set(options.missing.values())):
-        click.echo(f"dlhw: {'error' if batch and not allow_missing else 'warning'}: cannot "
-                   f"grade here: {why}", err=True)
-    if options.missing and batch and not allow_missing:
+    refused = batch and not allow_missing
+    for why in sorted(set(ctx.missing.values())):
+        click.echo(f"dlhw: {'error' if refused else 'warning'}: cannot grade here: {why}",
+                   err=True)
+    if ctx.missing and refused:
         click.echo("dlhw: error: no submission graded: fix the above, or give --allow-missing "
                    "to grade what can be graded", err=True)
         sys.exit(EXIT_INCOMPLETE)
     if batch:
+        assert out is not None
         try:
-            rows = run_batch(path, out, options, jobs, time_limit, resume, progress=True)
+            results = run_batch(path, out, ctx, jobs, time_limit, resume, progress=True)
         except KeyboardInterrupt:
             click.echo(f"interrupted: every result that finished is kept in {out}; run again "
                        "with --resume to grade the rest", err=True)
             sys.exit(130)
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
-        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        click.echo(f"{len(rows)} submissions ({summary}); wrote {out / 'gradebook.csv'}")
-        for line in report_overrides(options.overrides, rows):
+        click.echo(f"{summary(results)}; wrote {out / 'gradebook.csv'}")
+        for line in report_overrides(ctx.overrides, results):
             click.echo(line)
-        sys.exit(exit_status([str(r["status"]) for r in rows]))
-    [(row, error)] = run_each(lambda f: grade_one(f, options), [path],
-                              limit=time_limit or options.rubric.time_limit_s)
-    row = row or report.error_row(shown(folder_name(path)), str(error))
-    board = leaderboard(options.rubric)
-    render = {"table": report.to_table, "json": report.to_json,
-              "gradescope": lambda r: report.to_gradescope(r, leaderboard=board)}[form]
-    click.echo(render(row), nl=form != "table")
-    if options.overrides.entries:
-        for line in report_overrides(options.overrides, [row], single=True):
+        sys.exit(exit_status([r.status for r in results]))
+    result = grade_one(path, ctx, time_limit)
+    click.echo(single(form, ctx)(result), nl=form != "table")
+    if ctx.overrides.entries:
+        for line in report_overrides(ctx.overrides, [result], single=True):
             click.echo(line, err=True)
-    sys.exit(exit_status([str(row["status"])]))
+    sys.exit(exit_status([result.status]))
 
 
 @cli.command()

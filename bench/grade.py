@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from grader.batch import run_batch  # noqa: E402
-from grader.grade import Options  # noqa: E402
+from grader.context import RunContext  # noqa: E402
 from solver.engine import solve  # noqa: E402
 from solver.spec import load_all  # noqa: E402
 
@@ -241,7 +241,7 @@ def make_complete_class(root: Path, n: int, fashion: Path, seed: int = 0) -> dic
 
 def whole_class(n: int, jobs_list: list[int], fashion: Path) -> None:
     """Grade a class of `n` complete submissions with each worker count in `jobs_list`."""
-    from grader.grade import Options as Opts
+    from grader.context import RunContext
     from nets.hardware import thread_count
 
     tmp = Path(tempfile.mkdtemp(prefix="dlhw-bench-class-"))
@@ -251,7 +251,7 @@ def whole_class(n: int, jobs_list: list[int], fashion: Path) -> None:
         print(f"generated {n} complete submissions (fashion models: {counts})")
         times = {}
         for jobs in jobs_list:
-            options = Opts(threads=thread_count(jobs))
+            options = RunContext.build(threads=thread_count(jobs))
             start = time.perf_counter()
             rows = run_batch(tmp / "class", tmp / f"results-{jobs}", options, jobs=jobs)
             times[jobs] = elapsed = time.perf_counter() - start
@@ -321,7 +321,7 @@ def single(runs: int, fashion: Path | None, regression: Path | None) -> None:
             if model is not None:
                 (sub / "models").mkdir(exist_ok=True)
                 shutil.copy(model, sub / "models" / f"{name}.pt2")
-        options = Options(threads=thread_count(1))  # loaded once, as in `dlhw grade`
+        options = RunContext.build(threads=thread_count(1))  # loaded once, as in `dlhw grade`
         calls: list[float] = []
         real_run = sandbox.run
 
@@ -371,8 +371,8 @@ def modes(runs: int) -> None:
     import nbformat
 
     from grader import sandbox
+    from grader.kinds.notebook import template_notebook
     from grader.notebook_file import answers, cells_to_run
-    from grader.partbc import template_notebook
     from nets.notebook import build_notebook
 
     nb = json.loads(json.dumps(build_notebook(student=False)))
@@ -435,7 +435,7 @@ def main() -> None:
         (root / "class").mkdir(parents=True, exist_ok=True)
         forms = make_class(root / "class", args.n)
         print(f"generated {args.n} submissions, {len(forms)} distinct symbolic answer forms")
-        options = Options(parts="A")
+        options = RunContext.build(parts="A")
         cpu0 = _cpu()
         start = time.perf_counter()
         rows = run_batch(root / "class", root / "results", options, jobs=args.jobs)

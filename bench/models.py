@@ -37,6 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from grader import model_check as mc  # noqa: E402
 from grader import sandbox  # noqa: E402
+from grader.context import RunContext  # noqa: E402
+from grader.kinds.model import measure  # noqa: E402
+from grader.kinds.tasks import DATASETS  # noqa: E402
 from grader.pt2 import validate  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
 
@@ -105,12 +108,13 @@ def timing(cnn: Path, item, runs: int) -> None:
                                            inputs={"x.py": b"import numpy, torch\n"}), runs)
     print(f"sandbox start-up: bwrap /bin/true {t_true:.3f} s, python + import torch inside "
           f"{t_torch:.2f} s (medians of {runs}; {load()})")
-    x, _ = mc.load_test_images()
+    x, _ = DATASETS["fashion-mnist"](None)
     totals, evals = [], []
     for _ in range(runs):
         t = time.perf_counter()
-        ran = mc.run_model(cnn, np.concatenate([x, x]), time_limit_s=item.time_limit_s,
-                           memory_limit_mb=item.memory_limit_mb)
+        ran = mc.run_model(cnn, np.concatenate([x, x]),
+                           time_limit_s=item.limits.time_limit_s,
+                           memory_limit_mb=item.limits.memory_limit_mb)
         totals.append(time.perf_counter() - t)
         evals.append(ran.timing.get("eval_s", math.nan))
     total, ev = statistics.median(totals), statistics.median(evals)
@@ -125,11 +129,10 @@ def drops(cnn: Path, item, runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         memo = export_memoriser(Path(tmp) / "memo.pt2")
         for seed in range(1, runs + 1):
-            os.environ[mc.SEED_ENV] = str(seed)
-            mc._SEED = None
+            ctx = RunContext.build(parts="C", seed=seed, template=None)
             rows = []
             for name, path in (("reference CNN", cnn), ("memoriser", memo)):
-                m = mc.measure(item, path)
+                m = measure(item, path, ctx)
                 if not m.ok:
                     rows.append(f"{name}: {m.error}")
                     continue
@@ -137,21 +140,23 @@ def drops(cnn: Path, item, runs: int) -> None:
                 rows.append(f"{name} {before:.4f} -> {after:.4f} (drop "
                             f"{(before - after) * 100:.2f} points"
                             f"{', REVIEW' if m.review else ''}, {m.detail['seconds']:.1f} s)")
-            print(f"seed {seed}, {item.shift_px}-px shifts: " + "; ".join(rows) + f" ({load()})")
+            px = item.config.perturbation.shift_px
+            print(f"seed {seed}, {px}-px shifts: " + "; ".join(rows) + f" ({load()})")
 
 
 def regression(reg: Path, item, runs: int) -> None:
     from nets.export import export_regression
 
-    m = mc.measure(item, reg)
+    ctx = RunContext.build(parts="C", seed=0, template=None)
+    m = measure(item, reg, ctx)
     print(f"regression reference {reg}: MSE vs sin(x) {m.value:.6f} on {m.n} points" if m.ok
           else f"regression reference: {m.error}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, cfg in student_mlps().items():
             mses = []
             for seed in range(runs):
-                m = mc.measure(item, export_regression(train_mlp(cfg, seed),
-                                                       Path(tmp) / "s.pt2"))
+                m = measure(item, export_regression(train_mlp(cfg, seed), Path(tmp) / "s.pt2"),
+                            ctx)
                 mses.append(m.value if m.ok else math.nan)
             print(f"student MLP {name}: MSE vs sin(x) median {statistics.median(mses):.5f} "
                   f"(seeds 0..{runs - 1}: {', '.join(f'{v:.5f}' for v in mses)}; {load()})")

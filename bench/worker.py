@@ -25,10 +25,10 @@ from grade import make_class  # noqa: E402
 
 from grader import parta  # noqa: E402
 from grader.batch import grade_one  # noqa: E402
-from grader.grade import Options  # noqa: E402
+from grader.context import RunContext  # noqa: E402
 from grader.worker import run_each  # noqa: E402
 
-OPTIONS = Options(parts="A")
+OPTIONS = RunContext.build(parts="A")
 
 
 def _one(folder: Path) -> dict[str, object]:

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from core import resources
@@ -36,18 +37,18 @@ from core.errors import DlhwError
 from core.fileio import atomic_write
 from core.roster import STUDENT_ID_RE, load_roster
 from grader import preflight, sandbox
+from grader.batch import grade_one
+from grader.context import RunContext
 from grader.course import COURSE_FILE, load_course
-from grader.grade import Options, grade_submission
-from grader.report import error_row, to_dict, to_gradescope
-from grader.results import Outcome
-from grader.rubric import Rubric, RubricError, load_rubric
-from grader.worker import run_each
+from grader.results import Outcome, Result
+from grader.rubric import RubricError
+from grader.writers.gradescope import leaderboard, to_gradescope
+from grader.writers.safe import clean
 
 CODE_ROOT = Path(__file__).resolve().parent.parent  # the checkout the wheel is built from
 COURSE_DIR = "course"  # the bundle's course folder: $DLHW_HOME in the container
 ROOT_ENV = "AUTOGRADER_ROOT"
 DEFAULT_ROOT = "/autograder"
-FASHION_BOARD = "FashionMNIST test accuracy"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same inputs give the same bytes
 _STAGED = ("pyproject.toml", "README.md", "cli.py", "core", "solver", "nets", "grader",
            "handout", "problems", "templates")
@@ -146,12 +147,6 @@ def _course_yaml(course: Path) -> dict:
 # ---------------------------------------------------------------- grading in the container
 
 
-def leaderboard(rubric: Rubric) -> dict[str, str]:
-    """Leaderboard column → the rubric item whose measured value it shows."""
-    fashion = [item.id for item in rubric.items if item.model == "fashion"]
-    return {FASHION_BOARD: fashion[0]} if fashion else {}
-
-
 def submitter_id(metadata: Path) -> str | None:
     """Who submitted, from submission_metadata.json: the first user's email address up to the @
     (the roster's id), or None when absent or not a plain id."""
@@ -204,30 +199,27 @@ def grade_here(root: Path) -> dict[str, object]:
     if sandbox.isolation() == "container":
         lock_down(root)
     course = root / "source" / COURSE_DIR / COURSE_FILE
-    options = Options(load_rubric(), course=load_course(course) if course.is_file() else None)
-    options.missing = preflight.check(options.rubric, options.parts)
+    ctx = RunContext.build(course=load_course(course) if course.is_file() else None)
+    ctx.missing = preflight.check(ctx.rubric, ctx.parts)
     submitter = submitter_id(root / "submission_metadata.json")
     folder, note = submission_folder(root / "submission")
-    [(row, error)] = run_each(lambda f: to_dict(grade_submission(f, options, submitter)),
-                              [folder], limit=options.rubric.time_limit_s)
-    row = row or error_row(submitter or "submission", str(error))
-    if Outcome(str(row["status"])).regrade:
+    result = grade_one(folder, ctx, submitter=submitter or "submission")
+    if Outcome(result.status).regrade:
         # The grader's failure is never a student's mark: no results.json, so Gradescope shows
         # an autograder error the instructor can rerun, not a score.
-        raise AutograderError(f"{row['student']}: {row['status']}: {not_graded(row)}")
+        raise AutograderError(f"{result.student}: {result.status}: {not_graded(result)}")
     if note:
-        row["problems"] = [note, *row["problems"]]  # type: ignore[misc]
-    text = to_gradescope(row, seconds=time.monotonic() - t0,
-                         leaderboard=leaderboard(options.rubric))
+        result = replace(result, problems=(note, *result.problems))
+    text = to_gradescope(result, seconds=time.monotonic() - t0,
+                         leaderboard=leaderboard(ctx.rubric))
     atomic_write(results / "results.json", text)
     return json.loads(text)
 
 
-def not_graded(row: dict[str, object]) -> str:
-    """Why a row is not final: its problems, or the feedback of its items not graded."""
-    why = [f"{iid}: {q['feedback']}" for iid, q in row["questions"].items()  # type: ignore
-           if q.get("score") is None and q.get("status") in ("not run", "error")]
-    return "; ".join([*row["problems"], *why][:4]) or "see the row"  # type: ignore[misc]
+def not_graded(result: Result) -> str:
+    """Why a result is not final: its problems, or the feedback of its items not graded."""
+    why = [f"{i.id}: {i.feedback}" for i in result.items if i.not_graded]
+    return " ".join(str(clean("; ".join([*result.problems, *why][:4]))).split()) or "see it"
 
 
 def main(argv: list[str]) -> int:

@@ -21,64 +21,34 @@ import difflib
 import itertools
 import os
 import re
-import shutil
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from core.numfmt import fmt
 from grader import parta
-from grader.notebook_file import (
-    NotebookError,
-    answers,
-    cells_to_run,
-    check_notebook,
-    read_notebook,
-)
+from grader.context import RunContext
+from grader.findings import LEVELS, Finding
+from grader.grade import open_submission
+from grader.kinds import KINDS, Evidence
+from grader.kinds.claim import claim_findings
 from grader.numeric import clip
-from grader.report import clean
 from grader.report_check import ASSET_SUFFIXES, MAX_ASSET_BYTES, MAX_ASSETS
-from grader.rubric import Item, Rubric, load_rubric
+from grader.rubric import Rubric
 from grader.safeio import MAX_ENTRIES, FileError, Folder, folder_name, shown
-from grader.submission import COPIED, Number, Submission, Text, Value, load_submission
+from grader.submission import Number, Submission, Text, Value, model_file
 from solver.functions import FUNCTIONS
 
 __all__ = ["Finding", "check_submission", "iter_findings", "ready", "render", "LEVELS"]
 
-LEVELS = ("ok", "warning", "problem")
 # The files grading reads (README, "Grading"; examples/submission/); `True`: required.
-EXPECTED = {"answers.yaml": True, "metrics.yaml": True, "partb.ipynb": True, "report.tex": True,
-            "student.yaml": False, **{rel: False for _, rel, _ in COPIED if rel.startswith(
-                "models/")}}
-MODEL_SHAPES = {"fashion": ((5, 1, 28, 28), 10, "logits (N, 10)"),
-                "regression": ((5, 1), 1, "(N, 1)")}  # inputs, columns out, as the README says
-CHECK_BATCH = 3  # 5 inputs run as batches of 3 and 2: a batch dimension fixed at export fails
+REQUIRED = {"answers.yaml": True, "metrics.yaml": True, "partb.ipynb": True, "report.tex": True,
+            "student.yaml": False}
 _PROBLEM_RE = re.compile(r"([^\s:]{1,200}?)(?::(\d{1,9}))?: (.*)", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One line of the check. `message` never holds an answer's value: that is `echo`."""
-
-    level: str  # ok | warning | problem
-    file: str
-    field: str
-    message: str
-    echo: str = ""  # the student's value as the grader reads it
-
-    def line(self) -> str:
-        where = f"{self.file}: {self.field}" if self.field else self.file
-        text = f"{where}: {self.message}" + (f" {self.echo}" if self.echo else "")
-        return str(clean(text))
-
-
-def check_submission(folder: Path, rubric: Rubric | None = None,
-                     template: dict | None = None) -> list[Finding]:
+def check_submission(folder: Path, ctx: RunContext | None = None) -> list[Finding]:
     """Every finding about the submission in `folder`, in the order the README lists the files."""
-    return list(iter_findings(folder, rubric, template))
+    return list(iter_findings(folder, ctx))
 
 
 def ready(findings: list[Finding]) -> bool:
@@ -90,26 +60,25 @@ def render(f: Finding) -> str:
     return f"{ {'ok': 'ok     ', 'warning': 'warning', 'problem': 'PROBLEM'}[f.level]} {f.line()}"
 
 
-def iter_findings(folder: Path, rubric: Rubric | None = None,
-                  template: dict | None = None) -> Iterator[Finding]:
-    """The findings as they are made (the sandboxed steps take seconds each)."""
-    rubric = rubric or load_rubric()
+def iter_findings(folder: Path, ctx: RunContext | None = None) -> Iterator[Finding]:
+    """The findings as they are made (the sandboxed steps take seconds each): the submission
+    loaded as grading loads it, each item's evidence as grading gathers it (in check mode:
+    never the grader's inputs), each finding from the item's kind."""
+    ctx = ctx or RunContext.build(seed=0)
     folder = Path(folder)
-    yield from _guarded(".", lambda: _layout(folder))
-    with load_submission(folder) as sub:
+    yield from _guarded(".", lambda: _layout(folder, ctx.rubric))
+    with open_submission(folder, ctx) as sub:
         yield from _file_problems(sub)
         yield from _student(sub)
         if sub.answers is not None:  # None: absent, or refused (a problem above says why)
-            yield from _guarded("answers.yaml", lambda: _answers(sub, rubric))
+            yield from _guarded("answers.yaml", lambda: _answers(sub, ctx.rubric))
         if sub.metrics is not None:
-            yield from _guarded("metrics.yaml", lambda: _metrics(sub, rubric))
-        if sub.notebook is not None:
-            yield from _guarded("partb.ipynb", lambda: _notebook(sub.notebook, template))
-        for item in rubric.items:
-            if item.check == "model":
-                yield from _guarded(f"models/{item.model}.pt2", lambda i=item: _model(sub, i))
-            elif item.check == "report" and sub.report is not None:
-                yield from _guarded("report.tex", lambda i=item: _report(sub, i))
+            yield from _guarded("metrics.yaml",
+                                lambda: claim_findings(sub, ctx.rubric.items))
+        ev = Evidence(sub, ctx, mode="check")
+        for kind in KINDS.values():  # the notebook once, then each model, then the report
+            for item in (i for i in ctx.rubric.items if i.kind == kind.name):
+                yield from _guarded(kind.file(item), lambda i=item, k=kind: k.check(i, ev))
 
 
 def _guarded(file: str, findings: Callable[[], Iterator[Finding]]) -> Iterator[Finding]:
@@ -144,8 +113,9 @@ def _entries(root: Folder, rel: str = "") -> list[tuple[str, int, int]] | None:
         os.close(fd)
 
 
-def _layout(folder: Path) -> Iterator[Finding]:
+def _layout(folder: Path, rubric: Rubric) -> Iterator[Finding]:
     """Which expected files are there; what else is (reported, not read)."""
+    expected = REQUIRED | {model_file(i.id): False for i in rubric.items if i.kind == "model"}
     try:
         with Folder(folder) as root:
             top = _entries(root) or []
@@ -155,7 +125,7 @@ def _layout(folder: Path) -> Iterator[Finding]:
         return  # the folder itself is refused: load_submission says why
     everything = top + [(f"models/{n}", m, size) for n, m, size in models or []]
     files = {n: m for n, m, _ in everything}
-    for rel, required in EXPECTED.items():
+    for rel, required in expected.items():
         mode = files.get(rel)
         if mode is not None and stat.S_ISREG(mode):
             yield Finding("ok", rel, "", "present")
@@ -164,7 +134,7 @@ def _layout(folder: Path) -> Iterator[Finding]:
                    else Finding("warning", rel, "", "not submitted (optional)"))
     assets = 0
     for name, mode, size in everything:
-        if name in EXPECTED or name == "models" and stat.S_ISDIR(mode) or not (
+        if name in expected or name == "models" and stat.S_ISDIR(mode) or not (
                 stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             continue  # links and special files: the folder scan reports them as problems
         shown_name = shown(name) + ("/" if stat.S_ISDIR(mode) else "")
@@ -180,7 +150,7 @@ def _layout(folder: Path) -> Iterator[Finding]:
                 yield Finding("ok", shown_name, "", "present (a file report.tex may use)")
         else:
             yield Finding("warning", shown_name, "", "not expected in a submission: not read "
-                          f"(expected files: {', '.join(EXPECTED)} and report figures)")
+                          f"(expected files: {', '.join(expected)} and report figures)")
 
 
 def _file_problems(sub: Submission) -> list[Finding]:
@@ -255,127 +225,3 @@ def _answer(ref: parta.QuestionRef, qid: str, aid: str, raw: Value) -> Finding:
     text = raw.text.strip() if isinstance(raw, (Text, Number)) else ""
     echo = r.read + (f" (from {clip(text)!r})" if r.decorated else "")
     return Finding("ok", "answers.yaml", field, "read as", echo)
-
-
-# ---------------------------------------------------------------- metrics.yaml
-
-
-def _metrics(sub: Submission, rubric: Rubric) -> Iterator[Finding]:
-    from grader.partbc import read_metric
-
-    assert sub.metrics is not None
-    items = [i for i in rubric.items if i.metric]
-    known = sorted({i.metric for i in items if i.metric})
-    for key in sub.metrics:
-        if key not in known:
-            near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            yield Finding("warning", "metrics.yaml", shown(key), "not a graded id, not read"
-                          + (f": did you mean {near[0]}?" if near else ""))
-    seen: set[str] = set()
-    for item in items:
-        assert item.metric is not None
-        if item.metric in seen:
-            continue
-        seen.add(item.metric)
-        value, why = read_metric(sub, item)
-        if value is not None:
-            raw = sub.metrics.get(item.metric)
-            echo = str(value).lower() if isinstance(value, bool) else fmt(value, 10)
-            if isinstance(raw, Number) and raw.value != value:  # a percentage
-                echo += f" (from {clip(raw.text)!r})"
-            yield Finding("ok", "metrics.yaml", item.metric, "read as", echo)
-        elif why.startswith("metrics.yaml:"):
-            line, _, msg = why.split(":", 1)[1].partition(": ")
-            yield Finding("problem", "metrics.yaml", item.metric,
-                          msg.split(": ", 1)[-1] + f" (line {line})")
-        else:
-            yield Finding("warning", "metrics.yaml", item.metric, "not reported")
-
-
-# ---------------------------------------------------------------- the notebook
-
-
-def _notebook(path: Path, template: dict | None) -> Iterator[Finding]:
-    from grader.partbc import template_notebook
-
-    name = "partb.ipynb"
-    try:
-        nb = read_notebook(path.read_bytes())
-        status, msg, _, total = check_notebook(nb, template or template_notebook())
-        if status == "invalid":
-            yield Finding("problem", name, "tags", f"not as in the template: {msg} (start from "
-                          "`dlhw notebook partb --student` and write only between the tags)")
-            return
-        regions = answers(nb, template or template_notebook())
-        cells_to_run(nb, regions)  # refuses IPython magics and shell escapes
-    except NotebookError as exc:
-        yield Finding("problem", name, "", str(exc).removeprefix(f"{name}: "))
-        return
-    yield Finding("ok", name, "tags", f"the template's tags and fixed cells are intact "
-                  f"({total} answer regions)")
-    for a in regions:
-        if not a.edited or a.kind == "TEXT" and not a.text:
-            yield Finding("warning", name, a.label, "left as in the template"
-                          if not a.edited else "no text written")
-
-
-# ---------------------------------------------------------------- models
-
-
-def _model(sub: Submission, item: Item) -> Iterator[Finding]:
-    from grader.model_check import UnsafeModel, run_model
-
-    path = sub.model if item.model == "fashion" else sub.regression_model
-    if path is None or item.model not in MODEL_SHAPES:
-        return  # absent: the layout said so
-    name = f"models/{path.name}"
-    shape, columns, expected = MODEL_SHAPES[item.model]
-    rng = np.random.default_rng(0)
-    inputs = rng.integers(0, 256, shape, dtype=np.uint8) if item.model == "fashion" else \
-        rng.uniform(-2 * np.pi, 2 * np.pi, shape).astype(np.float32)
-    try:
-        ran = run_model(path, inputs, time_limit_s=item.time_limit_s,
-                        memory_limit_mb=item.memory_limit_mb, batch=CHECK_BATCH)
-    except UnsafeModel as exc:
-        yield Finding("problem", name, "", f"refused, not loaded: {exc}")
-        return
-    if ran.status == "unavailable":
-        yield Finding("warning", name, "", f"not checked: {ran.reason} (grading will run it)")
-        return
-    given = f"float32 {tuple(shape)[1:]} inputs in batches of {CHECK_BATCH} and " \
-            f"{shape[0] - CHECK_BATCH}"
-    if ran.outputs is None:
-        yield Finding("problem", name, "", f"does not run on {given}: "
-                      f"{ran.reason or ran.status} (export it with a dynamic batch dimension)")
-    elif ran.outputs.shape[1] != columns:
-        yield Finding("problem", name, "output", f"{ran.outputs.shape[1]} value(s) per input, "
-                      f"expected {expected}")
-    elif not np.isfinite(ran.outputs).all():
-        yield Finding("problem", name, "output", "some outputs are not finite numbers")
-    else:
-        yield Finding("ok", name, "", f"loads in the sandbox and maps (N, "
-                      f"{', '.join(map(str, shape[1:]))}) inputs to {expected}")
-
-
-# ---------------------------------------------------------------- the report
-
-
-def _report(sub: Submission, item: Item) -> Iterator[Finding]:
-    from grader.report_check import Format, compile_and_check
-
-    assert sub.report is not None
-    if shutil.which("pdflatex") is None or shutil.which("pdftohtml") is None:
-        yield Finding("warning", "report.tex", "", "not checked: pdflatex or poppler's "
-                      "pdftohtml is not installed here (grading will compile it)")
-        return
-    fmt = Format(**(item.report_format or {}), time_limit_s=item.time_limit_s,  # type: ignore
-                 memory_limit_mb=item.memory_limit_mb)
-    r = compile_and_check(sub.report, fmt, assets=sub.path)
-    if not r.compiled:
-        level = "warning" if r.error.startswith("not run") else "problem"
-        yield Finding(level, "report.tex", "", f"does not compile: {r.error}" if
-                      level == "problem" else f"not checked: {r.error.removeprefix('not run: ')}")
-        return
-    yield Finding("ok", "report.tex", "", "compiles in the sandbox")
-    for check, (ok, why) in r.checks.items():
-        yield Finding("ok" if ok else "problem", "report.tex", check, why)

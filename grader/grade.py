@@ -1,4 +1,6 @@
-"""Grade one submission folder: load it, mark Parts A, B and C, return a Result."""
+"""Grade one submission folder: load it, gather the evidence (read and run, no judging), mark
+Part A and every Part B/C item through its kind, return a Result. `dlhw check` goes through the
+same loading and evidence (grader/check.py)."""
 
 from __future__ import annotations
 
@@ -6,61 +8,61 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-from grader import parta, partbc
+from grader import parta
+from grader.context import RunContext
 from grader.course import Course
-from grader.overrides import Overrides
-from grader.preflight import needs
+from grader.kinds import KINDS, Evidence, Item, not_run
 from grader.results import ItemMark, Outcome, Result, Status
-from grader.rubric import Item, Rubric, load_rubric
 from grader.safeio import shown
 from grader.submission import Submission, load_submission
 
-_NO_TEMPLATE = object()
+
+def items_of(ctx: RunContext) -> list[Item]:
+    """The Part B/C items graded in this run (`--parts`)."""
+    return [i for i in ctx.rubric.items if i.letter in ctx.parts]
 
 
-class Options:
-    """What a grading run shares between submissions (loaded once per process)."""
-
-    def __init__(self, rubric: Rubric | None = None, data_dir: Path | None = None,
-                 template: dict | None | object = _NO_TEMPLATE, parts: str = "ABC",
-                 course: Course | None = None, overrides: Overrides | None = None,
-                 threads: int = 1, missing: dict[str, str] | None = None):
-        self.rubric = rubric or load_rubric()
-        self.threads = threads  # cores a submission's sandboxed models may use
-        # Capabilities the preflight found broken here (grader.preflight): their items are
-        # `not run`, never run half-way and never marked against the student.
-        self.missing = missing or {}
-        self.data_dir = data_dir
-        self._template = template
-        self.parts = parts
-        self.course = course
-        self.overrides = overrides or Overrides(None)
-
-    @property
-    def template(self) -> dict | None:
-        if self._template is _NO_TEMPLATE:
-            try:
-                self._template = partbc.template_notebook()
-            except ImportError:
-                self._template = None
-        return self._template  # type: ignore[return-value]
+def open_submission(folder: Path, ctx: RunContext, submitter: str | None = None) -> Submission:
+    """load_submission with the rubric's model files."""
+    models = tuple(i.id for i in ctx.rubric.items if i.kind == "model")
+    return load_submission(Path(folder), submitter, models)
 
 
-def grade_submission(folder: Path, options: Options, submitter: str | None = None) -> Result:
+def grade_submission(folder: Path, ctx: RunContext, submitter: str | None = None) -> Result:
     """Mark everything in `folder`. Never raises for bad student files: they become statuses.
 
     `submitter`: who handed the folder in, where an LMS says so; default the folder's name.
     """
-    with load_submission(Path(folder), submitter) as sub:
-        return _grade(sub, options)
+    with open_submission(folder, ctx, submitter) as sub:
+        ev = Evidence(sub, ctx)
+        gather(ev)
+        return judge(ev)
 
 
-def _grade(sub: Submission, options: Options) -> Result:
-    rubric = options.rubric
+def runnable(item: Item, ev: Evidence) -> str | None:
+    """Why `item` cannot run here (a capability the preflight found broken), or None."""
+    kind = KINDS[item.kind]
+    broken = sorted(kind.needs(item) & ev.ctx.missing.keys())
+    return ev.ctx.missing[broken[0]] if broken and kind.submitted(ev.sub, item) else None
+
+
+def gather(ev: Evidence) -> None:
+    """The evidence stage: every item's files read and run (once each), nothing judged. A
+    failure here is met again, and marked, when the item is graded."""
+    for item in items_of(ev.ctx):
+        if runnable(item, ev) is None:
+            try:
+                KINDS[item.kind].gather(item, ev)
+            except Exception:  # noqa: BLE001,S110 - grade() meets it again and says why
+                pass
+
+
+def judge(ev: Evidence) -> Result:
+    sub, ctx = ev.sub, ev.ctx
+    rubric = ctx.rubric
     items: list[ItemMark] = []
-    flags = identity_flags(sub, options.course)
+    flags = identity_flags(sub, ctx.course)
     answers_problem = next((p for p in sub.problems if p.startswith("answers.yaml")), None)
-    notes = dict(sub.answer_notes)
     remarks: list[str] = []  # shown with the problems, but they invalidate nothing
     if sub.answers is not None:
         known = parta.known_questions(rubric)
@@ -70,30 +72,25 @@ def _grade(sub: Submission, options: Options) -> Result:
                            f"{', '.join(shown(u) for u in unknown)} "
                            f"ignored (expected q1 ... q{len(known)})")
     variant = None
-    if options.course is not None:
-        if sub.id in options.course.students:
-            variant = (options.course.seed, sub.id)
+    if ctx.course is not None:
+        if sub.id in ctx.course.students:
+            variant = (ctx.course.seed, sub.id)
         else:
             # Without the student's own numbers Part A cannot be marked fairly either way.
             answers_problem = answers_problem or (
                 f"'{sub.id}' (the submission's folder) is not in the roster of "
-                f"{options.course.path}; Part A is marked against each student's own numbers")
+                f"{ctx.course.path}; Part A is marked against each student's own numbers")
             sub.problems.append(answers_problem)
-    if "A" in options.parts:
-        overrides = options.overrides.for_student(sub.id, sub.path.name)
+    if "A" in ctx.parts:
+        overrides = ctx.overrides.for_student(sub.id, sub.path.name)
+        notes = dict(sub.answer_notes)
         items += _guarded(lambda: parta.grade_parta(sub.answers, notes, rubric, answers_problem,
                                                     variant, overrides),
                           [(q, r.spec.title, "A", r.spec.marks)
                            for q, r in parta.prepare(rubric).items()])
-    partb = partbc.PartB(sub, rubric, options.template)  # runs the notebook once, when needed
-    partc = partbc.PartC(sub, [i for i in rubric.items if i.part == "partc" and
-                               "C" in options.parts], options.data_dir, options.threads)
-    for item in rubric.items:
-        if item.part == "partb" and "B" not in options.parts or \
-                item.part == "partc" and "C" not in options.parts:
-            continue
-        items += _guarded(lambda i=item: [_grade_item(sub, i, options, partb, partc)],
-                          [(item.id, item.title, item.part[-1].upper(), item.marks)])
+    for item in items_of(ctx):
+        items += _guarded(lambda i=item: [_grade_item(i, ev)],  # type: ignore[misc]
+                          [(item.id, item.title, item.letter, item.marks)])
     invalid = bool(sub.problems) or any(i.status == Status.INVALID for i in items)
     status = Outcome.INCOMPLETE if any(i.not_graded for i in items) \
         else Outcome.INVALID if invalid else Outcome.GRADED
@@ -101,27 +98,11 @@ def _grade(sub: Submission, options: Options) -> Result:
                   tuple(flags))
 
 
-def _grade_item(sub: Submission, item: Item, options: Options, partb: partbc.PartB,
-                partc: partbc.PartC) -> ItemMark:
-    broken = sorted(needs(item) & options.missing.keys())
-    if broken and _runs_something(sub, item):
-        return partbc.not_run(item, options.missing[broken[0]])
-    if item.check == "metric":
-        return partbc.grade_metric(sub, item)
-    if item.check in ("notebook", "code"):
-        return partb.grade(item)
-    if item.check == "model":
-        return partc.grade(item)
-    return partbc.grade_report(sub, item)
-
-
-def _runs_something(sub: Submission, item: Item) -> bool:
-    """Whether grading `item` runs a file of the submission (else it needs no tool)."""
-    if item.check in ("notebook", "code"):
-        return sub.notebook is not None
-    if item.check == "model":
-        return partbc.model_path(sub, item) is not None
-    return item.check == "report" and sub.report is not None
+def _grade_item(item: Item, ev: Evidence) -> ItemMark:
+    why = runnable(item, ev)
+    if why is not None:
+        return not_run(item, why)
+    return KINDS[item.kind].grade(item, ev)
 
 
 def _guarded(grade: Callable[[], list[ItemMark]],

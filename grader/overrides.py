@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.errors import DlhwError
 from core.yamlnodes import NodeReader
-from grader.results import Status
+from grader.results import Result, Status
 from grader.rubric import Rubric
 
 OVERRIDES_FILE = "overrides.yaml"
@@ -89,21 +89,21 @@ def load_overrides(path: Path, rubric: Rubric) -> Overrides:
     return Overrides(Path(path), tuple(entries))
 
 
-def report_overrides(overrides: Overrides, rows: list[dict[str, object]],
+def report_overrides(overrides: Overrides, results: list[Result],
                      single: bool = False) -> list[str]:
     """What a run did with the overrides and the answers left to review, one line each:
     applied, not matched (a typo in a student or answer id must not pass unnoticed)."""
     applied: set[tuple[str, str, str]] = set()
     review = 0
     ids: set[str] = set()
-    for row in rows:
-        who = {str(row.get("student")), str(row.get("folder", row.get("student")))}
+    for r in results:
+        who = {r.student, r.folder or r.student}
         ids |= who
-        for qid, q in (row.get("questions") or {}).items():  # type: ignore[union-attr]
-            for aid, a in (q.get("answers") or {}).items():
-                if a.get("status") == Status.OVERRIDE:
-                    applied |= {(s, qid, aid) for s in who}
-                review += a.get("status") == Status.REVIEW
+        for q in r.items:
+            for a in q.answers:
+                if a.status == Status.OVERRIDE:
+                    applied |= {(s, q.id, a.id) for s in who}
+                review += a.status == Status.REVIEW
     lines = []
     if overrides.entries:
         used = [o for o in overrides.entries if (o.student, o.question, o.answer) in applied]

@@ -11,6 +11,7 @@ PDF (grader.report_check, as a report is checked); the FashionMNIST test files a
 from __future__ import annotations
 
 import functools
+import sys
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import report_check, runtime, sandbox
-from grader.rubric import Item, Rubric
+from grader.rubric import Rubric
 
 # What each capability is for, and how to fix it where it fails.
 SANDBOX, PYTHON, NUMPY, TORCH = "sandbox", "python", "numpy", "torch"
@@ -41,7 +42,7 @@ LABELS = {SANDBOX: "sandbox (bubblewrap or container)", PYTHON: "python in the s
           FASHION: "FashionMNIST test files"}
 PARTS = {SANDBOX: "B, C", PYTHON: "B, C", NUMPY: "B, C", TORCH: "C", PDFLATEX: "C",
          POPPLER: "C", FASHION: "C"}
-_IMPORTS = ("import sys\nprint('python', flush=True)\n"
+_IMPORTS = ("import sys\nprint('python', sys.prefix, flush=True)\n"
             "for name in ('numpy', 'torch'):\n"
             "    try:\n        __import__(name)\n        print(name, flush=True)\n"
             "    except Exception as exc:\n"
@@ -67,19 +68,11 @@ def _after(name: str, cause: str) -> Probe:
     return Probe(name, False, f"needs {LABELS[cause]}", cause)
 
 
-def needs(item: Item) -> set[str]:
-    """The capabilities grading `item` uses (a claim alone needs none)."""
-    if item.check in ("notebook", "code"):
-        return {SANDBOX, PYTHON, NUMPY}
-    if item.check == "model":
-        return {SANDBOX, PYTHON, TORCH} | ({FASHION} if item.model == "fashion" else set())
-    if item.check == "report":
-        return {SANDBOX, PDFLATEX, POPPLER}
-    return set()
-
-
 def needed(rubric: Rubric, parts: str) -> set[str]:
-    return set().union(*(needs(i) for i in rubric.items if i.part[-1].upper() in parts))
+    """The capabilities grading `parts` uses: what the rubric's items' kinds need."""
+    from grader.kinds import KINDS
+
+    return set().union(*(KINDS[i.kind].needs(i) for i in rubric.items if i.letter in parts))
 
 
 def run_probes(names: Iterable[str], data_dir: Path | None = None) -> dict[str, Probe]:
@@ -118,6 +111,14 @@ def _python() -> dict[str, Probe]:
     if "python" not in said:
         why = out.reason or " ".join(out.stderr.split())[-200:] or out.status
         return {SANDBOX: box, PYTHON: Probe(PYTHON, False, f"{py} does not start: {why}"),
+                NUMPY: _after(NUMPY, PYTHON), TORCH: _after(TORCH, PYTHON)}
+    prefix = said["python"].split(" ", 1)[-1]
+    if prefix != sys.prefix:
+        # The sandbox's uid could not read this environment (a venv in a 0700 folder), so
+        # Python fell back to another one: its packages are not the ones grading expects.
+        return {SANDBOX: box, PYTHON: Probe(PYTHON, False, f"{py} ran from {prefix}, not from "
+                                            f"{sys.prefix}: other users cannot read "
+                                            f"{sys.prefix} (chmod o+rx it and its parents)"),
                 NUMPY: _after(NUMPY, PYTHON), TORCH: _after(TORCH, PYTHON)}
     found = {SANDBOX: box, PYTHON: Probe(PYTHON, True, py)}
     for name in (NUMPY, TORCH):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from fractions import Fraction
+from typing import Any
 
 
 class Status(StrEnum):
@@ -59,7 +60,9 @@ def exit_status(outcomes: list[str]) -> int:
 
 @dataclass(frozen=True)
 class AnswerMark:
-    """One answer of a Part A question."""
+    """One answer of a Part A question (or one hidden check of a Part B item). `group` and
+    `diagnosis`, for a wrong Part A answer: its class among the class's wrong answers, and what
+    it most likely is; for the instructor's pages, never in the student's feedback."""
 
     id: str
     status: Status
@@ -67,6 +70,8 @@ class AnswerMark:
     max_score: Fraction
     feedback: str
     submitted: str | None = None  # what the student wrote, as text
+    group: tuple[str, ...] = ()
+    diagnosis: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ class ItemMark:
     status: Status
     feedback: str
     answers: tuple[AnswerMark, ...] = ()
-    detail: dict[str, object] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
 
     @property
     def not_graded(self) -> bool:
@@ -91,8 +96,11 @@ class ItemMark:
 
 @dataclass(frozen=True)
 class Result:
-    """`student` is who submitted (the folder); `declared` the id in student.yaml; `flags` what
-    an instructor should look at (a declared id that is not the submitter's, a shared id)."""
+    """One submission's marks: what every writer renders (grader/writers/). `folder` is the
+    submission's folder name as shown, `file` the stem of its own output files; `student` is
+    who submitted (the folder, or the LMS's id); `declared` the id in student.yaml; `flags`
+    what an instructor should look at (a declared id that is not the submitter's, a shared
+    id). A submission whose grading did not finish has status `error` and no items."""
 
     student: str
     name: str
@@ -101,14 +109,62 @@ class Result:
     problems: tuple[str, ...] = ()
     declared: str | None = None
     flags: tuple[str, ...] = ()
+    folder: str = ""
+    file: str = ""
+
+    @classmethod
+    def error(cls, folder: str, file: str, message: str) -> Result:
+        """The result of a submission whose grading did not finish: one line why."""
+        return cls(folder, "", Outcome.ERROR, (), (message,), folder=folder, file=file)
 
     @property
-    def score(self) -> Fraction:
+    def graded(self) -> bool:
+        """Whether it has marks at all (an error row has none)."""
+        return self.status != Outcome.ERROR or bool(self.items)
+
+    @property
+    def score(self) -> Fraction | None:
+        if not self.graded:
+            return None
         return sum((i.score for i in self.items if i.score is not None), Fraction(0))
 
     @property
-    def max_score(self) -> Fraction:
-        return sum((i.max_score for i in self.items), Fraction(0))
+    def max_score(self) -> Fraction | None:
+        return sum((i.max_score for i in self.items), Fraction(0)) if self.graded else None
+
+    def item(self, iid: str) -> ItemMark | None:
+        return next((i for i in self.items if i.id == iid), None)
+
+    # Across a process boundary and in resume files: every field, exactly (fractions as text).
+    def to_data(self) -> dict[str, Any]:
+        return _data(asdict(self))
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Result:
+        items = tuple(ItemMark(**(i | {
+            "score": _fraction(i["score"]), "max_score": Fraction(i["max_score"]),
+            "status": Status(i["status"]),
+            "answers": tuple(AnswerMark(**(a | {
+                "score": Fraction(a["score"]), "max_score": Fraction(a["max_score"]),
+                "status": Status(a["status"]), "group": tuple(a["group"])}))
+                for a in i["answers"])})) for i in data["items"])
+        return cls(**(data | {"status": Outcome(data["status"]), "items": items,
+                              "problems": tuple(data["problems"]),
+                              "flags": tuple(data["flags"])}))
+
+
+def _data(x: Any) -> Any:
+    if isinstance(x, Fraction):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _data(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_data(v) for v in x]
+    return x
+
+
+def _fraction(x: str | None) -> Fraction | None:
+    return None if x is None else Fraction(x)
 
 
 def points(x: Fraction | None) -> float | None:

@@ -6,9 +6,8 @@ question's weights cover exactly its answers and add up to its marks.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,10 +16,10 @@ import yaml
 from core import resources
 from core.errors import DlhwError
 from core.yamlnodes import NodeReader
+from grader.items import read_items
+from grader.kinds import Item
 from grader.references import load_references
 from solver.spec import Spec, load_all
-
-PART_MARKS = {"partb": 25, "partc": 25}
 
 
 class RubricError(DlhwError, ValueError):
@@ -66,42 +65,6 @@ class PartA:
 
 
 @dataclass(frozen=True)
-class Threshold:
-    op: str  # at_least | at_most | equals
-    value: float | bool
-
-
-ITEM_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One Part B/C item: a metric check, the notebook, the model or the report."""
-
-    id: str
-    part: str
-    title: str
-    marks: Fraction
-    check: str  # metric | notebook | model | report
-    metric: str | None = None
-    full: Threshold | None = None
-    partial: Threshold | None = None
-    partial_share: Fraction = Fraction(0)
-    unverified_share: Fraction = Fraction(0)
-    max_gap: float = 0.0  # a numeric claim's allowed gap to the measured value (rubric: max_gap)
-    time_limit_s: float = 300.0
-    memory_limit_mb: int = 4096
-    reference: float | bool | None = None  # the reference solution's value (references.yaml)
-    model: str | None = None  # model items: fashion | regression (models/<model>.pt2)
-    shift_px: int = 1  # fashion: shifted copies of the test images, against memorisation
-    reference_drop: float = 0.0  # fashion: the reference CNN's accuracy drop on them
-    max_extra_drop: float = 0.1  # fashion: a drop beyond reference_drop + this: review
-    shifted_images: int = 10_000  # fashion: how many test images get a shifted copy
-    grid_points: int = 2001  # regression: points of the grid the MSE is measured on
-    report_format: dict[str, object] | None = None  # a report item's PDF expectations
-
-
-@dataclass(frozen=True)
 class Rubric:
     path: Path
     parta: PartA
@@ -119,25 +82,14 @@ def load_rubric(path: Path | None = None, specs: list[Spec] | None = None,
     root = r.load()
     top = r.mapping(root, "rubric", {"parta", "partb", "partc"}, {"submission"})
     parta = _parta(r, top["parta"], specs if specs is not None else load_all())
-    items: list[Item] = []
-    for part in ("partb", "partc"):
-        node = top[part]
-        for iid, inode in r.mapping(node, part).items():
-            if not ITEM_ID.fullmatch(iid):  # ids name files (models, sandbox inputs) and columns
-                raise r.fail(inode, f"{part}.{iid}", "expected an id of letters, digits and _")
-            item = _item(r, part, iid, inode)
-            items.append(replace(item, reference=refs.get(item.metric)) if item.metric else item)
-        total = sum((i.marks for i in items if i.part == part), Fraction(0))
-        if total != PART_MARKS[part]:
-            raise r.fail(node, part, f"marks add up to {float(total):g}, expected "
-                         f"{PART_MARKS[part]}")
+    items = read_items(r, top, refs)
     limit = Rubric.time_limit_s
     if "submission" in top:
         sub = r.mapping(top["submission"], "submission", {"time_limit_s"}, set())
         limit = float(r.number(sub["time_limit_s"], "submission.time_limit_s", 1, 86400))
         # The per-submission clock covers every sandboxed run of that submission.
-        inner = [i for i in items if i.check in ("notebook", "model", "report")]
-        need = sum(i.time_limit_s for i in inner)
+        inner = [i for i in items if i.limits is not None]
+        need = sum(i.limits.time_limit_s for i in inner if i.limits is not None)
         if inner and need >= limit:
             raise r.fail(sub["time_limit_s"], "submission.time_limit_s",
                          f"expected more than {need:g}, the sum of the time limits it includes "
@@ -254,115 +206,3 @@ def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
                                     for n in r.seq(anode, f"{where}.{aid}"))
     chain_rel = float(r.number(m["chain_rel"], "parta.reading.chain_rel", 0, 1))
     return Reading(chain_rel, bounds, names)
-
-
-_CHECKS = {"notebook", "model", "report", "code"}
-MODELS = ("fashion", "regression")  # the models a submission may hold, models/<name>.pt2
-_REPORT_KEYS = {"body_fonts", "font_size_pt", "page_sizes", "max_spanning"}
-
-
-def _item(r: NodeReader, part: str, iid: str, node: yaml.Node) -> Item:
-    where = f"{part}.{iid}"
-    m = r.mapping(node, where, {"title", "marks"},
-                  {"metric", "check", "at_least", "at_most", "equals", "partial",
-                   "unverified_share", "max_gap", "time_limit_s", "memory_limit_mb",
-                   "model", "perturbation", "grid_points"} | _REPORT_KEYS)
-    check = r.string(m["check"], f"{where}.check") if "check" in m else "metric"
-    if check not in _CHECKS | {"metric"}:
-        raise r.fail(m["check"], f"{where}.check",
-                     "expected metric, notebook, model, report or code")
-    metric = r.string(m["metric"], f"{where}.metric") if "metric" in m else None
-    ops = [op for op in ("at_least", "at_most", "equals") if op in m]
-    if check in ("metric", "model"):
-        if metric is None:
-            raise r.fail(node, f"{where}.metric", "missing required field")
-        if len(ops) != 1:
-            raise r.fail(node, where, "expected exactly one of at_least, at_most, equals")
-    elif check == "code":  # hidden checks; a metric is the claim to compare, thresholds optional
-        if len(ops) > 1 or (ops and metric is None):
-            raise r.fail(node, where, "expected a metric with at most one of at_least, "
-                         "at_most, equals")
-    elif ops or metric:
-        raise r.fail(node, where, f"a {check} check takes no metric or threshold")
-    model = r.string(m["model"], f"{where}.model") if "model" in m else None
-    if (check == "model") != (model is not None) or model not in (None, *MODELS):
-        raise r.fail(node, f"{where}.model", f"a model check names one of {', '.join(MODELS)}"
-                     " (and only a model check names one)")
-    pert: dict = {}
-    if "perturbation" in m:
-        p = r.mapping(m["perturbation"], f"{where}.perturbation",
-                      {"shift_px", "reference_drop", "max_extra_drop"}, {"images"})
-        pert = {"shift_px": int(r.number(p["shift_px"], f"{where}.perturbation.shift_px", 1, 4)),
-                "reference_drop": float(r.number(p["reference_drop"],
-                                                 f"{where}.perturbation.reference_drop", 0, 1)),
-                "max_extra_drop": float(r.number(p["max_extra_drop"],
-                                                 f"{where}.perturbation.max_extra_drop", 0, 1))}
-        if "images" in p:
-            pert["shifted_images"] = int(r.number(p["images"], f"{where}.perturbation.images",
-                                                  100, 1_000_000))
-    if "grid_points" in m:
-        pert["grid_points"] = int(r.number(m["grid_points"], f"{where}.grid_points", 10,
-                                           1_000_000))
-    if check != "report" and _REPORT_KEYS & m.keys():
-        raise r.fail(node, where, f"only a report check takes {', '.join(sorted(_REPORT_KEYS))}")
-    full = None
-    if ops:
-        op = ops[0]
-        value = r.boolean(m[op], f"{where}.{op}") if op == "equals" else \
-            float(r.number(m[op], f"{where}.{op}"))
-        full = Threshold(op, value)
-        if op != "equals" and "max_gap" not in m:  # a number is claimed: how close it must be
-            raise r.fail(node, f"{where}.max_gap", "missing required field (the gap allowed "
-                         "between the claimed and the measured value)")
-    partial, share = None, Fraction(0)
-    if "partial" in m:
-        p = r.mapping(m["partial"], f"{where}.partial", {"share"}, {"at_least", "at_most"})
-        pops = [op for op in ("at_least", "at_most") if op in p]
-        if full is None or len(pops) != 1 or pops[0] != full.op:
-            raise r.fail(m["partial"], f"{where}.partial",
-                         f"expected share and one {full.op if full else 'threshold'} bound")
-        pval = float(r.number(p[pops[0]], f"{where}.partial.{pops[0]}"))
-        if (full.op == "at_least" and pval > full.value) or \
-                (full.op == "at_most" and pval < full.value):
-            raise r.fail(p[pops[0]], f"{where}.partial.{pops[0]}",
-                         "expected a bar easier than the full-mark one")
-        partial = Threshold(pops[0], pval)
-        share = r.number(p["share"], f"{where}.partial.share", 0, 1)
-    return Item(
-        id=iid, part=part, title=r.string(m["title"], f"{where}.title"),
-        marks=r.number(m["marks"], f"{where}.marks", 0, 25), check=check, metric=metric,
-        full=full, partial=partial, partial_share=share,
-        unverified_share=r.number(m["unverified_share"], f"{where}.unverified_share", 0, 1)
-        if "unverified_share" in m else Fraction(0),
-        max_gap=float(r.number(m["max_gap"], f"{where}.max_gap", 0, 1))
-        if "max_gap" in m else Item.max_gap,
-        time_limit_s=float(r.number(m["time_limit_s"], f"{where}.time_limit_s", 1, 3600))
-        if "time_limit_s" in m else 300.0,
-        memory_limit_mb=int(r.number(m["memory_limit_mb"], f"{where}.memory_limit_mb", 256,
-                                     65536)) if "memory_limit_mb" in m else 4096,
-        model=model, **pert,
-        report_format=_report_format(r, m, where) if check == "report" else None,
-    )
-
-
-def _report_format(r: NodeReader, m: dict[str, yaml.Node], where: str) -> dict[str, object]:
-    """A report item's PDF expectations (grader.report_check.Format's fields); defaults there."""
-    out: dict[str, object] = {}
-    if "body_fonts" in m:
-        out["body_fonts"] = tuple(r.string(n, f"{where}.body_fonts")
-                                  for n in r.seq(m["body_fonts"], f"{where}.body_fonts"))
-    if "font_size_pt" in m:
-        out["font_size_pt"] = float(r.number(m["font_size_pt"], f"{where}.font_size_pt", 5, 30))
-    if "max_spanning" in m:
-        out["max_spanning"] = float(r.number(m["max_spanning"], f"{where}.max_spanning", 0, 1))
-    if "page_sizes" in m:
-        sizes = {}
-        for name, node in r.mapping(m["page_sizes"], f"{where}.page_sizes").items():
-            wh = r.seq(node, f"{where}.page_sizes.{name}")
-            if len(wh) != 2:
-                raise r.fail(node, f"{where}.page_sizes.{name}", "expected [width, height] in "
-                             "points")
-            sizes[name] = tuple(float(r.number(n, f"{where}.page_sizes.{name}", 72, 5000))
-                                for n in wh)
-        out["page_sizes"] = sizes
-    return out

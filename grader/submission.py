@@ -154,8 +154,9 @@ class Submission:
 
     `id` is who submitted: the folder's name (an LMS export names folders by student), never what
     the student declares; `declared` is the id written in student.yaml, kept to be compared.
-    `notebook`, `model` and `report` are grader-owned copies of the student's files, made through
-    `Folder` (so no link was followed); they live until `close()`.
+    `notebook`, `models` (rubric item id → models/<id>.pt2) and `report` are grader-owned copies
+    of the student's files, made through `Folder` (so no link was followed); they live until
+    `close()`.
     """
 
     path: Path
@@ -166,8 +167,7 @@ class Submission:
     answer_notes: dict[str, list[str]] = field(default_factory=dict)  # per question, or "_file"
     metrics: dict[str, Value] | None = None
     notebook: Path | None = None
-    model: Path | None = None
-    regression_model: Path | None = None
+    models: dict[str, Path] = field(default_factory=dict)
     report: Path | None = None
     problems: list[str] = field(default_factory=list)
     _scratch: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
@@ -200,24 +200,29 @@ class Submission:
             raise
 
 
-# The files the grader reads: (attribute, path in the folder, size cap).
+# The files the grader copies: (attribute, path in the folder, size cap); and each model item's
+# models/<id>.pt2.
 COPIED = (("notebook", "partb.ipynb", MAX_NOTEBOOK_BYTES),
-          ("model", "models/fashion.pt2", MAX_MODEL_BYTES),
-          ("regression_model", "models/regression.pt2", MAX_MODEL_BYTES),
           ("report", "report.tex", MAX_REPORT_BYTES))
 
 
-def load_submission(folder: Path, submitter: str | None = None) -> Submission:
+def model_file(item_id: str) -> str:
+    return f"models/{item_id}.pt2"
+
+
+def load_submission(folder: Path, submitter: str | None = None,
+                    models: tuple[str, ...] = ()) -> Submission:
     """Read a submission folder. File-level problems are collected, never raised.
 
     `submitter`: who handed it in, where known from elsewhere (an LMS); default the folder name.
+    `models`: the rubric's model items, whose models/<id>.pt2 is copied.
     """
     folder = Path(folder)
     sub = Submission(path=folder, id=submitter or shown(folder_name(folder)))
     try:
         with Folder(folder) as root:
             sub.problems += root.scan()
-            _read(sub, root)
+            _read(sub, root, models)
     except FileError as exc:
         sub.problems.append(str(exc))
     except Exception as exc:  # noqa: BLE001 - whatever the bytes, one line, never a traceback
@@ -226,7 +231,7 @@ def load_submission(folder: Path, submitter: str | None = None) -> Submission:
     return sub
 
 
-def _read(sub: Submission, root: Folder) -> None:
+def _read(sub: Submission, root: Folder, models: tuple[str, ...]) -> None:
     for fname, limit, load in (("student.yaml", MAX_STUDENT_BYTES, _student),
                                ("answers.yaml", MAX_YAML_BYTES, _answers),
                                ("metrics.yaml", MAX_YAML_BYTES, _metrics)):
@@ -239,6 +244,12 @@ def _read(sub: Submission, root: Folder) -> None:
     for attr, rel, limit in COPIED:
         try:
             setattr(sub, attr, sub._copy(root, rel, limit))
+        except FileError as exc:
+            _once(sub, str(exc))
+    for iid in models:
+        try:
+            if (path := sub._copy(root, model_file(iid), MAX_MODEL_BYTES)) is not None:
+                sub.models[iid] = path
         except FileError as exc:
             _once(sub, str(exc))
 

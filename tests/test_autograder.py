@@ -27,8 +27,9 @@ from click.testing import CliRunner
 
 from cli import cli
 from grader import autograder, sandbox
-from grader.grade import Options, grade_submission
-from grader.report import to_dict
+from grader.context import RunContext
+from grader.grade import grade_submission
+from grader.writers.json import to_dict
 from tests import gradescope_sim
 from tests.conftest import require
 
@@ -210,7 +211,7 @@ def test_complete_submission_graded_in_the_container_as_bubblewrap_grades_it(gra
     data = gradescope.grade({".": EXAMPLE})
     tests = by_item(data)
     # The same submission graded here, in bubblewrap: every item's mark the same.
-    row = to_dict(grade_submission(EXAMPLE, Options(), "s2025-0042"))
+    row = to_dict(grade_submission(EXAMPLE, RunContext.build(), "s2025-0042"))
     assert set(tests) == set(row["questions"])
     for iid, item in row["questions"].items():
         assert tests[iid]["score"] == (item["score"] or 0.0), (iid, tests[iid]["output"])

@@ -303,7 +303,7 @@ def test_notebook_magic_and_broken_json_are_problems(tmp_path):
 
 
 def test_untouched_template_is_intact_with_each_region_named(tmp_path):
-    from grader.partbc import template_notebook
+    from grader.kinds.notebook import template_notebook
 
     sub = folder_with(tmp_path, {"partb.ipynb": json.dumps(template_notebook())})
     findings = only(check_submission(sub), "partb.ipynb")

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from grader.batch import STATE, setup_fingerprint, submission_fingerprint
-from grader.grade import Options
+from grader.context import RunContext
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "submission"
@@ -60,7 +60,7 @@ def test_resume_reuses_exactly_the_unchanged_submissions(tmp_path):
     for k in range(4):
         path = out / STATE / f"s{k:03d}.json"
         saved = json.loads(path.read_text())
-        saved["row"]["name"] = "FROM-SAVED"
+        saved["result"]["name"] = "FROM-SAVED"
         path.write_text(json.dumps(saved))
     answers = root / "s001" / "answers.yaml"
     answers.write_text(answers.read_text().replace("0.51", "0.5722"))
@@ -80,7 +80,7 @@ def test_a_changed_rubric_regrades_everyone(tmp_path):
     for k in range(2):
         path = out / STATE / f"s{k:03d}.json"
         saved = json.loads(path.read_text())
-        saved["row"]["name"] = "FROM-SAVED"
+        saved["result"]["name"] = "FROM-SAVED"
         path.write_text(json.dumps(saved))
     rubric = tmp_path / "rubric.yaml"
     rubric.write_text((ROOT / "problems" / "rubric.yaml").read_text() + "\n# edited\n")
@@ -107,7 +107,7 @@ def test_fingerprint_follows_no_link_and_sees_every_byte(tmp_path):
     secret.write_text("one")
     sub = _submission(tmp_path / "s")
     (sub / "notes.txt").symlink_to(secret)
-    setup = setup_fingerprint(Options(parts="A"))
+    setup = setup_fingerprint(RunContext.build(parts="A"))
     first = submission_fingerprint(sub, setup)
     secret.write_text("two")  # the link's target is not the student's file: not read
     assert submission_fingerprint(sub, setup) == first
@@ -124,7 +124,7 @@ def test_interrupted_batch_loses_nothing(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if (out / STATE).is_dir() and len(list((out / STATE).iterdir())) >= 3:
+        if (out / STATE).is_dir() and len(list((out / STATE).glob("[!.]*"))) >= 3:  # not temps
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
@@ -143,17 +143,20 @@ def test_interrupted_batch_loses_nothing(tmp_path):
 
 
 def test_outputs_written_in_forked_processes_are_the_same_bytes(tmp_path):
-    from grader.batch import write_outputs
+    from dataclasses import replace
+
+    from grader.results import Result
+    from grader.writers.formats import write_class
 
     root = _class(tmp_path / "class", 3)
     _grade(root, tmp_path / "out")
-    saved = [json.loads((tmp_path / "out" / STATE / f"s{k:03d}.json").read_text())["row"]
-             for k in range(3)]
-    rows = [saved[k % 3] | {"folder": f"t{k:04d}", "student": f"t{k:04d}", "file": f"t{k:04d}"}
+    saved = [Result.from_data(json.loads((tmp_path / "out" / STATE / f"s{k:03d}.json")
+                                         .read_text())["result"]) for k in range(3)]
+    rows = [replace(saved[k % 3], folder=f"t{k:04d}", student=f"t{k:04d}", file=f"t{k:04d}")
             for k in range(250)]  # enough for the pages and JSON files to be split over forks
-    options = Options(parts="A")
-    write_outputs(rows, tmp_path / "one", options, jobs=1)
-    write_outputs(rows, tmp_path / "two", options, jobs=2)
+    options = RunContext.build(parts="A")
+    write_class(rows, tmp_path / "one", options, jobs=1)
+    write_class(rows, tmp_path / "two", options, jobs=2)
     one = {p.relative_to(tmp_path / "one"): p.read_bytes()
            for p in (tmp_path / "one").rglob("*") if p.is_file()}
     two = {p.relative_to(tmp_path / "two"): p.read_bytes()
@@ -166,8 +169,8 @@ def test_resume_tries_again_what_could_not_be_graded(tmp_path):
     _grade(root, out)
     path = out / STATE / "s001.json"
     saved = json.loads(path.read_text())
-    saved["row"] |= {"status": "error", "name": "FROM-SAVED"}  # as a stopped worker leaves it
+    saved["result"] |= {"status": "error", "name": "FROM-SAVED"}  # as a stopped worker leaves it
     path.write_text(json.dumps(saved))
     _grade(root, out, "--resume")
     assert "FROM-SAVED" not in (out / "gradebook.csv").read_text()
-    assert json.loads(path.read_text())["row"]["status"] == "graded"
+    assert json.loads(path.read_text())["result"]["status"] == "graded"

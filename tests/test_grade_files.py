@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 
 from cli import cli
 from grader.batch import run_batch
-from grader.grade import Options, grade_submission
+from grader.context import RunContext
+from grader.grade import grade_submission
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "submission"
-OPTIONS_A = Options(parts="A")
+OPTIONS_A = RunContext.build(parts="A")
 
 
 def copy_example(tmp_path: Path, name: str = "s1") -> Path:
@@ -53,7 +54,7 @@ def test_bad_metrics_value_names_file_and_field(tmp_path):
     sub = copy_example(tmp_path)
     (sub / "partb.ipynb").unlink()  # nothing measured: the claim alone is read
     (sub / "metrics.yaml").write_text("digits.mlp.test_accuracy: [0.9]\n")
-    result = grade_submission(sub, Options(parts="B"))
+    result = grade_submission(sub, RunContext.build(parts="B"))
     mlp = next(i for i in result.items if i.id == "digits_mlp")
     assert mlp.status == "unparseable"
     assert "metrics.yaml:1: digits.mlp.test_accuracy: expected a number" in mlp.feedback
@@ -62,7 +63,7 @@ def test_bad_metrics_value_names_file_and_field(tmp_path):
 def test_absent_parts_score_zero_and_say_so(tmp_path):
     sub = tmp_path / "empty"
     sub.mkdir()
-    result = grade_submission(sub, Options(template=None))
+    result = grade_submission(sub, RunContext.build(template=None))
     assert result.status == "graded" and result.score == 0
     assert all(i.status == "absent" for i in result.items)
     missing = {"A": "answers.yaml", "B": "partb.ipynb"}  # Part C: each item names its files
@@ -115,7 +116,7 @@ def test_batch_isolates_bad_submissions_and_is_byte_reproducible(tmp_path):
     for k in range(2):
         out = tmp_path / f"results{k}"
         rows = run_batch(root, out, OPTIONS_A, jobs=2)
-        assert [r["status"] for r in rows] == ["graded", "invalid", "graded"]
+        assert [r.status for r in rows] == ["graded", "invalid", "graded"]
         outputs.append({p.relative_to(out): p.read_bytes() for p in out.rglob("*")
                         if p.is_file()})
     assert outputs[0] == outputs[1]

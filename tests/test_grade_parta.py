@@ -201,10 +201,11 @@ def test_exact_proof_is_cut_off_by_the_hard_time_limit():
 
 
 def test_example_submission_gets_full_marks_in_part_a():
-    from grader.grade import Options, grade_submission
+    from grader.context import RunContext
+    from grader.grade import grade_submission
 
     result = grade_submission(Path(__file__).resolve().parent.parent / "examples" / "submission",
-                              Options(parts="A"))
+                              RunContext.build(parts="A"))
     assert result.status == "graded"
     assert result.score == Fraction(50)
     assert {i.id for i in result.items} == {f"q{k}" for k in range(1, 11)}
@@ -248,8 +249,9 @@ def test_the_rubric_tolerance_decides_what_is_accepted(tmp_path):
     ("    rel: 0.005\n    abs: 0\n", "    rel: 0.005\n", r"parta.tolerance.abs: missing"),
     ("    rel: 1.0e-8 ", "    rel: -1 ", r"parta.symbolic.rel: "),
     ("    chain_rel: 0.005\n", "", r"parta.reading.chain_rel: missing"),
-    ("    partial: {at_least: 0.85, share: 0.5}\n    max_gap: 0.005\n",
-     "    partial: {at_least: 0.85, share: 0.5}\n", r"partb.digits_mlp.max_gap: missing"),
+    ("claim: {metric: digits.mlp.test_accuracy, type: accuracy, max_gap: 0.005}",
+     "claim: {metric: digits.mlp.test_accuracy, type: accuracy}",
+     r"partb.digits_mlp.claim.max_gap: missing"),
 ])
 def test_a_bad_tolerance_is_one_line_naming_the_field(tmp_path, old, new, message):
     from grader.rubric import RubricError

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import Options, grade_submission
+from grader.context import RunContext
+from grader.grade import grade_submission
+from grader.kinds.notebook import template_notebook
 from grader.notebook_file import check_notebook
-from grader.partbc import template_notebook
 from tests.conftest import require
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "submission"
@@ -78,7 +79,7 @@ def test_notebook_item_in_a_submission(tmp_path, template):
     sub.mkdir()
     nb = copy.deepcopy(template)
     (sub / "partb.ipynb").write_text(json.dumps(nb))
-    options = Options(parts="B", template=template)
+    options = RunContext.build(parts="B", template=template)
     item = next(i for i in grade_submission(sub, options).items if i.id == "notebook")
     assert item.status == "blank" and item.score == 0
     _set(nb["cells"][0], "my own title")
@@ -93,7 +94,7 @@ def test_claims_alone_earn_nothing_and_are_validated(tmp_path):
     """metrics.yaml is a claim: without a notebook or a model nothing is measured, so an item
     earns at most its unverified_share (0 for Part B); out-of-range or mistyped claims are
     refused by file, line and field."""
-    from grader.partbc import read_metric
+    from grader.kinds.claim import read_claim
     from grader.rubric import load_rubric
     from grader.submission import load_submission
 
@@ -106,11 +107,12 @@ def test_claims_alone_earn_nothing_and_are_validated(tmp_path):
         f"{metric['perceptron']}: false\n{metric['xor_net']}: 100\n"
         f"{metric['digits_softmax']}: 0.99\n{metric['digits_mlp']}: 99.5\n"
         f"{metric['regression']}: 0.0001\n")
-    items = {i.id: i for i in grade_submission(sub, Options(parts="BC", template=None)).items}
+    ctx = RunContext.build(parts="BC", template=None)
+    items = {i.id: i for i in grade_submission(sub, ctx).items}
     for iid in ids:
         item = items[iid]
         assert item.status == "unverified", (iid, item.status)
-        assert item.score <= rubric[iid].unverified_share * item.max_score, item.feedback
+        assert item.score <= rubric[iid].claim.unverified_share * item.max_score, item.feedback
         if rubric[iid].part == "partb":
             assert item.score == 0 and "not verified" in item.feedback
     (sub / "metrics.yaml").write_text(
@@ -118,7 +120,7 @@ def test_claims_alone_earn_nothing_and_are_validated(tmp_path):
         f"{metric['digits_softmax']}: '0.97'\n{metric['digits_mlp']}: -0.2\n"
         f"{metric['regression']}: -0.01\n")
     loaded = load_submission(sub)
-    why = {iid: read_metric(loaded, rubric[iid]) for iid in ids}
+    why = {iid: read_claim(loaded, rubric[iid].claim) for iid in ids}
     assert all(v is None for v, _ in why.values())
     assert "metrics.yaml:1: perceptron.xor.converged: expected true or false" == \
         why["perceptron"][1]
@@ -144,7 +146,7 @@ def test_no_sandbox_means_not_run_never_unconfined(tmp_path, monkeypatch, templa
     first["source"] = "".join(first["source"]).replace(
         "# ENDCODE", f"open({str(marker)!r}, 'w').close()\n# ENDCODE")
     (sub / "partb.ipynb").write_text(json.dumps(nb))
-    result = grade_submission(sub, Options(parts="BC", template=template))
+    result = grade_submission(sub, RunContext.build(parts="BC", template=template))
     items = {i.id: i for i in result.items}
     assert items["notebook"].feedback.startswith("not run: no sandbox")
     assert items["digits_mlp"].feedback.startswith("not run: no sandbox")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from grader.partbc import metric_share
+from grader.kinds.claim import share_of as metric_share
 from grader.references import (
     ReferencesError,
     collect,
@@ -23,9 +23,9 @@ def test_every_graded_metric_has_a_reference_that_earns_full_marks():
     items = [i for i in rubric.items if i.metric and i.full]  # thresholds, not checks
     assert items
     for item in items:
-        assert item.reference is not None, f"{item.metric} missing from {references_path()}"
-        share, why = metric_share(item, item.reference)
-        assert share == 1, f"{item.id}: the reference {item.reference} fails its own bar: {why}"
+        assert item.claim.reference is not None, f"{item.metric} missing from {references_path()}"
+        share, why = metric_share(item, item.claim.reference)
+        assert share == 1, f"{item.id}: the reference {item.claim.reference} fails its bar: {why}"
 
 
 def test_collect_reads_runs_and_names_what_is_missing(tmp_path):

@@ -29,21 +29,34 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "submission"
 
 
+def make_venv(env: Path, wheel: Path) -> Path:
+    """A venv at `env` with dlhw's wheel installed, its dependencies this suite's own (a .pth
+    file: nothing is downloaded)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    purelib = subprocess.run([str(env / "bin" / "python"), "-c",
+                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    Path(purelib, "suite.pth").write_text("\n".join(gradescope_sim.site_folders()) + "\n")
+    subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
+                    "--no-deps", str(wheel)], check=True, capture_output=True)
+    return env
+
+
 @pytest.fixture(scope="module")
-def venv() -> Path:
+def wheel() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="dlhw-wheel-", dir="/tmp"))
+    try:
+        yield autograder.build_wheel(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def venv(wheel) -> Path:
     """A venv under /tmp holding dlhw's wheel (not the checkout) and nothing else of dlhw."""
     root = Path(tempfile.mkdtemp(prefix="dlhw-venv-", dir="/tmp"))
     try:
-        wheel = autograder.build_wheel(root)
-        env = root / "venv"
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
-        purelib = subprocess.run([str(env / "bin" / "python"), "-c",
-                                  "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                 check=True, capture_output=True, text=True).stdout.strip()
-        Path(purelib, "suite.pth").write_text("\n".join(gradescope_sim.site_folders()) + "\n")
-        subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
-                        "--no-deps", str(wheel)], check=True, capture_output=True)
-        yield env
+        yield make_venv(root / "venv", wheel)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -129,18 +142,36 @@ def test_a_sandbox_that_cannot_start_the_interpreter_is_the_graders_fault(monkey
     """The failure of issue 20 (a private /tmp hid the interpreter: 'setpriv: failed to
     execute'), mounted: every sandboxed item is `not run`, never `wrong`."""
     require(sandbox.unavailable_reason() is None, "needs the sandbox")
-    from grader.grade import Options, grade_submission
+    from grader.context import RunContext
+    from grader.grade import grade_submission
 
     broken = runtime.Runtime("/nonexistent/bin/python3", runtime.current().folders)
     monkeypatch.setattr(runtime, "current", lambda: broken)
     shutil.copytree(EXAMPLE, tmp_path / "s2025-0042")
-    result = grade_submission(tmp_path / "s2025-0042", Options(parts="BC"))
+    result = grade_submission(tmp_path / "s2025-0042", RunContext.build(parts="BC"))
     assert result.status == "incomplete"
     by_id = {i.id: i for i in result.items}
     for iid in ("activations", "notebook", "regression"):
         assert by_id[iid].status == "not run" and by_id[iid].score is None, by_id[iid]
         assert "did not start" in by_id[iid].feedback
     assert all(i.status not in ("wrong", "partial", "failed") for i in result.items)
+
+
+def test_a_venv_other_users_cannot_read_is_found_by_the_preflight(wheel, tmp_path):
+    """A venv made in a 0700 folder (mktemp -d): the sandbox's uid cannot read its pyvenv.cfg,
+    so Python silently starts from the base interpreter, with other packages. The preflight
+    must say so, not grade students on the wrong environment."""
+    require(sandbox.unavailable_reason() is None and os.geteuid() == 0,
+            "the sandbox's own uid exists only when grading as root")
+    env = make_venv(tmp_path / "closed", wheel)
+    env.chmod(0o700)
+    done = dlhw(env, "doctor", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("python in the sandbox"))
+    assert "FAILED" in line and f"not from {env}" in line and "chmod o+rx" in line
+    env.chmod(0o755)
+    done = dlhw(env, "doctor", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
 
 
 def test_doctor_proves_each_tool_and_names_the_fix(venv, tmp_path):
@@ -196,6 +227,9 @@ def test_as_an_ordinary_user_grading_runs_in_user_namespaces():
     require(sandbox.unavailable_reason() is None, "needs the sandbox")
     needed = runtime.cover([*runtime.current().folders, *gradescope_sim.site_folders(),
                             str(REPO)])
+    shut = [p for p in needed if not os.stat(p).st_mode & 0o005]
+    require(not shut, f"{', '.join(shut)}: closed to other users, so no ordinary user can run "
+            "this interpreter (chmod o+rx)")
     closed = sorted({_closed_ancestor(p) for p in needed} - {None})
     stage = ["bwrap", "--dev-bind", "/", "/"]
     for top in closed:

@@ -17,8 +17,12 @@ import torch
 from torch import nn
 
 from grader import sandbox
-from grader.grade import Options, grade_submission
-from grader.model_check import load_test_images, measure, run_model, shift_images
+from grader.context import RunContext
+from grader.grade import grade_submission
+from grader.kinds import Limits
+from grader.kinds.model import measure as measure_in
+from grader.kinds.tasks import DATASETS, shift_images
+from grader.model_check import run_model
 from grader.pt2 import UnsafeModel
 from grader.rubric import load_rubric
 from nets.fashion_files import DEBIAN_DIR
@@ -37,6 +41,11 @@ def exported(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def items():
     return {i.id: i for i in load_rubric().items}
+
+
+def measure(item, path):
+    """The model measured alone on its item's task, with a fixed seed."""
+    return measure_in(item, path, RunContext.build(parts="C", seed=12345, template=None))
 
 
 def _needs_sandbox():
@@ -82,7 +91,7 @@ def test_forged_accuracy_payload_gets_nothing(tmp_path, exported):
     assert '{"accuracy": 0.99' in probe.stdout
     sub = _submission(tmp_path, {"fashion": tmp_path / "forger.pt2"},
                       "fashion.test_accuracy: 0.99\n")
-    result = grade_submission(sub, Options(parts="C"))
+    result = grade_submission(sub, RunContext.build(parts="C"))
     fashion = next(i for i in result.items if i.id == "fashion")
     assert fashion.status == "invalid" and not fashion.score
     assert "exec (only tensor-rebuilding globals" in fashion.feedback
@@ -92,7 +101,7 @@ def test_untrained_model_is_measured_whatever_it_claims(tmp_path, exported):
     _needs_sandbox()
     _needs_fashion()
     sub = _submission(tmp_path, {"fashion": exported}, "fashion.test_accuracy: 0.99\n")
-    fashion = next(i for i in grade_submission(sub, Options(parts="C")).items
+    fashion = next(i for i in grade_submission(sub, RunContext.build(parts="C")).items
                    if i.id == "fashion")
     assert fashion.status == "wrong" and fashion.score == 0, fashion.feedback
     assert fashion.detail["measured"] < 0.5 and fashion.detail["flagged"]
@@ -104,9 +113,10 @@ def test_untrained_model_is_measured_whatever_it_claims(tmp_path, exported):
 _RSS = """
 import json, resource, sys
 from pathlib import Path
-from grader.grade import Options, grade_submission
+from grader.context import RunContext
+from grader.grade import grade_submission
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-fashion = next(i for i in grade_submission(Path(sys.argv[1]), Options(parts="C")).items
+fashion = next(i for i in grade_submission(Path(sys.argv[1]), RunContext.build(parts="C")).items
                if i.id == "fashion")
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"status": fashion.status, "feedback": fashion.feedback,
@@ -181,7 +191,7 @@ class Memoriser(nn.Module):
 
 
 def export_memoriser(path: Path) -> Path:
-    x, y = load_test_images(DEBIAN_DIR)
+    x, y = DATASETS["fashion-mnist"](DEBIAN_DIR)
     model = Memoriser(torch.from_numpy(x.copy()).float() / 255, torch.from_numpy(y.copy())).eval()
     batch = torch.export.Dim("batch", min=1, max=65536)
     ep = torch.export.export(model, (torch.rand(2, 1, 28, 28),), dynamic_shapes=({0: batch},))
@@ -222,7 +232,6 @@ def test_memoriser_is_flagged_and_the_reference_cnn_is_not(tmp_path, items, monk
     _needs_sandbox()
     _needs_fashion()
     monkeypatch.setenv("DLHW_PERTURB_SEED", "12345")
-    monkeypatch.setattr("grader.model_check._SEED", None)
     ref = measure(items["fashion"], train_reference_cnn(tmp_path / "ref.pt2"))
     assert ref.ok, ref.error
     # Two epochs on 10k images: well above chance (0.1), short of the full run's 0.93.
@@ -230,7 +239,7 @@ def test_memoriser_is_flagged_and_the_reference_cnn_is_not(tmp_path, items, monk
     # The memoriser through the grader: it knows the public test set by heart, keeps its
     # measured marks but is marked for review; the seed is nowhere in what the student sees.
     sub = _submission(tmp_path, {"fashion": export_memoriser(tmp_path / "memo.pt2")})
-    fashion = next(i for i in grade_submission(sub, Options(parts="C")).items
+    fashion = next(i for i in grade_submission(sub, RunContext.build(parts="C")).items
                    if i.id == "fashion")
     assert fashion.detail.get("measured") == 1.0, (fashion.status, fashion.feedback)
     assert fashion.status == "review" and "REVIEW" in fashion.feedback
@@ -260,10 +269,10 @@ def test_reference_regression_model_earns_full_marks(tmp_path, items):
     _needs_sandbox()
     m = measure(items["regression"], EXAMPLE_REGRESSION)
     assert m.ok, m.error
-    assert m.value < items["regression"].full.value and m.n == items["regression"].grid_points
+    assert m.value < items["regression"].full.value and m.n == items["regression"].config.points
     sub = _submission(tmp_path, {"regression": EXAMPLE_REGRESSION},
                       "regression.clean_mse: 0.5\n")
-    reg = next(i for i in grade_submission(sub, Options(parts="C")).items
+    reg = next(i for i in grade_submission(sub, RunContext.build(parts="C")).items
                if i.id == "regression")
     assert reg.status == "correct" and reg.score == 8, reg.feedback
     assert reg.detail["flagged"]  # the claim is compared, never used
@@ -302,7 +311,7 @@ def test_model_past_its_time_limit_is_stopped(tmp_path, items):
     ran = run_model(slow_cnn, np.zeros((10_000, 1, 28, 28), np.uint8), time_limit_s=20,
                     memory_limit_mb=4096)
     assert ran.status in ("timeout", "killed") and not ran.ok, ran
-    slow = measure(replace(items["regression"], time_limit_s=1), EXAMPLE_REGRESSION)
+    slow = measure(replace(items["regression"], limits=Limits(1, 4096)), EXAMPLE_REGRESSION)
     assert not slow.ok and ("wall-clock" in slow.error or "CPU" in slow.error), slow
 
 
@@ -321,4 +330,4 @@ def test_regression_study_exports_the_model_the_grader_measures(tmp_path, items)
     regression.run(tmp_path / "reg", epochs=30, quick=True, progress=False)
     path = tmp_path / "reg" / "model.pt2"
     m = measure(items["regression"], path)
-    assert m.ok and m.n == items["regression"].grid_points and 0 <= m.value < 1, m
+    assert m.ok and m.n == items["regression"].config.points and 0 <= m.value < 1, m

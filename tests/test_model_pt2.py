@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import Options, grade_submission
+from grader.context import RunContext
+from grader.grade import grade_submission
 from grader.pt2 import UnsafeModel, validate
 
 
@@ -207,7 +208,7 @@ def test_attack_is_live_in_torch_but_refused_by_the_grader(attack, exported, con
     assert message in str(err.value)
     assert not (tmp_path / "out.pt2").exists()  # nothing written for a refused archive
     (sub / "metrics.yaml").write_text("fashion.test_accuracy: 0.99\n")
-    result = grade_submission(sub, Options(parts="C"))
+    result = grade_submission(sub, RunContext.build(parts="C"))
     fashion = next(i for i in result.items if i.id == "fashion")
     assert fashion.status == "invalid" and fashion.score is None
     assert "refused" in fashion.feedback and "\n" not in fashion.feedback

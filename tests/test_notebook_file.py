@@ -9,6 +9,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from grader.kinds.notebook import template_notebook
 from grader.notebook_file import (
     NotebookError,
     answers,
@@ -16,7 +17,6 @@ from grader.notebook_file import (
     check_notebook,
     read_notebook,
 )
-from grader.partbc import template_notebook
 
 TEMPLATE = template_notebook()
 

@@ -14,9 +14,11 @@ import pytest
 
 from core import resources
 from grader import sandbox
-from grader.grade import Options, grade_submission
+from grader.context import RunContext
+from grader.grade import grade_submission
+from grader.kinds import Limits
+from grader.kinds.notebook import template_notebook
 from grader.notebook_file import NotebookError, check_notebook, read_notebook, structure
-from grader.partbc import template_notebook
 from grader.rubric import load_rubric
 from tests.conftest import require
 
@@ -39,17 +41,18 @@ def solution() -> dict:
 
 
 @pytest.fixture(scope="module")
-def options() -> Options:
-    return Options(parts="B", template=template_notebook())
+def options() -> RunContext:
+    return RunContext.build(parts="B", template=template_notebook())
 
 
 @pytest.fixture(scope="module")
-def quick(options) -> Options:
+def quick(options) -> RunContext:
     """The same, with a 15 s limit on the notebook's run (for the attacks that hang)."""
     rubric = options.rubric
-    items = tuple(dataclasses.replace(i, time_limit_s=15.0) if i.check == "notebook" else i
+    items = tuple(dataclasses.replace(i, limits=Limits(15.0, i.limits.memory_limit_mb))
+                  if i.kind == "notebook" else i
                   for i in rubric.items)
-    return Options(rubric=dataclasses.replace(rubric, items=items), parts="B",
+    return RunContext.build(rubric=dataclasses.replace(rubric, items=items), parts="B",
                    template=options.template)
 
 
@@ -77,7 +80,7 @@ def appended(nb: dict, answer: str, code: str) -> dict:
     return nb
 
 
-def grade(tmp_path: Path, nb: dict | str | bytes, opts: Options, claims: str = CLAIMS,
+def grade(tmp_path: Path, nb: dict | str | bytes, opts: RunContext, claims: str = CLAIMS,
           name: str = "s"):
     sub = tmp_path / name
     sub.mkdir()
@@ -309,7 +312,7 @@ def test_checks_file_validates(tmp_path):
     from grader.notebook_checks import ChecksError, load_checks
 
     cfg = load_checks()
-    items = {i.id for i in load_rubric().items if i.check == "code"}
+    items = {i.id for i in load_rubric().items if i.kind == "code"}
     assert {c.item for c in cfg.checks} == items
     bad = tmp_path / "checks.yaml"
     bad.write_text(resources.path("problems", "partb_checks.yaml").read_text()
@@ -330,12 +333,12 @@ def test_a_batch_goes_on_past_misbehaving_notebooks(tmp_path, solution, quick):
                      ("d_good", solution)):
         (root / name).mkdir()
         (root / name / "partb.ipynb").write_text(json.dumps(nb))
-    rows = {r["folder"]: r for r in run_batch(root, tmp_path / "out", quick, jobs=2, limit=300)}
+    rows = {r.folder: r for r in run_batch(root, tmp_path / "out", quick, jobs=2, limit=300)}
     assert set(rows) == {"a_loop", "b_flood", "c_memory", "d_good"}
     assert (tmp_path / "out" / "gradebook.csv").is_file()
-    assert rows["d_good"]["score"] == 25
-    assert all(rows[n]["status"] == "graded" for n in rows), rows
-    assert "stopped after 15 s" in rows["a_loop"]["questions"]["notebook"]["feedback"]
+    assert rows["d_good"].score == 25
+    assert all(rows[n].status == "graded" for n in rows), rows
+    assert "stopped after 15 s" in rows["a_loop"].item("notebook").feedback
 
 
 def test_a_hanging_function_costs_only_its_checks(tmp_path, solution, options, monkeypatch):

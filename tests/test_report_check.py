@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from grader import sandbox
-from grader.grade import Options, grade_submission
+from grader.context import RunContext
+from grader.grade import grade_submission
 from grader.report_check import Format, compile_and_check
 from tests.conftest import require
 
@@ -41,7 +42,7 @@ def test_real_ieeetran_report_gets_full_marks(tmp_path):
     sub = tmp_path / "s"
     sub.mkdir()
     shutil.copy(EXAMPLE, sub / "report.tex")
-    item = next(i for i in grade_submission(sub, Options(parts="C", template=None)).items
+    item = next(i for i in grade_submission(sub, RunContext.build(parts="C", template=None)).items
                 if i.id == "report")
     assert item.score == item.max_score == 6, item.feedback
     assert "body font NimbusRomNo9L" in item.feedback and "letter paper" in item.feedback
@@ -117,7 +118,7 @@ def test_missing_report_message(tmp_path):
     sub = tmp_path / "s"
     sub.mkdir()
     (sub / "report.tex").write_text("\\documentclass{article}\n\\begin{document}\n\\foo\n")
-    item = next(i for i in grade_submission(sub, Options(parts="C", template=None)).items
+    item = next(i for i in grade_submission(sub, RunContext.build(parts="C", template=None)).items
                 if i.id == "report")
     assert item.score == 0 and "Undefined control sequence" in item.feedback
     assert "line 3" in item.feedback

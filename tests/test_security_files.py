@@ -13,12 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from grader.grade import Options, grade_submission
+from grader.context import RunContext
+from grader.grade import grade_submission
 from grader.results import exit_status
 from grader.safeio import FileError, Folder
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "submission"
-OPTIONS_A = Options(parts="A")
+OPTIONS_A = RunContext.build(parts="A")
 SECRET = "TOPSECRET-7f3a9c"
 
 
@@ -69,7 +70,7 @@ def test_symlinked_models_folder_and_parent_folders_are_refused(tmp_path):
     other.mkdir(parents=True)
     (other / "fashion.pt2").write_bytes(b"PK\x03\x04 someone else's model")
     (c["mallory"] / "models").symlink_to(other)
-    sub = grade_submission(c["mallory"], Options(parts="C"))
+    sub = grade_submission(c["mallory"], RunContext.build(parts="C"))
     assert sub.status == "invalid"
     assert any(p.startswith("models: a symbolic link") for p in sub.problems), sub.problems
     fashion = next(i for i in sub.items if i.id == "fashion")
@@ -98,7 +99,7 @@ def test_proc_mem_and_secrets_behind_links_are_refused(tmp_path):
     (c["mallory"] / "report.tex").symlink_to("/proc/self/environ")
     (c["mallory"] / "extra").mkdir()
     (c["mallory"] / "extra" / "key").symlink_to(c["secret"])
-    result = grade_submission(c["mallory"], Options(parts="AC"))
+    result = grade_submission(c["mallory"], RunContext.build(parts="AC"))
     assert result.status == "invalid"
     lines = "\n".join(result.problems)
     assert "answers.yaml: a symbolic link" in lines and "report.tex: a symbolic link" in lines
@@ -121,7 +122,7 @@ def test_fifo_directory_and_oversized_files_are_refused_without_hanging(tmp_path
     os.mkfifo(c["mallory"] / "answers.yaml")  # opening it blocking would wait for a writer
     (c["mallory"] / "metrics.yaml").mkdir()
     (c["mallory"] / "student.yaml").write_text("name: " + "x" * 20_000 + "\n")
-    result = grade_submission(c["mallory"], Options(parts="AB", template=None))
+    result = grade_submission(c["mallory"], RunContext.build(parts="AB", template=None))
     assert result.status == "invalid"
     text = "\n".join(result.problems)
     assert "answers.yaml: a named pipe" in text
@@ -140,7 +141,7 @@ def test_yaml_nested_hundreds_deep_is_one_line(tmp_path, fname, style):
             "flow-map": "{a: " * depth + "1" + "}" * depth,
             "block": "".join(" " * k + "k:\n" for k in range(depth)) + " " * depth + "v\n"}[style]
     (c["mallory"] / fname).write_text(text)
-    result = grade_submission(c["mallory"], Options(parts="AB", template=None))
+    result = grade_submission(c["mallory"], RunContext.build(parts="AB", template=None))
     assert result.status == "invalid"
     mine = [p for p in result.problems if p.startswith(fname)]
     assert len(mine) == 1 and "nested more than 16 deep" in mine[0], result.problems

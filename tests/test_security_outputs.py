@@ -12,7 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli import cli
-from grader.report import clean, csv_cell, file_stem
+from grader.writers.safe import clean, csv_cell, file_stem
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "submission"
 ESC = "\x1b]0;owned\x07\x1b[2J\x1b[31m"

@@ -20,8 +20,10 @@ import pytest
 import yaml
 
 from grader import sandbox
-from grader.batch import run_batch, write_outputs
-from grader.grade import Options
+from grader.batch import run_batch
+from grader.context import RunContext
+from grader.writers.formats import write_class
+from grader.writers.json import to_dict
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +98,7 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     make_class(root)
     out = tmp_path_factory.mktemp("results")
-    options = Options()
+    options = RunContext.build()
     rows = run_batch(root, out, options, jobs=1)
     return out, rows, options
 
@@ -140,9 +142,9 @@ def table(driver, css: str) -> tuple[list[str], list[list[str]]]:
 def test_pages_escape_student_text(graded):
     out, rows, _ = graded
     index = (out / "index.html").read_text(encoding="utf-8")
-    pages = [out / "students" / f"{r['file']}.html" for r in rows]
+    pages = [out / "students" / f"{r.file}.html" for r in rows]
     assert all(p.is_file() for p in pages)
-    hostile = next(p for p, r in zip(pages, rows) if r["folder"] == PWN_FOLDER)
+    hostile = next(p for p, r in zip(pages, rows) if r.folder == PWN_FOLDER)
     assert hostile.name.startswith("s004_img_src_x_onerror_window.__pwned_5-")
     for html in (index, hostile.read_text(encoding="utf-8")):
         assert html.count("<script") == 1 and html.count("</script>") == 1  # ours only
@@ -154,8 +156,8 @@ def test_pages_escape_student_text(graded):
 
 def test_site_is_deterministic(graded, tmp_path):
     out, rows, options = graded
-    write_outputs(rows, tmp_path, options)
-    for page in ["index.html", *(f"students/{r['file']}.html" for r in rows)]:
+    write_class(rows, tmp_path, options)
+    for page in ["index.html", *(f"students/{r.file}.html" for r in rows)]:
         assert (tmp_path / page).read_bytes() == (out / page).read_bytes(), page
 
 
@@ -299,7 +301,7 @@ def test_own_numbers_grouped_by_diagnosis(tmp_path):
     """With per-student variants (course.yaml) each wrong answer is diagnosed against the
     student's own numbers, and numbers that differ per student are grouped by that diagnosis."""
     from grader.course import load_course
-    from grader.site import load_settings, wrong_answers
+    from grader.writers.site import load_settings, wrong_answers
     from solver.engine import solve
     from solver.spec import find_spec
     from solver.variants import variant_given
@@ -315,9 +317,10 @@ def test_own_numbers_grouped_by_diagnosis(tmp_path):
         answers["q1"]["z1"] = -answers["q1"]["z1"]
         (root / sid).mkdir()
         (root / sid / "answers.yaml").write_text(yaml.safe_dump(answers))
-    options = Options(parts="A", course=load_course(root / "course.yaml"))
+    options = RunContext.build(parts="A", course=load_course(root / "course.yaml"))
     rows = run_batch(root, tmp_path / "out", options, jobs=1)
-    z1 = next(w for w in wrong_answers(rows, options, load_settings())
+    z1 = next(w for w in wrong_answers([to_dict(r, folder=True) for r in rows], options,
+                                       load_settings())
               if (w.question, w.answer) == ("q1", "z1"))
     assert z1.reference == "each student's own" and z1.wrong == 2
     assert [(g.count, g.diagnosis) for g in z1.groups] == [(2, "a sign error")]
@@ -327,7 +330,7 @@ def test_own_numbers_grouped_by_diagnosis(tmp_path):
 def test_diagnoses_from_statuses_and_values(tmp_path):
     """The other diagnoses, on a Part A class graded for real: a whole question in the other
     convention, too few figures, another answer's value."""
-    from grader.site import load_settings, wrong_answers
+    from grader.writers.site import load_settings, wrong_answers
     from solver.engine import solve
     from solver.spec import find_spec
 
@@ -338,10 +341,11 @@ def test_diagnoses_from_statuses_and_values(tmp_path):
     _submission(root, "t1", "Row", {("q1", k): float(f"{a.value:.6g}") for k, a in other.items()})
     _submission(root, "t2", "Rough", {("q1", "h1"): 0.64})
     _submission(root, "t3", "Mixed up", {("q8", "p2"): 0.6225})
-    options = Options(parts="A")
+    options = RunContext.build(parts="A")
     rows = run_batch(root, tmp_path / "out", options, jobs=1)
     found = {(w.question, w.answer): [(g.shown, g.count, g.diagnosis) for g in w.groups]
-             for w in wrong_answers(rows, options, load_settings())}
+             for w in wrong_answers([to_dict(r, folder=True) for r in rows], options,
+                                    load_settings())}
     assert found["q1", "output"] == [("0.554", 1, "the row_per_neuron convention")]
     assert found["q1", "h1"] == [("0.594", 1, "the row_per_neuron convention"),
                                  ("0.64", 1, "too few significant figures")]

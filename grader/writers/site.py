@@ -1,6 +1,7 @@
 """The class's results as a static site: results/index.html and results/students/<stem>.html.
 
-Built from the batch's rows (grader.report.to_dict) and Part A's references (grader.parta), it
+Built from the class's Results (the student pages show the student's own view, the JSON
+writer's) and Part A's references (grader.parta), it
 opens from disk with no server and no network: styles and the one script (column sorting) are
 inline, plots are SVG written here. Every student text reaches the page through Jinja's
 autoescaping, inside element text or quoted attributes, never inside the script; a
@@ -27,12 +28,14 @@ from core import resources
 from core.fileio import atomic_write
 from core.numfmt import fmt, sig
 from grader import parta
-from grader.grade import Options
-from grader.report import file_stem
-from grader.results import Status
+from grader.context import RunContext
+from grader.results import Result, Status
 from grader.submission import Text
 from grader.symbolic import PointError, eval_formula
 from grader.worker import in_parallel
+from grader.writers.json import to_dict
+from grader.writers.safe import clean, file_stem
+from grader.writers.stats import Column, cell, item_stats, part_score
 
 # Answered, but not the reference's value; and what follow-through starts from.
 WRONG = (Status.WRONG, Status.IMPRECISE, Status.FOLLOW_THROUGH, Status.CONVENTION)
@@ -67,59 +70,12 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def _stem(row: Row) -> str:
-    """The name of the student's files under students/ (the batch's, grader.report.file_stem)."""
+    """The name of the student's files under students/."""
     return str(row.get("file") or file_stem(str(row["folder"])))
 
 
 def _num(x: object) -> str:
     return "" if x is None else f"{x:g}"
-
-
-def cell(q: dict | None) -> str:
-    """A gradebook cell: the score, else the status (as gradebook.csv writes it)."""
-    if q is None:
-        return ""
-    return str(q.get("status", "invalid")) if q.get("score") is None else f"{q['score']:g}"
-
-
-@dataclass
-class ItemStats:
-    id: str
-    part: str
-    max: float
-    n: int
-    mean: str
-    median: str
-    min: str
-    max_seen: str
-    full: int
-    full_share: str
-    zero: int
-    statuses: str
-
-
-def item_stats(rows: list[Row], col: str, mx: float, part: str) -> ItemStats:
-    """One line of stats.csv, plus the share of full marks."""
-    qs = [r["questions"].get(col) for r in rows]  # type: ignore[union-attr]
-    scores = [q["score"] for q in qs if q and q.get("score") is not None]
-    counts = Counter(q["status"] if q else "error" for q in qs)
-    full = sum(s == mx for s in scores)
-    return ItemStats(col, part, mx, len(scores),
-                     f"{statistics.fmean(scores):.3f}" if scores else "",
-                     f"{statistics.median(scores):.3f}" if scores else "",
-                     _num(min(scores)) if scores else "", _num(max(scores)) if scores else "",
-                     full, f"{full / len(scores):.0%}" if scores else "",
-                     sum(s == 0 for s in scores),
-                     " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-
-
-def part_score(row: Row, cols: list[str]) -> float | None:
-    """A row's points over `cols`; None when the row was not graded (an error row)."""
-    qs = row.get("questions") or {}
-    got = [qs[c]["score"] for c in cols if c in qs]  # type: ignore[index, operator]
-    if not got:
-        return None
-    return round(sum(s for s in got if s is not None), 3)
 
 
 @dataclass
@@ -199,7 +155,7 @@ class Diagnoser:
     references: the question's other convention, a sign error, another answer's value or
     expression, follow-through from the student's own wrong earlier answers."""
 
-    def __init__(self, options: Options, settings: Settings):
+    def __init__(self, options: RunContext, settings: Settings):
         self.options = options
         self.settings = settings
 
@@ -284,7 +240,7 @@ class Diagnoser:
             all(self._same(v, sign * t) for v, t in pairs)
 
 
-def wrong_answers(rows: list[Row], options: Options, settings: Settings) -> list[AnswerWrongs]:
+def wrong_answers(rows: list[Row], options: RunContext, settings: Settings) -> list[AnswerWrongs]:
     """For every Part A answer id, its most common wrong answers, grouped by value to
     `value_sigfigs` or by equivalence class (values at the grader's points), each with what it
     most likely is. Numbers drawn per student (course variants) are grouped by that diagnosis."""
@@ -392,32 +348,24 @@ class Flagged:
     reasons: list[tuple[str, str]]  # (kind, text)
 
 
-def flagged(rows: list[Row], options: Options) -> list[Flagged]:
-    """Submissions an instructor should look at, from the rows' data: the row's flags and
-    problems, a claim far from the measured value (an item's `flagged`), a notebook refused or
-    with its template broken (the notebook item invalid or refused), a model refused (the model
-    item invalid), a submission invalid or in error."""
-    checks = {i.id: i.check for i in options.rubric.items}
+def flagged(results: list[Result], options: RunContext) -> list[Flagged]:
+    """Submissions an instructor should look at: the result's flags and problems, and what
+    each item's kind flags (a claim far from the measured value, a notebook tampered with or
+    refused, a model refused); a submission invalid, incomplete or in error."""
+    from grader.kinds import KINDS
+
+    items = {i.id: i for i in options.rubric.items}
     out = []
-    for row in rows:
-        reasons: list[tuple[str, str]] = [("flag", str(f)) for f in row.get("flags") or []]
-        reasons += [("problem", str(p)) for p in row.get("problems") or []]
-        for iid, q in (row.get("questions") or {}).items():  # type: ignore[union-attr]
-            detail = q.get("detail") or {}
-            check = checks.get(iid)
-            if detail.get("flagged"):
-                reasons.append(("claim far from measured", f"{iid}: {q.get('feedback', '')}"))
-            if check == "notebook" and q.get("status") in (Status.INVALID, Status.REFUSED):
-                reasons.append(("notebook tampered or refused",
-                                f"{iid}: {q.get('feedback', '')}"))
-            if check == "model" and q.get("status") == Status.INVALID:
-                reasons.append(("model refused", f"{iid}: {q.get('feedback', '')}"))
-        if row.get("status") in ("invalid", "incomplete", "error") and not reasons:
-            reasons.append((str(row["status"]), "see the student's page"))
+    for r in results:
+        reasons = [("flag", str(clean(f))) for f in r.flags]
+        reasons += [("problem", str(clean(p))) for p in r.problems]
+        for m in r.items:
+            if (item := items.get(m.id)) is not None:
+                reasons += [(k, str(clean(t))) for k, t in KINDS[item.kind].flags(item, m)]
+        if r.status in ("invalid", "incomplete", "error") and not reasons:
+            reasons.append((str(r.status), "see the student's page"))
         if reasons:
-            out.append(Flagged(str(row["folder"]),
-                               _stem(row),
-                               str(row.get("status")), reasons))
+            out.append(Flagged(str(clean(r.folder)), r.file, str(r.status), reasons))
     return out
 
 
@@ -442,42 +390,41 @@ def _csp(script: str, style: str) -> str:
             "img-src 'none'; base-uri 'none'; form-action 'none'")
 
 
-def write_site(rows: list[Row], out: Path, options: Options, cols: list[tuple[str, float]],
+def write_site(results: list[Result], out: Path, options: RunContext, cols: list[Column],
                jobs: int = 1) -> None:
-    """results/index.html and results/students/<stem>.html for the rows of gradebook.csv,
-    whose columns `cols` (item id, marks) are; the student pages in `jobs` processes."""
+    """results/index.html and results/students/<stem>.html for the class's results, whose
+    mark columns are `cols` (grader.writers.stats); the student pages in `jobs` processes."""
+    rows = [to_dict(r, folder=True) for r in results]
     settings = load_settings()
     env = _environment()
     script = resources.path("templates", "site/sort.js").read_text(encoding="utf-8")
     style = resources.path("templates", "site/site.css").read_text(encoding="utf-8")
     page = {"script": Markup(script), "style": Markup(style), "csp": _csp(script, style)}
-    common = set(parta.prepare(options.rubric))
-    parts = {c: "A" if c in common else next(i.part[-1].upper() for i in options.rubric.items
-                                             if i.id == c) for c, _ in cols}
-    maxima = dict(cols)
+    parts = {c.id: c.part for c in cols}
+    maxima = {c.id: c.max for c in cols}
     total_max = sum(maxima.values())
-    stats = [item_stats(rows, c, mx, parts[c]) for c, mx in cols]
+    stats = [item_stats(results, c) for c in cols]
     totals = [float(r["score"]) for r in rows if r.get("score") is not None]  # type: ignore
     plots = [histogram(f"Total (out of {total_max:g})", totals, total_max,
                        settings.histogram_bins)]
     for p in sorted(set(parts.values())):
         pc = [c for c in maxima if parts[c] == p]
-        scores = [s for s in (part_score(r, pc) for r in rows) if s is not None]
+        scores = [s for s in (part_score(r, pc) for r in results) if s is not None]
         plots.append(histogram(f"Part {p} (out of {sum(maxima[c] for c in pc):g})", scores,
                                sum(maxima[c] for c in pc), settings.histogram_bins))
     students = [{
         "folder": r["folder"], "student": r["student"], "name": r.get("name") or "",
         "stem": _stem(r),
-        "cells": [cell((r.get("questions") or {}).get(c)) for c in maxima],  # type: ignore
+        "cells": [cell(res.item(c)) for c in maxima],
         "total": _num(r.get("score")), "status": r["status"],
         "flags": len(r.get("flags") or []),  # type: ignore[arg-type]
-    } for r in rows]
+    } for r, res in zip(rows, results)]
     statuses = Counter(str(r["status"]) for r in rows)
     index = env.get_template("index.html.j2").render(
         **page, n=len(rows), statuses=sorted(statuses.items()), total_max=total_max,
-        cols=cols, parts=parts, stats=stats, plots=plots, students=students,
-        wrongs=wrong_answers(rows, options, settings), review=waiting_for_review(rows),
-        flagged=flagged(rows, options))
+        cols=[(c.id, c.max) for c in cols], parts=parts, stats=stats, plots=plots,
+        students=students, wrongs=wrong_answers(rows, options, settings),
+        review=waiting_for_review(rows), flagged=flagged(results, options))
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "index.html", index)
     (out / "students").mkdir(exist_ok=True)

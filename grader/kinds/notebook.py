@@ -1,0 +1,255 @@
+"""Part B: the notebook, read and checked against the template, executed once in the sandbox
+with the hidden checks of problems/partb_checks.yaml; two kinds mark that one run:
+
+- `notebook`: the template intact, every code answer edited and running, every text answer
+  written;
+- `code`: the hidden checks of the item (problems/partb_checks.yaml, `item:`), marked by the
+  weighted share that pass or, with bars, by the value they measure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from grader import notebook_checks as nc
+from grader.findings import Finding
+from grader.kinds.base import Evidence, Item, Kind, Limits, mark, not_run
+from grader.kinds.claim import compare, read_claim, reference, share_of, shown, unverified
+from grader.notebook_checks import CheckResult
+from grader.notebook_file import (
+    Answer,
+    NotebookError,
+    answers,
+    cells_to_run,
+    check_notebook,
+    read_notebook,
+)
+from grader.notebook_run import NotebookRun, run_notebook
+from grader.results import AnswerMark, ItemMark, Status
+from grader.sandbox import Limits as SandboxLimits
+from grader.submission import Submission
+
+NAME = "partb.ipynb"
+NEEDS = {"sandbox", "python", "numpy"}
+
+
+def template_notebook() -> dict:
+    """The student template of `dlhw notebook partb --student`, as plain JSON data."""
+    from nets.notebook import build_notebook  # Part B's generator
+
+    return json.loads(json.dumps(build_notebook(student=True)))
+
+
+def sandbox_limits(limits: Limits | None) -> SandboxLimits:
+    """The sandbox limits of one notebook run (its cells and every check) from the rubric's
+    notebook item; 16 MB per file written, stdout included."""
+    limits = limits or Limits()
+    return SandboxLimits(wall_s=limits.time_limit_s, cpu_s=int(limits.time_limit_s) + 1,
+                         memory_mb=limits.memory_limit_mb, file_mb=16)
+
+
+@dataclass
+class NotebookEvidence:
+    """One submission's notebook, read, checked and (when grading) run once for every item."""
+
+    problem: str = ""  # why nothing could run ("" when it ran)
+    status: Status | None = None  # the notebook item's status when `problem` is set
+    answers: list[Answer] = field(default_factory=list)
+    regions: int = 0  # the template's answer regions
+    run: NotebookRun = field(default_factory=lambda: NotebookRun({}, {}, {}))
+    results: list[CheckResult] = field(default_factory=list)
+
+
+def gather_notebook(ev: Evidence) -> NotebookEvidence:
+    """Read and validate partb.ipynb; when grading, run it with the hidden checks."""
+    sub, ctx = ev.sub, ev.ctx
+    if sub.notebook is None:
+        return NotebookEvidence(f"{NAME} not submitted", Status.ABSENT)
+    if ctx.template is None:
+        return NotebookEvidence("not run: no notebook template to compare with (nets.notebook "
+                                "unavailable)", Status.NOT_RUN)
+    try:
+        nb = read_notebook(sub.notebook.read_bytes())
+        status, msg, _, total = check_notebook(nb, ctx.template)
+        if status == Status.INVALID:
+            return NotebookEvidence(f"{NAME} invalid: {msg}", Status.INVALID)
+        regions = answers(nb, ctx.template)
+        cells = cells_to_run(nb, regions)  # refuses IPython magics and shell escapes
+    except NotebookError as exc:
+        return NotebookEvidence(str(exc), Status.REFUSED)
+    if ev.mode == "check":
+        return NotebookEvidence("", None, regions, total)
+    item = next((i for i in ctx.rubric.items if i.kind == "notebook"), None)
+    cfg = nc.load_checks()
+    plan = nc.plan(cfg)
+    run = run_notebook(cells, plan, cfg, sandbox_limits(item.limits if item else None))
+    if run.unavailable:  # nothing of the student's runs outside the sandbox
+        return NotebookEvidence(f"not run: {run.unavailable}", Status.NOT_RUN, regions, total,
+                                run)
+    return NotebookEvidence("", None, regions, total, run,
+                            nc.judge(cfg, plan, run.outputs, run.errors, run.stopped))
+
+
+def _evidence(ev: Evidence) -> NotebookEvidence:
+    return ev.memo("notebook", lambda: gather_notebook(ev))
+
+
+class _NotebookBase(Kind):
+    def needs(self, item: Item) -> set[str]:
+        return set(NEEDS)
+
+    def file(self, item: Item) -> str:
+        return NAME
+
+    def submitted(self, sub: Submission, item: Item) -> bool:
+        return sub.notebook is not None
+
+    def gather(self, item: Item, ev: Evidence) -> None:
+        _evidence(ev)
+
+
+class NotebookKind(_NotebookBase):
+    """The notebook as a whole: its answer regions hold code that runs and written text."""
+
+    name = "notebook"
+    sandboxed = True
+
+    def grade(self, item: Item, ev: Evidence) -> ItemMark:
+        st = _evidence(ev)
+        if st.status == Status.NOT_RUN:
+            return not_run(item, st.problem)
+        if st.problem:
+            score = None if st.status == Status.INVALID else Fraction(0)
+            assert st.status is not None
+            return mark(item, score, st.status, f"{st.problem}: 0 marks"
+                        if score is not None else st.problem)
+        good, notes = 0, []
+        for a in st.answers:
+            ok, why = _region(a, st.run)
+            good += ok
+            if not ok:
+                notes.append(f"{a.label}: {why}")
+        run = st.run
+        fixed_errors = [f"cell {i}: {e}" for i, e in sorted(run.cells.items()) if e and
+                        not any(i in a.cells for a in st.answers)]
+        total = len(st.answers)
+        share = Fraction(good, total) if total else Fraction(0)
+        status = Status.CORRECT if share == 1 else Status.BLANK if good == 0 else Status.PARTIAL
+        text = (f"template intact; {good} of {total} answer regions hold code that runs or a "
+                "written answer; executed in the sandbox")
+        if run.stopped:
+            text += f"; {run.stopped}"
+        if notes:
+            text += "; " + "; ".join(notes)
+        if fixed_errors:
+            text += "; given cells failed: " + "; ".join(fixed_errors[:3])
+        return mark(item, share, status, text, answered=good, regions=total)
+
+    def check(self, item: Item, ev: Evidence) -> Iterator[Finding]:
+        st = _evidence(ev)
+        if st.status == Status.ABSENT:
+            return
+        if st.status == Status.INVALID:
+            yield Finding("problem", NAME, "tags", f"not as in the template: "
+                          f"{st.problem.removeprefix(f'{NAME} invalid: ')} (start from "
+                          "`dlhw notebook partb --student` and write only between the tags)")
+            return
+        if st.problem:
+            yield Finding("problem", NAME, "", st.problem.removeprefix(f"{NAME}: "))
+            return
+        yield Finding("ok", NAME, "tags", f"the template's tags and fixed cells are intact "
+                      f"({st.regions} answer regions)")
+        for a in st.answers:
+            if not a.edited or a.kind == "TEXT" and not a.text:
+                yield Finding("warning", NAME, a.label, "left as in the template"
+                              if not a.edited else "no text written")
+
+    def flags(self, item: Item, mark_: ItemMark) -> list[tuple[str, str]]:
+        if mark_.status in (Status.INVALID, Status.REFUSED):
+            return [("notebook tampered or refused", f"{item.id}: {mark_.feedback}")]
+        return super().flags(item, mark_)
+
+
+def _region(a: Answer, run: NotebookRun) -> tuple[bool, str]:
+    """Whether an answer region counts (a text written; code edited and running), and why not."""
+    if a.kind == "TEXT":
+        ok = a.edited and bool(a.text)
+        return ok, "" if ok else "left blank"
+    failed = next((run.cells[i] for i in a.cells if run.cells.get(i)), "")
+    missing = any(i not in run.cells for i in a.cells)
+    ok = a.edited and not failed and not missing
+    why = "left as in the template" if not a.edited else \
+        f"does not run: {failed}" if failed else \
+        f"not run: {run.stopped or 'no report came back'}" if missing else ""
+    return ok, why
+
+
+class CodeKind(_NotebookBase):
+    """Hidden checks calling what the notebook defines, marked by the share that pass or by the
+    value they measure."""
+
+    name = "code"
+    claims = "optional"
+    thresholds = "optional"
+
+    def grade(self, item: Item, ev: Evidence) -> ItemMark:
+        st = _evidence(ev)
+        if st.status == Status.NOT_RUN:
+            return not_run(item, st.problem)
+        if st.problem:
+            return _without_run(item, ev.sub, st)
+        mine = [r for r in st.results if r.item == item.id]
+        if not mine:
+            return mark(item, None, Status.ERROR, f"no check in problems/partb_checks.yaml for "
+                        f"item {item.id}")
+        return _marked(item, ev.sub, mine)
+
+
+def _without_run(item: Item, sub: Submission, st: NotebookEvidence) -> ItemMark:
+    claimed, bad = read_claim(sub, item.claim) if item.claim else (None, "")
+    if claimed is not None and st.status in (Status.ABSENT, Status.REFUSED, Status.INVALID):
+        return unverified(item, claimed, st.problem)
+    if bad.startswith("metrics.yaml:"):  # an invalid claim, and nothing measured
+        return mark(item, Fraction(0), Status.UNPARSEABLE, f"{bad}; {st.problem}: 0 marks")
+    why = st.problem if st.problem.startswith("not run") else f"not run: {st.problem}"
+    return mark(item, Fraction(0), Status.ABSENT if st.status == Status.ABSENT else
+                Status.NOT_RUN, f"{why}: 0 marks")
+
+
+def _marked(item: Item, sub: Submission, mine: list[CheckResult]) -> ItemMark:
+    total = sum((r.weight for r in mine), Fraction(0))
+    note, flagged, review = "", False, ""
+    measured = next((r for r in mine if r.measured is not None), None)
+    if item.full is not None:  # marked by the measured value against the thresholds
+        if measured is None:
+            failed = next((r for r in mine if not r.passed), mine[0])
+            share, text = Fraction(0), f"not measured: {failed.message}"
+        else:
+            assert measured.measured is not None
+            share, why = share_of(item, measured.measured)
+            text = f"measured {shown(measured.measured)}: {why}" + reference(item)
+            note, flagged = compare(sub, item, measured.measured)
+            review = measured.review
+    else:  # marked by the weighted share of the checks that pass
+        share = sum((r.weight for r in mine if r.passed), Fraction(0)) / total
+        text = f"{sum(r.passed for r in mine)} of {len(mine)} checks passed"
+        failures = [r.id for r in mine if not r.passed]
+        if failures:  # each failed check's row says why
+            text += f" (failed: {', '.join(failures)})"
+        value = next((r.detail["value"] for r in mine if "value" in r.detail), None)
+        if value is not None:
+            note, flagged = compare(sub, item, value)
+    marks = tuple(AnswerMark(r.id, Status.PASSED if r.passed else Status.FAILED,
+                             share * item.marks if measured is r else
+                             item.marks * r.weight / total * r.passed,
+                             item.marks if measured is r else item.marks * r.weight / total,
+                             r.message) for r in mine)
+    status = Status.CORRECT if share == 1 else Status.PARTIAL if share else Status.WRONG
+    if review:
+        status = Status.REVIEW
+        text += f"; REVIEW: {review}"
+    return ItemMark(item.id, item.title, "B", share * item.marks, item.marks, status,
+                    text + note, marks, {"flagged": flagged, "review": bool(review)})

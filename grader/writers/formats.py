@@ -1,0 +1,37 @@
+"""Every output of grading, each a writer of the typed Results (grader/results.py): one
+submission as a terminal table, JSON or Gradescope's results.json (SINGLE); a class as
+gradebook.csv, stats.csv, review.csv, students/*.json and the site (write_class). A new format is
+a module here and a line below."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from grader.context import RunContext
+from grader.results import Result
+from grader.writers.csvs import write_csvs
+from grader.writers.gradescope import leaderboard, to_gradescope
+from grader.writers.json import to_json, write_students
+from grader.writers.table import to_table
+
+
+def single(form: str, ctx: RunContext) -> Callable[[Result], str]:
+    """The renderer of one submission for `dlhw grade --format FORM`."""
+    board = leaderboard(ctx.rubric)
+    return {"table": to_table, "json": to_json,
+            "gradescope": lambda r: to_gradescope(r, leaderboard=board)}[form]
+
+
+SINGLE = ("table", "json", "gradescope")
+
+
+def write_class(results: list[Result], out: Path, ctx: RunContext, jobs: int = 1) -> None:
+    """Every class output under `out`; the per-student files in `jobs` processes."""
+    from grader.writers.site import write_site
+    from grader.writers.stats import columns
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_csvs(results, out, ctx)
+    write_students(results, out, jobs)
+    write_site(results, out, ctx, columns(ctx), jobs)

@@ -1,0 +1,63 @@
+"""JSON: `dlhw grade --format json` for one submission, and students/<stem>.json for a class.
+
+The student's view of a Result: points as floats to 3 decimals (stable bytes), every text through
+`clean`. Diagnoses and grouping keys of wrong answers are the instructor's (the site) and stay
+out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core.fileio import atomic_write
+from grader.results import Result, points
+from grader.writers.safe import clean
+
+
+def to_dict(result: Result, *, folder: bool = False) -> dict[str, Any]:
+    """The JSON object: student, status, score, max_score, problems, flags, questions (with
+    `folder` and `file`: the batch's row)."""
+    questions: dict[str, object] = {}
+    for item in result.items:
+        entry: dict[str, object] = {
+            "title": item.title, "part": item.part, "score": points(item.score),
+            "max_score": points(item.max_score), "status": item.status,
+            "feedback": item.feedback,
+        }
+        if item.answers:
+            entry["answers"] = {a.id: {"score": points(a.score), "max_score": points(a.max_score),
+                                       "status": a.status, "submitted": a.submitted,
+                                       "feedback": a.feedback} for a in item.answers}
+        if item.detail:
+            entry["detail"] = item.detail
+        questions[item.id] = entry
+    out = {"student": result.student, "declared": result.declared, "name": result.name,
+           "status": result.status, "score": points(result.score),
+           "max_score": points(result.max_score), "problems": list(result.problems),
+           "flags": list(result.flags), "questions": questions}
+    if folder:
+        out |= {"folder": result.folder, "file": result.file}
+    return clean(out)  # type: ignore[return-value]
+
+
+def to_json(result: Result) -> str:
+    """One submission, as `dlhw grade --format json` prints it."""
+    return json.dumps(to_dict(result, folder=True), indent=2, ensure_ascii=False,
+                      allow_nan=False)
+
+
+def student_file(result: Result) -> str:
+    """students/<stem>.json's text (sorted keys: the same result gives the same bytes)."""
+    data = {k: v for k, v in to_dict(result, folder=True).items() if k != "file"}
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_students(results: list[Result], out: Path, jobs: int = 1) -> None:
+    """students/<stem>.json for every result, split over `jobs` forked processes."""
+    from grader.worker import in_parallel
+
+    students = out / "students"
+    students.mkdir(parents=True, exist_ok=True)
+    in_parallel(lambda k: atomic_write(students / f"{results[k].file}.json",
+                                       student_file(results[k])), len(results), jobs)
