@@ -179,7 +179,7 @@ def fashion_models(reference: Path, folder: Path, seed: int = 0) -> dict[str, Pa
     as the grader checks a student's before torch loads it (torch.export.load unpickles)."""
     import torch
 
-    from grader.pt2 import validate
+    from core.pt2 import validate
 
     validate(reference)
     torch.manual_seed(seed)
@@ -257,7 +257,7 @@ def whole_class(n: int, jobs_list: list[int], fashion: Path) -> None:
             times[jobs] = elapsed = time.perf_counter() - start
             statuses: dict[str, int] = {}
             for r in rows:
-                statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+                statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
             print(f"--jobs {jobs}: {elapsed:.0f} s, {elapsed / n:.2f} s per submission "
                   f"({statuses}; {machine()})")
         if 1 in times and len(times) > 1:
@@ -443,9 +443,8 @@ def main() -> None:
         cpu = _cpu() - cpu0
         statuses: dict[str, int] = {}
         for r in rows:
-            statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
-        review = sum(a.get("status") == "review" for r in rows
-                     for q in r["questions"].values() for a in q.get("answers", {}).values())
+            statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
+        review = sum(a.status == "review" for r in rows for q in r.items for a in q.answers)
         print(f"graded {len(rows)} submissions (Part A) with {args.jobs} workers in "
               f"{elapsed:.1f} s, {cpu:.1f} CPU s ({statuses}, {review} answers to review); "
               f"target <= 5 s")

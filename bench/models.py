@@ -1,7 +1,7 @@
 """Submitted models on this machine: python bench/models.py [--cnn P] [--regression P] [--runs N].
 
 Prints, with the CPU and the load average beside every figure:
-- validating the reference CNN's archive (grader/pt2.py: read, check, rewrite), median of 20;
+- validating the reference CNN's archive (core/pt2.py: read, check, rewrite), median of 20;
 - the sandbox's start-up: bubblewrap running /bin/true, and the interpreter importing torch
   inside it (medians of N);
 - the whole fashion measurement of the reference CNN (validate, sandbox, load, 20,000 images:
@@ -35,12 +35,12 @@ import numpy as np
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.pt2 import validate  # noqa: E402
 from grader import model_check as mc  # noqa: E402
 from grader import sandbox  # noqa: E402
 from grader.context import RunContext  # noqa: E402
 from grader.kinds.model import measure  # noqa: E402
 from grader.kinds.tasks import DATASETS  # noqa: E402
-from grader.pt2 import validate  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
 
 

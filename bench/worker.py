@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grade import make_class  # noqa: E402
 
 from grader import parta  # noqa: E402
-from grader.batch import grade_one  # noqa: E402
+from grader.batch import grade_folder  # noqa: E402
 from grader.context import RunContext  # noqa: E402
 from grader.worker import run_each  # noqa: E402
 
@@ -32,7 +32,7 @@ OPTIONS = RunContext.build(parts="A")
 
 
 def _one(folder: Path) -> dict[str, object]:
-    return grade_one(folder, OPTIONS)
+    return grade_folder(folder, OPTIONS).to_data()
 
 
 def main() -> None:

@@ -31,11 +31,11 @@ from grader.findings import LEVELS, Finding
 from grader.grade import open_submission
 from grader.kinds import KINDS, Evidence
 from grader.kinds.claim import claim_findings
-from grader.numeric import clip
 from grader.report_check import ASSET_SUFFIXES, MAX_ASSET_BYTES, MAX_ASSETS
 from grader.rubric import Rubric
 from grader.safeio import MAX_ENTRIES, FileError, Folder, folder_name, shown
 from grader.submission import Number, Submission, Text, Value, model_file
+from grader.writers.safe import clip
 from solver.functions import FUNCTIONS
 
 __all__ = ["Finding", "check_submission", "iter_findings", "ready", "render", "LEVELS"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.course import Course
+from grader.kinds import Item
 from grader.overrides import Overrides
 from grader.rubric import Rubric, load_rubric
 
@@ -50,6 +51,10 @@ class RunContext:
     missing: dict[str, str] = field(default_factory=dict)
     seed: int = 0  # the secret seed of the perturbed test copies
     template: dict | None = None  # the Part B notebook template (nets.notebook)
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        return self.rubric.items
 
     @classmethod
     def build(cls, rubric: Rubric | None = None, *, parts: str = "ABC",

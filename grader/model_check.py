@@ -1,7 +1,7 @@
 """Run submitted models (models/<item>.pt2) in the sandbox on the grader's inputs; bring back
 their raw outputs, never a score.
 
-Nothing the student controls computes the mark. `grader.pt2.validate` reads the archive's zip
+Nothing the student controls computes the mark. `core.pt2.validate` reads the archive's zip
 bytes and writes a fresh archive of what it validated; `run_models` hands those archives (every
 model of a submission, in one sandboxed run: torch is imported once), the inputs (images or grid
 points, never labels or targets) and `nets/run_exported.py` to `grader.sandbox`, under the
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.pt2 import UnsafeModel, validate
 from grader import sandbox
-from grader.pt2 import UnsafeModel, validate
 from nets import run_exported
 
 __all__ = ["UnsafeModel", "Job", "Ran", "run_models", "run_model", "inspect_pt2", "unusable"]

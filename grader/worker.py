@@ -1,16 +1,20 @@
 """Grade submissions in supervised child processes, each submission under a wall-clock limit.
 
-Workers are forked from the grader (inheriting its prepared references) and grade one submission
-at a time: all the work (reading files, Part A, running the sandboxed model or notebook) happens
-there, and one JSON row comes back through a pipe. The parent only hands out work and watches the
-clock. A worker still busy with one submission at the limit is killed, one that dies (a signal,
-the OOM killer, an exit) is reaped: either way that submission gets its one-line error, a fresh
-worker takes over and the others go on, in single and in batch mode. A worker's process group
-is killed with it, and the sandbox's processes die with it too (bubblewrap's --die-with-parent).
+Workers are forked from the grader, so every worker inherits the run's context built in the
+parent (grader.context: rubric, references, template, the one perturbation seed), and grade one
+submission at a time: all the work (reading files, Part A, running the sandboxed model or
+notebook) happens there, and one JSON-able result comes back through a pipe. The parent only
+hands out work and watches the clock. A worker still busy with one submission at the limit is
+killed, one that dies (a signal, the OOM killer, an exit) is reaped: either way that submission
+gets its one-line error, a fresh worker takes over and the others go on, in single and in batch
+mode. A worker's process group is killed with it, and the sandbox's processes die with it too
+(bubblewrap's --die-with-parent).
 
 Why not one fresh fork per submission: the child of a process holding SymPy copies most of its
 heap page by page as it runs; `bench/worker.py` measured that at 3.6 times the in-process time,
-the reused worker at 1.03 times.
+the reused worker at 1.03 times. Why not a pool library: Pebble 5.2's workers share one channel
+under a lock, and a worker killed at the wrong moment (tests/test_security_batch.py's SIGKILL
+and SIGSTOP) hung the whole batch; here each worker has its own pipes.
 """
 
 from __future__ import annotations
@@ -52,88 +56,108 @@ def run_each(fn: Callable[[T], Row], args: Sequence[T], *, limit: float, jobs: i
     """`fn(arg)` for every arg in worker processes (at most `jobs`), each call stopped after
     `limit` seconds of wall clock. Returns, in the order of `args`, (row, None) or (None, a
     one-line error); `done(index, row, error)` is called as each finishes."""
-    results: list[tuple[Row | None, str | None]] = [(None, "not graded")] * len(args)
-    pending = deque(range(len(args)))
-    sel = selectors.DefaultSelector()
-    scratch = tempfile.mkdtemp(prefix="dlhw-grade-")  # workers' temporary files, even if killed
-    workers: list[_Worker] = []
+    pool = _Pool(fn, args, limit, done)
+    try:
+        pool.run(jobs)
+    finally:
+        pool.close()
+    return pool.results
 
-    def record(k: int, row: Row | None, error: str | None) -> None:
-        results[k] = (row, error)
-        if done:
-            done(k, row, error)
 
-    def assign(w: _Worker) -> None:
+class _Pool:
+    """The supervisor: workers fed through their own task pipe (never a shared lock a dying
+    worker could hold), replies read as they come, the clock of each worker's running task
+    watched; a worker past it, or dead, is reaped and replaced."""
+
+    def __init__(self, fn: Callable[[T], Row], args: Sequence[T], limit: float,
+                 done: Callable[[int, Row | None, str | None], None] | None):
+        self.fn, self.args, self.limit, self.done = fn, args, limit, done
+        self.results: list[tuple[Row | None, str | None]] = [(None, "not graded")] * len(args)
+        self.pending = deque(range(len(args)))
+        self.sel = selectors.DefaultSelector()
+        # Workers' temporary files, removed even if a worker is killed.
+        self.scratch = tempfile.mkdtemp(prefix="dlhw-grade-")
+        self.workers: list[_Worker] = []
+
+    def run(self, jobs: int) -> None:
+        for _ in range(min(max(jobs, 1), len(self.args))):
+            self.start()
+        while any(w.queue for w in self.workers):
+            wait = min(w.deadline for w in self.workers if w.queue) - time.monotonic()
+            for key, _ in self.sel.select(max(wait, 0)):
+                self.read(key.data)
+            now = time.monotonic()
+            for w in list(self.workers):
+                if w.queue and now >= w.deadline:
+                    self.stop(w, f"grading took longer than the {self.limit:g} s wall-clock "
+                                 "limit for one submission: stopped")
+
+    def record(self, k: int, row: Row | None, error: str | None) -> None:
+        self.results[k] = (row, error)
+        if self.done:
+            self.done(k, row, error)
+
+    def assign(self, w: _Worker) -> None:
         """Top up `w`'s queue; the clock of its first task starts now if it was idle."""
         if not w.queue:
-            w.deadline = time.monotonic() + limit
-        while pending and len(w.queue) < _DEPTH:
-            k = pending.popleft()
+            w.deadline = time.monotonic() + self.limit
+        while self.pending and len(w.queue) < _DEPTH:
+            k = self.pending.popleft()
             w.queue.append(k)
             try:
                 os.write(w.tasks, b"%d\n" % k)
             except OSError:  # it died; its end of the reply pipe says so next
                 break
 
-    def start() -> None:
-        w = _spawn(fn, args, scratch)
-        workers.append(w)
-        sel.register(w.replies, selectors.EVENT_READ, w)
-        assign(w)
+    def start(self) -> None:
+        w = _spawn(self.fn, self.args, self.scratch)
+        self.workers.append(w)
+        self.sel.register(w.replies, selectors.EVENT_READ, w)
+        self.assign(w)
 
-    def stop(w: _Worker, error: str | None) -> None:
+    def stop(self, w: _Worker, error: str | None) -> None:
         """Kill (if `error`), reap and replace `w`; its current submission gets the error."""
         if error is not None:
             _kill(w.pid)
         _, status = os.waitpid(w.pid, 0)
-        sel.unregister(w.replies)
+        self.sel.unregister(w.replies)
         os.close(w.replies)
         os.close(w.tasks)
-        workers.remove(w)
+        self.workers.remove(w)
         if w.queue:
-            record(w.queue.popleft(), None, error or _death(status))
-            pending.extendleft(reversed(w.queue))  # sent but not started: to another worker
-        if pending:
-            start()
+            self.record(w.queue.popleft(), None, error or _death(status))
+            self.pending.extendleft(reversed(w.queue))  # sent, not started: to another worker
+        if self.pending:
+            self.start()
 
-    try:
-        for _ in range(min(max(jobs, 1), len(args))):
-            start()
-        while any(w.queue for w in workers):
-            wait = min(w.deadline for w in workers if w.queue) - time.monotonic()
-            for key, _ in sel.select(max(wait, 0)):
-                w = key.data
-                block = os.read(w.replies, 1 << 16)
-                if not block:
-                    stop(w, None)
-                    continue
-                w.buf += block
-                while len(w.buf) >= _HEADER and w.queue:
-                    size = int.from_bytes(w.buf[:_HEADER], "big")
-                    if size > MAX_REPLY:
-                        stop(w, f"internal error: a result of more than {MAX_REPLY} bytes")
-                        break
-                    if len(w.buf) < _HEADER + size:
-                        break
-                    reply = _decode(bytes(w.buf[_HEADER:_HEADER + size]))
-                    del w.buf[:_HEADER + size]
-                    record(w.queue.popleft(), *reply)
-                    w.deadline = time.monotonic() + limit  # the next one has just started
-                    assign(w)
-            now = time.monotonic()
-            for w in list(workers):
-                if w.queue and now >= w.deadline:
-                    stop(w, f"grading took longer than the {limit:g} s wall-clock limit for one "
-                            "submission: stopped")
-    finally:
-        for w in workers:  # idle, or (interrupted) busy: either way done with
+    def read(self, w: _Worker) -> None:
+        """What `w` sent: each complete reply recorded, its next task's clock started."""
+        block = os.read(w.replies, 1 << 16)
+        if not block:
+            self.stop(w, None)
+            return
+        w.buf += block
+        while len(w.buf) >= _HEADER and w.queue:
+            size = int.from_bytes(w.buf[:_HEADER], "big")
+            if size > MAX_REPLY:
+                self.stop(w, f"internal error: a result of more than {MAX_REPLY} bytes")
+                return
+            if len(w.buf) < _HEADER + size:
+                return
+            reply = _decode(bytes(w.buf[_HEADER:_HEADER + size]))
+            del w.buf[:_HEADER + size]
+            self.record(w.queue.popleft(), *reply)
+            w.deadline = time.monotonic() + self.limit  # the next one has just started
+            self.assign(w)
+
+    def close(self) -> None:
+        for w in self.workers:  # idle, or (interrupted) busy: either way done with
             _kill(w.pid)
             os.waitpid(w.pid, 0)
             os.close(w.tasks)
             os.close(w.replies)
-        sel.close()
-        shutil.rmtree(scratch, ignore_errors=True)
-    return results
+        self.sel.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def _spawn(fn: Callable[[T], Row], args: Sequence[T], scratch: str) -> _Worker:

@@ -6,7 +6,7 @@ Contracts of the exported programs (the grader relies on them), N dynamic:
   (N, 10);
 - regression: input float32 (N, 1) values of x, output (N, 1) predictions of sin(x).
 The archive's weights are raw tensor bytes, nothing in it is pickled but the sample inputs:
-every export is checked with `inspect_pt2`, the grader's own validator (`grader.pt2.validate`),
+every export is checked with `inspect_pt2`, the grader's own validator (`core.pt2.validate`),
 which every submitted model must pass before anything loads it.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from grader.pt2 import UnsafeModel
-from grader.pt2 import validate as inspect_pt2
+from core.pt2 import UnsafeModel
+from core.pt2 import validate as inspect_pt2
 from nets.models import Normalized
 
 __all__ = ["UnsafeModel", "inspect_pt2", "export_model", "export_regression", "fold_batch_norm",

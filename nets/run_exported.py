@@ -4,7 +4,7 @@ the sandbox (a student's).
 
 Self-contained (torch and numpy only, nothing of dlhw: the grader copies this file into the
 sandbox and runs it as `python -I -B /in/run_exported.py BATCH THREADS NAME...`). For each NAME,
-in order: /in/NAME.pt2 (the archive the grader rewrote from what it validated, grader/pt2.py)
+in order: /in/NAME.pt2 (the archive the grader rewrote from what it validated, core/pt2.py)
 runs on /in/NAME.npy (uint8 images, scaled to [0, 1] here, or float32 values) and writes
 /out/NAME.npy (float32, one row per input) and /out/NAME.json (its timings), or /out/NAME.err
 (one line) if it fails; the next model runs either way. One run for every model of a

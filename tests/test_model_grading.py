@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from core.pt2 import UnsafeModel
 from grader import sandbox
 from grader.context import RunContext
 from grader.grade import grade_submission
@@ -23,7 +24,6 @@ from grader.kinds import Limits
 from grader.kinds.model import measure as measure_in
 from grader.kinds.tasks import DATASETS, shift_images
 from grader.model_check import run_model
-from grader.pt2 import UnsafeModel
 from grader.rubric import load_rubric
 from nets.fashion_files import DEBIAN_DIR
 from tests.conftest import require

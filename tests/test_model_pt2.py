@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from core.pt2 import UnsafeModel, validate
 from grader.context import RunContext
 from grader.grade import grade_submission
-from grader.pt2 import UnsafeModel, validate
 
 
 class _Payload:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import yaml
 
@@ -21,7 +22,6 @@ from core.yamlnodes import NodeReader
 from grader.results import ItemMark, Status
 
 if TYPE_CHECKING:
-    from grader.context import RunContext
     from grader.findings import Finding
     from grader.submission import Submission
 
@@ -86,6 +86,20 @@ class Item:
         return self.part[-1].upper()
 
 
+class Run(Protocol):
+    """What a kind uses of the grading run (grader.context.RunContext is one)."""
+
+    parts: str
+    data_dir: Path | None
+    threads: int
+    missing: dict[str, str]
+    seed: int
+    template: dict | None
+
+    @property
+    def items(self) -> tuple[Item, ...]: ...
+
+
 @dataclass
 class Evidence:
     """What was read and run for one submission, shared by the items that use it (one notebook
@@ -93,7 +107,7 @@ class Evidence:
     use, by `memo`. `mode` is "grade" or "check" (dlhw check: never the grader's inputs)."""
 
     sub: Submission
-    ctx: RunContext
+    ctx: Run
     mode: str = "grade"
     _memo: dict[str, Any] = field(default_factory=dict)
 

@@ -140,8 +140,8 @@ def claim_findings(sub: Submission, items: tuple[Item, ...]) -> Iterator[Finding
     """`dlhw check` on metrics.yaml: how each graded claim is read; unknown ids named."""
     import difflib
 
-    from grader.numeric import clip
     from grader.safeio import shown as safe
+    from grader.writers.safe import clip
 
     assert sub.metrics is not None
     claims = {i.claim.metric: i.claim for i in items if i.claim is not None}

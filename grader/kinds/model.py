@@ -9,24 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import yaml
 
 from core.numfmt import fmt
+from core.pt2 import validate
 from core.yamlnodes import NodeReader
 from grader.findings import Finding
-from grader.kinds.base import Evidence, Item, Kind, mark, not_run
+from grader.kinds.base import Evidence, Item, Kind, Run, mark, not_run
 from grader.kinds.claim import read_claim, reference, share_of
 from grader.kinds.tasks import Measured, Prepared, Task, read_task
 from grader.model_check import FAULTS, Job, Ran, UnsafeModel, run_models, unusable, why
-from grader.pt2 import validate
 from grader.results import ItemMark, Status
 from grader.submission import Submission, model_file
-
-if TYPE_CHECKING:
-    from grader.context import RunContext
 
 CHECK_INPUTS, CHECK_BATCH = 5, 3  # dlhw check: 5 inputs as batches of 3 and 2 (a fixed batch
 # dimension at export fails)
@@ -41,7 +38,7 @@ def _task(item: Item) -> Task:
     return item.config
 
 
-def measure_models(items: list[tuple[Item, Path]], ctx: RunContext) -> dict[str, Measured]:
+def measure_models(items: list[tuple[Item, Path]], ctx: Run) -> dict[str, Measured]:
     """Every model of a submission run together in one sandbox and scored; keyed by item id.
     The run's limits: the sum of the items' wall-clock limits, the largest memory limit."""
     measured: dict[str, Measured] = {}
@@ -88,7 +85,7 @@ def _scored(item: Item, ran: Ran, prep: Prepared) -> Measured:
     return prep.score(ran.outputs, ran.seconds)
 
 
-def measure(item: Item, path: Path, ctx: RunContext) -> Measured:
+def measure(item: Item, path: Path, ctx: Run) -> Measured:
     """The model at `path` run alone on `item`'s task and scored (UnsafeModel if refused)."""
     m = measure_models([(item, path)], ctx)[item.id]
     if m.refused:
@@ -124,7 +121,7 @@ class ModelKind(Kind):
 
     def _measured(self, ev: Evidence) -> dict[str, Measured]:
         def make() -> dict[str, Measured]:
-            items = [(i, p) for i in ev.ctx.rubric.items if i.kind == self.name
+            items = [(i, p) for i in ev.ctx.items if i.kind == self.name
                      and i.letter in ev.ctx.parts and (p := model_path(ev.sub, i)) is not None
                      and not self.needs(i) & ev.ctx.missing.keys()]
             return measure_models(items, ev.ctx)

@@ -82,7 +82,7 @@ def gather_notebook(ev: Evidence) -> NotebookEvidence:
         return NotebookEvidence(str(exc), Status.REFUSED)
     if ev.mode == "check":
         return NotebookEvidence("", None, regions, total)
-    item = next((i for i in ctx.rubric.items if i.kind == "notebook"), None)
+    item = next((i for i in ctx.items if i.kind == "notebook"), None)
     cfg = nc.load_checks()
     plan = nc.plan(cfg)
     run = run_notebook(cells, plan, cfg, sandbox_limits(item.limits if item else None))

@@ -59,3 +59,8 @@ def file_stem(folder: str) -> str:
 def dash(x: object) -> str:
     """A number as printed in tables, an em dash where there is none."""
     return "—" if x is None else f"{x:g}"
+
+
+def clip(text: str) -> str:
+    """A student's text shortened for a message."""
+    return text if len(text) <= 40 else text[:40] + "…"
