@@ -46,6 +46,7 @@ from grader.symbolic import (
 )
 from solver.engine import Solution, expand_definitions, solve
 from solver.expr import MAX_LENGTH, ExprError, Formula, to_sympy
+from solver.plaintext import latex_to_plain
 from solver.spec import Answer, Spec, load_all
 from solver.variants import variant_given
 
@@ -546,8 +547,6 @@ def status_was(j: _Judged) -> str:
 
 
 def _first_sentence(text: str) -> str:
-    from solver.render import latex_to_plain
-
     text = " ".join(latex_to_plain(text).split())
     return text.split(". ")[0].rstrip(".") + "."
 

@@ -4,8 +4,9 @@ A derivation starts from the unevaluated derivative d/dz[f] and applies one diff
 at a time (sum, constant multiple, product, quotient, power, exponential, logarithm, hyperbolic
 functions, the definitions of tanh, sech and σ, a piecewise branch) until no derivative is left.
 Each rule rewrites derivative nodes only, and each rewrite is proven equal to the node it
-replaces (SymPy's own `diff`, then `_identical`), so a wrong rule cannot print: the whole line
-equals the previous one by substitution of equals. Nothing here knows about any question.
+replaces (SymPy's own `diff`, then `solver.identity.identical`), so a wrong rule cannot print:
+the whole line equals the previous one by substitution of equals. Nothing here knows about any
+question.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sympy import Derivative
 
 from core.errors import DlhwError
 from solver.functions import sigmoid, to_elementary
+from solver.identity import identical
 
 MAX_STEPS = 40
 
@@ -125,12 +127,10 @@ _DEFINITIONS: dict[type, tuple[str, Callable[[sympy.Expr], sympy.Expr]]] = {
 
 @cache
 def _proven(node: sympy.Expr, rewrite: sympy.Expr, branch: Branch | None) -> bool:
-    from solver.engine import _identical
-
     left, right = node.doit(), rewrite.doit()
     if branch is not None:
         left, right = branch.restrict(left), branch.restrict(right)
-    return _identical(to_elementary(left), to_elementary(right))
+    return identical(to_elementary(left), to_elementary(right))
 
 
 @cache  # a class of 500 variants derives each formula once (it has no numbers in it)
