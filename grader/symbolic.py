@@ -35,10 +35,10 @@ from solver.expr import (
     symbol,
 )
 from solver.functions import (
-    FLOAT_FUNCTIONS,
-    FUNCTIONS,
-    float_sigmoid,
-    sigmoid,
+    ANSWER_FLOATS,
+    ANSWER_FUNCTIONS,
+    BY_CLASS,
+    SPELLINGS,
     to_elementary,
 )
 
@@ -48,16 +48,12 @@ from solver.functions import (
 EULER = "e"  # `e` is Euler's number unless the question uses it as a name
 
 # The grader's functions: the solver's, plus the indicator 1[z > 0] that q4's own notes use,
-# read as heaviside(z) (points never sit on the kink, so its value at 0 does not matter).
-GRADER_FUNCTIONS: dict[str, object] = {**FUNCTIONS, "heaviside": lambda v: sympy.Heaviside(v)}
-GRADER_FLOATS: dict[str, Callable[..., float]] = {
-    **FLOAT_FUNCTIONS, "heaviside": lambda v: 1.0 if v > 0 else 0.0}
+# read as heaviside(z) (solver.functions: the one table).
+GRADER_FUNCTIONS = ANSWER_FUNCTIONS
+GRADER_FLOATS = ANSWER_FLOATS
 
 # Function names as students spell them, in any case (Tanh, EXP, Sigmoid, sig, σ).
-_FUNC_WORDS = {"tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "sech": "sech", "exp": "exp",
-               "ln": "log", "log": "log", "sigma": "sigmoid", "sigmoid": "sigmoid",
-               "sig": "sigmoid", "max": "max", "sqrt": "sqrt", "abs": "abs",
-               "heaviside": "heaviside"}
+_FUNC_WORDS = SPELLINGS
 _LATEX_NAMES = {"eta": "eta", "alpha": "alpha", "beta": "beta", "lambda": "lambda_"}
 _GREEK_WORDS = {"eta", "alpha", "beta", "lambda", "gamma", "delta", "epsilon", "theta", "mu",
                 "tau", "phi", "omega", "sigma"}
@@ -562,7 +558,7 @@ class _Reader:
 
 
 def _is_sigma(tok: tuple[str, str]) -> bool:
-    return (tok[0] == "word" and tok[1].lower() in ("sigma", "sig", "sigmoid")) or \
+    return (tok[0] == "word" and SPELLINGS.get(tok[1].lower()) == "sigmoid") or \
         tok == ("cmd", "sigma")
 
 
@@ -714,12 +710,10 @@ def eval_formula(formula: Formula, env: Mapping[str, float]) -> float:
     return value
 
 
+# The table's classes, and what SymPy makes of them (Max's derivative, Min).
 _SYMPY_FLOAT: dict[type, Callable[..., float]] = {
-    sympy.exp: math.exp, sympy.log: math.log, sympy.tanh: math.tanh, sympy.sinh: math.sinh,
-    sympy.cosh: math.cosh, sympy.sech: lambda z: 1.0 / math.cosh(z), sigmoid: float_sigmoid,
-    sympy.Abs: abs, sympy.Max: max, sympy.Min: min,
-    sympy.Heaviside: lambda v, *_: 1.0 if v > 0 else 0.0,
-}
+    **{cls: f.float for cls, f in BY_CLASS.items()}, sympy.Min: min,
+    sympy.Heaviside: lambda v, *_: ANSWER_FLOATS["heaviside"](v)}
 
 
 def eval_sympy(expr: sympy.Expr, env: Mapping[str, float]) -> float:

@@ -19,7 +19,7 @@ import sympy
 from sympy import Derivative
 
 from core.errors import DlhwError
-from solver.functions import sigmoid, to_elementary
+from solver.functions import BY_CLASS, Definition, Outer, to_elementary
 from solver.identity import identical
 
 MAX_STEPS = 40
@@ -54,7 +54,9 @@ class DStep:
     expr: sympy.Expr  # the whole expression after the rule, derivatives left unevaluated
 
 
-_PIECEWISE = (sympy.Max, sympy.Min, sympy.Abs, sympy.Heaviside, sympy.sign)
+# The table's piecewise classes, and those SymPy makes of them (Max's derivative, Min).
+_PIECEWISE = (*(c for c, f in BY_CLASS.items() if f.piecewise), sympy.Min, sympy.Heaviside,
+              sympy.sign)
 
 
 def _d(f: sympy.Expr, v: sympy.Symbol) -> sympy.Expr:
@@ -109,20 +111,15 @@ def _rule(f: sympy.Expr, v: sympy.Symbol, branch: Branch | None
     raise DerivationError(f"no differentiation rule for {f.func.__name__}")
 
 
-# Functions differentiated directly: (rule name, the outer derivative at the argument).
+# The table's derivative rules by SymPy class (solver.functions): functions differentiated
+# directly, with the outer derivative at the argument, and functions first replaced by their
+# definition.
 _OUTER: dict[type, tuple[str, Callable[[sympy.Expr], sympy.Expr]]] = {
-    sympy.exp: ("exponential rule", sympy.exp),
-    sympy.log: ("logarithm rule", lambda g: 1 / g),
-    sympy.sinh: ("sinh rule", sympy.cosh),
-    sympy.cosh: ("cosh rule", sympy.sinh),
-}
-# Functions first replaced by their definition (the step a student is taught to write).
+    cls: (f.rule.rule, f.rule.derivative) for cls, f in BY_CLASS.items()
+    if isinstance(f.rule, Outer)}
 _DEFINITIONS: dict[type, tuple[str, Callable[[sympy.Expr], sympy.Expr]]] = {
-    sympy.tanh: (r"definition $\tanh z = \sinh z/\cosh z$",
-                 lambda g: sympy.sinh(g) / sympy.cosh(g)),
-    sympy.sech: (r"definition $\operatorname{sech} z = 1/\cosh z$", lambda g: 1 / sympy.cosh(g)),
-    sigmoid: (r"definition $\sigma(z) = 1/(1 + e^{-z})$", lambda g: 1 / (1 + sympy.exp(-g))),
-}
+    cls: (f.rule.rule, f.rule.body) for cls, f in BY_CLASS.items()
+    if isinstance(f.rule, Definition)}
 
 
 @cache

@@ -23,7 +23,7 @@ from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
 from core.errors import DlhwError
-from solver.functions import FLOAT_FUNCTIONS, SPEC_FUNCTIONS
+from solver.functions import FLOAT_FUNCTIONS, REGISTRY, SPEC_FUNCTIONS
 
 T = TypeVar("T")
 MAX_LENGTH = 2000
@@ -229,11 +229,10 @@ def plain_name(name: str, overrides: Mapping[str, str] | None = None) -> str:
     return GREEK_PLAIN.get(name, name)
 
 
-_LATEX_FUNCS = {"tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh",
-                "sech": r"\operatorname{sech}",
-                "log": r"\ln", "ln": r"\ln", "sigmoid": r"\sigma", "max": r"\max", "Max": r"\max"}
-_PLAIN_FUNCS = {"sigmoid": "σ", "log": "ln", "Max": "max"}
-_POWERED = {"tanh", "sinh", "cosh", "sech", "sigmoid", "log", "ln"}  # written f^n(z)
+# How the table's functions print (solver.functions); others as \operatorname{name}.
+_LATEX_FUNCS = {n: f.latex for f in REGISTRY if f.latex for n in f.names}
+_PLAIN_FUNCS = {n: f.plain for f in REGISTRY if f.plain for n in f.names}
+_POWERED = {n for f in REGISTRY if f.powered for n in f.names}  # written f^n(z)
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
