@@ -23,12 +23,14 @@ class NodeReader:
     def __init__(self, path: Path, error_type: type[ValueError]):
         self.path = path
         self.error_type = error_type
+        self.text = ""  # the file's text, once loaded
 
     def load(self) -> yaml.Node:
         try:
             text = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise self.error_type(f"{self.path}: cannot read: {exc}") from None
+        self.text = text
         try:
             root = yaml.compose(text, Loader=_LOADER)
         except yaml.YAMLError as exc:

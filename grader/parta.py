@@ -47,7 +47,7 @@ from grader.symbolic import (
 from solver.engine import Solution, expand_definitions, solve
 from solver.expr import MAX_LENGTH, ExprError, Formula, to_sympy
 from solver.plaintext import latex_to_plain
-from solver.spec import Answer, Spec, load_all
+from solver.spec import Answer, Spec
 from solver.variants import variant_given
 
 POINT_TRIES = 500
@@ -93,7 +93,7 @@ def prepare(rubric: Rubric, variant: tuple[int, str] | None = None) -> dict[str,
     """
     key = (str(rubric.path), rubric.parta.symbolic.points)
     if key not in _CACHE:
-        _CACHE[key] = {spec.id: _prepare(spec, rubric) for spec in load_all()}
+        _CACHE[key] = {spec.id: _prepare(spec, rubric) for spec in rubric.parta.questions}
     if variant is None:
         return _CACHE[key]
     vkey = (*key, *variant)
@@ -112,13 +112,11 @@ def _prepare(spec: Spec, rubric: Rubric, given: dict[str, sympy.Rational] | None
     definitions = {s.name: e for s, e in expand_definitions(spec).items()}
     names = set(spec.vocabulary) | set(spec.definitions)
     given = {k: float(v) for k, v in given_exact.items()}
-    reading = rubric.parta.reading
-    extra = reading.names.get(spec.id, {})
-    aliases = {aid: {name_key(n)[0] for n in (spec.latex.get(aid, aid), *extra.get(aid, ()))}
-               for aid in spec.answers}
+    aliases = {aid: {name_key(n)[0] for n in (spec.latex.get(aid, aid), *a.aliases)}
+               for aid, a in spec.answers.items()}
     ref = QuestionRef(spec, rubric.parta.weights[spec.id], [], symbolic, names, definitions, {},
-                      given, aliases, reading.bounds.get(spec.id, frozenset()),
-                      reading.chain_rel, rubric.parta.tolerances[spec.id],
+                      given, aliases, frozenset(a for a, x in spec.answers.items() if x.bound),
+                      rubric.parta.reading.chain_rel, rubric.parta.tolerances[spec.id],
                       rubric.parta.symbolic.rel)
     convs = [(spec.convention.name, spec.convention.text, sol)] + \
         [(n, c.text, sol.alternatives[n]) for n, c in spec.alternatives.items()]
