@@ -38,7 +38,7 @@ from grader.notebook_file import (
     check_notebook,
     read_notebook,
 )
-from grader.numeric import clip
+from grader.parta import clip
 from grader.report import clean
 from grader.report_check import ASSET_SUFFIXES, MAX_ASSET_BYTES, MAX_ASSETS
 from grader.rubric import Item, Rubric, load_rubric

@@ -99,7 +99,7 @@ def report_overrides(overrides: Overrides, rows: list[dict[str, object]],
     for row in rows:
         who = {str(row.get("student")), str(row.get("folder", row.get("student")))}
         ids |= who
-        for qid, q in (row.get("questions") or {}).items():  # type: ignore[union-attr]
+        for qid, q in (row.get("questions") or {}).items():  # type: ignore[attr-defined]
             for aid, a in (q.get("answers") or {}).items():
                 if a.get("status") == Status.OVERRIDE:
                     applied |= {(s, qid, aid) for s in who}

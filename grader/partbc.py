@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.numfmt import fmt
 from grader import notebook_checks as nc
 from grader.notebook_checks import CheckResult
 from grader.notebook_file import (
@@ -22,7 +23,6 @@ from grader.notebook_file import (
     read_notebook,
 )
 from grader.notebook_run import NotebookRun, run_notebook
-from grader.numeric import fmt
 from grader.results import AnswerMark, ItemMark, Status
 from grader.rubric import Item, Rubric, Threshold
 from grader.sandbox import Limits

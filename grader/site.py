@@ -28,10 +28,12 @@ from core.fileio import atomic_write
 from core.numfmt import fmt, sig
 from grader import parta
 from grader.grade import Options
+from grader.parta.answers import read_entry
+from grader.parta.evaluate import PointError, eval_formula
+from grader.parta.references import Convention
 from grader.report import file_stem
 from grader.results import Status
 from grader.submission import Text
-from grader.symbolic import PointError, eval_formula
 from grader.worker import in_parallel
 
 # Answered, but not the reference's value; and what follow-through starts from.
@@ -226,7 +228,7 @@ class Diagnoser:
         if text.endswith("…") and len(text) > parta.MAX_SHOWN:
             return ("text", text), None
         try:
-            entry = parta._read(ref, aid, Text(text, 0))
+            entry = read_entry(ref, aid, Text(text, 0))
         except Exception:  # the grader read it in its worker; here one text never costs the page
             return ("text", " ".join(text.split())), None
         if entry.kind == "value" and entry.value is not None:
@@ -270,7 +272,7 @@ class Diagnoser:
                     return f"the {'value' if isinstance(value, float) else 'expression'} of {o}"
         return "unexplained"
 
-    def _matches(self, ref: parta.QuestionRef, conv: parta._Convention, aid: str, target: str,
+    def _matches(self, ref: parta.QuestionRef, conv: Convention, aid: str, target: str,
                  value: object, sign: int = 1) -> bool:
         if isinstance(value, float):
             t = conv.solution.answers[target].value if target in conv.solution.answers \
@@ -278,7 +280,7 @@ class Diagnoser:
             return t is not None and t != 0 and self._same(value, sign * t)
         assert isinstance(value, list)
         targets = conv.refs[aid] if target == aid else \
-            [parta._chain(conv, env, {}).get(target) for env in ref.points[aid]]
+            [conv.chain(env, {}).get(target) for env in ref.points[aid]]
         pairs = [(v, t) for v, t in zip(value, targets) if t is not None]
         return len(pairs) >= 2 and any(t != 0 for _, t in pairs) and \
             all(self._same(v, sign * t) for v, t in pairs)

@@ -172,13 +172,15 @@ def _arithmetic_only(spec: Spec, steps: list[Step]) -> bool:
 
 
 def is_diff(formula: Formula) -> bool:
-    return "diff" in {n.func.id for n in ast.walk(formula.tree) if isinstance(n, ast.Call)}
+    return "diff" in {n.func.id for n in ast.walk(formula.tree)
+                      if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
 
 
 def _derivation(spec: Spec, step: Step) -> tuple[DStep, ...]:
     """The rule-by-rule derivation of a step whose formula is diff(f, v); () for other steps."""
     tree = step.formula.tree
-    if not (isinstance(tree, ast.Call) and tree.func.id == "diff" and len(tree.args) == 2
+    if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)
+            and tree.func.id == "diff" and len(tree.args) == 2
             and isinstance(tree.args[1], ast.Name)):
         return ()
     f = to_sympy(Formula(step.formula.text, tree.args[0]))
@@ -272,6 +274,7 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
     for aid, answer in spec.answers.items():
         r = by_id[aid]
         if answer.kind == "numeric" and r.exact is None:
+            assert r.symbolic is not None
             unknown = r.symbolic.xreplace({symbol(k): v for k, v in given.items()}).free_symbols
             raise SolveError(f"{spec.path}: answers.{aid}: declared numeric but depends on "
                              f"{', '.join(sorted(map(str, unknown)))}")
@@ -285,6 +288,7 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
 def _prove_equal(spec: Spec, step: Step, raw: sympy.Expr, form: sympy.Expr,
                  full: Mapping[sympy.Symbol, sympy.Expr]) -> None:
     if not identical(raw.xreplace(full), form.xreplace(full)):
+        assert step.form is not None
         raise SolveError(f"{spec.path}: steps.{step.id}.form: {step.form.text!r} is not equal "
                          f"to {step.formula.text!r}")
 
@@ -311,6 +315,7 @@ def _illustrate(spec: Spec, solution: Solution, case: Mapping[str, sympy.Rationa
             point = numbers.get(symbol(cond.name))
             if point is None or not cond.holds(_to_float(point)):
                 continue
+        assert result.exact is not None
         val = result.exact.xreplace(numbers)
         if not val.free_symbols:
             values[aid] = _to_float(val)

@@ -14,9 +14,10 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sympy
 from sympy.printing.precedence import precedence
@@ -57,14 +58,15 @@ class Formula:
 
 
 def _called(tree: ast.AST) -> set[str]:
-    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return {n.func.id for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
 
 
 _ALLOWED_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
 
 
-def parse(text: str, names: set[str] | None = None, functions: Mapping[str, object] = SPEC_FUNCTIONS
-          ) -> Formula:
+def parse(text: str, names: AbstractSet[str] | None = None,
+          functions: Mapping[str, object] = SPEC_FUNCTIONS) -> Formula:
     """Parse `text` into a Formula, accepting only arithmetic, known functions and known names.
 
     `names=None` accepts any plain identifier (used for specs, whose names are checked later).
@@ -85,7 +87,8 @@ def parse(text: str, names: set[str] | None = None, functions: Mapping[str, obje
     return Formula(text=source, tree=tree)
 
 
-def _check(node: ast.AST, source: str, names: set[str] | None, functions: Mapping[str, object],
+def _check(node: ast.AST, source: str, names: AbstractSet[str] | None,
+           functions: Mapping[str, object],
            depth: int) -> None:
     if depth > MAX_DEPTH:
         raise ExprError("formula nested too deeply")
@@ -171,8 +174,8 @@ def fold(formula: Formula, number: Callable[[str], T], name: Callable[[str], T],
         if isinstance(node, ast.BinOp):
             return binary[type(node.op)](walk(node.left), walk(node.right))
         if isinstance(node, ast.UnaryOp):
-            inner = walk(node.operand)
-            return -inner if isinstance(node.op, ast.USub) else inner
+            inner: Any = walk(node.operand)
+            return operator.neg(inner) if isinstance(node.op, ast.USub) else inner
         if isinstance(node, ast.Constant):
             return number(ast.get_source_segment(source, node) or repr(node.value))
         if isinstance(node, ast.Name):
@@ -184,7 +187,8 @@ def fold(formula: Formula, number: Callable[[str], T], name: Callable[[str], T],
 
 
 def to_sympy(formula: Formula, env: Mapping[str, sympy.Expr] | None = None,
-             functions: Mapping[str, object] = SPEC_FUNCTIONS) -> sympy.Expr:
+             functions: Mapping[str, Callable[..., sympy.Expr]] = SPEC_FUNCTIONS
+             ) -> sympy.Expr:
     """The exact SymPy expression; names found in `env` are replaced by their expressions."""
     env = env or {}
     return fold(formula, exact, lambda n: env[n] if n in env else symbol(n), functions)
@@ -281,7 +285,8 @@ class Printer:
         right, rp = self._node(node.right, src)
         if op is ast.Pow:
             small = _small_integer(node.right)
-            if small and isinstance(node.left, ast.Call) and node.left.func.id in _POWERED:
+            if small and isinstance(node.left, ast.Call) and \
+                    isinstance(node.left.func, ast.Name) and node.left.func.id in _POWERED:
                 return self._call(node.left, src, power=right), 9
             if lp < 9:
                 left = self._paren(left)

@@ -17,6 +17,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
+from typing import TypeAlias
 
 import mpmath
 
@@ -24,7 +25,7 @@ from core.errors import DlhwError
 from solver.expr import Formula, fold
 from solver.functions import REGISTRY, DomainError, Function, to_mpf
 
-Num = Fraction | mpmath.mpf
+Num: TypeAlias = Fraction | mpmath.mpf
 MAX_DPS = 4000
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -181,6 +182,7 @@ def rounded_figures(value: Num | float, sigfigs: int) -> tuple[bool, str, int]:
         d = Context(prec=sigfigs, rounding=ROUND_HALF_EVEN).divide(Decimal(value.numerator),
                                                                Decimal(value.denominator))
         sign, ds, exp = d.as_tuple()
+        assert isinstance(exp, int)  # a finite quotient
         text = "".join(map(str, ds)).ljust(sigfigs, "0")[:sigfigs]
         return bool(sign), text, exp + len(ds) - 1
     # nstr rounds once to `sigfigs` digits; Decimal reads its text (fixed or not) exactly.

@@ -167,7 +167,8 @@ def _changed(primary: Solution, alt: Solution) -> set[str]:
 def illustration_view(sol: Solution, latex: bool, sigfigs: int) -> list[dict[str, Any]]:
     if not sol.illustrations:
         return []
-    used = {str(s) for a in sol.answers.values() for s in a.exact.free_symbols}
+    used = {str(s) for a in sol.answers.values() if a.exact is not None
+            for s in a.exact.free_symbols}
     used |= {a.answer.where.name for a in sol.answers.values() if a.answer.where}
     cases = []
     for il in sol.illustrations:

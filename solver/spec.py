@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import sympy
 import yaml
@@ -21,6 +22,8 @@ from core import resources
 from core.errors import DlhwError
 from core.yamlnodes import NodeReader
 from solver.expr import ExprError, Formula, exact, parse, terminating_decimal
+
+T = TypeVar("T")
 
 
 class SpecError(DlhwError, ValueError):
@@ -200,10 +203,10 @@ def load_spec(path: str | Path) -> Spec:
     r = _Reader(path, SpecError)
     top = r.mapping(r.load(), "", _TOP_REQUIRED, _TOP_OPTIONAL)
 
-    def section(name: str, read: Callable[..., object], empty: object, *args: object) -> object:
+    def section(name: str, read: Callable[..., T], empty: T, *args: object) -> T:
         return read(r, top[name], *args) if name in top else empty
 
-    given = section("given", _given, {})
+    given: dict[str, sympy.Rational] = section("given", _given, {})
     marks = r.integer(top["marks"], "marks")
     if marks < 1:
         raise r.fail(top["marks"], "marks", "expected at least 1")
@@ -404,8 +407,8 @@ def _variants(r: _Reader, node: yaml.Node, given: dict[str, sympy.Rational]
         if k not in given:
             raise r.fail(v, f"variants.{k}", "not a given value of this question")
         m = r.mapping(v, f"variants.{k}", {"min", "max", "step"}, {"decimals"})
-        var = Variation(*(r.rational(m[f], f"variants.{k}.{f}") for f in ("min", "max", "step")),
-                        r.integer(m["decimals"], f"variants.{k}.decimals")
+        lo, hi, step = (r.rational(m[f], f"variants.{k}.{f}") for f in ("min", "max", "step"))
+        var = Variation(lo, hi, step, r.integer(m["decimals"], f"variants.{k}.decimals")
                         if "decimals" in m else None)
         if var.min > var.max or var.step <= 0:
             raise r.fail(v, f"variants.{k}", "expected min <= max and step > 0")

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from grader.numeric import accepted_interval, judge_number, written_sigfigs
 from grader.parta import grade_question, prepare
+from grader.parta.numbers import accepted_interval, judge_number, written_sigfigs
+from grader.parta.proof import prove_equal
+from grader.parta.reader import read_text, student_formula
 from grader.rubric import load_rubric
 from grader.submission import Number, Text
-from grader.symbolic import prove_equal, read_text, student_formula
 from solver.expr import ExprError
 
 RUBRIC = load_rubric()

@@ -18,9 +18,10 @@ from click.testing import CliRunner
 
 from cli import cli
 from grader.parta import grade_question, prepare
+from grader.parta.proof import prove_equal
+from grader.parta.reader import student_formula
 from grader.rubric import load_rubric
 from grader.submission import Text
-from grader.symbolic import prove_equal, student_formula
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "submission"

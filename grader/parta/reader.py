@@ -1,90 +1,41 @@
-"""Symbolic answers: reading them (SymPy syntax or plain LaTeX), evaluating them, proving them.
+"""Reading a student's formula: SymPy syntax, plain text as written by hand, or LaTeX.
 
 Reading goes through the project's one whitelist parser (`solver.expr.parse`). SymPy syntax goes
 there directly; anything else (LaTeX, or plain text as written by hand: `2(y-a)`, `tanh²(z)`,
-`dL/da`) is first translated by a small recursive-descent reader that only emits names, numbers,
-operators and whitelisted function names, so nothing it outputs can do more than `parse` allows.
-The text is length-capped before any regex runs, and no regex here can backtrack
-super-linearly.
-Formulas are evaluated with plain floats by walking their syntax tree (no eval, no SymPy), which
-is what makes grading a class fast; the exact SymPy proof runs only under a hard time limit.
+`dL/da`) is first translated by the recursive-descent reader here, which only emits names,
+numbers, operators and the function names of solver.functions, so nothing it outputs can do
+more than `parse` allows.
 """
 
 from __future__ import annotations
 
 import ast
 import keyword
-import math
 import re
-import signal
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
-import sympy
-
-from solver.expr import (
-    MAX_DEPTH,
-    MAX_LENGTH,
-    ExprError,
-    Formula,
-    exact,
-    fold,
-    parse,
-    symbol,
+from grader.parta.tokens import (
+    EULER,
+    UNICODE_PLAIN,
+    Token,
+    is_latex,
+    normalise,
+    replace_all,
+    tokenize,
 )
-from solver.functions import (
-    ANSWER_FLOATS,
-    ANSWER_FUNCTIONS,
-    BY_CLASS,
-    SPELLINGS,
-    to_elementary,
-)
+from solver.expr import MAX_DEPTH, MAX_LENGTH, ExprError, Formula, parse
+from solver.functions import ANSWER_FUNCTIONS, SPELLINGS
 
-# ---------------------------------------------------------------- reading
-
-
-EULER = "e"  # `e` is Euler's number unless the question uses it as a name
-
-# The grader's functions: the solver's, plus the indicator 1[z > 0] that q4's own notes use,
-# read as heaviside(z) (solver.functions: the one table).
-GRADER_FUNCTIONS = ANSWER_FUNCTIONS
-GRADER_FLOATS = ANSWER_FLOATS
-
-# Function names as students spell them, in any case (Tanh, EXP, Sigmoid, sig, σ).
-_FUNC_WORDS = SPELLINGS
 _LATEX_NAMES = {"eta": "eta", "alpha": "alpha", "beta": "beta", "lambda": "lambda_"}
 _GREEK_WORDS = {"eta", "alpha", "beta", "lambda", "gamma", "delta", "epsilon", "theta", "mu",
                 "tau", "phi", "omega", "sigma"}
-_SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "big", "Big", "bigl",
-            "bigr", "Bigl", "Bigr", "bigg", "Bigg", "displaystyle", "middle"}
 _MUL_CMDS = {"cdot", "times", "div", "ast"}
-_BAR_CMDS = {"lvert", "rvert", "vert", "mid"}
-_CMP_CMDS = {"geq": ">=", "ge": ">=", "leq": "<=", "le": "<=", "gt": ">", "lt": "<"}
 _INDICATOR_CMDS = {"mathbb", "mathbf", "mathds", "mathrm", "boldsymbol", "bm"}
-_SUBSCRIPTS = {chr(0x2080 + d): str(d) for d in range(10)}  # z₁ → z1
-# Unicode as typed or pasted, per reading mode.
-_UNICODE_PLAIN = {"σ": " sigma ", "η": " eta ", "α": " alpha ", "∂": "d", "√": " sqrt ",
-                  "²": "^2", "³": "^3", "·": "*", "⋅": "*", "×": "*", "∗": "*", "−": "-",
-                  "–": "-", "÷": "/", "≥": ">=", "≤": "<=", "’": "'", "′": "'", "𝟙": "1",
-                  **_SUBSCRIPTS}
-_UNICODE_LATEX = {"σ": "\\sigma ", "η": "\\eta ", "α": "\\alpha ", "∂": "\\partial ",
-                  "√": "\\sqrt ", "²": "^2", "³": "^3", "·": "\\cdot ", "⋅": "\\cdot ",
-                  "×": "\\times ", "−": "-", "–": "-", "≥": "\\geq ", "≤": "\\leq ",
-                  "’": "'", "′": "'", "𝟙": "1", **_SUBSCRIPTS}
-# dL/da, ∂L/∂a, \partial L / \partial a: one name (dL_da) when the question has it.
-# Linear: no nested quantifiers, and the text is length-capped before any regex runs.
-_SLASH_DERIV_RE = re.compile(
-    r"(?<![A-Za-z\\])(?:\\partial|d) ?([A-Za-z]) ?/ ?(?:\\partial|d) ?([A-Za-z][0-9]?)(?![A-Za-z])")
-_LATEX_TOKEN_RE = re.compile(
-    r"\\([A-Za-z]+|[,;:! {}|])|(\d+(?:\.\d*)?|\.\d+)|([A-Za-z]+)|(\*\*)|(\S)")
-_PLAIN_TOKEN_RE = re.compile(
-    r"(\*\*)|(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)|([A-Za-z][A-Za-z0-9_]*)|(\S)")
 _SIMPLE_RE = re.compile(r"[\w.]+")
 
 
-def student_formula(text: str, names: set[str]) -> Formula:
+def student_formula(text: str, names: AbstractSet[str]) -> Formula:
     """Parse a student's expression (SymPy syntax, plain text as written by hand, or LaTeX)
     with only `names` allowed. Everything goes through `solver.expr.parse` in the end."""
     return _student_formula(text, frozenset(names))
@@ -94,55 +45,25 @@ def student_formula(text: str, names: set[str]) -> Formula:
 def _student_formula(text: str, names: frozenset[str]) -> Formula:
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
-    latex = "\\" in text or "{" in text
-    if not latex:
+    if not is_latex(text):
         # The common case, SymPy syntax, needs no translation; anything else is read below.
-        plain = _plain(text)
         try:
-            return parse(plain, names=names | {EULER}, functions=GRADER_FUNCTIONS)
+            return parse(replace_all(text, UNICODE_PLAIN), names=names | {EULER},
+                         functions=ANSWER_FUNCTIONS)
         except ExprError:
             pass
-    return parse(read_text(text, names), names=names | {EULER}, functions=GRADER_FUNCTIONS)
+    return parse(read_text(text, names), names=names | {EULER}, functions=ANSWER_FUNCTIONS)
 
 
-def _plain(text: str) -> str:
-    for k, v in _UNICODE_PLAIN.items():
-        if k in text:
-            text = text.replace(k, v)
-    return text
-
-
-def read_text(text: str, names: set[str]) -> str:
+def read_text(text: str, names: AbstractSet[str]) -> str:
     """Translate what a student wrote (plain text or LaTeX) into `parse` syntax: implicit
     multiplication, tanh^2(z), |z|, 1[z > 0], dL/da, σ(z), f(z) for the activation, any case of
     a function name. Raises ExprError saying what could not be read."""
-    if len(text) > MAX_LENGTH:
-        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
-    text = unwrap_math(text)
-    latex = "\\" in text or "{" in text
-    table = _UNICODE_LATEX if latex else _UNICODE_PLAIN
-    for k, v in table.items():
-        if k in text:
-            text = text.replace(k, v)
-
-    def slash_name(m: re.Match[str]) -> str:
-        name = f"d{m[1]}_d{m[2].lower()}"
-        return f" {name} " if name in names else m[0]
-
-    text = _SLASH_DERIV_RE.sub(slash_name, text)
+    text, latex = normalise(text, names)
     try:
-        return _Reader(text, names, latex).run()
+        return _Reader(tokenize(text, latex), names, latex).run()
     except RecursionError:  # a safety net only: nesting is counted against MAX_DEPTH
         raise ExprError("formula nested too deeply") from None
-
-
-def unwrap_math(text: str) -> str:
-    """`$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]` → what is inside."""
-    text = text.strip()
-    for open_, close_ in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
-        if len(text) >= 2 * len(open_) and text.startswith(open_) and text.endswith(close_):
-            return text[len(open_):-len(close_)].strip()
-    return text
 
 
 class _Reader:
@@ -150,46 +71,11 @@ class _Reader:
     a token (`xy` is x·y); in plain text a word is (`alpha`, `dL_da`), split into the
     question's names only where it is none itself (`wx` is w·x)."""
 
-    def __init__(self, text: str, names: set[str], latex: bool):
+    def __init__(self, toks: list[Token], names: AbstractSet[str], latex: bool):
         self.names = names
         self.latex = latex
         self.depth = 0
-        self.toks: list[tuple[str, str]] = []
-        if latex:
-            for m in _LATEX_TOKEN_RE.finditer(text):
-                if m[1] is not None:
-                    if m[1] in ("{", "}"):
-                        self.toks.append(("op", m[1]))  # \{ \}: braces as brackets
-                    elif m[1] == "|" or m[1] in _BAR_CMDS:
-                        self.toks.append(("op", "|"))
-                    elif m[1] in _CMP_CMDS:
-                        self.toks.append(("op", _CMP_CMDS[m[1]]))
-                    elif m[1] not in _SPACING:
-                        self.toks.append(("cmd", m[1]))
-                elif m[2] is not None:
-                    self.toks.append(("num", m[2]))
-                elif m[3] is not None:
-                    # LaTeX mixed with plain text (`sigmoid(z) \cdot x`): a function word
-                    # stays one; any other run of letters is a product of letters, as in LaTeX.
-                    if len(m[3]) > 1 and m[3].lower() in _FUNC_WORDS:
-                        self.toks.append(("word", m[3]))
-                    else:
-                        self.toks += [("let", c) for c in m[3]]
-                elif m[4] is not None:
-                    self.toks.append(("op", "^"))
-                else:
-                    self.toks.append(("op", m[5]))
-        else:
-            for m in _PLAIN_TOKEN_RE.finditer(text):
-                if m[1] is not None:
-                    self.toks.append(("op", "^"))
-                elif m[2] is not None:
-                    self.toks.append(("num", m[2]))
-                elif m[3] is not None:
-                    self.toks.append(("word", m[3]))
-                else:
-                    self.toks.append(("op", m[4]))
-        self._join_comparisons()
+        self.toks = toks
         self.i = 0
         # `σ + zσ(1 - σ)`: where σ stands alone somewhere, σ means σ(z) throughout, and
         # `σ(1 - σ)` is a product (only `σ(z)` stays a call).
@@ -198,20 +84,11 @@ class _Reader:
                               self.toks[k + 1][1] not in ("(", "^", "{", "["))
             for k, t in enumerate(self.toks))
 
-    def _join_comparisons(self) -> None:
-        out: list[tuple[str, str]] = []
-        for tok in self.toks:
-            if tok == ("op", "=") and out and out[-1] in (("op", ">"), ("op", "<")):
-                out[-1] = ("op", out[-1][1] + "=")
-            else:
-                out.append(tok)
-        self.toks = out
-
-    def peek(self, k: int = 0) -> tuple[str, str]:
+    def peek(self, k: int = 0) -> Token:
         j = self.i + k
         return self.toks[j] if j < len(self.toks) else ("end", "")
 
-    def take(self) -> tuple[str, str]:
+    def take(self) -> Token:
         tok = self.peek()
         self.i += 1
         return tok
@@ -378,14 +255,14 @@ class _Reader:
         squeezed = word.replace("_", "")
         if squeezed in self.names:
             return squeezed
-        if word.lower() not in _GREEK_WORDS and word.lower() not in _FUNC_WORDS:
+        if word.lower() not in _GREEK_WORDS and word.lower() not in SPELLINGS:
             parts = _split_names(word, self.names)
             if parts:
                 return "*".join(parts)
         return word  # parse names it in its message: unknown name 'y' (expected one of ...)
 
     def _word(self, word: str) -> str:
-        fn = _FUNC_WORDS.get(word.lower())
+        fn = SPELLINGS.get(word.lower())
         nxt = self.peek()
         if fn is not None and word not in self.names and (
                 nxt[0] in ("num", "word", "let") or nxt[1] in ("(", "^", "|", "[") or
@@ -479,7 +356,7 @@ class _Reader:
         return f"heaviside({diff})"
 
     def _function_or_name(self, word: str, case: bool = True) -> str:
-        fn = _FUNC_WORDS.get(word.lower() if case else word)
+        fn = SPELLINGS.get(word.lower() if case else word)
         if fn is not None:
             return self._call(fn)
         if word == "e" and EULER not in self.names:
@@ -557,7 +434,7 @@ class _Reader:
         return v
 
 
-def _is_sigma(tok: tuple[str, str]) -> bool:
+def _is_sigma(tok: Token) -> bool:
     return (tok[0] == "word" and SPELLINGS.get(tok[1].lower()) == "sigmoid") or \
         tok == ("cmd", "sigma")
 
@@ -566,7 +443,7 @@ def _wrap(s: str) -> str:
     return s if _SIMPLE_RE.fullmatch(s) else f"({s})"
 
 
-def _split_names(word: str, names: set[str]) -> list[str] | None:
+def _split_names(word: str, names: AbstractSet[str]) -> list[str] | None:
     """`wx` → [w, x]; `dL_dax` → [dL_da, x]; None unless every piece is one of `names`."""
     if len(word) > 40:
         return None
@@ -601,236 +478,3 @@ _SHOWN: dict[str, str] = {}
 def _shown(formula: Formula) -> str:
     # Python's own unparser: the tree in SymPy syntax, whatever the solver's display style.
     return ast.unparse(formula.tree).replace(" ** ", "**")
-
-
-# Separators between an answer's name and its value: `f'(z) = ...`, `w ← w - ...`, `w := ...`.
-_ASSIGN = ("\\leftarrow", "\\gets", "\\approx", ":=", "←", "≈", "=")
-
-
-def split_equation(text: str) -> list[str]:
-    """`f'(z) = 1 - a^2` → ["f'(z)", "1 - a^2"]; a chain `x = y = z` gives every part. An `=`
-    inside brackets, or that belongs to <=, >=, == or !=, does not split."""
-    if len(text) > MAX_LENGTH or not any(sep in text for sep in _ASSIGN):
-        return [text]
-    parts: list[str] = []
-    start = i = depth = 0
-    while i < len(text):
-        depth += (text[i] in "([{") - (text[i] in ")]}")
-        sep = next((s for s in _ASSIGN if text.startswith(s, i)), None) \
-            if text[i] in "\\:←≈=" and depth <= 0 else None  # not inside brackets: 0.5 (=2/4)
-        if sep == "=" and ((i > 0 and text[i - 1] in "<>!=:") or text.startswith("==", i)):
-            sep = None
-        if sep is None:
-            i += 1
-            continue
-        parts.append(text[start:i])
-        i += len(sep)
-        start = i
-    parts.append(text[start:])
-    return [p.strip() for p in parts]
-
-
-_KEY_DROP_CMDS = ("\\left", "\\right", "\\bigl", "\\bigr", "\\big", "\\Big", "\\displaystyle",
-                  "\\mathrm", "\\operatorname", "\\textrm", "\\text", "\\mathit", "\\mathbf",
-                  "\\boldsymbol", "\\hat", "\\dfrac", "\\tfrac", "\\frac", "\\limits",
-                  "\\quad", "\\qquad")
-_KEY_CMP = (("\\geq", ">="), ("\\leq", "<="), ("\\ge", ">="), ("\\le", "<="), ("\\gt", ">"),
-            ("\\lt", "<"), ("≥", ">="), ("≤", "<="), ("\\partial", "d"), ("∂", "d"),
-            ("\\nabla", "grad"), ("\\sigma", "σ"), ("\\varphi", "φ"), ("\\phi", "φ"),
-            ("’", "'"), ("′", "'"), ("^{\\prime}", "'"), ("\\prime", "'"), ("²", "2"),
-            *_SUBSCRIPTS.items())
-_KEY_DROP_CHARS = str.maketrans("", "", " \t{}()[]_$*/\\·^,.:;!")
-_BRANCH_RE = re.compile(r"(?:\||for|if|when|on|where)?(z)(>=|<=|>|<)(0)$")
-
-
-def name_key(text: str) -> tuple[str, str | None]:
-    """A written name reduced to a comparable key, and the branch it states if any:
-    `\\frac{\\partial L}{\\partial w}\\Big|_{z>0}` → ("dldw", "z > 0")."""
-    t = text[:200].replace("\\left", "").replace("\\right", "")
-    for a, b in _KEY_CMP:
-        t = t.replace(a, b)
-    for cmd in _KEY_DROP_CMDS:
-        t = t.replace(cmd, "")
-    t = t.translate(_KEY_DROP_CHARS).lower()
-    m = _BRANCH_RE.search(t)
-    if m:
-        return t[:m.start()], f"{m[1]} {m[2]} {m[3]}"
-    return t, None
-
-
-def strip_branch(text: str) -> tuple[str, str | None]:
-    """`1 for z > 0`, `1 (z>0)`, `1, z > 0`, `1 \\big|_{z>0}` → ("1", "z > 0"): a branch
-    answer may state its branch after the value."""
-    for sep in (",", ";", "(", " for ", " if ", " when ", "\\text", "\\quad", "\\big",
-                "\\Big", "|"):
-        idx = text.rfind(sep)
-        if idx > 0:
-            key, branch = name_key(text[idx:])
-            if branch is not None and key == "":
-                return text[:idx].strip(), branch
-    return text, None
-
-
-_DERIV_KEY_RE = re.compile(r"[a-zσφ]+'+z?|d[a-zσφ]*z?dz|ddz[a-zσφ]*z?")
-_PARTIAL_ID_RE = re.compile(r"d([A-Za-z]\w*?)_d([A-Za-z]\w*)")
-
-
-def is_answer_name(key: str, aid: str, aliases: set[str]) -> bool:
-    """Is `key` (from name_key) a name for answer `aid`? Its id, the question's own symbol and
-    the rubric's names (`aliases`, already keys), f'(z) and d/dz forms for a derivative,
-    dL/dw and ∇_w L for a gradient, w', w_new, w for an update."""
-    if key in aliases or key == name_key(aid)[0]:
-        return True
-    if aid.startswith("derivative"):
-        return bool(_DERIV_KEY_RE.fullmatch(key))
-    m = _PARTIAL_ID_RE.fullmatch(aid.split("_pos")[0].split("_neg")[0])
-    if m:
-        return key in (f"d{m[1]}d{m[2]}".lower(), f"grad{m[2]}{m[1]}".lower())
-    base = aid.split("_new")[0]
-    if base != aid:
-        return key in (base, f"{base}new", f"{base}'", f"{base}+", f"{base}t+1")
-    return False
-# ---------------------------------------------------------------- evaluating
-
-
-class PointError(ArithmeticError):
-    """An expression has no real value at this point (log of a negative, overflow...)."""
-
-
-def eval_formula(formula: Formula, env: Mapping[str, float]) -> float:
-    """Evaluate a parsed formula with floats; PointError where it has no real value."""
-    if EULER not in env:  # cheaper than walking the tree for its names
-        env = {**env, EULER: math.e}
-    try:
-        value = float(fold(formula, float, env.__getitem__, GRADER_FLOATS, math.pow))
-    except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
-        raise PointError(str(exc)) from None
-    if not math.isfinite(value):
-        raise PointError("not finite")
-    return value
-
-
-# The table's classes, and what SymPy makes of them (Max's derivative, Min).
-_SYMPY_FLOAT: dict[type, Callable[..., float]] = {
-    **{cls: f.float for cls, f in BY_CLASS.items()}, sympy.Min: min,
-    sympy.Heaviside: lambda v, *_: ANSWER_FLOATS["heaviside"](v)}
-
-
-def eval_sympy(expr: sympy.Expr, env: Mapping[str, float]) -> float:
-    """Evaluate a (trusted, spec-derived) SymPy expression with floats."""
-    def ev(e: sympy.Basic) -> float:
-        if e.is_Number or e is sympy.E or e is sympy.pi:
-            return float(e)
-        if e.is_Symbol:
-            return env[e.name]
-        if e.is_Add:
-            return math.fsum(ev(a) for a in e.args)
-        if e.is_Mul:
-            out = 1.0
-            for a in e.args:
-                out *= ev(a)
-            return out
-        if e.is_Pow:
-            return math.pow(ev(e.base), ev(e.exp))
-        fn = _SYMPY_FLOAT.get(type(e))
-        if fn is None:
-            raise PointError(f"cannot evaluate {type(e).__name__}")
-        return fn(*(ev(a) for a in e.args))
-
-    try:
-        value = float(ev(expr))
-    except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
-        raise PointError(str(exc)) from None
-    if not math.isfinite(value):
-        raise PointError("not finite")
-    return value
-
-
-def close(a: float, b: float, rel: float) -> bool:
-    """Equal to `rel` of max(1, |a|, |b|) (the rubric's parta.symbolic.rel)."""
-    return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
-
-
-# ---------------------------------------------------------------- proving
-
-
-class _Timeout(BaseException):
-    """Raised by the alarm; a BaseException so that no `except Exception` in SymPy eats it."""
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[bool]:
-    """Interrupt the body after `seconds` (SIGALRM timer). Yields False where no hard limit can
-    be set (not the main thread, or no setitimer): callers then skip the unbounded work."""
-    usable = (seconds > 0 and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield False
-        return
-
-    def on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
-        raise _Timeout
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield True
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-class _NotReal(Exception):
-    """A step of a student's expression is not real (sqrt(-1), log(-2), (-1)**0.5)."""
-
-
-def _real(value: sympy.Expr) -> sympy.Expr:
-    if value.has(sympy.I, sympy.zoo, sympy.nan) or value.is_extended_real is False:
-        raise _NotReal
-    return value
-
-
-def _checked(fn: Callable[..., sympy.Expr]) -> Callable[..., sympy.Expr]:
-    return lambda *args: _real(fn(*args))
-
-
-_REAL_FUNCTIONS = {name: _checked(fn) for name, fn in GRADER_FUNCTIONS.items()}
-
-
-def _real_valued(expr: sympy.Expr) -> bool:
-    """No part of `expr` is known to be non-real (I, log of a negative, sqrt(-x**2 - 1)...);
-    the symbols are real, so SymPy can tell."""
-    if expr.has(sympy.I, sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-        return False
-    return not any(getattr(e, "is_extended_real", None) is False
-                   for e in sympy.preorder_traversal(expr))
-
-
-def prove_equal(student: Formula, reference: sympy.Expr,
-                definitions: Mapping[str, sympy.Expr], seconds: float) -> bool | None:
-    """True if SymPy proves student == reference (definitions substituted) within `seconds`;
-    False if the student's expression is not real-valued (answers live in the reals: sqrt(-1)**2
-    must not cancel a -1); None when it could not tell in time (or no hard limit is here)."""
-    env = {**definitions, EULER: sympy.E} if EULER not in definitions else dict(definitions)
-    try:
-        with time_limit(seconds) as enforced:
-            if not enforced:
-                return None
-            # Built with every function and power checked, since SymPy folds sqrt(-1)**2 to -1
-            # as it builds: a non-real step anywhere refuses the proof.
-            s = fold(student, exact, lambda n: env[n] if n in env else symbol(n), _REAL_FUNCTIONS,
-                     lambda base, power: _real(base ** power))
-            if not _real_valued(s):
-                return False
-            subs = {symbol(k): v for k, v in definitions.items()}
-            diff = to_elementary(s - reference.xreplace(subs))
-            # Only the quick normalisations; anything harder is left to the random points.
-            if diff == 0 or sympy.expand(diff) == 0:
-                return True
-            return None
-    except _NotReal:
-        return False
-    except _Timeout:
-        return None
-    except (TypeError, ValueError, ArithmeticError, RecursionError):
-        return None
