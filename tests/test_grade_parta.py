@@ -283,3 +283,34 @@ def test_answer_weights_and_tolerances_are_the_specs(tmp_path):
                                               "dL_dw": Fraction(5, 2)}
     assert all(sum(w.values()) == specs[q].marks for q, w in weights.items())
     assert REFS["q5"].bounds == {"xavier_bound_hidden", "xavier_bound_output"}
+
+
+# ---------------------------------------------------------------- the references' cache
+
+
+def test_references_are_built_once_for_all_they_depend_on(tmp_path):
+    from core import resources
+    from grader.parta import references
+    from solver.spec import load_all, load_spec
+
+    refs = references(RUBRIC)
+    assert references(load_rubric()) is refs  # the same content: built once per process
+    # A copy elsewhere with a comment added is the same rubric for Part A.
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(resources.path("problems", "rubric.yaml").read_text() + "# a note\n")
+    assert references(load_rubric(copy)) is refs
+    # Anything they are built from makes others: a tolerance, a spec's weights.
+    loose = _rubric_with(tmp_path, "  tolerance:\n    rel: 0.005", "  tolerance:\n    rel: 0.05")
+    assert references(loose) is not refs
+    assert references(loose).common["q1"].tolerances["z1"].rel == 0.05
+    text = (resources.path("problems", "q01_feedforward.yaml").read_text()
+            .replace("z1: {kind: numeric, weight: 0.5}", "z1: {kind: numeric, weight: 0.25}")
+            .replace("z2: {kind: numeric, weight: 0.5}", "z2: {kind: numeric, weight: 0.75}"))
+    (tmp_path / "q01_feedforward.yaml").write_text(text)
+    specs = [load_spec(tmp_path / "q01_feedforward.yaml"), *load_all()[1:]]
+    reweighted = references(load_rubric(specs=specs))
+    assert reweighted is not refs and reweighted.common["q1"].weights["z1"] == Fraction(1, 4)
+    # A student's own numbers: built once, and shared where a question has no variants.
+    mine = refs.get((7, "ada"))
+    assert refs.get((7, "ada")) is mine and mine["q6"] is refs.common["q6"]
+    assert mine["q1"].given != refs.common["q1"].given
