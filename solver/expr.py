@@ -241,6 +241,12 @@ _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
+def _called_name(node: ast.AST) -> str | None:
+    """The function a call node calls (None for any other node)."""
+    return node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+        else None
+
+
 def _small_integer(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, int) and 1 < node.value < 10
 
@@ -285,8 +291,7 @@ class Printer:
         right, rp = self._node(node.right, src)
         if op is ast.Pow:
             small = _small_integer(node.right)
-            if small and isinstance(node.left, ast.Call) and \
-                    isinstance(node.left.func, ast.Name) and node.left.func.id in _POWERED:
+            if small and isinstance(node.left, ast.Call) and _called_name(node.left) in _POWERED:
                 return self._call(node.left, src, power=right), 9
             if lp < 9:
                 left = self._paren(left)
