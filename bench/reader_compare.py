@@ -24,11 +24,12 @@ sys.path.insert(0, str(ROOT))
 
 import sympy  # noqa: E402
 
-from grader.parta import _read, prepare  # noqa: E402
+from grader.parta import prepare  # noqa: E402
+from grader.parta.answers import read_entry  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
 from grader.submission import Text  # noqa: E402
-from grader.symbolic import GRADER_FUNCTIONS  # noqa: E402
 from solver.expr import parse, to_sympy  # noqa: E402
+from solver.functions import ANSWER_FUNCTIONS  # noqa: E402
 
 
 def _points(names: set[str], n: int = 3) -> list[dict[str, float]]:
@@ -80,7 +81,7 @@ def main() -> None:
             where, text, expected = case
             qid, aid = where.split(".")
             ref = refs[qid]
-            entry = _read(ref, aid, Text(text, 1))
+            entry = read_entry(ref, aid, Text(text, 1))
             mv = _math_verify(text)
             row = tally.setdefault(cls, {"dlhw": [0, 0], "math-verify": [0, 0]})
             if cls == "refused":
@@ -93,16 +94,16 @@ def main() -> None:
                     want = sympy.Float(expected)
                     ours = sympy.Float(entry.value)
                 elif entry.kind == "formula":
-                    want = to_sympy(parse(str(expected), ref.names | {"e"}, GRADER_FUNCTIONS),
-                                    {"e": sympy.E}, GRADER_FUNCTIONS)
-                    ours = to_sympy(entry.formula, {"e": sympy.E}, GRADER_FUNCTIONS)
+                    want = to_sympy(parse(str(expected), ref.names | {"e"}, ANSWER_FUNCTIONS),
+                                    {"e": sympy.E}, ANSWER_FUNCTIONS)
+                    ours = to_sympy(entry.formula, {"e": sympy.E}, ANSWER_FUNCTIONS)
                 else:
                     want = ours = None
                 if want is None and not isinstance(expected, str):
                     want = sympy.Float(expected)
                 elif want is None:
-                    want = to_sympy(parse(str(expected), ref.names | {"e"}, GRADER_FUNCTIONS),
-                                    {"e": sympy.E}, GRADER_FUNCTIONS)
+                    want = to_sympy(parse(str(expected), ref.names | {"e"}, ANSWER_FUNCTIONS),
+                                    {"e": sympy.E}, ANSWER_FUNCTIONS)
                 ok = (ours is not None and _same(ours, want, names),
                       any(_same(m, want, names) for m in mv))
                 row["dlhw"][0] += entry.kind != "review"

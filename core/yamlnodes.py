@@ -7,6 +7,7 @@ object, and every value keeps its line and its source text (numbers stay exact).
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,12 +24,14 @@ class NodeReader:
     def __init__(self, path: Path, error_type: type[ValueError]):
         self.path = path
         self.error_type = error_type
+        self.text = ""  # the file's text, once loaded
 
     def load(self) -> yaml.Node:
         try:
             text = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise self.error_type(f"{self.path}: cannot read: {exc}") from None
+        self.text = text
         try:
             root = yaml.compose(text, Loader=_LOADER)
         except yaml.YAMLError as exc:
@@ -44,8 +47,8 @@ class NodeReader:
         line = node.start_mark.line + 1 if node is not None else 1
         return self.error_type(f"{self.path}:{line}: {where}: {msg}")
 
-    def mapping(self, node: yaml.Node, where: str, required: set[str] = frozenset(),
-                optional: set[str] | None = None) -> dict[str, yaml.Node]:
+    def mapping(self, node: yaml.Node, where: str, required: AbstractSet[str] = frozenset(),
+                optional: AbstractSet[str] | None = None) -> dict[str, yaml.Node]:
         """A mapping with text keys; `optional=None` accepts any further key."""
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, where, "expected a mapping")

@@ -14,6 +14,7 @@ from pathlib import Path
 from grader.course import Course
 from grader.kinds import Item
 from grader.overrides import Overrides
+from grader.parta import Grouping, References
 from grader.rubric import Rubric, load_rubric
 
 SEED_ENV = "DLHW_PERTURB_SEED"
@@ -51,6 +52,8 @@ class RunContext:
     missing: dict[str, str] = field(default_factory=dict)
     seed: int = 0  # the secret seed of the perturbed test copies
     template: dict | None = None  # the Part B notebook template (nets.notebook)
+    references: References | None = None  # Part A's, built from the rubric (grader.parta)
+    grouping: Grouping | None = None  # how wrong Part A answers are grouped and diagnosed
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -75,11 +78,10 @@ class RunContext:
                     template = template_notebook()
                 except ImportError:  # nets' notebook generator unavailable
                     template = None
-        if "A" in parts:
-            parta.prepare(rubric)  # the references, computed here once for every worker
         return cls(rubric, parts, course, overrides or Overrides(None), data_dir, threads,
                    missing or {}, perturbation_seed() if seed is None else seed,
-                   template)  # type: ignore[arg-type]
+                   template,  # type: ignore[arg-type]
+                   parta.references(rubric), parta.load_grouping())
 
 
 def for_submissions(path: Path, *, batch: bool, rubric: Path | None = None,

@@ -84,10 +84,10 @@ def judge(ev: Evidence) -> Result:
     if "A" in ctx.parts:
         overrides = ctx.overrides.for_student(sub.id, sub.path.name)
         notes = dict(sub.answer_notes)
+        refs = ctx.references or parta.references(rubric)
         items += _guarded(lambda: parta.grade_parta(sub.answers, notes, rubric, answers_problem,
-                                                    variant, overrides),
-                          [(q, r.spec.title, "A", r.spec.marks)
-                           for q, r in parta.prepare(rubric).items()])
+                                                    variant, overrides, refs, ctx.grouping),
+                          [(q, r.spec.title, "A", r.spec.marks) for q, r in refs.get().items()])
     for item in items_of(ctx):
         items += _guarded(lambda i=item: [_grade_item(i, ev)],  # type: ignore[misc]
                           [(item.id, item.title, item.letter, item.marks)])

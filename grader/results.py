@@ -70,6 +70,8 @@ class AnswerMark:
     max_score: Fraction
     feedback: str
     submitted: str | None = None  # what the student wrote, as text
+    # A wrong answer's group among the class's (its value to the site's figures, a formula's
+    # values at the grader's points) and what it most likely is (grader.parta.diagnosis).
     group: tuple[str, ...] = ()
     diagnosis: str = ""
 

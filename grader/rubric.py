@@ -1,14 +1,16 @@
 """The marking rubric (problems/rubric.yaml) as typed, frozen data, validated on load.
 
-Every error names the file, the line and the field. Weights are checked against the specs: each
-question's weights cover exactly its answers and add up to its marks.
+Every error names the file, the line and the field. Part A's section is policy only: each
+answer's weight, tolerance and names are beside it in its question's spec (solver.spec checks
+that the weights add up to the question's marks); here the questions' marks must add up to 50.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -19,7 +21,9 @@ from core.yamlnodes import NodeReader
 from grader.items import read_items
 from grader.kinds import Item
 from grader.references import load_references
-from solver.spec import Spec, load_all
+from solver.spec import AnswerTolerance, Spec, load_all
+
+PART_MARKS = {"parta": 50, "partb": 25, "partc": 25}
 
 
 class RubricError(DlhwError, ValueError):
@@ -28,7 +32,7 @@ class RubricError(DlhwError, ValueError):
 
 @dataclass(frozen=True)
 class Tolerance:
-    """How close a numeric answer must be to the reference (grader.numeric.accepted_interval)."""
+    """How close a numeric answer must be to the reference (grader.parta.numbers)."""
 
     rel: float
     abs: float
@@ -45,23 +49,33 @@ class Symbolic:
 
 @dataclass(frozen=True)
 class Reading:
-    """How Part A answers are read: which answers are a uniform bound (±r and U(-r, r) read as
-    r), and further names a student may write left of '=' (question id → answer id → names)."""
+    """How Part A answers are read; the names and bounds of each answer are in its spec."""
 
     chain_rel: float  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
-    bounds: dict[str, frozenset[str]] = field(default_factory=dict)
-    names: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PartA:
+    """Part A's policy (rubric.yaml) over its questions (the specs it was validated against):
+    each answer's weight and tolerance are its spec's, over the rubric's default tolerance."""
+
     follow_through_share: Fraction
     imprecise_share: Fraction
     show_interval: bool
     symbolic: Symbolic
-    weights: dict[str, dict[str, Fraction]]
-    tolerances: dict[str, dict[str, Tolerance]]  # question id → numeric answer id → tolerance
+    tolerance: Tolerance  # the default, for numeric answers that declare none of their own
     reading: Reading
+    questions: tuple[Spec, ...]  # in question order
+    weights: dict[str, dict[str, Fraction]]  # question id → answer id → its marks
+    tolerances: dict[str, dict[str, Tolerance]]  # question id → numeric answer id → tolerance
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of all that Part A's references are built from: the questions' files, the
+        weights and tolerances, and the symbolic and reading settings (grader.parta)."""
+        parts = [(s.id, s.digest) for s in self.questions]
+        text = repr((parts, self.weights, self.tolerances, self.symbolic, self.reading))
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -97,11 +111,55 @@ def load_rubric(path: Path | None = None, specs: list[Spec] | None = None,
     return Rubric(path, parta, tuple(items), limit)
 
 
+# Fields that moved from the rubric into each question's spec (problems/qNN_*.yaml).
+_MOVED = {
+    "parta.weights": "an answer's weight is `weight:` beside it in its question's spec "
+                     "(without one, the answers share the question's marks evenly)",
+    "parta.tolerance.answers": "an answer's own tolerance is `tolerance:` beside it in its "
+                               "question's spec",
+    "parta.reading.names": "an answer's further names are `aliases:` beside it in its "
+                           "question's spec",
+    "parta.reading.bounds": "a bound answer says `bound: true` beside it in its question's spec",
+}
+
+
+def _section(r: NodeReader, node: yaml.Node, where: str, required: set[str],
+             optional: set[str]) -> dict[str, yaml.Node]:
+    """A mapping of the rubric, with a pointer to the spec for a key that moved there."""
+    m = r.mapping(node, where)
+    for key, value in m.items():
+        if f"{where}.{key}" in _MOVED:
+            raise r.fail(value, f"{where}.{key}", f"moved: {_MOVED[f'{where}.{key}']}")
+    return r.mapping(node, where, required, optional)
+
+
 def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
-    m = r.mapping(node, "parta", {"follow_through_share", "imprecise_share", "show_interval",
-                                  "tolerance", "symbolic", "weights", "reading"}, set())
-    s = r.mapping(m["symbolic"], "parta.symbolic",
-                  {"points", "rel", "time_limit_s", "exact_time_limit_s"}, set())
+    m = _section(r, node, "parta", {"follow_through_share", "imprecise_share", "show_interval",
+                                    "tolerance", "symbolic", "reading"}, set())
+    total = sum(spec.marks for spec in specs)
+    if total != PART_MARKS["parta"]:
+        raise r.fail(node, "parta", f"the questions' marks (their specs' `marks:`) add up to "
+                     f"{total}, expected {PART_MARKS['parta']}")
+    default = _tolerance(r, _section(r, m["tolerance"], "parta.tolerance", _TOLERANCE_KEYS,
+                                     set()), "parta.tolerance")
+    reading = _section(r, m["reading"], "parta.reading", {"chain_rel"}, set())
+    return PartA(
+        follow_through_share=r.number(m["follow_through_share"],
+                                      "parta.follow_through_share", 0, 1),
+        imprecise_share=r.number(m["imprecise_share"], "parta.imprecise_share", 0, 1),
+        show_interval=r.boolean(m["show_interval"], "parta.show_interval"),
+        symbolic=_symbolic(r, m["symbolic"]), tolerance=default,
+        reading=Reading(float(r.number(reading["chain_rel"], "parta.reading.chain_rel", 0, 1))),
+        questions=tuple(specs),
+        weights={s.id: {aid: a.weight for aid, a in s.answers.items()} for s in specs},
+        tolerances={s.id: {aid: _over(default, a.tolerance) for aid, a in s.answers.items()
+                           if a.kind == "numeric"} for s in specs},
+    )
+
+
+def _symbolic(r: NodeReader, node: yaml.Node) -> Symbolic:
+    s = r.mapping(node, "parta.symbolic", {"points", "rel", "time_limit_s", "exact_time_limit_s"},
+                  set())
     symbolic = Symbolic(
         points=int(r.number(s["points"], "parta.symbolic.points", 2, 50)),
         rel=float(r.number(s["rel"], "parta.symbolic.rel", 0, 1)),
@@ -112,97 +170,23 @@ def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
     if symbolic.exact_time_limit_s >= symbolic.time_limit_s:
         raise r.fail(s["exact_time_limit_s"], "parta.symbolic.exact_time_limit_s",
                      "expected less than time_limit_s")
-    wnode = m["weights"]
-    by_id = {spec.id: spec for spec in specs}
-    weights: dict[str, dict[str, Fraction]] = {}
-    for qid, qnode in r.mapping(wnode, "parta.weights").items():
-        where = f"parta.weights.{qid}"
-        if qid not in by_id:
-            raise r.fail(qnode, where, f"no such question (expected one of {', '.join(by_id)})")
-        spec = by_id[qid]
-        q = r.mapping(qnode, where, set(spec.answers), set())
-        weights[qid] = {aid: r.number(q[aid], f"{where}.{aid}", 0, spec.marks)
-                        for aid in spec.answers}
-        total = sum(weights[qid].values(), Fraction(0))
-        if total != spec.marks:
-            raise r.fail(qnode, where, f"weights add up to {float(total):g}, expected the "
-                         f"question's {spec.marks} marks")
-    for qid in by_id.keys() - weights.keys():
-        raise r.fail(wnode, f"parta.weights.{qid}", "missing: every question needs its split")
-    return PartA(
-        follow_through_share=r.number(m["follow_through_share"],
-                                      "parta.follow_through_share", 0, 1),
-        imprecise_share=r.number(m["imprecise_share"], "parta.imprecise_share", 0, 1),
-        show_interval=r.boolean(m["show_interval"], "parta.show_interval"),
-        symbolic=symbolic, weights=weights, tolerances=_tolerances(r, m["tolerance"], by_id),
-        reading=_reading(r, m["reading"], by_id),
-    )
+    return symbolic
 
 
 _TOLERANCE_KEYS = {"rel", "abs", "sigfigs"}
 
 
-def _tolerance(r: NodeReader, m: dict[str, yaml.Node], where: str, base: Tolerance | None
-               ) -> Tolerance:
-    """The fields of `m` (all three, or with `base` any of them over it)."""
-    def get(key: str, read: Callable[[yaml.Node, str], object]) -> object:
-        return read(m[key], f"{where}.{key}") if key in m else getattr(base, key)
-
-    tol = Tolerance(
-        rel=float(get("rel", lambda n, w: r.number(n, w, 0, 1))),
-        abs=float(get("abs", lambda n, w: r.number(n, w, 0))),
-        sigfigs=int(get("sigfigs", r.integer)),
-    )
+def _tolerance(r: NodeReader, m: dict[str, yaml.Node], where: str) -> Tolerance:
+    tol = Tolerance(rel=float(r.number(m["rel"], f"{where}.rel", 0, 1)),
+                    abs=float(r.number(m["abs"], f"{where}.abs", 0)),
+                    sigfigs=r.integer(m["sigfigs"], f"{where}.sigfigs"))
     if tol.sigfigs < 1:
         raise r.fail(m["sigfigs"], f"{where}.sigfigs", "expected at least 1")
     return tol
 
 
-def _tolerances(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]
-                ) -> dict[str, dict[str, Tolerance]]:
-    """The default tolerance, and per-answer overrides, for every numeric answer."""
-    where = "parta.tolerance"
-    m = r.mapping(node, where, _TOLERANCE_KEYS, {"answers"})
-    default = _tolerance(r, m, where, None)
-    out = {qid: {aid: default for aid, a in spec.answers.items() if a.kind == "numeric"}
-           for qid, spec in by_id.items()}
-    for qid, qnode in (r.mapping(m["answers"], f"{where}.answers").items()
-                       if "answers" in m else []):
-        qwhere = f"{where}.answers.{qid}"
-        if qid not in by_id:
-            raise r.fail(qnode, qwhere, f"no such question (expected one of {', '.join(by_id)})")
-        for aid, anode in r.mapping(qnode, qwhere, set(), set(out[qid])).items():
-            out[qid][aid] = _tolerance(r, r.mapping(anode, f"{qwhere}.{aid}", set(),
-                                                    _TOLERANCE_KEYS), f"{qwhere}.{aid}", default)
-    return out
-
-
-def _reading(r: NodeReader, node: yaml.Node, by_id: dict[str, Spec]) -> Reading:
-    m = r.mapping(node, "parta.reading", {"chain_rel"}, {"bounds", "names"})
-
-    def answers(qid: str, qnode: yaml.Node, where: str) -> Spec:
-        if qid not in by_id:
-            raise r.fail(qnode, where, f"no such question (expected one of {', '.join(by_id)})")
-        return by_id[qid]
-
-    bounds: dict[str, frozenset[str]] = {}
-    for qid, qnode in (r.mapping(m["bounds"], "parta.reading.bounds").items()
-                       if "bounds" in m else []):
-        where = f"parta.reading.bounds.{qid}"
-        spec = answers(qid, qnode, where)
-        ids = [r.string(n, where) for n in r.seq(qnode, where)]
-        for aid, n in zip(ids, r.seq(qnode, where)):
-            if aid not in spec.answers:
-                raise r.fail(n, where, f"{aid!r} is not an answer of {qid}")
-        bounds[qid] = frozenset(ids)
-    names: dict[str, dict[str, tuple[str, ...]]] = {}
-    for qid, qnode in (r.mapping(m["names"], "parta.reading.names").items()
-                       if "names" in m else []):
-        where = f"parta.reading.names.{qid}"
-        spec = answers(qid, qnode, where)
-        names[qid] = {}
-        for aid, anode in r.mapping(qnode, where, set(), set(spec.answers)).items():
-            names[qid][aid] = tuple(r.string(n, f"{where}.{aid}")
-                                    for n in r.seq(anode, f"{where}.{aid}"))
-    chain_rel = float(r.number(m["chain_rel"], "parta.reading.chain_rel", 0, 1))
-    return Reading(chain_rel, bounds, names)
+def _over(default: Tolerance, own: AnswerTolerance) -> Tolerance:
+    """An answer's own tolerance (its spec's, validated there) over the rubric's default."""
+    return Tolerance(rel=default.rel if own.rel is None else own.rel,
+                     abs=default.abs if own.abs is None else own.abs,
+                     sigfigs=default.sigfigs if own.sigfigs is None else own.sigfigs)

@@ -69,39 +69,53 @@ def read_yaml(path: Path, max_bytes: int = MAX_YAML_BYTES) -> yaml.Node | None:
     return parse_yaml(read_file(path, max_bytes), Path(path).name)
 
 
+# libyaml parses the same events and nodes many times faster; its error messages differ, so a
+# file it refuses is read again by PyYAML's own parser, whose messages are the ones shown.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_yaml(data: bytes, fname: str) -> yaml.Node | None:
     """Compose YAML bytes into nodes after checking their events, depth, tags and aliases."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FileError(f"{fname}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    depth = 0
     try:
-        for n, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader)):
-            line = event.start_mark.line + 1
-            if n > MAX_YAML_EVENTS:
-                raise FileError(f"{fname}:{line}: too many YAML items "
-                                f"(expected at most {MAX_YAML_EVENTS})")
-            if isinstance(event, yaml.AliasEvent):
-                raise FileError(f"{fname}:{line}: YAML alias *{shown(event.anchor)} is not "
-                                "allowed (write the value out)")
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_YAML_DEPTH:
-                    raise FileError(f"{fname}:{line}: lists or mappings nested more than "
-                                    f"{MAX_YAML_DEPTH} deep")
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-            tag = getattr(event, "tag", None)
-            if tag is not None and tag not in ("!", *_PLAIN_TAGS):
-                raise FileError(f"{fname}:{line}: YAML tag {shown(tag)!r} is not allowed "
-                                "(expected plain numbers, text, lists and mappings)")
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return _checked(text, fname, _FAST_LOADER)
+    except yaml.YAMLError:
+        pass
+    try:
+        return _checked(text, fname, yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise FileError(f"{fname}:{line}: not valid YAML: {problem}") from None
+
+
+def _checked(text: str, fname: str, loader: type) -> yaml.Node | None:
+    """`text` composed by `loader`, once its events passed the checks (a FileError if not)."""
+    depth = 0
+    for n, event in enumerate(yaml.parse(text, Loader=loader)):
+        line = event.start_mark.line + 1
+        if n > MAX_YAML_EVENTS:
+            raise FileError(f"{fname}:{line}: too many YAML items "
+                            f"(expected at most {MAX_YAML_EVENTS})")
+        if isinstance(event, yaml.AliasEvent):
+            raise FileError(f"{fname}:{line}: YAML alias *{shown(event.anchor)} is not "
+                            "allowed (write the value out)")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise FileError(f"{fname}:{line}: lists or mappings nested more than "
+                                f"{MAX_YAML_DEPTH} deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag not in ("!", *_PLAIN_TAGS):
+            raise FileError(f"{fname}:{line}: YAML tag {shown(tag)!r} is not allowed "
+                            "(expected plain numbers, text, lists and mappings)")
+    return yaml.compose(text, Loader=loader)
 
 
 def value_of(node: yaml.Node) -> Value:

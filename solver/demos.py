@@ -17,6 +17,7 @@ import sympy
 
 from core.numfmt import SIGFIGS
 from solver.functions import float_sigmoid
+from solver.numbers import show
 from solver.spec import Spec, SpecError
 
 FLOAT_SIGFIGS = 15  # a demonstration trains in doubles: no more figures than they carry
@@ -97,8 +98,6 @@ def train_xor(start: Mapping[str, float], eta: float, max_epochs: int, tol: floa
 
 def init_symmetry(spec: Spec, given: Mapping[str, sympy.Rational], sigfigs: int) -> DemoTable:
     """Zero vs Xavier initialisation on XOR with q1's 2-2-1 network, each trained to a stop."""
-    from solver.numbers import show
-
     p = spec.demo
     try:
         eta, epochs, seed, tol = (float(p["eta"]), int(p["epochs"]), int(p["seed"]),

@@ -4,8 +4,9 @@ A derivation starts from the unevaluated derivative d/dz[f] and applies one diff
 at a time (sum, constant multiple, product, quotient, power, exponential, logarithm, hyperbolic
 functions, the definitions of tanh, sech and σ, a piecewise branch) until no derivative is left.
 Each rule rewrites derivative nodes only, and each rewrite is proven equal to the node it
-replaces (SymPy's own `diff`, then `_identical`), so a wrong rule cannot print: the whole line
-equals the previous one by substitution of equals. Nothing here knows about any question.
+replaces (SymPy's own `diff`, then `solver.identity.identical`), so a wrong rule cannot print:
+the whole line equals the previous one by substitution of equals. Nothing here knows about any
+question.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import sympy
 from sympy import Derivative
 
 from core.errors import DlhwError
-from solver.functions import sigmoid, to_elementary
+from solver.functions import BY_CLASS, Definition, Outer, to_elementary
+from solver.identity import identical
 
 MAX_STEPS = 40
 
@@ -52,7 +54,9 @@ class DStep:
     expr: sympy.Expr  # the whole expression after the rule, derivatives left unevaluated
 
 
-_PIECEWISE = (sympy.Max, sympy.Min, sympy.Abs, sympy.Heaviside, sympy.sign)
+# The table's piecewise classes, and those SymPy makes of them (Max's derivative, Min).
+_PIECEWISE = (*(c for c, f in BY_CLASS.items() if f.piecewise), sympy.Min, sympy.Heaviside,
+              sympy.sign)
 
 
 def _d(f: sympy.Expr, v: sympy.Symbol) -> sympy.Expr:
@@ -107,30 +111,23 @@ def _rule(f: sympy.Expr, v: sympy.Symbol, branch: Branch | None
     raise DerivationError(f"no differentiation rule for {f.func.__name__}")
 
 
-# Functions differentiated directly: (rule name, the outer derivative at the argument).
+# The table's derivative rules by SymPy class (solver.functions): functions differentiated
+# directly, with the outer derivative at the argument, and functions first replaced by their
+# definition.
 _OUTER: dict[type, tuple[str, Callable[[sympy.Expr], sympy.Expr]]] = {
-    sympy.exp: ("exponential rule", sympy.exp),
-    sympy.log: ("logarithm rule", lambda g: 1 / g),
-    sympy.sinh: ("sinh rule", sympy.cosh),
-    sympy.cosh: ("cosh rule", sympy.sinh),
-}
-# Functions first replaced by their definition (the step a student is taught to write).
+    cls: (f.rule.rule, f.rule.derivative) for cls, f in BY_CLASS.items()
+    if isinstance(f.rule, Outer)}
 _DEFINITIONS: dict[type, tuple[str, Callable[[sympy.Expr], sympy.Expr]]] = {
-    sympy.tanh: (r"definition $\tanh z = \sinh z/\cosh z$",
-                 lambda g: sympy.sinh(g) / sympy.cosh(g)),
-    sympy.sech: (r"definition $\operatorname{sech} z = 1/\cosh z$", lambda g: 1 / sympy.cosh(g)),
-    sigmoid: (r"definition $\sigma(z) = 1/(1 + e^{-z})$", lambda g: 1 / (1 + sympy.exp(-g))),
-}
+    cls: (f.rule.rule, f.rule.body) for cls, f in BY_CLASS.items()
+    if isinstance(f.rule, Definition)}
 
 
 @cache
 def _proven(node: sympy.Expr, rewrite: sympy.Expr, branch: Branch | None) -> bool:
-    from solver.engine import _identical
-
     left, right = node.doit(), rewrite.doit()
     if branch is not None:
         left, right = branch.restrict(left), branch.restrict(right)
-    return _identical(to_elementary(left), to_elementary(right))
+    return identical(to_elementary(left), to_elementary(right))
 
 
 @cache  # a class of 500 variants derives each formula once (it has no numbers in it)

@@ -14,16 +14,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from functools import cache
 
+import mpmath
 import sympy
 
 from core.errors import DlhwError
 from core.numfmt import SIGFIGS
 from solver import demos
 from solver.derive import Branch, DerivationError, DStep, derive
-from solver.expr import ExprError, Formula, from_sympy, symbol, to_sympy
-from solver.functions import to_elementary
+from solver.expr import ExprError, Formula, exact, from_sympy, symbol, to_sympy
+from solver.identity import identical
 from solver.numbers import Num, NumberError, settle, to_mpf
 from solver.numbers import evaluate as evaluate_exact
 from solver.spec import Answer, Condition, Convention, Note, Spec, SpecError, Step
@@ -118,8 +118,6 @@ def solve(spec: Spec, overrides: Mapping[str, str] | None = None,
 
 def _holds(cond: Condition, values: Mapping[str, Num]) -> bool:
     """Whether `cond` holds at `values` (exactly where the values are rational)."""
-    import mpmath
-
     if not cond.formula.names <= values.keys():
         return False  # it speaks of a symbolic step: no number to judge
     with mpmath.workdps(60):
@@ -139,8 +137,6 @@ MAX_MAGNITUDE = sympy.Integer(10) ** 300
 
 def _decimal(spec: Spec, name: str, text: str) -> sympy.Rational:
     """A --set value: a decimal (0.6, -1e-3) or a fraction of two (-2/7), kept exact."""
-    from solver.expr import exact
-
     num, slash, den = text.strip().partition("/")
     try:
         value = exact(num.strip()) / (exact(den.strip()) if slash else 1)
@@ -176,13 +172,15 @@ def _arithmetic_only(spec: Spec, steps: list[Step]) -> bool:
 
 
 def is_diff(formula: Formula) -> bool:
-    return "diff" in {n.func.id for n in ast.walk(formula.tree) if isinstance(n, ast.Call)}
+    return "diff" in {n.func.id for n in ast.walk(formula.tree)
+                      if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
 
 
 def _derivation(spec: Spec, step: Step) -> tuple[DStep, ...]:
     """The rule-by-rule derivation of a step whose formula is diff(f, v); () for other steps."""
     tree = step.formula.tree
-    if not (isinstance(tree, ast.Call) and tree.func.id == "diff" and len(tree.args) == 2
+    if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)
+            and tree.func.id == "diff" and len(tree.args) == 2
             and isinstance(tree.args[1], ast.Name)):
         return ()
     f = to_sympy(Formula(step.formula.text, tree.args[0]))
@@ -276,6 +274,7 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
     for aid, answer in spec.answers.items():
         r = by_id[aid]
         if answer.kind == "numeric" and r.exact is None:
+            assert r.symbolic is not None
             unknown = r.symbolic.xreplace({symbol(k): v for k, v in given.items()}).free_symbols
             raise SolveError(f"{spec.path}: answers.{aid}: declared numeric but depends on "
                              f"{', '.join(sorted(map(str, unknown)))}")
@@ -288,21 +287,10 @@ def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sy
 
 def _prove_equal(spec: Spec, step: Step, raw: sympy.Expr, form: sympy.Expr,
                  full: Mapping[sympy.Symbol, sympy.Expr]) -> None:
-    if not _identical(raw.xreplace(full), form.xreplace(full)):
+    if not identical(raw.xreplace(full), form.xreplace(full)):
+        assert step.form is not None
         raise SolveError(f"{spec.path}: steps.{step.id}.form: {step.form.text!r} is not equal "
                          f"to {step.formula.text!r}")
-
-
-@cache
-def _identical(left: sympy.Expr, right: sympy.Expr) -> bool:
-    # The identity holds for all values, so a class of 500 variants proves it once.
-    diff = to_elementary(left - right)
-    if diff == 0 or sympy.expand(diff) == 0:
-        return True
-    # Hyperbolic functions in exponentials: then a rational function of e^z, which cancel
-    # settles far faster than simplify's trigonometric search.
-    in_exp = diff.rewrite(sympy.exp)
-    return sympy.cancel(sympy.expand(in_exp)) == 0 or sympy.simplify(diff) == 0
 
 
 def _to_float(expr: sympy.Expr) -> float:
@@ -327,6 +315,7 @@ def _illustrate(spec: Spec, solution: Solution, case: Mapping[str, sympy.Rationa
             point = numbers.get(symbol(cond.name))
             if point is None or not cond.holds(_to_float(point)):
                 continue
+        assert result.exact is not None
         val = result.exact.xreplace(numbers)
         if not val.free_symbols:
             values[aid] = _to_float(val)

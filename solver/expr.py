@@ -14,16 +14,17 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sympy
 from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
 from core.errors import DlhwError
-from solver.functions import FLOAT_FUNCTIONS, SPEC_FUNCTIONS
+from solver.functions import FLOAT_FUNCTIONS, REGISTRY, SPEC_FUNCTIONS
 
 T = TypeVar("T")
 MAX_LENGTH = 2000
@@ -57,14 +58,15 @@ class Formula:
 
 
 def _called(tree: ast.AST) -> set[str]:
-    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return {n.func.id for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
 
 
 _ALLOWED_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
 
 
-def parse(text: str, names: set[str] | None = None, functions: Mapping[str, object] = SPEC_FUNCTIONS
-          ) -> Formula:
+def parse(text: str, names: AbstractSet[str] | None = None,
+          functions: Mapping[str, object] = SPEC_FUNCTIONS) -> Formula:
     """Parse `text` into a Formula, accepting only arithmetic, known functions and known names.
 
     `names=None` accepts any plain identifier (used for specs, whose names are checked later).
@@ -85,7 +87,8 @@ def parse(text: str, names: set[str] | None = None, functions: Mapping[str, obje
     return Formula(text=source, tree=tree)
 
 
-def _check(node: ast.AST, source: str, names: set[str] | None, functions: Mapping[str, object],
+def _check(node: ast.AST, source: str, names: AbstractSet[str] | None,
+           functions: Mapping[str, object],
            depth: int) -> None:
     if depth > MAX_DEPTH:
         raise ExprError("formula nested too deeply")
@@ -171,8 +174,8 @@ def fold(formula: Formula, number: Callable[[str], T], name: Callable[[str], T],
         if isinstance(node, ast.BinOp):
             return binary[type(node.op)](walk(node.left), walk(node.right))
         if isinstance(node, ast.UnaryOp):
-            inner = walk(node.operand)
-            return -inner if isinstance(node.op, ast.USub) else inner
+            inner: Any = walk(node.operand)
+            return operator.neg(inner) if isinstance(node.op, ast.USub) else inner
         if isinstance(node, ast.Constant):
             return number(ast.get_source_segment(source, node) or repr(node.value))
         if isinstance(node, ast.Name):
@@ -184,7 +187,8 @@ def fold(formula: Formula, number: Callable[[str], T], name: Callable[[str], T],
 
 
 def to_sympy(formula: Formula, env: Mapping[str, sympy.Expr] | None = None,
-             functions: Mapping[str, object] = SPEC_FUNCTIONS) -> sympy.Expr:
+             functions: Mapping[str, Callable[..., sympy.Expr]] = SPEC_FUNCTIONS
+             ) -> sympy.Expr:
     """The exact SymPy expression; names found in `env` are replaced by their expressions."""
     env = env or {}
     return fold(formula, exact, lambda n: env[n] if n in env else symbol(n), functions)
@@ -229,13 +233,18 @@ def plain_name(name: str, overrides: Mapping[str, str] | None = None) -> str:
     return GREEK_PLAIN.get(name, name)
 
 
-_LATEX_FUNCS = {"tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh",
-                "sech": r"\operatorname{sech}",
-                "log": r"\ln", "ln": r"\ln", "sigmoid": r"\sigma", "max": r"\max", "Max": r"\max"}
-_PLAIN_FUNCS = {"sigmoid": "σ", "log": "ln", "Max": "max"}
-_POWERED = {"tanh", "sinh", "cosh", "sech", "sigmoid", "log", "ln"}  # written f^n(z)
+# How the table's functions print (solver.functions); others as \operatorname{name}.
+_LATEX_FUNCS = {n: f.latex for f in REGISTRY if f.latex for n in f.names}
+_PLAIN_FUNCS = {n: f.plain for f in REGISTRY if f.plain for n in f.names}
+_POWERED = {n for f in REGISTRY if f.powered for n in f.names}  # written f^n(z)
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def _called_name(node: ast.AST) -> str | None:
+    """The function a call node calls (None for any other node)."""
+    return node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+        else None
 
 
 def _small_integer(node: ast.AST) -> bool:
@@ -282,7 +291,7 @@ class Printer:
         right, rp = self._node(node.right, src)
         if op is ast.Pow:
             small = _small_integer(node.right)
-            if small and isinstance(node.left, ast.Call) and node.left.func.id in _POWERED:
+            if small and isinstance(node.left, ast.Call) and _called_name(node.left) in _POWERED:
                 return self._call(node.left, src, power=right), 9
             if lp < 9:
                 left = self._paren(left)

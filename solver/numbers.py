@@ -13,18 +13,19 @@ is only the CLI's `--precision` flag (which sets sigfigs) and mpmath's working p
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
+from typing import TypeAlias
 
 import mpmath
 
 from core.errors import DlhwError
 from solver.expr import Formula, fold
+from solver.functions import REGISTRY, DomainError, Function, to_mpf
 
-Num = Fraction | mpmath.mpf
+Num: TypeAlias = Fraction | mpmath.mpf
 MAX_DPS = 4000
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -34,62 +35,31 @@ class NumberError(DlhwError, ValueError):
     cannot be settled to the digits asked for."""
 
 
-def to_mpf(v: Num) -> mpmath.mpf:
-    return mpmath.mpf(v.numerator) / v.denominator if isinstance(v, Fraction) else v
-
-
 def _real(v: object, what: str) -> mpmath.mpf:
     if not isinstance(v, mpmath.mpf) or not mpmath.isfinite(v):
         raise NumberError(f"{what} is not a finite real number")
     return v
 
 
-def _lift(exact: Callable[[Fraction], Fraction | None], name: str, f: Callable
-          ) -> Callable[[Num], Num]:
-    """A function on exact or mpmath numbers: `exact` may answer rationals it knows exactly."""
-    def call(v: Num) -> Num:
-        if isinstance(v, Fraction):
-            known = exact(v)
+def _lift(f: Function, name: str) -> Callable[..., Num]:
+    """`f` on exact or mpmath numbers: exact where its table entry knows the value exactly."""
+    def call(*args: Num) -> Num:
+        if f.exact is not None and (f.piecewise or all(isinstance(a, Fraction) for a in args)):
+            try:
+                known = f.exact(*args)
+            except DomainError as exc:
+                raise NumberError(str(exc)) from None
             if known is not None:
                 return known
-        return _real(f(to_mpf(v)), f"{name}({mpmath.nstr(to_mpf(v), 6)})")
+        assert f.mp is not None
+        shown = ", ".join(mpmath.nstr(to_mpf(a), 6) for a in args)
+        return _real(f.mp(*(to_mpf(a) for a in args)), f"{name}({shown})")
     return call
 
 
-def _sqrt_exact(v: Fraction) -> Fraction | None:
-    if v < 0:
-        raise NumberError(f"sqrt of the negative number {v}")
-    rn, rd = math.isqrt(v.numerator), math.isqrt(v.denominator)
-    return Fraction(rn, rd) if rn * rn == v.numerator and rd * rd == v.denominator else None
-
-
-def _log_exact(v: Fraction) -> Fraction | None:
-    if v <= 0:
-        raise NumberError(f"log of the non-positive number {v}")
-    return Fraction(0) if v == 1 else None
-
-
-def _at_zero(value: int) -> Callable[[Fraction], Fraction | None]:
-    return lambda v: Fraction(value) if v == 0 else None
-
-
-def _sigmoid(v: mpmath.mpf) -> mpmath.mpf:
-    return 1 / (1 + mpmath.exp(-v))
-
-
+# The spec functions on exact or mpmath numbers (solver.functions holds their forms).
 FUNCTIONS: dict[str, Callable[..., Num]] = {
-    "exp": _lift(_at_zero(1), "exp", mpmath.exp),
-    "log": _lift(_log_exact, "log", mpmath.log),
-    "ln": _lift(_log_exact, "ln", mpmath.log),
-    "sqrt": _lift(_sqrt_exact, "sqrt", mpmath.sqrt),
-    "sinh": _lift(_at_zero(0), "sinh", mpmath.sinh),
-    "cosh": _lift(_at_zero(1), "cosh", mpmath.cosh),
-    "tanh": _lift(_at_zero(0), "tanh", mpmath.tanh),
-    "sech": _lift(_at_zero(1), "sech", mpmath.sech),
-    "sigmoid": _lift(lambda v: Fraction(1, 2) if v == 0 else None, "sigmoid", _sigmoid),
-    "abs": abs, "Abs": abs,
-    "max": lambda *a: max(a, key=to_mpf), "Max": lambda *a: max(a, key=to_mpf),
-}
+    name: _lift(f, name) for f in REGISTRY if f.specs for name in f.names}
 
 
 def _arith(op: Callable[[object, object], object]) -> Callable[[Num, Num], Num]:
@@ -212,6 +182,7 @@ def rounded_figures(value: Num | float, sigfigs: int) -> tuple[bool, str, int]:
         d = Context(prec=sigfigs, rounding=ROUND_HALF_EVEN).divide(Decimal(value.numerator),
                                                                Decimal(value.denominator))
         sign, ds, exp = d.as_tuple()
+        assert isinstance(exp, int)  # a finite quotient
         text = "".join(map(str, ds)).ljust(sigfigs, "0")[:sigfigs]
         return bool(sign), text, exp + len(ds) - 1
     # nstr rounds once to `sigfigs` digits; Decimal reads its text (fixed or not) exactly.

@@ -18,6 +18,7 @@ from solver.engine import AnswerResult, Solution, StepResult, is_diff
 from solver.expr import Formula, from_sympy, latex_name, plain_name, render
 from solver.functions import to_elementary
 from solver.numbers import Num, show
+from solver.plaintext import latex_to_plain
 from solver.spec import PLACEHOLDER_RE, Spec, decimal_text
 
 
@@ -61,8 +62,6 @@ def number_text(value: Num | float, sigfigs: int, latex: bool) -> str:
 
 def rule_text(rule: str, latex: bool) -> str:
     """A derivation rule's name: LaTeX-flavoured text with inline math, or plain Unicode."""
-    from solver.render import latex_to_plain
-
     return rule if latex else latex_to_plain(rule)
 
 
@@ -75,8 +74,6 @@ def inline(latex: str) -> str:
 
 def names_for(spec: Spec, latex: bool) -> dict[str, str]:
     """How the spec's names print: its `latex:` table, or that table as Unicode text."""
-    from solver.render import latex_to_plain
-
     return dict(spec.latex) if latex else {k: latex_to_plain(v) for k, v in spec.latex.items()}
 
 
@@ -170,7 +167,8 @@ def _changed(primary: Solution, alt: Solution) -> set[str]:
 def illustration_view(sol: Solution, latex: bool, sigfigs: int) -> list[dict[str, Any]]:
     if not sol.illustrations:
         return []
-    used = {str(s) for a in sol.answers.values() for s in a.exact.free_symbols}
+    used = {str(s) for a in sol.answers.values() if a.exact is not None
+            for s in a.exact.free_symbols}
     used |= {a.answer.where.name for a in sol.answers.values() if a.answer.where}
     cases = []
     for il in sol.illustrations:
@@ -187,8 +185,6 @@ def illustration_view(sol: Solution, latex: bool, sigfigs: int) -> list[dict[str
 
 def demo_view(sol: Solution, sigfigs: int, latex: bool) -> dict[str, Any] | None:
     """The demonstration's table: quantities down, runs across; numbers in math mode in LaTeX."""
-    from solver.render import latex_to_plain
-
     if sol.demo is None:
         return None
     d = sol.demo

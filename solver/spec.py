@@ -7,10 +7,13 @@ source text and kept exact.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import sympy
 import yaml
@@ -19,6 +22,8 @@ from core import resources
 from core.errors import DlhwError
 from core.yamlnodes import NodeReader
 from solver.expr import ExprError, Formula, exact, parse, terminating_decimal
+
+T = TypeVar("T")
 
 
 class SpecError(DlhwError, ValueError):
@@ -73,14 +78,29 @@ class Note:
 
 
 @dataclass(frozen=True)
+class AnswerTolerance:
+    """A numeric answer's own tolerance: any of the three over the rubric's default
+    (problems/rubric.yaml, parta.tolerance); None keeps the default's."""
+
+    rel: float | None = None
+    abs: float | None = None
+    sigfigs: int | None = None
+
+
+@dataclass(frozen=True)
 class Answer:
-    """What a question asks for. How close a student's answer must be is not the spec's: it is
-    the rubric's (problems/rubric.yaml, parta.tolerance)."""
+    """What a question asks for, and how it is marked: its share of the question's marks, how
+    close a number must be (over the rubric's default) and how it may be written."""
 
     id: str
     kind: str  # numeric | symbolic
     text: str
     where: Where | None = None
+    # Declared beside the answer, or an even split of what the declared weights leave.
+    weight: Fraction = Fraction(0)
+    tolerance: AnswerTolerance = AnswerTolerance()
+    aliases: tuple[str, ...] = ()  # further names a student may write left of '='
+    bound: bool = False  # a uniform bound r: `±r` and `U(-r, r)` are read as r
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,7 @@ class Spec:
     demo: dict[str, sympy.Rational | str] = field(default_factory=dict)
     variants: dict[str, Variation] = field(default_factory=dict)
     constraints: tuple[str, ...] = ()
+    digest: str = ""  # SHA-256 of the file's text: what references built from it are keyed by
 
     def question_text(self, given: dict[str, sympy.Rational] | None = None) -> str:
         """The question with its <<name>> placeholders filled (the homework's text by default)."""
@@ -182,16 +203,19 @@ def load_spec(path: str | Path) -> Spec:
     r = _Reader(path, SpecError)
     top = r.mapping(r.load(), "", _TOP_REQUIRED, _TOP_OPTIONAL)
 
-    def section(name: str, read: Callable[..., object], empty: object, *args: object) -> object:
+    def section(name: str, read: Callable[..., T], empty: T, *args: object) -> T:
         return read(r, top[name], *args) if name in top else empty
 
-    given = section("given", _given, {})
+    given: dict[str, sympy.Rational] = section("given", _given, {})
+    marks = r.integer(top["marks"], "marks")
+    if marks < 1:
+        raise r.fail(top["marks"], "marks", "expected at least 1")
     steps = _steps(r, top["steps"], given)
     step_ids = {s.id for s in steps}
     spec = Spec(
         path=path, id=r.ident(top["id"], "id"), title=r.string(top["title"], "title"),
-        marks=r.integer(top["marks"], "marks"), question=r.string(top["question"], "question"),
-        given=given, steps=steps, answers=_answers(r, top["answers"], steps),
+        marks=marks, question=r.string(top["question"], "question"),
+        given=given, steps=steps, answers=_answers(r, top["answers"], steps, marks),
         convention=_convention(r, top["convention"], "convention", None, step_ids),
         alternatives=section("alternatives", _alternatives, {}, step_ids),
         vocabulary=section("vocabulary", _vocabulary, ()),
@@ -203,6 +227,7 @@ def load_spec(path: str | Path) -> Spec:
         demo=section("demo", _demo, {}),
         variants=section("variants", _variants, {}, given),
         constraints=section("constraints", _constraints, ()),
+        digest=hashlib.sha256(r.text.encode()).hexdigest(),
     )
     _check_placeholders(r, top, given, steps)
     _check_names(spec, r, top)
@@ -230,28 +255,74 @@ def _steps(r: _Reader, node: yaml.Node, given: dict[str, sympy.Rational]) -> tup
     return tuple(steps)
 
 
-def _answers(r: _Reader, node: yaml.Node, steps: tuple[Step, ...]) -> dict[str, Answer]:
+_ANSWER_KEYS = {"text", "where", "weight", "tolerance", "aliases", "bound"}
+
+
+def _answers(r: _Reader, node: yaml.Node, steps: tuple[Step, ...], marks: int
+             ) -> dict[str, Answer]:
     text_of = {s.id: s.text for s in steps}
     answers: dict[str, Answer] = {}
+    declared: dict[str, Fraction] = {}
     for aid, anode in r.pairs(node, "answers"):
         where = f"answers.{aid}"
-        m = r.mapping(anode, where, {"kind"}, {"text", "where"})
+        m = r.mapping(anode, where, {"kind"}, _ANSWER_KEYS)
         if aid not in text_of:
             raise r.fail(anode, where,
                          "no step computes this answer (an answer id must be a step id)")
         kind = r.string(m["kind"], f"{where}.kind")
         if kind not in ("numeric", "symbolic"):
             raise r.fail(m["kind"], f"{where}.kind", f"expected numeric or symbolic, got {kind!r}")
-        cond = None
-        if "where" in m:
-            wtext = r.string(m["where"], f"{where}.where")
-            wm = _WHERE_RE.fullmatch(wtext)
-            if not wm:
-                raise r.fail(m["where"], f"{where}.where", "expected a condition such as 'z > 0'")
-            cond = Where(wm[1], wm[2], exact(wm[3]))
+        for key in ("tolerance", "bound"):
+            if key in m and kind != "numeric":
+                raise r.fail(m[key], f"{where}.{key}", "only a numeric answer takes one (a "
+                             "symbolic answer is compared at random points: parta.symbolic)")
+        if "weight" in m:
+            declared[aid] = r.number(m["weight"], f"{where}.weight", 0, marks)
         text = r.string(m["text"], f"{where}.text") if "text" in m else text_of[aid]
-        answers[aid] = Answer(aid, kind, text, cond)
-    return answers
+        answers[aid] = Answer(
+            aid, kind, text, _where(r, m["where"], f"{where}.where") if "where" in m else None,
+            tolerance=_tolerance(r, m["tolerance"], f"{where}.tolerance")
+            if "tolerance" in m else AnswerTolerance(),
+            aliases=tuple(r.string(n, f"{where}.aliases")
+                          for n in r.seq(m["aliases"], f"{where}.aliases"))
+            if "aliases" in m else (),
+            bound=r.boolean(m["bound"], f"{where}.bound") if "bound" in m else False)
+    weights = _weights(r, node, declared, list(answers), marks)
+    return {aid: replace(a, weight=weights[aid]) for aid, a in answers.items()}
+
+
+def _where(r: _Reader, node: yaml.Node, where: str) -> Where:
+    wm = _WHERE_RE.fullmatch(r.string(node, where))
+    if not wm:
+        raise r.fail(node, where, "expected a condition such as 'z > 0'")
+    return Where(wm[1], wm[2], exact(wm[3]))
+
+
+def _tolerance(r: _Reader, node: yaml.Node, where: str) -> AnswerTolerance:
+    m = r.mapping(node, where, set(), {"rel", "abs", "sigfigs"})
+    if not m:
+        raise r.fail(node, where, "expected any of rel, abs, sigfigs")
+    sigfigs = r.integer(m["sigfigs"], f"{where}.sigfigs") if "sigfigs" in m else None
+    if sigfigs is not None and sigfigs < 1:
+        raise r.fail(m["sigfigs"], f"{where}.sigfigs", "expected at least 1")
+    return AnswerTolerance(
+        rel=float(r.number(m["rel"], f"{where}.rel", 0, 1)) if "rel" in m else None,
+        abs=float(r.number(m["abs"], f"{where}.abs", 0)) if "abs" in m else None,
+        sigfigs=sigfigs)
+
+
+def _weights(r: _Reader, node: yaml.Node, declared: dict[str, Fraction], ids: list[str],
+             marks: int) -> dict[str, Fraction]:
+    """Each answer's share of the question's marks: declared, or an even split of the rest."""
+    rest = [aid for aid in ids if aid not in declared]
+    left = marks - sum(declared.values(), Fraction(0))
+    if left < 0 or (not rest and left != 0):
+        raise r.fail(node, "answers", f"weights add up to {float(marks - left):g}, expected the "
+                     f"question's {marks} marks")
+    if rest and left == 0:
+        raise r.fail(node, "answers", f"the declared weights leave no marks for "
+                     f"{', '.join(rest)} (give each a weight)")
+    return {aid: declared[aid] if aid in declared else left / len(rest) for aid in ids}
 
 
 def _convention(r: _Reader, node: yaml.Node, where: str, name: str | None,
@@ -336,8 +407,8 @@ def _variants(r: _Reader, node: yaml.Node, given: dict[str, sympy.Rational]
         if k not in given:
             raise r.fail(v, f"variants.{k}", "not a given value of this question")
         m = r.mapping(v, f"variants.{k}", {"min", "max", "step"}, {"decimals"})
-        var = Variation(*(r.rational(m[f], f"variants.{k}.{f}") for f in ("min", "max", "step")),
-                        r.integer(m["decimals"], f"variants.{k}.decimals")
+        lo, hi, step = (r.rational(m[f], f"variants.{k}.{f}") for f in ("min", "max", "step"))
+        var = Variation(lo, hi, step, r.integer(m["decimals"], f"variants.{k}.decimals")
                         if "decimals" in m else None)
         if var.min > var.max or var.step <= 0:
             raise r.fail(v, f"variants.{k}", "expected min <= max and step > 0")

@@ -16,9 +16,9 @@ from core.errors import DlhwError
 ROOT = Path(__file__).resolve().parent.parent
 # Exceptions used for control flow inside one module, never shown to a user.
 INTERNAL = {
-    "grader.symbolic.PointError",  # an expression has no real value at one random point
-    "grader.symbolic._Timeout",  # the SIGALRM budget of a proof ran out
-    "grader.symbolic._NotReal",
+    "grader.parta.evaluate.PointError",  # an expression has no real value at one random point
+    "grader.parta.proof._Timeout",  # the SIGALRM budget of a proof ran out
+    "grader.parta.proof._NotReal",
     "grader.notebook_checks.Mismatch",  # one hidden check failed: recorded, not raised on
     "problems.partb_checks.CheckTimeout",  # runs inside the sandbox, reported through /out
 }

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from grader.numeric import accepted_interval, judge_number, written_sigfigs
 from grader.parta import grade_question, prepare
+from grader.parta.numbers import accepted_interval, judge_number, written_sigfigs
+from grader.parta.proof import prove_equal
+from grader.parta.reader import read_text, student_formula
 from grader.rubric import load_rubric
 from grader.submission import Number, Text
-from grader.symbolic import prove_equal, read_text, student_formula
 from solver.expr import ExprError
 
 RUBRIC = load_rubric()
@@ -242,13 +243,16 @@ def test_the_rubric_tolerance_decides_what_is_accepted(tmp_path):
 
 
 @pytest.mark.parametrize("old,new,message", [
-    ("q3: {loss_new: {abs: 0.0005}}", "q3: {derivative: {abs: 0.0005}}",
-     r"parta.tolerance.answers.q3.derivative: unknown key"),
-    ("q3: {loss_new: {abs: 0.0005}}", "q99: {loss_new: {abs: 0.0005}}",
-     r"parta.tolerance.answers.q99: no such question"),
+    # Fields that moved into the questions' specs are pointed there.
+    ("    sigfigs: 3\n", "    sigfigs: 3\n    answers:\n      q3: {loss_new: {abs: 0.0005}}\n",
+     r"parta.tolerance.answers: moved: an answer's own tolerance is `tolerance:` beside it"),
+    ("    chain_rel: 0.005\n", "    chain_rel: 0.005\n    bounds: {q5: [xavier_bound_hidden]}\n",
+     r"parta.reading.bounds: moved: a bound answer says `bound: true`"),
+    ("  reading:\n", "  weights: {q6: {derivative: 2.5, dL_dw: 2.5}}\n  reading:\n",
+     r"parta.weights: moved: an answer's weight is `weight:` beside it"),
     ("    rel: 0.005\n    abs: 0\n", "    rel: 0.005\n", r"parta.tolerance.abs: missing"),
     ("    rel: 1.0e-8 ", "    rel: -1 ", r"parta.symbolic.rel: "),
-    ("    chain_rel: 0.005\n", "", r"parta.reading.chain_rel: missing"),
+    ("    chain_rel: 0.005\n", "    chain_rel: 5\n", r"parta.reading.chain_rel: expected a number"),
     ("claim: {metric: digits.mlp.test_accuracy, type: accuracy, max_gap: 0.005}",
      "claim: {metric: digits.mlp.test_accuracy, type: accuracy}",
      r"partb.digits_mlp.claim.max_gap: missing"),
@@ -259,3 +263,56 @@ def test_a_bad_tolerance_is_one_line_naming_the_field(tmp_path, old, new, messag
     with pytest.raises(RubricError, match=message) as info:
         _rubric_with(tmp_path, old, new)
     assert "\n" not in str(info.value)
+
+
+def test_the_questions_marks_must_add_up_to_part_a(tmp_path):
+    from grader.rubric import RubricError
+    from solver.spec import load_all
+
+    with pytest.raises(RubricError, match=r"rubric.yaml:\d+: parta: the questions' marks \(their "
+                       r"specs' `marks:`\) add up to 45, expected 50"):
+        load_rubric(specs=load_all()[:9])
+
+
+def test_answer_weights_and_tolerances_are_the_specs(tmp_path):
+    from solver.spec import load_all
+
+    specs = {s.id: s for s in load_all()}
+    weights = RUBRIC.parta.weights
+    assert weights["q1"]["output"] == Fraction(3, 2) == specs["q1"].answers["output"].weight
+    # q6 and q10 declare no weights: their two answers share the 5 marks evenly.
+    assert weights["q6"] == weights["q10"] == {"derivative": Fraction(5, 2),
+                                              "dL_dw": Fraction(5, 2)}
+    assert all(sum(w.values()) == specs[q].marks for q, w in weights.items())
+    assert REFS["q5"].bounds == {"xavier_bound_hidden", "xavier_bound_output"}
+
+
+# ---------------------------------------------------------------- the references' cache
+
+
+def test_references_are_built_once_for_all_they_depend_on(tmp_path):
+    from core import resources
+    from grader.parta import references
+    from solver.spec import load_all, load_spec
+
+    refs = references(RUBRIC)
+    assert references(load_rubric()) is refs  # the same content: built once per process
+    # A copy elsewhere with a comment added is the same rubric for Part A.
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(resources.path("problems", "rubric.yaml").read_text() + "# a note\n")
+    assert references(load_rubric(copy)) is refs
+    # Anything they are built from makes others: a tolerance, a spec's weights.
+    loose = _rubric_with(tmp_path, "  tolerance:\n    rel: 0.005", "  tolerance:\n    rel: 0.05")
+    assert references(loose) is not refs
+    assert references(loose).common["q1"].tolerances["z1"].rel == 0.05
+    text = (resources.path("problems", "q01_feedforward.yaml").read_text()
+            .replace("z1: {kind: numeric, weight: 0.5}", "z1: {kind: numeric, weight: 0.25}")
+            .replace("z2: {kind: numeric, weight: 0.5}", "z2: {kind: numeric, weight: 0.75}"))
+    (tmp_path / "q01_feedforward.yaml").write_text(text)
+    specs = [load_spec(tmp_path / "q01_feedforward.yaml"), *load_all()[1:]]
+    reweighted = references(load_rubric(specs=specs))
+    assert reweighted is not refs and reweighted.common["q1"].weights["z1"] == Fraction(1, 4)
+    # A student's own numbers: built once, and shared where a question has no variants.
+    mine = refs.get((7, "ada"))
+    assert refs.get((7, "ada")) is mine and mine["q6"] is refs.common["q6"]
+    assert mine["q1"].given != refs.common["q1"].given

@@ -18,9 +18,10 @@ from click.testing import CliRunner
 
 from cli import cli
 from grader.parta import grade_question, prepare
+from grader.parta.proof import prove_equal
+from grader.parta.reader import student_formula
 from grader.rubric import load_rubric
 from grader.submission import Text
-from grader.symbolic import prove_equal, student_formula
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "submission"
@@ -245,11 +246,12 @@ def test_overrides_option_names_a_file_anywhere(tmp_path):
 
 
 def test_reading_settings_are_validated_with_file_and_line(tmp_path):
-    from grader.rubric import RubricError
+    from solver.spec import SpecError, load_spec
 
-    text = (ROOT / "problems" / "rubric.yaml").read_text().replace(
-        "q5: [xavier_bound_hidden, xavier_bound_output]", "q5: [xavier_bound_hidden, r]")
-    bad = tmp_path / "rubric.yaml"
+    text = (ROOT / "problems" / "q05_initialization.yaml").read_text().replace(
+        "xavier_var_hidden: {kind: numeric, ", "xavier_var_hidden: {kind: numeric, bound: 1, ")
+    bad = tmp_path / "q05_initialization.yaml"
     bad.write_text(text)
-    with pytest.raises(RubricError, match=r"rubric.yaml:\d+: parta.reading.bounds.q5: 'r'"):
-        load_rubric(bad)
+    with pytest.raises(SpecError, match=r"q05_initialization.yaml:\d+: "
+                       r"answers.xavier_var_hidden.bound: expected true or false"):
+        load_spec(bad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -103,9 +104,22 @@ def test_find_spec_unknown_lists_valid_ids():
     (lambda s: s + "notes: ['<<nope>>']\n", r"notes\[0\].text: placeholder <<nope>>"),
     (lambda s: s.replace("text: Pre-activation", "text: Pre <<nope>>"),
      r"steps\[0\].text: placeholder <<nope>> names no given value"),
-    # How close an answer must be is the rubric's (parta.tolerance), not the spec's.
-    (lambda s: s.replace("z: {kind: numeric}", "z: {kind: numeric, tolerance: {abs: 0.1}}"),
-     r"answers.z.tolerance: unknown key"),
+    # An answer's weight, own tolerance and names are beside it (the rubric holds the default
+    # tolerance).
+    (lambda s: s.replace("z: {kind: numeric}", "z: {kind: numeric, tolerance: {abs: -0.1}}"),
+     r":16: answers.z.tolerance.abs: expected a number in \[0"),
+    (lambda s: s.replace("z: {kind: numeric}", "z: {kind: numeric, tolerance: {absolute: 1}}"),
+     r"answers.z.tolerance.absolute: unknown key \(expected one of abs, rel, sigfigs\)"),
+    (lambda s: s.replace("z: {kind: numeric}", "z: {kind: numeric, tolerance: {sigfigs: 0}}"),
+     r"answers.z.tolerance.sigfigs: expected at least 1"),
+    (lambda s: s.replace("z: {kind: numeric}", "z: {kind: numeric, weight: 4}"),
+     r":16: answers: weights add up to 4, expected the question's 5 marks"),
+    (lambda s: s.replace("z: {kind: numeric}", "z: {kind: numeric, weight: 6}"),
+     r"answers.z.weight: expected a number in \[0, 5\]"),
+    (lambda s: s.replace("z: {kind: numeric}", "z: {kind: numeric, aliases: L}"),
+     r"answers.z.aliases: expected a list"),
+    (lambda s: s.replace("z: {kind: numeric}", "z: {kind: numeric, bound: yes please}"),
+     r"answers.z.bound: expected true or false"),
 ])
 def test_bad_specs_give_one_line_naming_file_line_and_field(tmp_path, edit, message):
     path = write(tmp_path, edit(GOOD))
@@ -113,6 +127,42 @@ def test_bad_specs_give_one_line_naming_file_line_and_field(tmp_path, edit, mess
         load_spec(path)
     text = str(info.value)
     assert text.startswith(str(path)) and "\n" not in text
+
+
+TWO = GOOD.replace("    formula: w*x\n", "    formula: w*x\n  - id: y\n    text: Twice\n"
+                   "    formula: 2*z\n").replace("  z: {kind: numeric}\n",
+                                               "  z: {kind: numeric}\n  y: {kind: numeric}\n")
+
+
+@pytest.mark.parametrize("z,y,weights", [
+    ("{kind: numeric}", "{kind: numeric}", {"z": Fraction(5, 2), "y": Fraction(5, 2)}),
+    ("{kind: numeric, weight: 1}", "{kind: numeric}", {"z": 1, "y": 4}),
+    ("{kind: numeric, weight: 1.5}", "{kind: numeric, weight: 3.5}", {"z": 1.5, "y": 3.5}),
+])
+def test_answers_without_a_weight_share_what_the_declared_ones_leave(tmp_path, z, y, weights):
+    text = TWO.replace("z: {kind: numeric}", f"z: {z}").replace("y: {kind: numeric}", f"y: {y}")
+    spec = load_spec(write(tmp_path, text))
+    assert {aid: a.weight for aid, a in spec.answers.items()} == weights
+
+
+@pytest.mark.parametrize("z,y,message", [
+    ("{kind: numeric, weight: 1}", "{kind: numeric, weight: 1}",
+     r":19: answers: weights add up to 2, expected the question's 5 marks"),
+    ("{kind: numeric, weight: 5}", "{kind: numeric}",
+     r"answers: the declared weights leave no marks for y"),
+    ("{kind: numeric, weight: 3}", "{kind: numeric, weight: 2.5}",
+     r"answers: weights add up to 5.5, expected the question's 5 marks"),
+    ("{kind: numeric}", "{kind: symbolic, tolerance: {abs: 1}}",
+     r":20: answers.y.tolerance: only a numeric answer takes one"),
+    ("{kind: numeric}", "{kind: symbolic, bound: true}",
+     r"answers.y.bound: only a numeric answer takes one"),
+])
+def test_weights_that_do_not_add_up_are_one_line(tmp_path, z, y, message):
+    text = TWO.replace("z: {kind: numeric}", f"z: {z}").replace("y: {kind: numeric}", f"y: {y}")
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError, match=message) as info:
+        load_spec(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
 
 
 def test_good_spec_loads_and_solves(tmp_path):

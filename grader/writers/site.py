@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,8 +29,6 @@ from core.numfmt import fmt, sig
 from grader import parta
 from grader.context import RunContext
 from grader.results import Result, Status
-from grader.submission import Text
-from grader.symbolic import PointError, eval_formula
 from grader.worker import in_parallel
 from grader.writers.json import to_dict
 from grader.writers.safe import clean, file_stem
@@ -39,7 +36,6 @@ from grader.writers.stats import Column, cell, item_stats, part_score
 
 # Answered, but not the reference's value; and what follow-through starts from.
 WRONG = (Status.WRONG, Status.IMPRECISE, Status.FOLLOW_THROUGH, Status.CONVENTION)
-UPSTREAM_WRONG = (Status.WRONG, Status.IMPRECISE, Status.FOLLOW_THROUGH)
 Row = dict[str, object]
 
 
@@ -150,128 +146,27 @@ class AnswerWrongs:
     more: int = 0  # groups not listed
 
 
-class Diagnoser:
-    """What a wrong Part A answer most likely is, decided from its status, its value and the
-    references: the question's other convention, a sign error, another answer's value or
-    expression, follow-through from the student's own wrong earlier answers."""
-
-    def __init__(self, options: RunContext, settings: Settings):
-        self.options = options
-        self.settings = settings
-
-    def refs(self, row: Row) -> dict[str, parta.QuestionRef]:
-        """The references the row was marked against: the student's own numbers in course
-        mode (grader.grade picks the variant the same way)."""
-        course = self.options.course
-        student = str(row["student"])
-        if course is not None and student in course.students:
-            return parta.prepare(self.options.rubric, (course.seed, student))
-        return parta.prepare(self.options.rubric)
-
-    def _same(self, a: float | None, b: float | None) -> bool:
-        if a is None or b is None:
-            return False
-        return math.isclose(a, b, rel_tol=self.settings.match_rel, abs_tol=1e-12)
-
-    def read(self, ref: parta.QuestionRef, aid: str, text: str | None
-             ) -> tuple[tuple, list[float | None] | float | None]:
-        """The grouping key of an answer and its value (a number, or a formula's values at the
-        answer's points). Text that does not read (or was cut short in the row) is its key."""
-        if text is None:
-            return ("text", ""), None
-        if text.endswith("…") and len(text) > parta.MAX_SHOWN:
-            return ("text", text), None
-        try:
-            entry = parta._read(ref, aid, Text(text, 0))
-        except Exception:  # the grader read it in its worker; here one text never costs the page
-            return ("text", " ".join(text.split())), None
-        if entry.kind == "value" and entry.value is not None:
-            return ("value", sig(entry.value, self.settings.value_sigfigs)), entry.value
-        if entry.kind == "formula" and entry.formula is not None:
-            values: list[float | None] = []
-            for env in ref.points[aid]:
-                try:
-                    values.append(eval_formula(entry.formula, env))
-                except PointError:
-                    values.append(None)
-            # Formulas equal at every evaluation point are one class (the grader's own test);
-            # rounding error around 0 (1 - tanh² + tanh² - 1) is 0.
-            return ("formula", *(None if v is None else "0" if abs(v) < 1e-9 else f"{v:.6g}"
-                                 for v in values)), values
-        return ("text", " ".join(text.split())), None
-
-    def diagnose(self, ref: parta.QuestionRef, aid: str, answers: dict[str, dict],
-                 marked_in: str, status: str, value: object) -> str:
-        conv = next((c for c in ref.conventions if c.name == marked_in), ref.conventions[0])
-        if status == Status.CONVENTION:
-            return f"the {conv.name} convention"
-        if status == Status.FOLLOW_THROUGH:
-            upstream = sorted(d for d in conv.deps[aid]
-                              if answers.get(d, {}).get("status") in UPSTREAM_WRONG)
-            return f"follow-through from {', '.join(upstream) or 'earlier answers'}"
-        if status == Status.IMPRECISE:
-            return "too few significant figures"
-        if value is None:
-            return "not read"
-        for other in ref.conventions:
-            if other is not conv and self._matches(ref, other, aid, aid, value):
-                return f"the {other.name} convention (the question's other answers: " \
-                       f"{conv.name})"
-        for c in ref.conventions:
-            if self._matches(ref, c, aid, aid, value, sign=-1):
-                return "a sign error"
-        for c in ref.conventions:
-            for o in ref.spec.answers:
-                if o != aid and self._matches(ref, c, aid, o, value):
-                    return f"the {'value' if isinstance(value, float) else 'expression'} of {o}"
-        return "unexplained"
-
-    def _matches(self, ref: parta.QuestionRef, conv: parta._Convention, aid: str, target: str,
-                 value: object, sign: int = 1) -> bool:
-        if isinstance(value, float):
-            t = conv.solution.answers[target].value if target in conv.solution.answers \
-                else None
-            return t is not None and t != 0 and self._same(value, sign * t)
-        assert isinstance(value, list)
-        targets = conv.refs[aid] if target == aid else \
-            [parta._chain(conv, env, {}).get(target) for env in ref.points[aid]]
-        pairs = [(v, t) for v, t in zip(value, targets) if t is not None]
-        return len(pairs) >= 2 and any(t != 0 for _, t in pairs) and \
-            all(self._same(v, sign * t) for v, t in pairs)
-
-
-def wrong_answers(rows: list[Row], options: RunContext, settings: Settings) -> list[AnswerWrongs]:
-    """For every Part A answer id, its most common wrong answers, grouped by value to
-    `value_sigfigs` or by equivalence class (values at the grader's points), each with what it
-    most likely is. Numbers drawn per student (course variants) are grouped by that diagnosis."""
+def wrong_answers(results: list[Result], options: RunContext, settings: Settings
+                  ) -> list[AnswerWrongs]:
+    """For every Part A answer id, its most common wrong answers, by the group and diagnosis
+    the grader gave each when marking it (grader.parta.diagnosis): the site only renders."""
     if "A" not in options.parts:
         return []
-    diag = Diagnoser(options, settings)
     common = parta.prepare(options.rubric)
     varied = options.course is not None
     found: dict[tuple[str, str], list[_Wrong]] = {}
     answered: Counter[tuple[str, str]] = Counter()
-    for row in rows:
-        refs: dict[str, parta.QuestionRef] | None = None
-        for qid, q in (row.get("questions") or {}).items():  # type: ignore[union-attr]
-            if q.get("part") != "A" or qid not in common:
+    for r in results:
+        for q in r.items:
+            if q.part != "A" or q.id not in common:
                 continue
-            answers = q.get("answers") or {}
-            for aid, a in answers.items():
-                if a["status"] not in (Status.BLANK,):
-                    answered[qid, aid] += 1
-                if a["status"] not in WRONG:
-                    continue
-                refs = refs or diag.refs(row)
-                ref = refs[qid]
-                key, value = diag.read(ref, aid, a.get("submitted"))
-                d = diag.diagnose(ref, aid, answers, str((q.get("detail") or {}).get(
-                    "convention", "")), a["status"], value)
-                if varied and ref.spec.variants and key[0] == "value":
-                    key = ("diagnosis", d)
-                found.setdefault((qid, aid), []).append(_Wrong(
-                    key, a.get("submitted") or "", a["status"], d, str(row["folder"]),
-                    _stem(row)))
+            for a in q.answers:
+                if a.status != Status.BLANK:
+                    answered[q.id, a.id] += 1
+                if a.status in WRONG:
+                    found.setdefault((q.id, a.id), []).append(_Wrong(
+                        a.group, str(clean(a.submitted or "")), a.status, a.diagnosis,
+                        str(clean(r.folder)), r.file))
     out = []
     for qid, ref in common.items():
         primary = ref.conventions[0].solution.answers
@@ -423,7 +318,7 @@ def write_site(results: list[Result], out: Path, options: RunContext, cols: list
     index = env.get_template("index.html.j2").render(
         **page, n=len(rows), statuses=sorted(statuses.items()), total_max=total_max,
         cols=[(c.id, c.max) for c in cols], parts=parts, stats=stats, plots=plots,
-        students=students, wrongs=wrong_answers(rows, options, settings),
+        students=students, wrongs=wrong_answers(results, options, settings),
         review=waiting_for_review(rows), flagged=flagged(results, options))
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "index.html", index)

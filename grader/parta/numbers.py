@@ -21,8 +21,10 @@ import re
 from dataclasses import dataclass
 
 from core.numfmt import fmt
+from grader.parta.evaluate import PointError, eval_formula
+from grader.parta.reader import student_formula
+from grader.parta.tokens import unwrap_math
 from grader.rubric import Tolerance
-from grader.symbolic import PointError, eval_formula, student_formula, unwrap_math
 from solver.expr import MAX_LENGTH, ExprError
 
 EPS = 1e-12  # relative slack at interval ends: 0.5725 must pass when the bound is 0.5725
@@ -160,7 +162,8 @@ def read_number(text: str, bound: bool, agree: float) -> ReadNumber:
             formula = student_formula(t, set())
             value = eval_formula(formula, {})
         except ExprError as exc:
-            if _LEAD_RE.match(t) and any(c.isdigit() for c in t[_LEAD_RE.match(t).end():]):
+            lead = _LEAD_RE.match(t)
+            if lead and any(c.isdigit() for c in t[lead.end():]):
                 raise ExprError(f"more than one number in {clip(t)!r}: one answer, one value"
                                 ) from None
             if "unknown name" in str(exc):
