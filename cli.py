@@ -270,8 +270,9 @@ def run_partc(out: str, **options) -> None:
 @click.option("--batch", is_flag=True, help="PATH holds one submission folder per student.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="With --batch: where gradebook.csv, stats.csv and students/ go.")
-@click.option("--format", "form", type=click.Choice(["table", "json", "gradescope"]),
-              default="table", show_default=True, help="Output of a single submission.")
+@click.option("--format", "form", default="table", show_default=True, metavar="FORMAT",
+              help="Output of a single submission: table, json or gradescope (the writers of "
+                   "grader/writers/formats.py).")
 @click.option("--rubric", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Rubric YAML (default: problems/rubric.yaml).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -314,9 +315,11 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
     from grader.overrides import OverrideError, report_overrides
     from grader.results import EXIT_INCOMPLETE, exit_status
     from grader.rubric import RubricError
-    from grader.writers.formats import single
+    from grader.writers.formats import SINGLE, single
     from nets.hardware import cores, thread_count
 
+    if form not in SINGLE:
+        raise click.UsageError(f"--format: expected one of {', '.join(SINGLE)}")
     parts = parts.upper()
     if not parts or set(parts) - set("ABC"):
         raise click.UsageError("--parts takes letters from A, B, C (e.g. A or ABC)")

@@ -5,6 +5,7 @@ kind's own fields by that kind. Every error names the file, the line and the fie
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from fractions import Fraction
 
 import yaml
@@ -13,26 +14,25 @@ from core.yamlnodes import NodeReader
 from grader.kinds import KINDS, Claim, Item, Limits, Threshold
 from grader.kinds.base import CLAIM_TYPES
 
-PART_MARKS = {"partb": 25, "partc": 25}
 ITEM_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 _BARS = ("at_least", "at_most", "equals")
 _COMMON = {"claim", "partial", "time_limit_s", "memory_limit_mb", "leaderboard", *_BARS}
 
 
-def read_items(r: NodeReader, top: dict[str, yaml.Node], refs: dict[str, float | bool]
-               ) -> list[Item]:
-    """Every item of partb and partc, each part's marks checked against the homework's."""
+def read_items(r: NodeReader, top: dict[str, yaml.Node], refs: dict[str, float | bool],
+               marks: Mapping[str, int | Fraction]) -> list[Item]:
+    """Every item of partb and partc, each part's marks checked against its total."""
     items: list[Item] = []
-    for part in PART_MARKS:
+    for part in ("partb", "partc"):
         node = top[part]
         for iid, inode in r.mapping(node, part).items():
             if not ITEM_ID.fullmatch(iid):  # ids name files (models, sandbox inputs) and columns
                 raise r.fail(inode, f"{part}.{iid}", "expected an id of letters, digits and _")
             items.append(read_item(r, part, iid, inode, refs))
         total = sum((i.marks for i in items if i.part == part), Fraction(0))
-        if total != PART_MARKS[part]:
+        if total != marks[part]:
             raise r.fail(node, part, f"marks add up to {float(total):g}, expected "
-                         f"{PART_MARKS[part]}")
+                         f"{float(marks[part]):g}")
     return items
 
 

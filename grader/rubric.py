@@ -23,7 +23,7 @@ from grader.kinds import Item
 from grader.references import load_references
 from solver.spec import AnswerTolerance, Spec, load_all
 
-PART_MARKS = {"parta": 50, "partb": 25, "partc": 25}
+PART_MARKS = {"parta": 50, "partb": 25, "partc": 25}  # the homework's, unless `marks:` says
 
 
 class RubricError(DlhwError, ValueError):
@@ -94,9 +94,11 @@ def load_rubric(path: Path | None = None, specs: list[Spec] | None = None,
     refs = load_references() if references is None else references
     r = NodeReader(path, RubricError)
     root = r.load()
-    top = r.mapping(root, "rubric", {"parta", "partb", "partc"}, {"submission"})
-    parta = _parta(r, top["parta"], specs if specs is not None else load_all())
-    items = read_items(r, top, refs)
+    top = r.mapping(root, "rubric", {"parta", "partb", "partc"}, {"submission", "marks"})
+    marks = _marks(r, top["marks"]) if "marks" in top else PART_MARKS
+    parta = _parta(r, top["parta"], specs if specs is not None else load_all(),
+                   Fraction(marks["parta"]))
+    items = read_items(r, top, refs, marks)
     limit = Rubric.time_limit_s
     if "submission" in top:
         sub = r.mapping(top["submission"], "submission", {"time_limit_s"}, set())
@@ -133,13 +135,19 @@ def _section(r: NodeReader, node: yaml.Node, where: str, required: set[str],
     return r.mapping(node, where, required, optional)
 
 
-def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec]) -> PartA:
+def _marks(r: NodeReader, node: yaml.Node) -> dict[str, Fraction]:
+    """Each part's total (a course that adds a question raises Part A's)."""
+    m = r.mapping(node, "marks", set(PART_MARKS), set())
+    return {part: r.number(m[part], f"marks.{part}", 0, 1000) for part in PART_MARKS}
+
+
+def _parta(r: NodeReader, node: yaml.Node, specs: list[Spec], marks: Fraction) -> PartA:
     m = _section(r, node, "parta", {"follow_through_share", "imprecise_share", "show_interval",
                                     "tolerance", "symbolic", "reading"}, set())
     total = sum(spec.marks for spec in specs)
-    if total != PART_MARKS["parta"]:
+    if total != marks:
         raise r.fail(node, "parta", f"the questions' marks (their specs' `marks:`) add up to "
-                     f"{total}, expected {PART_MARKS['parta']}")
+                     f"{total}, expected {float(marks):g} (the rubric's marks.parta)")
     default = _tolerance(r, _section(r, m["tolerance"], "parta.tolerance", _TOLERANCE_KEYS,
                                      set()), "parta.tolerance")
     reading = _section(r, m["reading"], "parta.reading", {"chain_rel"}, set())

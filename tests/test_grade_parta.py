@@ -266,12 +266,18 @@ def test_a_bad_tolerance_is_one_line_naming_the_field(tmp_path, old, new, messag
 
 
 def test_the_questions_marks_must_add_up_to_part_a(tmp_path):
+    from core import resources
     from grader.rubric import RubricError
     from solver.spec import load_all
 
     with pytest.raises(RubricError, match=r"rubric.yaml:\d+: parta: the questions' marks \(their "
-                       r"specs' `marks:`\) add up to 45, expected 50"):
+                       r"specs' `marks:`\) add up to 45, expected 50 \(the rubric's marks.parta\)"):
         load_rubric(specs=load_all()[:9])
+    # A course that drops (or adds) a question says so in its rubric's marks.
+    text = (resources.path("problems", "rubric.yaml").read_text()
+            .replace("marks: {parta: 50,", "marks: {parta: 45,"))
+    (tmp_path / "rubric.yaml").write_text(text)
+    assert load_rubric(tmp_path / "rubric.yaml", specs=load_all()[:9]).parta.questions
 
 
 def test_answer_weights_and_tolerances_are_the_specs(tmp_path):

@@ -15,15 +15,16 @@ from grader.writers.gradescope import leaderboard, to_gradescope
 from grader.writers.json import to_json, write_students
 from grader.writers.table import to_table
 
+SINGLE: dict[str, Callable[[Result, RunContext], str]] = {
+    "table": lambda r, _: to_table(r),
+    "json": lambda r, _: to_json(r),
+    "gradescope": lambda r, ctx: to_gradescope(r, leaderboard=leaderboard(ctx.rubric)),
+}
+
 
 def single(form: str, ctx: RunContext) -> Callable[[Result], str]:
     """The renderer of one submission for `dlhw grade --format FORM`."""
-    board = leaderboard(ctx.rubric)
-    return {"table": to_table, "json": to_json,
-            "gradescope": lambda r: to_gradescope(r, leaderboard=board)}[form]
-
-
-SINGLE = ("table", "json", "gradescope")
+    return lambda result: SINGLE[form](result, ctx)
 
 
 def write_class(results: list[Result], out: Path, ctx: RunContext, jobs: int = 1) -> None:
