@@ -11,7 +11,6 @@ PDF (grader.report_check, as a report is checked); the FashionMNIST test files a
 from __future__ import annotations
 
 import functools
-import sys
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +41,10 @@ LABELS = {SANDBOX: "sandbox (bubblewrap or container)", PYTHON: "python in the s
           FASHION: "FashionMNIST test files"}
 PARTS = {SANDBOX: "B, C", PYTHON: "B, C", NUMPY: "B, C", TORCH: "C", PDFLATEX: "C",
          POPPLER: "C", FASHION: "C"}
+_DLHW = ("core", "solver", "nets", "grader", "handout", "problems", "templates", "cli")
 _IMPORTS = ("import sys\nprint('python', sys.prefix, flush=True)\n"
+            "import importlib.util as u\n"
+            f"print('dlhw', *[n for n in {_DLHW!r} if u.find_spec(n)], flush=True)\n"
             "for name in ('numpy', 'torch'):\n"
             "    try:\n        __import__(name)\n        print(name, flush=True)\n"
             "    except Exception as exc:\n"
@@ -102,8 +104,9 @@ def _python() -> dict[str, Probe]:
     box = _sandbox()
     if not box.ok:
         return {SANDBOX: box} | {n: _after(n, SANDBOX) for n in (PYTHON, NUMPY, TORCH)}
-    py = runtime.current().python
-    out = sandbox.run([py, "-I", "-B", "-c", _IMPORTS],
+    student = runtime.student()
+    py = student.python
+    out = sandbox.run([py, *student.flags, "-c", _IMPORTS],
                       limits=sandbox.Limits(wall_s=120, cpu_s=120, memory_mb=4096))
     lines = out.stdout.splitlines()
     said = {ln.split()[1] if ln.startswith("no ") else ln.split()[0]: ln
@@ -113,14 +116,20 @@ def _python() -> dict[str, Probe]:
         return {SANDBOX: box, PYTHON: Probe(PYTHON, False, f"{py} does not start: {why}"),
                 NUMPY: _after(NUMPY, PYTHON), TORCH: _after(TORCH, PYTHON)}
     prefix = said["python"].split(" ", 1)[-1]
-    if prefix != sys.prefix:
+    if prefix != student.prefix:
         # The sandbox's uid could not read this environment (a venv in a 0700 folder), so
         # Python fell back to another one: its packages are not the ones grading expects.
         return {SANDBOX: box, PYTHON: Probe(PYTHON, False, f"{py} ran from {prefix}, not from "
-                                            f"{sys.prefix}: other users cannot read "
-                                            f"{sys.prefix} (chmod o+rx it and its parents)"),
+                                            f"{student.prefix}: other users cannot read "
+                                            f"{student.prefix} (chmod o+rx it and its parents)"),
                 NUMPY: _after(NUMPY, PYTHON), TORCH: _after(TORCH, PYTHON)}
-    found = {SANDBOX: box, PYTHON: Probe(PYTHON, True, py)}
+    leaked = said.get("dlhw", "dlhw").split()[1:]
+    if leaked:  # student code would import the reference solutions and the hidden checks
+        return {SANDBOX: box, PYTHON: Probe(PYTHON, False, f"student code can import dlhw's "
+                                            f"{', '.join(leaked)} from {py}: give it an "
+                                            f"environment without dlhw ({runtime.STUDENT_ENV})"),
+                NUMPY: _after(NUMPY, PYTHON), TORCH: _after(TORCH, PYTHON)}
+    found = {SANDBOX: box, PYTHON: Probe(PYTHON, True, f"{py}, without dlhw")}
     for name in (NUMPY, TORCH):
         line = said.get(name, f"no {name} (no answer: {out.reason or out.status})")
         found[name] = Probe(name, not line.startswith("no "),

@@ -6,6 +6,13 @@ path it starts with (site-packages, folders a .pth file adds) and each hop of th
 lead to the executable. These are found by asking the interpreter itself (`python -I`, as the
 sandbox starts it), wherever it lives: /usr, a pyenv under /root, a venv in the checkout or
 under /tmp. `grader.sandbox` binds the folders read-only at their own paths.
+
+Student code never runs on the grader's own environment, which holds dlhw (its reference
+solutions, hidden checks and references): `student()` is a runtime of the same interpreter in
+which every site-packages folder is hidden and only the distributions the homework needs
+(STUDENT_PACKAGES, with everything they require) are bound, at STUDENT_SITE, the one folder
+on the student's path. Where $DLHW_STUDENT_PYTHON names an interpreter whose environment holds no
+dlhw (Gradescope's container: the bundle makes one), that interpreter is the student's as it is.
 """
 
 from __future__ import annotations
@@ -13,19 +20,38 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+STUDENT_PACKAGES = ("numpy", "torch", "torchvision", "scikit-learn", "scipy", "matplotlib",
+                    "pillow")  # what the homework's code uses; their requirements come along
+STUDENT_SITE = "/opt/student-site"
+STUDENT_ENV = "DLHW_STUDENT_PYTHON"
+
 
 @dataclass(frozen=True)
 class Runtime:
-    """`python`: the interpreter to execute; `folders`: what the sandbox binds for it (absolute
-    paths, none inside another, none under /usr, which the sandbox binds whole)."""
+    """`python`: the interpreter to execute, with `flags`; `folders`: what the sandbox binds for
+    it (absolute paths, none inside another, none under /usr, which the sandbox binds whole);
+    `hidden`: folders inside those that appear empty (the environment's site-packages);
+    `site`: (source, name) entries bound under STUDENT_SITE, which is the only path entry."""
 
     python: str
     folders: tuple[str, ...]
+    hidden: tuple[str, ...] = ()
+    site: tuple[tuple[str, str], ...] = ()
+    flags: tuple[str, ...] = ("-I", "-B")
+    prefix: str = ""  # its sys.prefix (a venv's), as it must report it inside the sandbox
+
+    def argv(self, script: str, *args: str) -> list[str]:
+        return [self.python, *self.flags, script, *args]
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"PYTHONPATH": STUDENT_SITE} if self.site else {}
 
 
 @functools.cache
@@ -36,6 +62,68 @@ def current() -> Runtime:
               *_startup_path(exe), *_link_folders(exe)}
     return Runtime(exe, cover(p for w in wanted for p in {os.path.abspath(w),
                                                          os.path.realpath(w)}))
+
+
+@functools.cache
+def student() -> Runtime:
+    """The runtime student code runs on: see the module's docstring."""
+    own = os.environ.get(STUDENT_ENV)
+    if own:
+        return _of(os.path.abspath(own))
+    exe = current().python
+    path = _startup_path(exe)
+    # The interpreter and its standard library, never a folder a .pth file added (a checkout).
+    folders = cover(p for w in {sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                sys.base_exec_prefix, *_link_folders(exe)}
+                    for p in {os.path.abspath(w), os.path.realpath(w)})
+    sites = [p for p in path if _is_site(p) and any(p.startswith(f + "/") for f in folders)]
+    return Runtime(exe, folders, cover(sites), tuple(sorted(_student_site())),
+                   ("-S", "-s", "-B"), sys.prefix)
+
+
+def _of(exe: str) -> Runtime:
+    """Another interpreter's runtime, found by asking it (its own environment, as it is)."""
+    done = subprocess.run([exe, "-I", "-c", "import json, sys; print(json.dumps([sys.prefix, "
+                           "sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]))"],
+                          capture_output=True, text=True, cwd="/", timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    prefixes = json.loads(done.stdout) if done.returncode == 0 else []
+    wanted = {*prefixes, *_startup_path(exe), *_link_folders(exe)}
+    return Runtime(exe, cover(p for w in wanted for p in {os.path.abspath(w),
+                                                         os.path.realpath(w)}),
+                   prefix=prefixes[0] if prefixes else "")
+
+
+def _is_site(path: str) -> bool:
+    return os.path.basename(path) in ("site-packages", "dist-packages")
+
+
+def _student_site() -> set[tuple[str, str]]:
+    """(source, name) of every top-level entry of the allowed distributions and what they
+    require (no extras), from their installed file lists."""
+    import importlib.metadata as md
+
+    seen: set[str] = set()
+    entries: set[tuple[str, str]] = set()
+    todo = list(STUDENT_PACKAGES)
+    while todo:
+        name = todo.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue
+        base = str(dist.locate_file(""))
+        for f in dist.files or ():
+            top = f.parts[0]
+            if top not in ("..", "__pycache__") and not top.endswith(".pth"):
+                entries.add((os.path.join(base, top), top))
+        todo += [m[0] for req in dist.requires or () if "extra ==" not in req
+                 and (m := re.match(r"[A-Za-z0-9_.\-]+", req))]
+    return entries
 
 
 def _startup_path(exe: str) -> list[str]:

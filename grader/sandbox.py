@@ -139,11 +139,9 @@ def _probe() -> str | None:
 
 
 def python_argv(script: str, *args: str) -> list[str]:
-    """Command line for this interpreter running `script` (a path inside the sandbox).
-
-    -I: no user site-packages, no PYTHONPATH, no script folder on sys.path.
-    """
-    return [runtime.current().python, "-I", "-B", script, *args]
+    """Command line for the student's interpreter (grader.runtime.student) running `script` (a
+    path inside the sandbox)."""
+    return runtime.student().argv(script, *args)
 
 
 def run(argv: Sequence[str], *, limits: Limits,
@@ -347,7 +345,8 @@ def _root_binds(extra: Sequence[str | Path], hide: Sequence[str | Path] = ()) ->
         if Path(f).exists():
             args += ["--ro-bind", f, f]
     made = {"/", "/usr", "/tmp", "/in", "/out", "/proc", "/dev"}
-    for folder in runtime.cover([*runtime.current().folders, *map(str, extra)]):
+    student = runtime.student()
+    for folder in runtime.cover([*student.folders, *map(str, extra)]):
         # bwrap would copy the mode of the source's parents (/root is 0700): open them to the
         # unprivileged uid, which must traverse them to reach the interpreter.
         for parent in reversed(Path(folder).parents):
@@ -356,9 +355,15 @@ def _root_binds(extra: Sequence[str | Path], hide: Sequence[str | Path] = ()) ->
                 made.add(str(parent))
         args += ["--ro-bind", folder, folder]
         made.add(folder)
-    for hidden in (*HIDDEN, *map(str, hide)):
+    for hidden in (*HIDDEN, *student.hidden, *map(str, hide)):
         if Path(hidden).is_dir():
             args += ["--tmpfs", hidden]
+    if student.site:  # the one folder on the student's path
+        for folder in (*reversed(Path(runtime.STUDENT_SITE).parents), runtime.STUDENT_SITE):
+            if str(folder) not in made:
+                args += ["--perms", "0755", "--dir", str(folder)]
+    for source, name in student.site:
+        args += ["--ro-bind", source, f"{runtime.STUDENT_SITE}/{name}"]
     return args
 
 
@@ -371,7 +376,7 @@ def _environment(limits: Limits, extra: Mapping[str, str]) -> dict[str, str]:
            "OMP_WAIT_POLICY": "PASSIVE",  # idle threads sleep: a shared core is not spun on
            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp"}
     env |= {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
-    return env | dict(extra)
+    return env | runtime.student().env | dict(extra)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
