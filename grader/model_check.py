@@ -140,7 +140,8 @@ def unusable(ran: Ran, n: int, columns: int, expected: str, noun: str) -> str | 
     return None
 
 
-FAULTS = ("unavailable", "not-ready")  # a run that never reached the student's models
+# A run that never reached the student's models, or that the machine starved of CPU.
+FAULTS = ("unavailable", "not-ready", "starved")
 
 
 def why(ran: Ran) -> str:

@@ -31,21 +31,24 @@ TOOL_PACKAGES = {"pdflatex": "texlive-latex-base texlive-publishers texlive-font
 _PAGES = 3  # pages whose text is analysed
 
 _TOOLS = ("pdflatex", "pdffonts", "pdftohtml", "pdftotext")
-# The tools first: without one, nothing says anything about the student's report.
+# The tools first: without one, nothing says anything about the student's report. Every file
+# comes back as a frame of the grader's channel (grader.channel): fd 3.
 _SCRIPT = rf"""
+send() {{ printf '%s\n%020d\n' "$1" "$(wc -c < "$2")" >&3; cat "$2" >&3; }}
 for tool in {" ".join(_TOOLS)}; do
-  command -v $tool >/dev/null || {{ echo $tool > /out/missing; exit 0; }}
+  command -v $tool >/dev/null || {{ echo $tool > /tmp/missing; send missing /tmp/missing; exit 0; }}
 done
-echo ready > /out/ready
-cp /in/* . 2>/dev/null
+echo ready > /tmp/ready; send ready /tmp/ready
+mkdir /tmp/work && cd /tmp/work && cp /in/* . 2>/dev/null
 pdflatex -no-shell-escape -interaction=nonstopmode -halt-on-error report.tex >tex.out 2>&1
-echo $? > /out/rc
-head -c 200000 report.log > /out/report.log 2>/dev/null
-tail -c 20000 tex.out > /out/tex.out
+echo $? > rc; send rc rc
+head -c 200000 report.log > log.out 2>/dev/null; send report.log log.out
+tail -c 20000 tex.out > tail.out; send tex.out tail.out
 if [ -f report.pdf ]; then
-  pdffonts report.pdf > /out/fonts.txt 2>/dev/null
-  pdftohtml -xml -i -q -zoom 1 -f 1 -l {_PAGES} -stdout report.pdf > /out/layout.xml 2>/dev/null
-  pdftotext -bbox -f 1 -l {_PAGES} report.pdf /out/words.html 2>/dev/null
+  pdffonts report.pdf > fonts.txt 2>/dev/null; send fonts.txt fonts.txt
+  pdftohtml -xml -i -q -zoom 1 -f 1 -l {_PAGES} -stdout report.pdf > layout.xml 2>/dev/null
+  send layout.xml layout.xml
+  pdftotext -bbox -f 1 -l {_PAGES} report.pdf words.html 2>/dev/null; send words.html words.html
 fi
 exit 0
 """
@@ -101,7 +104,7 @@ def compile_and_check(report: Path, fmt: Format, assets: Path | None = None) -> 
                       ro_binds=[b for b in TEX_BINDS if Path(b).is_dir()],
                       env={"openin_any": "p", "openout_any": "p", "shell_escape": "f",
                            "TEXMFVAR": "/tmp/texmf-var", "TEXMFCONFIG": "/tmp/texmf-config"})
-    if out.status == "unavailable":
+    if out.status in ("unavailable", "starved"):
         return ReportCheck(False, f"not run: {out.reason}", {}, fault=True)
     files = out.files
     names = tuple(sorted(files))

@@ -50,11 +50,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import runtime
+from grader import boundary, channel, runtime
 
 # Run as root, each grading process drops its sandboxes to a uid of its own: RLIMIT_NPROC counts
 # per uid, so a fork bomb in one student's sandbox cannot starve a neighbour's of processes.
 UID_BASE, UID_SPAN = 200_000, 60_000
+# Where no control group can be made: per-process rlimits, and the sandbox's own IPC namespace
+# and sized tmpfs mounts (bubblewrap); memfds are bounded by file size and open files only.
+RLIMIT_BOUNDARIES = ("memory: rlimits (address space per process); /tmp and /dev/shm sized "
+                     "tmpfs; SysV shared memory in the run's own IPC namespace",
+                     "processes: rlimit per uid", "cpu: rlimit per process, wall clock")
+DISK_BOUNDARY = "disk: no writable folder of the grader's; files come back through a capped pipe"
 # Never visible inside, even though they sit under a bound folder: the FashionMNIST labels.
 HIDDEN = ("/usr/share/datasets",)
 _PASS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # set here for correctness on some CPUs
@@ -83,13 +89,15 @@ class Limits:
 class Outcome:
     """How a sandboxed run ended. `reason` is one line for a student's feedback."""
 
-    status: str  # ok | failed | timeout | killed | unavailable
+    status: str  # ok | failed | timeout | killed | starved | unavailable
     returncode: int | None = None
     seconds: float = 0.0
     stdout: str = ""
     stderr: str = ""
     files: Mapping[str, bytes] = field(default_factory=dict)
     reason: str = ""
+    cpu_seconds: float = 0.0  # the CPU time of all its processes (where a cgroup counted it)
+    boundaries: tuple[str, ...] = ()  # which boundaries were in force
 
     @property
     def ok(self) -> bool:
@@ -169,11 +177,11 @@ def _uid() -> int:
     return UID_BASE + os.getpid() % UID_SPAN  # runs of one process are sequential
 
 
-def _fill_box(box: Path, inputs: Mapping[str, bytes | Path], uid: int | None) -> tuple[Path, Path]:
-    """/in (read-only copies of the inputs) and /out (writable by `uid`) inside `box`."""
-    indir, outdir = box / "in", box / "out"
+def _fill_box(box: Path, inputs: Mapping[str, bytes | Path]) -> Path:
+    """/in, read-only copies of the inputs, inside `box`."""
+    indir = box / "in"
     indir.mkdir()
-    outdir.mkdir()
+    inputs = {channel.MODULE: channel.WRITER, **inputs}
     for name, data in inputs.items():
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"sandbox input name {name!r}: expected a plain file name")
@@ -184,11 +192,8 @@ def _fill_box(box: Path, inputs: Mapping[str, bytes | Path], uid: int | None) ->
             target.write_bytes(data)
         target.chmod(0o444)
     indir.chmod(0o555)
-    if uid is not None:
-        os.chown(outdir, uid, uid)
-    outdir.chmod(0o700)
     box.chmod(0o711)
-    return indir, outdir
+    return indir
 
 
 def _setpriv(uid: int) -> list[str]:
@@ -201,7 +206,7 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
             hide: Sequence[str | Path] = ()) -> Outcome:
     root = os.geteuid() == 0
     uid = _uid()
-    indir, outdir = _fill_box(box, inputs, uid if root else None)
+    indir = _fill_box(box, inputs)
 
     cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
@@ -211,13 +216,15 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
     # top of it below, instead of being hidden by it.
     cmd += ["--perms", "1777", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     cmd += _root_binds(ro_binds, hide)
-    cmd += ["--ro-bind", str(indir), "/in", "--bind", str(outdir), "/out",
-            "--proc", "/proc", "--dev", "/dev", "--chdir", cwd, "--clearenv"]
+    cmd += ["--ro-bind", str(indir), "/in", "--proc", "/proc", "--dev", "/dev",
+            # POSIX shared memory in a sized tmpfs of its own, as /tmp
+            "--perms", "1777", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/dev/shm",
+            "--chdir", cwd, "--clearenv"]
     for key, value in _environment(limits, env).items():
         cmd += ["--setenv", key, value]
     if root:
         cmd += _setpriv(uid)
-    return _execute(cmd + argv, box, outdir, limits, root)
+    return _execute(cmd + argv, box, limits, root)
 
 
 def _run_contained(box: Path, argv: list[str], limits: Limits,
@@ -230,7 +237,7 @@ def _run_contained(box: Path, argv: list[str], limits: Limits,
     if exposed:
         return Outcome("unavailable", reason=f"container isolation: {exposed[0]} is open to the "
                                              "sandbox's uid (hide it first: hide_from_sandbox)")
-    indir, outdir = _fill_box(box, inputs, uid)
+    indir = _fill_box(box, inputs)
     tmp = box / "tmp"
     tmp.mkdir(mode=0o700)
     os.chown(tmp, uid, uid)
@@ -239,22 +246,20 @@ def _run_contained(box: Path, argv: list[str], limits: Limits,
         return str(tmp) + value[4:] if value == "/tmp" or value.startswith("/tmp/") else value
 
     environment = {k: private(v) for k, v in _environment(limits, env).items()}
-    # /in and /out are machine-wide: one run at a time. O_NOFOLLOW: /tmp is shared.
+    # /in is machine-wide: one run at a time. O_NOFOLLOW: /tmp is shared.
     lock = os.open(_CONTAINER_LOCK, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             _link("/in", indir)
-            _link("/out", outdir)
         except OSError as exc:
             return Outcome("unavailable", reason=f"container isolation: {exc}")
         try:
-            return _execute(_setpriv(uid) + argv, box, outdir, limits, True,
+            return _execute(_setpriv(uid) + argv, box, limits, True,
                             env=environment, cwd=private(cwd), uid=uid)
         finally:
-            for link in ("/in", "/out"):
-                with contextlib.suppress(OSError):
-                    os.unlink(link)
+            with contextlib.suppress(OSError):
+                os.unlink("/in")
     finally:
         os.close(lock)  # releases the lock
 
@@ -282,52 +287,110 @@ def hide_from_sandbox(paths: Sequence[str | Path]) -> list[str]:
     return changed
 
 
-def _execute(cmd: list[str], box: Path, outdir: Path, limits: Limits, root: bool, *,
+def _execute(cmd: list[str], box: Path, limits: Limits, root: bool, *,
              env: Mapping[str, str] | None = None, cwd: str | None = None,
              uid: int | None = None) -> Outcome:
-    """Run `cmd` under the rlimits and the wall clock; collect what it left. `uid`: kill every
-    process of that uid at the end too (container mode, where no namespace dies with the run)."""
+    """Run `cmd` within its boundaries (a control group where one can be made, rlimits) and
+    its clocks; bring back what it wrote to the channel. `uid`: kill every process of that uid
+    at the end too (container mode, where no namespace dies with the run)."""
+    group = boundary.make(limits.memory_mb, limits.processes)
+    read_end, write_end = os.pipe()
+    reader = channel.Reader(read_end, limits.file_mb * 1024 * 1024)
 
-    def limit() -> None:  # in the child, before exec: inherited by everything inside
-        mem = limits.memory_mb * 1024 * 1024
-        fsize = limits.file_mb * 1024 * 1024
-        for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_FSIZE, fsize),
-                           (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, 256)):
-            resource.setrlimit(res, (value, value))
-        # SIGXCPU at the soft limit (named in the reason), SIGKILL a second later.
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
-        if root:  # enforced once setpriv has dropped to `uid` (root itself is exempt)
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    def child() -> None:  # in the child, before exec: inherited by everything inside
+        _rlimits(limits, root)
+        if group is not None:
+            group.join()
+        os.dup2(write_end, channel.FD)
 
     out_path, err_path = box / "stdout", box / "stderr"
     t0 = time.monotonic()
-    with open(out_path, "wb") as out_f, open(err_path, "wb") as err_f:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
-                                preexec_fn=limit, start_new_session=True, close_fds=True,
-                                env=env, cwd=cwd)
-        try:
-            rc: int | None = proc.wait(timeout=limits.wall_s)
-        except subprocess.TimeoutExpired:
-            rc = None
-        finally:
+    try:
+        with open(out_path, "wb") as out_f, open(err_path, "wb") as err_f:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
+                                    preexec_fn=child, start_new_session=True, close_fds=True,
+                                    pass_fds=(channel.FD,), env=env, cwd=cwd)
+            os.close(write_end)
+            rc, stop = _wait(proc, group, limits)
+            if group is not None:
+                group.kill()
             _kill_group(proc)
             if uid is not None:
                 _kill_uid(uid)
-    seconds = time.monotonic() - t0
-    stdout = _tail(out_path, limits.keep_output)
-    stderr = _tail(err_path, limits.keep_output)
-    files = _collect(outdir, limits.file_mb * 1024 * 1024)
-    if rc is None:
-        return Outcome("timeout", None, seconds, stdout, stderr, files,
-                       f"stopped after {limits.wall_s:g} s (wall-clock limit)")
+        files = reader.result()
+        cpu = group.cpu_seconds() if group is not None else 0.0
+        oom = group is not None and group.out_of_memory()
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(write_end)
+        if group is not None:
+            group.remove()
+    held = group.describe(limits.memory_mb, limits.processes) if group is not None else \
+        RLIMIT_BOUNDARIES
+    ran = Outcome("ok", rc, time.monotonic() - t0, _tail(out_path, limits.keep_output),
+                  _tail(err_path, limits.keep_output), files, cpu_seconds=cpu,
+                  boundaries=(*held, DISK_BOUNDARY))
+    return _verdict(ran, stop, oom, limits)
+
+
+def _rlimits(limits: Limits, root: bool) -> None:
+    mem = limits.memory_mb * 1024 * 1024
+    fsize = limits.file_mb * 1024 * 1024
+    for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_FSIZE, fsize),
+                       (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, 256)):
+        resource.setrlimit(res, (value, value))
+    # SIGXCPU at the soft limit (named in the reason), SIGKILL a second later.
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
+    if root:  # enforced once setpriv has dropped to `uid` (root itself is exempt)
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+
+
+def _wait(proc: subprocess.Popen, group: boundary.Group | None, limits: Limits
+          ) -> tuple[int | None, str]:
+    """Wait for the run's first process; ("", rc) when it ended, else (None, why it was
+    stopped): "cpu" (the group's CPU time, all its processes together, past the limit),
+    "starved" (the wall clock ran out while the run waited for a CPU: the machine, not the
+    run) or "wall"."""
+    deadline = time.monotonic() + limits.wall_s
+    while True:
+        try:
+            return proc.wait(timeout=0.25), ""
+        except subprocess.TimeoutExpired:
+            pass
+        if group is not None and group.cpu_seconds() > limits.cpu_s:
+            return None, "cpu"
+        if time.monotonic() >= deadline:
+            if group is not None and group.waited_seconds() > limits.wall_s / 2 and \
+                    group.cpu_seconds() < limits.wall_s * limits.threads / 2:
+                return None, "starved"
+            return None, "wall"
+
+
+def _verdict(ran: Outcome, stop: str, oom: bool, limits: Limits) -> Outcome:
+    """The run's status and one line why, from how it ended."""
+    from dataclasses import replace
+
+    if stop == "cpu":
+        return replace(ran, status="killed", reason="used more than its CPU-time limit "
+                       f"({limits.cpu_s} s, all its processes together)")
+    if stop == "starved":
+        return replace(ran, status="starved", reason=f"stopped after {limits.wall_s:g} s "
+                       f"having had only {ran.cpu_seconds:.1f} s of CPU: the machine was too "
+                       "busy (graded again by --resume)")
+    if stop == "wall":
+        return replace(ran, status="timeout",
+                       reason=f"stopped after {limits.wall_s:g} s (wall-clock limit)")
+    rc = ran.returncode
     if rc == 0:
-        return Outcome("ok", 0, seconds, stdout, stderr, files)
-    sig = -rc if rc < 0 else rc - 128 if rc > 128 else 0
+        return ran
+    if oom:
+        return replace(ran, status="killed", reason=f"used more than its memory limit "
+                       f"({limits.memory_mb} MB, shared memory included)")
+    sig = -rc if rc is not None and rc < 0 else rc - 128 if rc is not None and rc > 128 else 0
     if sig in _SIGNALS:
-        return Outcome("killed", rc, seconds, stdout, stderr, files, _SIGNALS[sig])
-    last = next((ln for ln in reversed(stderr.splitlines()) if ln.strip()), "")
-    return Outcome("failed", rc, seconds, stdout, stderr, files,
-                   last.strip()[:200] or f"exit status {rc}")
+        return replace(ran, status="killed", reason=_SIGNALS[sig])
+    last = next((ln for ln in reversed(ran.stderr.splitlines()) if ln.strip()), "")
+    return replace(ran, status="failed", reason=last.strip()[:200] or f"exit status {rc}")
 
 
 def _root_binds(extra: Sequence[str | Path], hide: Sequence[str | Path] = ()) -> list[str]:
@@ -423,26 +486,3 @@ def _tail(path: Path, keep: int) -> str:
         data = f.read(keep)
     text = data.decode("utf-8", "replace")
     return "".join(c for c in text if c in "\n\t" or (c.isprintable()))
-
-
-def _collect(outdir: Path, cap: int) -> dict[str, bytes]:
-    """Regular files the run left in /out (top level only), read without following links, at
-    most `cap` bytes in all: a file past the budget is left out, and the caller finds it missing."""
-    files: dict[str, bytes] = {}
-    budget = cap
-    for entry in sorted(os.scandir(outdir), key=lambda e: e.name):
-        if not entry.is_file(follow_symlinks=False):
-            continue
-        try:
-            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            continue
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                continue
-            data = f.read(budget + 1)
-        if len(data) > budget:
-            continue
-        files[entry.name] = data
-        budget -= len(data)
-    return files

@@ -3,16 +3,17 @@
 the sandbox (a student's).
 
 Self-contained (torch and numpy only, nothing of dlhw: the grader copies this file into the
-sandbox and runs it as `python -I -B /in/run_exported.py BATCH THREADS NAME...`). For each NAME,
-in order: /in/NAME.pt2 (the archive the grader rewrote from what it validated, core/pt2.py)
-runs on /in/NAME.npy (uint8 images, scaled to [0, 1] here, or float32 values) and writes
-/out/NAME.npy (float32, one row per input) and /out/NAME.json (its timings), or /out/NAME.err
-(one line) if it fails; the next model runs either way. One run for every model of a
-submission: torch is imported once. It never sees a label or a reference value: the grader
-scores the outputs outside.
+sandbox and runs it as `python /in/run_exported.py BATCH THREADS NAME...`). For each NAME, in
+order: /in/NAME.pt2 (the archive the grader rewrote from what it validated, core/pt2.py) runs on
+/in/NAME.npy (uint8 images, scaled to [0, 1] here, or float32 values) and sends NAME.npy
+(float32, one row per input) and NAME.json (its timings), or NAME.err (one line) on failure,
+through the grader's channel (/in/_channel.py); the next model runs either way. One run for
+every model of a submission: torch is imported once. It never sees a label or a reference
+value: the grader scores the outputs outside.
 """
 
 import gc
+import io
 import json
 import os
 import sys
@@ -49,7 +50,9 @@ def run(name: str, batch: int) -> dict:
     t1 = time.perf_counter()
     y = outputs(module, x, batch)
     t2 = time.perf_counter()
-    np.save(f"/out/{name}.npy", y)
+    buf = io.BytesIO()
+    np.save(buf, y)
+    send(f"{name}.npy", buf.getvalue())
     return {"load_s": t1 - t0, "eval_s": t2 - t1}
 
 
@@ -61,24 +64,24 @@ def main(batch: int, threads: int, names: list[str]) -> None:
     import_s = time.perf_counter() - t0
     # Before any model is loaded: proof that the sandbox started this runner and its torch
     # (without it, missing outputs are the grader's failure, not the student's).
-    with open("/out/ready", "w") as f:
-        f.write("ready\n")
+    send("ready", "ready\n")
     for name in names:
         try:
             timing = run(name, batch)
         except Exception as exc:  # noqa: BLE001 - one line for the student's feedback
             text = " ".join(str(exc).split())[:200]
-            with open(f"/out/{name}.err", "w") as f:
-                f.write(f"model failed: {type(exc).__name__}: {text}" if text else
-                        f"model failed: {type(exc).__name__}")
+            send(f"{name}.err", f"model failed: {type(exc).__name__}: {text}" if text else
+                 f"model failed: {type(exc).__name__}")
             continue
         finally:
             gc.collect()  # the previous model's memory, before the next one loads
-        with open(f"/out/{name}.json", "w") as f:
-            json.dump({"import_s": import_s, **timing}, f)
+        send(f"{name}.json", json.dumps({"import_s": import_s, **timing}))
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, "/in")
+    from _channel import send
+
     main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:])
     # Every file is closed; skip the interpreter's teardown of torch (most of a second).
     os._exit(0)

@@ -15,13 +15,16 @@ import traceback
 
 import numpy as np
 
-OUT = "/out/results.jsonl"
+sys.path.insert(0, "/in")
+from _channel import send  # noqa: E402 - the grader's channel, fd 3
+
+_SENT = [0]
 
 
 def emit(record):
-    text = json.dumps(record)  # NaN and inf allowed: the grader reads them as values
-    with open(OUT, "a", encoding="utf-8") as f:
-        f.write(text + "\n")
+    """One result record, as the next numbered frame of the grader's channel."""
+    send(f"r{_SENT[0]:06d}", json.dumps(record))  # NaN and inf allowed: read as values
+    _SENT[0] += 1
 
 
 def short_error(exc):

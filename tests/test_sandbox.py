@@ -22,14 +22,17 @@ def _needs_bwrap():
     require(sandbox.unavailable_reason() is None, str(sandbox.unavailable_reason()))
 
 
+SEND = "import sys\nsys.path.insert(0, '/in')\nfrom _channel import send\n"
+
+
 def py(code: str, limits: sandbox.Limits = LIMITS, **kw) -> sandbox.Outcome:
     return sandbox.run(sandbox.python_argv("/in/x.py"), inputs={"x.py": code.encode()},
                        limits=limits, **kw)
 
 
-def test_runs_python_with_numpy_and_returns_out_files():
-    out = py("import numpy, os\n"
-             "open('/out/r.txt', 'w').write(str(numpy.arange(3).sum()) + ' ' + str(os.getuid()))")
+def test_runs_python_with_numpy_and_returns_files_through_the_channel():
+    out = py(SEND + "import numpy, os\n"
+             "send('r.txt', str(numpy.arange(3).sum()) + ' ' + str(os.getuid()))")
     assert out.ok, out.reason
     value, uid = out.files["r.txt"].decode().split()
     assert value == "3"
@@ -111,7 +114,7 @@ def test_infinite_loop_and_escaped_daemon_are_killed():
              "    os.setsid()\n"
              f"    os.execv('/bin/sleep', ['/bin/sleep', '1000', '{marker}'])\n"
              "while True:\n    pass\n", sandbox.Limits(wall_s=3, cpu_s=30))
-    assert out.status == "timeout" and "3 s" in out.reason
+    assert out.status in ("timeout", "starved") and "3 s" in out.reason  # starved: a busy box
     left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
     assert left == ""
 
@@ -121,11 +124,20 @@ def test_cpu_limit_names_itself():
     assert out.status == "killed" and "CPU" in out.reason
 
 
-def test_symlink_left_in_out_is_not_followed():
-    out = py("import os\nos.symlink('/etc/shadow', '/out/leak')\n"
-             "os.symlink('/proc/self/environ', '/out/env')\nopen('/out/ok', 'w').write('1')\n")
+def test_no_writable_folder_of_the_graders_and_the_channel_is_capped():
+    """A run has no /out to fill (files or entries on the grader's disk): what comes back is
+    frames on a pipe, read under a cap, each name once; a bad frame ends the reading."""
+    out = py(SEND + "import os\nsend('ok', '1')\n"
+             "try:\n    open('/out/x', 'w')\nexcept OSError as e:\n    print('no out', e.errno)\n"
+             "os.write(3, b'../../etc/passwd\\n00000000000000000004\\nroot')\n"
+             "send('late', '2')\n")
     assert out.ok, out.reason
-    assert set(out.files) == {"ok"}
+    assert "no out" in out.stdout and out.files == {"ok": b"1"}
+    big = py(SEND + "for k in range(10):\n    send(f'f{k}', b'x' * (3 << 20))\n",
+             sandbox.Limits(wall_s=30, cpu_s=30, file_mb=8))
+    assert sum(map(len, big.files.values())) <= 8 << 20  # the channel's cap, not 10 x 3 MB
+    dup = py(SEND + "send('a', '1')\nsend('a', '2')\nsend('b', '3')\n")
+    assert dup.files == {"a": b"1"}  # a name sent twice is not taken, nor what follows
 
 
 def test_environment_is_cleared(monkeypatch):
@@ -226,16 +238,16 @@ def contained(code: str, limits: dict | None = None, *, extra: list[str] | None 
 
 
 def test_container_mode_runs_as_an_unprivileged_uid_in_a_private_tmp():
-    out = contained("import os, json, tempfile\n"
-                    "open('/out/r.json', 'w').write(json.dumps([os.getuid(), os.getcwd(),\n"
-                    "    tempfile.gettempdir(), open('/in/x.py').read()[:9]]))\n"
+    out = contained(SEND + "import os, json, tempfile\n"
+                    "send('r.json', json.dumps([os.getuid(), os.getcwd(),\n"
+                    "    tempfile.gettempdir(), open('/in/x.py').read()[:10]]))\n"
                     "open('/in/x.py', 'a')\n")
     assert out["isolation"] == "container"
     assert out["status"] == "failed" and "PermissionError" in out["reason"]  # /in: read-only
     uid, cwd, tmp, head = json.loads(out["files"]["r.json"])
     assert uid == out["uid"] != 0
-    assert cwd == tmp and tmp.startswith("/tmp/dlhw-box-") and head == "import os"
-    assert out["links"] == [False, False]  # /in and /out are gone after the run
+    assert cwd == tmp and tmp.startswith("/tmp/dlhw-box-") and head == "import sys"
+    assert out["links"] == [False, False]  # /in is gone after the run (and there is no /out)
 
 
 def test_container_mode_cpu_limit():
@@ -251,13 +263,13 @@ def test_container_mode_output_flood_is_cut():
 
 
 def test_container_mode_fork_bomb_is_limited_and_swept():
-    out = contained("import os, time\nn = 0\nwhile True:\n    try:\n"
+    out = contained(SEND + "import os, time\nn = 0\nwhile True:\n    try:\n"
                     "        if os.fork() == 0:\n            time.sleep(1000)\n"
                     "        n += 1\n"
                     "    except OSError:\n        break\n"
-                    "open('/out/n', 'w').write(str(n))\nwhile True:\n    pass\n",
+                    "send('n', str(n))\nwhile True:\n    pass\n",
                     {"wall_s": 5, "cpu_s": 20, "processes": 32})
-    assert out["status"] == "timeout"
+    assert out["status"] in ("timeout", "starved")
     assert int(out["files"]["n"]) < 32  # RLIMIT_NPROC of the sandbox's own uid
     assert out["left"] == []  # not one of its processes survives the run
 
@@ -268,15 +280,15 @@ def test_container_mode_wall_clock_kills_an_escaped_daemon():
                     "    os.setsid()\n"
                     "    os.execv('/bin/sleep', ['/bin/sleep', '1000'])\n"
                     "while True:\n    pass\n", {"wall_s": 3, "cpu_s": 30})
-    assert out["status"] == "timeout" and "3 s" in out["reason"]
+    assert out["status"] in ("timeout", "starved") and "3 s" in out["reason"]
     assert out["left"] == []  # the setsid'd sleep left the process group, not the uid
 
 
-def test_container_mode_symlink_in_out_is_not_followed():
-    out = contained("import os\nos.symlink('/etc/shadow', '/out/leak')\n"
-                    "os.symlink('/proc/1/environ', '/out/env')\nopen('/out/ok', 'w').write('1')\n")
+def test_container_mode_has_no_out_folder_either():
+    out = contained(SEND + "import os\nsend('ok', '1')\n"
+                    "try:\n    open('/out/x', 'w')\nexcept OSError:\n    print('no out')\n")
     assert out["status"] == "ok", out["reason"]
-    assert set(out["files"]) == {"ok"}
+    assert out["files"] == {"ok": "1"} and "no out" in out["stdout"]
 
 
 def test_container_mode_environment_is_cleared():

@@ -1,0 +1,99 @@
+"""The only way a sandboxed run's files come back: frames on a pipe, read here under caps.
+
+A sandbox has no writable folder of the grader's (a student's code could fill the grader's disk
+with files or entries); what it returns it writes, as frames, to file descriptor 3:
+
+    NAME \n LENGTH (20 decimal digits) \n LENGTH bytes
+
+NAME is a plain file name ([A-Za-z0-9._-], at most 64 characters). The reader takes at most
+`cap` bytes and MAX_FRAMES frames in all, never a name twice, and stops at the first frame that
+breaks a rule (what came before it is kept). Every sandbox gets WRITER as /in/_channel.py,
+the writer of the harness scripts (`sys.path.insert(0, "/in"); from _channel import send`);
+a shell script writes a frame with `printf '%s\n%020d\n' NAME "$(wc -c < FILE)"; cat FILE`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+
+FD = 3  # the sandbox's end of the channel
+MAX_FRAMES = 1000
+_NAME = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+MODULE = "_channel.py"
+WRITER = b'''"""The grader's channel: the only way a file comes back from this sandbox."""
+
+
+def send(name, data):
+    """One frame of the grader's channel (fd 3): the only way a file comes back."""
+    import os
+    if isinstance(data, str):
+        data = data.encode("utf-8", "replace")
+    head = b"%s\\n%020d\\n" % (name.encode("ascii"), len(data))
+    view = memoryview(head + data)
+    while view:
+        view = view[os.write(3, view):]
+'''
+
+
+@dataclass
+class Reader:
+    """Reads one run's frames on a thread (so the writer never blocks on a full pipe)."""
+
+    fd: int
+    cap: int
+    files: dict[str, bytes] = field(default_factory=dict)
+    broken: str = ""  # why reading stopped early ("" when the channel ended cleanly)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def result(self, timeout: float = 10.0) -> dict[str, bytes]:
+        """The files, once the writer side is closed (every process of the run is gone)."""
+        self._thread.join(timeout)
+        return dict(self.files)
+
+    def _read(self) -> None:
+        buf, budget = bytearray(), self.cap
+        try:
+            while True:
+                chunk = os.read(self.fd, 1 << 16)
+                if not chunk:
+                    break
+                buf += chunk
+                budget -= len(chunk)
+                if not self._frames(buf) or budget < 0:
+                    self.broken = self.broken or f"more than {self.cap} bytes"
+                    break
+            if buf and not self.broken:
+                self.broken = "a frame cut short"
+        finally:
+            os.close(self.fd)  # a writer still writing gets EPIPE
+
+    def _frames(self, buf: bytearray) -> bool:
+        """Take every complete frame off the front of `buf`; False on a broken rule."""
+        while True:
+            head = buf.find(b"\n")
+            if head < 0:
+                return len(buf) <= 66  # a name line can only be this long
+            name = bytes(buf[:head])
+            if not _NAME.fullmatch(name) or name.decode() in self.files:
+                self.broken = f"a frame named {name[:64]!r}"
+                return False
+            if len(buf) < head + 22:
+                return True
+            size = buf[head + 1:head + 21]
+            if not size.isdigit() or buf[head + 21:head + 22] != b"\n":
+                self.broken = "a frame without its length"
+                return False
+            end = head + 22 + int(size)
+            if end - head - 22 > self.cap or len(self.files) >= MAX_FRAMES:
+                self.broken = "too many or too large frames"
+                return False
+            if len(buf) < end:
+                return True
+            self.files[name.decode()] = bytes(buf[head + 22:end])
+            del buf[:end]
