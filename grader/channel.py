@@ -15,6 +15,7 @@ a shell script writes a frame with `printf '%s\n%020d\n' NAME "$(wc -c < FILE)";
 from __future__ import annotations
 
 import os
+import queue
 import re
 import threading
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class Reader:
     cap: int
     files: dict[str, bytes] = field(default_factory=dict)
     broken: str = ""  # why reading stopped early ("" when the channel ended cleanly)
+    # Frames in arrival order, for a conversation (grader.sandbox.Session); None at the end.
+    arrivals: queue.Queue = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -72,6 +75,9 @@ class Reader:
                 self.broken = "a frame cut short"
         finally:
             os.close(self.fd)  # a writer still writing gets EPIPE
+            if self.broken:
+                self.arrivals.put((BROKEN, self.broken.encode()))
+            self.arrivals.put(None)
 
     def _frames(self, buf: bytearray) -> bool:
         """Take every complete frame off the front of `buf`; False on a broken rule."""
@@ -96,4 +102,57 @@ class Reader:
             if len(buf) < end:
                 return True
             self.files[name.decode()] = bytes(buf[head + 22:end])
+            self.arrivals.put((name.decode(), self.files[name.decode()]))
             del buf[:end]
+
+
+BROKEN = "\0broken"  # the arrival that says the channel broke a rule, and why
+
+
+class Closed(Exception):
+    """The sandboxed program stopped listening or answering."""
+
+
+class Broken(Exception):
+    """The program sent what the channel's rules refuse (a name twice, a bad frame)."""
+
+
+@dataclass
+class Session:
+    """A conversation with a sandboxed program: requests as JSON lines on its stdin, replies as
+    frames of the channel, each awaited under a clock (and never past the run's deadline)."""
+
+    stdin: object  # the program's stdin, a binary pipe
+    reader: Reader
+    deadline: float  # time.monotonic() at which the run's wall clock ends
+
+    def send(self, request: dict) -> None:
+        import json
+
+        try:
+            self.stdin.write(json.dumps(request).encode() + b"\n")  # type: ignore[attr-defined]
+            self.stdin.flush()  # type: ignore[attr-defined]
+        except (BrokenPipeError, OSError, ValueError):
+            raise Closed("the program stopped reading") from None
+
+    def receive(self, timeout: float) -> tuple[str, bytes]:
+        """The next frame, within `timeout` seconds (and the run's deadline)."""
+        import time
+
+        left = min(timeout, self.deadline - time.monotonic())
+        try:
+            frame = self.reader.arrivals.get(timeout=max(left, 0.0))
+        except queue.Empty:
+            raise Closed("the wall-clock limit ran out" if left < timeout else
+                         f"no answer within {timeout:g} s") from None
+        if frame is None:
+            raise Closed("the program ended")
+        if frame[0] == BROKEN:
+            raise Broken(frame[1].decode())
+        return frame
+
+    def close(self) -> None:
+        try:
+            self.stdin.close()  # type: ignore[attr-defined]
+        except OSError:
+            pass

@@ -149,13 +149,16 @@ def _config() -> Any:
     return PartBConfig()
 
 
-def plan(cfg: ChecksConfig) -> Plan:
-    """Every check's inputs, drawn from the file's seed (the same plan for every student)."""
+def plan(cfg: ChecksConfig, seed: int) -> Plan:
+    """Every check's inputs, drawn from the checks file's seed and the run's secret `seed`: a
+    notebook cannot know them before they are asked, nor one run's from another's. The
+    training checks keep the file's seed for their own generator, so a trained network's
+    accuracy is the same in every run (and comparable with the student's claim)."""
     from nets.partb import xor_net_data
     from nets.perceptron import LOGIC_GATES
 
     pc = _config()
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng([cfg.seed, seed])
     checks: list[dict[str, Any]] = []
     needs_digits = any(c.kind == "digits" for c in cfg.checks)
     digits: dict[str, np.ndarray] = {}

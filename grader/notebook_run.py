@@ -1,39 +1,121 @@
-"""Execute a Part B notebook and the hidden checks in the sandbox; bring back raw outputs only.
+"""Execute a Part B notebook and the hidden checks in the sandbox, as a conversation in which the
+grader asks and the sandbox only answers.
 
-The chosen cells run as one plain Python script (problems/partb_checks.py execs them in order in
-one namespace, then calls the checks) rather than through nbclient and a kernel: in the sandbox,
-the reference notebook's cells take 2.4 s that way against 6.4 s with a kernel (median of 3,
-`python bench/grade.py --modes`, AMD EPYC 2 cores, load average 9.5; 0.6 s against 2.0 s when the
-machine was idle), and the script needs no kernel, no ZeroMQ sockets and no IPython, whose magics
-are refused anyway.
+The runner (problems/partb_checks.py) holds no secret. The grader sends it, one request at a
+time, each with a fresh random nonce: every cell of the notebook, then every check with its
+inputs (drawn from the run's secret seed), the known-good activations only once the activation
+checks are answered. Each answer must be the next frame of the channel and name the nonce just
+sent; anything else (an answer nobody asked for, a second answer to a request, a frame of
+another name: records the runner did not write) voids the run, which goes to review with the
+reason. Error messages come back as the student's own cell, line and message, capped, with any
+text of the runner's own removed. A runner that never says it started is the grader's failure.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import math
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import sandbox
+from core import resources
+from grader import channel, sandbox
 from grader.notebook_checks import ChecksConfig, Plan, harness_path, to_json
 from grader.notebook_file import RunCell
 
-MAX_RECORDS = 10_000  # lines of results.jsonl read back
+ACTIVATION_KINDS = ("activation", "softmax")  # answered before the known-good ones arrive
+_SLACK_S = 5.0  # beyond a check's own limit (the runner's alarm) before it is given up on
+_SHOWN = 300
 
 
 @dataclass(frozen=True)
 class NotebookRun:
-    """What came back. `stopped` says why the run ended before the harness finished."""
+    """What came back. `stopped` says why the run ended before every check was answered;
+    `void`, why its answers cannot be trusted (the notebook wrote what the runner did not)."""
 
     cells: dict[int, str]  # cell index → "" when it ran, else its error
     outputs: dict[str, Any]  # check id → raw output
     errors: dict[str, str]  # check id → the exception it raised
     stopped: str = ""
     seconds: float = 0.0
-    unavailable: str = ""  # the sandbox cannot run here, or did not start the harness
+    unavailable: str = ""  # the sandbox cannot run here, or did not start the runner
+    void: str = ""
     stderr: str = field(default="", repr=False)
+
+
+class Violation(Exception):
+    """A frame the runner did not write in answer to the request just sent."""
+
+
+@dataclass
+class Conversation:
+    """The grader's side of one run: what to ask, and what was answered."""
+
+    cells: list[RunCell]
+    plan: Plan
+    check_time_s: float
+    redact: list[str]  # lines of the runner's source, kept out of messages
+    ready: bool = False
+    answered: dict[str, dict] = field(default_factory=dict)  # "cell:N" or check id → answer
+    stopped: str = ""
+    void: str = ""
+    _seq: int = 0
+
+    def talk(self, s: channel.Session) -> None:
+        try:
+            name, _ = s.receive(math.inf)  # the runner's import of numpy, under load
+            if name != "ready":
+                raise Violation(f"a frame named {name!r} before the runner said it started")
+            self.ready = True
+            for cell in self.cells:
+                self._ask(s, f"cell:{cell.index}", {"op": "cell", "index": cell.index,
+                                                     "source": cell.source}, math.inf)
+            checks = sorted(self.plan.checks, key=lambda c: c["kind"] not in ACTIVATION_KINDS)
+            installed = False
+            for check in checks:
+                if check["kind"] not in ACTIVATION_KINDS and not installed:
+                    good = resources.path("problems", "partb_good.py").read_text()
+                    self._ask(s, "install", {"op": "install", "source": good}, 60.0)
+                    installed = True
+                self._ask(s, check["id"], {"op": "check", "kind": check["kind"],
+                                           "args": to_json(check["args"]),
+                                           "time_s": self.check_time_s},
+                          self.check_time_s + _SLACK_S)
+            s.send({"op": "end"})
+        except Violation as exc:
+            self.void = str(exc)
+        except channel.Broken as exc:
+            self.void = f"frames the runner did not write ({exc})"
+        except channel.Closed as exc:
+            self.stopped = str(exc) if self.ready else ""
+
+    def _ask(self, s: channel.Session, key: str, request: dict, timeout: float) -> None:
+        nonce = secrets.token_hex(16)
+        s.send({"n": nonce, **request})
+        name, data = s.receive(timeout)
+        expected = f"m{self._seq:06d}"
+        try:
+            answer = json.loads(data)
+        except (ValueError, RecursionError):
+            answer = None
+        if name != expected or not isinstance(answer, dict) or answer.get("n") != nonce:
+            raise Violation(f"an answer the runner did not write (frame {name[:20]!r} where "
+                            f"{expected} for this request was due)")
+        self._seq += 1
+        if "error" in answer:
+            answer["error"] = self.clean(answer["error"])
+        self.answered[key] = answer
+
+    def clean(self, error: object) -> str:
+        """The student's own message: one line, capped, nothing of the runner's text."""
+        text = " ".join(str(error).split()) if isinstance(error, str) else "failed"
+        for line in self.redact:
+            text = text.replace(line, "[…]")
+        return text[:_SHOWN]
 
 
 def _hidden() -> list[str]:
@@ -47,64 +129,44 @@ def _hidden() -> list[str]:
 def run_notebook(cells: list[RunCell], the_plan: Plan, cfg: ChecksConfig,
                  limits: sandbox.Limits) -> NotebookRun:
     """Run `cells`, then every check of `the_plan`, in one sandboxed process."""
-    import io
-
     import numpy as np
 
-    doc = {"cells": [{"index": c.index, "source": c.source} for c in cells],
-           "checks": to_json(the_plan.checks), "check_time_s": cfg.check_time_s}
-    inputs: dict[str, bytes | Path] = {"harness.py": harness_path(),
-                                       "plan.json": json.dumps(doc).encode()}
+    runner = harness_path().read_text()
+    redact = sorted({ln.strip() for ln in runner.splitlines() if len(ln.strip()) >= 24},
+                    key=len, reverse=True)
+    inputs: dict[str, bytes | Path] = {"runner.py": runner.encode()}
     if the_plan.digits:
         buf = io.BytesIO()
         np.savez(buf, **the_plan.digits)
         inputs["digits.npz"] = buf.getvalue()
-    out = sandbox.run(sandbox.python_argv("/in/harness.py"), limits=limits, inputs=inputs,
-                      hide=_hidden())
+    conv = Conversation(cells, the_plan, cfg.check_time_s, redact)
+    out = sandbox.run(sandbox.python_argv("/in/runner.py"), limits=limits, inputs=inputs,
+                      hide=_hidden(), talk=conv.talk)
     if out.status in ("unavailable", "starved"):  # the grader's side: nothing is marked
         return NotebookRun({}, {}, {}, unavailable=out.reason)
-    records = b"".join(out.files[k] + b"\n" for k in sorted(out.files) if k.startswith("r"))
-    cell_state, outputs, errors, done, ready = _records(
-        records, {c.index for c in cells}, {c["id"] for c in the_plan.checks})
-    if not ready:  # the harness never started: nothing of the student's ran
+    if not conv.ready and not conv.void:  # the runner never started: nothing of the student's
         why = out.reason or " ".join(out.stderr.split())[-200:] or f"exit status {out.returncode}"
         return NotebookRun({}, {}, {}, unavailable=f"the sandbox did not start the harness "
                            f"({why})", stderr=out.stderr)
+    return _collected(conv, cells, the_plan, out)
+
+
+def _collected(conv: Conversation, cells: list[RunCell], the_plan: Plan,
+               out: sandbox.Outcome) -> NotebookRun:
+    cell_state = {c.index: ("" if a.get("ok") is True else a.get("error", "failed"))
+                  for c in cells if (a := conv.answered.get(f"cell:{c.index}")) is not None}
+    outputs, errors = {}, {}
+    for c in the_plan.checks:
+        a = conv.answered.get(c["id"])
+        if a is None:
+            continue
+        if a.get("ok") is True:
+            outputs[c["id"]] = a.get("out")
+        else:
+            errors[c["id"]] = str(a.get("error", "failed"))
     stopped = ""
-    if not done:
-        stopped = f"the run was stopped: {out.reason}" if out.reason else \
-            "the notebook ended the run before the checks finished"
-    return NotebookRun(cell_state, outputs, errors, stopped, out.seconds, stderr=out.stderr)
-
-
-def _records(data: bytes, cell_ids: set[int], check_ids: set[str]
-             ) -> tuple[dict[int, str], dict[str, Any], dict[str, str], bool, bool]:
-    """Parse results.jsonl, written by the harness and perhaps by the student's code: every
-    record is validated, unknown or malformed ones are ignored, the first of each id counts.
-    The last two: whether the harness finished, and whether its first record says it started."""
-    cells: dict[int, str] = {}
-    outputs: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    done = False
-    ready = data.startswith(b'{"ready": true}\n')
-    for line in data.decode("utf-8", "replace").splitlines()[:MAX_RECORDS]:
-        try:
-            rec = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if not isinstance(rec, dict):
-            continue
-        ok = rec.get("ok") is True
-        err = rec.get("error")
-        err = " ".join(err.split())[:300] if isinstance(err, str) else "failed"
-        cid, chk = rec.get("cell"), rec.get("check")
-        if isinstance(cid, int) and cid in cell_ids and cid not in cells:
-            cells[cid] = "" if ok else err
-        elif isinstance(chk, str) and chk in check_ids and chk not in outputs | errors:
-            if ok:
-                outputs[chk] = rec.get("out")
-            else:
-                errors[chk] = err
-        elif rec.get("done") is True:
-            done = True
-    return cells, outputs, errors, done, ready
+    if len(outputs) + len(errors) < len(the_plan.checks) and not conv.void:
+        why = out.reason or conv.stopped or "the notebook ended the run"
+        stopped = f"the run was stopped: {why}"
+    return NotebookRun(cell_state, outputs, errors, stopped, out.seconds, void=conv.void,
+                       stderr=out.stderr)

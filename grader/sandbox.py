@@ -46,7 +46,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,6 +104,8 @@ class Outcome:
         return self.status == "ok"
 
 
+Talk = Callable[[channel.Session], None]
+_AFTER_TALK_S = 10.0  # a program whose conversation is over has this long to end
 _SIGNALS = {signal.SIGXCPU: "used more than its CPU-time limit",
             signal.SIGXFSZ: "wrote a file or output larger than its limit",
             signal.SIGKILL: "was killed (memory or process limit)",
@@ -155,20 +157,25 @@ def python_argv(script: str, *args: str) -> list[str]:
 def run(argv: Sequence[str], *, limits: Limits,
         inputs: Mapping[str, bytes | Path] | None = None,
         ro_binds: Sequence[str | Path] = (), env: Mapping[str, str] | None = None,
-        cwd: str = "/tmp", hide: Sequence[str | Path] = (), _probing: bool = False) -> Outcome:
+        cwd: str = "/tmp", hide: Sequence[str | Path] = (), talk: Talk | None = None,
+        _probing: bool = False) -> Outcome:
     """Run `argv` in the sandbox. `inputs` (name → bytes, or a path on this side, copied) appear
-    read-only under /in; whatever it writes to /out comes back in `Outcome.files`. `hide`: more
-    folders (inside the bound ones) that appear empty, like HIDDEN. In container mode the
-    container's whole file system is in view (`ro_binds` are moot) and `hide` folders must
-    already be closed to other uids (`hide_from_sandbox`)."""
+    read-only under /in; the frames it sends on the channel (grader.channel) come back in
+    `Outcome.files`. `hide`: more folders (inside the bound ones) that appear empty, like
+    HIDDEN. `talk`: called with a Session as soon as the program starts, to converse with it
+    (requests on its stdin, replies as frames); the run ends when the program does. In
+    container mode the container's whole file system is in view (`ro_binds` are moot) and
+    `hide` folders must already be closed to other uids (`hide_from_sandbox`)."""
     if not _probing and (why := _probe()) is not None:
         return Outcome("unavailable", reason=why)
     contained = isolation() == "container"
     box = Path(tempfile.mkdtemp(prefix="dlhw-box-", dir=_CONTAINER_TMP if contained else None))
     try:
         if contained:
-            return _run_contained(box, list(argv), limits, inputs or {}, env or {}, cwd, hide)
-        return _run_in(box, list(argv), limits, inputs or {}, ro_binds, env or {}, cwd, hide)
+            return _run_contained(box, list(argv), limits, inputs or {}, env or {}, cwd, hide,
+                                  talk)
+        return _run_in(box, list(argv), limits, inputs or {}, ro_binds, env or {}, cwd, hide,
+                       talk)
     finally:
         shutil.rmtree(box, ignore_errors=True)
 
@@ -203,7 +210,7 @@ def _setpriv(uid: int) -> list[str]:
 
 def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, bytes | Path],
             ro_binds: Sequence[str | Path], env: Mapping[str, str], cwd: str,
-            hide: Sequence[str | Path] = ()) -> Outcome:
+            hide: Sequence[str | Path] = (), talk: Talk | None = None) -> Outcome:
     root = os.geteuid() == 0
     uid = _uid()
     indir = _fill_box(box, inputs)
@@ -224,12 +231,12 @@ def _run_in(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, byt
         cmd += ["--setenv", key, value]
     if root:
         cmd += _setpriv(uid)
-    return _execute(cmd + argv, box, limits, root)
+    return _execute(cmd + argv, box, limits, root, talk=talk)
 
 
 def _run_contained(box: Path, argv: list[str], limits: Limits,
                    inputs: Mapping[str, bytes | Path], env: Mapping[str, str], cwd: str,
-                   hide: Sequence[str | Path]) -> Outcome:
+                   hide: Sequence[str | Path], talk: Talk | None = None) -> Outcome:
     """Container mode (see the module's docstring): the same limits, no namespaces."""
     uid = _uid()
     exposed = [h for h in (*HIDDEN, *map(str, hide))
@@ -256,7 +263,7 @@ def _run_contained(box: Path, argv: list[str], limits: Limits,
             return Outcome("unavailable", reason=f"container isolation: {exc}")
         try:
             return _execute(_setpriv(uid) + argv, box, limits, True,
-                            env=environment, cwd=private(cwd), uid=uid)
+                            env=environment, cwd=private(cwd), uid=uid, talk=talk)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink("/in")
@@ -289,7 +296,7 @@ def hide_from_sandbox(paths: Sequence[str | Path]) -> list[str]:
 
 def _execute(cmd: list[str], box: Path, limits: Limits, root: bool, *,
              env: Mapping[str, str] | None = None, cwd: str | None = None,
-             uid: int | None = None) -> Outcome:
+             uid: int | None = None, talk: Talk | None = None) -> Outcome:
     """Run `cmd` within its boundaries (a control group where one can be made, rlimits) and
     its clocks; bring back what it wrote to the channel. `uid`: kill every process of that uid
     at the end too (container mode, where no namespace dies with the run)."""
@@ -307,11 +314,20 @@ def _execute(cmd: list[str], box: Path, limits: Limits, root: bool, *,
     t0 = time.monotonic()
     try:
         with open(out_path, "wb") as out_f, open(err_path, "wb") as err_f:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
-                                    preexec_fn=child, start_new_session=True, close_fds=True,
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if talk else subprocess.DEVNULL,
+                                    stdout=out_f, stderr=err_f, preexec_fn=child,
+                                    start_new_session=True, close_fds=True,
                                     pass_fds=(channel.FD,), env=env, cwd=cwd)
             os.close(write_end)
-            rc, stop = _wait(proc, group, limits)
+            end = t0 + limits.wall_s
+            if talk is not None:
+                session = channel.Session(proc.stdin, reader, end)
+                try:
+                    talk(session)
+                finally:
+                    session.close()
+                end = min(end, time.monotonic() + _AFTER_TALK_S)  # the conversation is over
+            rc, stop = _wait(proc, group, limits, end)
             if group is not None:
                 group.kill()
             _kill_group(proc)
@@ -345,13 +361,12 @@ def _rlimits(limits: Limits, root: bool) -> None:
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
 
-def _wait(proc: subprocess.Popen, group: boundary.Group | None, limits: Limits
-          ) -> tuple[int | None, str]:
+def _wait(proc: subprocess.Popen, group: boundary.Group | None, limits: Limits,
+          deadline: float) -> tuple[int | None, str]:
     """Wait for the run's first process; ("", rc) when it ended, else (None, why it was
     stopped): "cpu" (the group's CPU time, all its processes together, past the limit),
     "starved" (the wall clock ran out while the run waited for a CPU: the machine, not the
     run) or "wall"."""
-    deadline = time.monotonic() + limits.wall_s
     while True:
         try:
             return proc.wait(timeout=0.25), ""
@@ -360,8 +375,10 @@ def _wait(proc: subprocess.Popen, group: boundary.Group | None, limits: Limits
         if group is not None and group.cpu_seconds() > limits.cpu_s:
             return None, "cpu"
         if time.monotonic() >= deadline:
+            # Waiting for a CPU most of the time, yet given under a quarter of its cores: the
+            # machine's other work, not the run's own processes (which its share would feed).
             if group is not None and group.waited_seconds() > limits.wall_s / 2 and \
-                    group.cpu_seconds() < limits.wall_s * limits.threads / 2:
+                    group.cpu_seconds() < limits.wall_s * limits.threads / 4:
                 return None, "starved"
             return None, "wall"
 
@@ -427,6 +444,9 @@ def _root_binds(extra: Sequence[str | Path], hide: Sequence[str | Path] = ()) ->
                 args += ["--perms", "0755", "--dir", str(folder)]
     for source, name in student.site:
         args += ["--ro-bind", source, f"{runtime.STUDENT_SITE}/{name}"]
+        for hidden in map(str, hide):  # a folder to hide inside a package, where it now is
+            if hidden.startswith(source + "/") and Path(hidden).is_dir():
+                args += ["--tmpfs", f"{runtime.STUDENT_SITE}/{name}{hidden[len(source):]}"]
     return args
 
 

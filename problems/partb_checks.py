@@ -1,29 +1,34 @@
-"""The Part B check harness. It runs INSIDE the sandbox (grader/notebook_run.py puts it in /in),
-never in the grader's process, and never computes a mark.
+"""The Part B runner. It runs INSIDE the sandbox (grader/notebook_run.py puts it in /in), never
+in the grader's process, and never computes a mark: it holds no expected value, no reference
+code and no seed.
 
-It executes the student's notebook cells, in order, in one namespace, then calls what they define
-on the grader's inputs (/in/plan.json, /in/digits.npz) and writes the raw results, one JSON line
-per cell and per check, to /out/results.jsonl. The student's code shares this process and can
-tamper with anything here: it can only change what comes out, which the grader then judges
-against its own reference, outside. Standard library and NumPy only.
+It answers the grader, one request at a time (a JSON line on stdin, with the grader's nonce):
+run the next notebook cell, call a check's functions on the inputs the request carries (drawn
+from the grader's secret seed for this run; the digits' training and evaluation images are in
+/in/digits.npz, their evaluation labels never are), or put the known-good activations in place
+(sent only after the activation checks are answered). Each answer is one frame of the grader's
+channel (fd 3), naming the request's nonce; answers come back in order. The student's code
+shares this process and can tamper with anything here: it can only change what comes out, which
+the grader judges against its own reference, outside, and any answer the grader did not ask
+for, or asked for once and got twice, voids the run. Standard library and NumPy only.
 """
 
 import json
+import os
 import signal
 import sys
 import traceback
 
 import numpy as np
 
-sys.path.insert(0, "/in")
-from _channel import send  # noqa: E402 - the grader's channel, fd 3
-
 _SENT = [0]
 
 
-def emit(record):
-    """One result record, as the next numbered frame of the grader's channel."""
-    send(f"r{_SENT[0]:06d}", json.dumps(record))  # NaN and inf allowed: read as values
+def reply(nonce, record):
+    """One answer, as the next numbered frame of the grader's channel."""
+    from _channel import send  # the grader's channel, fd 3 (/in/_channel.py)
+
+    send(f"m{_SENT[0]:06d}", json.dumps({"n": nonce, **record}))  # NaN, inf: read as values
     _SENT[0] += 1
 
 
@@ -143,7 +148,7 @@ def k_xor_net(ns, a):
 
 
 def k_digits(ns, a):
-    with np.load("/in/digits.npz", allow_pickle=False) as d:
+    with np.load("/in/digits.npz", allow_pickle=False) as d:  # no labels of X_eval
         X, y, X_eval = d["X_train"], d["y_train"], d["X_eval"]
     rng = np.random.default_rng(a["seed"])
     model = ns["MLP"](tuple(a["sizes"]), rng, hidden=a["activation"])
@@ -155,85 +160,51 @@ def k_digits(ns, a):
 
 
 KINDS = {name[2:]: fn for name, fn in list(globals().items()) if name.startswith("k_")}
-ACTIVATION_KINDS = ("activation", "softmax")
-
-
-# Known-good activations (textbook formulas), put in place of the student's while every other
-# check runs: a check tests its own target, so one wrong derivative costs one check, not every
-# check downstream of it (the layers, the networks).
-def _sig(z):
-    z = np.asarray(z, dtype=float)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _softmax(z, axis=-1):
-    z = np.asarray(z, dtype=float)
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-GOOD = {
-    "sigmoid": _sig,
-    "sigmoid_grad": lambda z: _sig(z) * (1.0 - _sig(z)),
-    "tanh": np.tanh,
-    "tanh_grad": lambda z: 1.0 - np.tanh(z) ** 2,
-    "relu": lambda z: np.maximum(0.0, z),
-    "relu_grad": lambda z: (np.asarray(z) > 0).astype(float),
-    "leaky_relu": lambda z, slope=0.01: np.where(np.asarray(z) > 0, z, slope * np.asarray(z)),
-    "leaky_relu_grad": lambda z, slope=0.01: np.where(np.asarray(z) > 0, 1.0, slope),
-    "elu": lambda z, alpha=1.0: np.where(np.asarray(z) > 0, z,
-                                         alpha * np.expm1(np.minimum(z, 0.0))),
-    "elu_grad": lambda z, alpha=1.0: np.where(np.asarray(z) > 0, 1.0,
-                                              alpha * np.exp(np.minimum(z, 0.0))),
-    "swish": lambda z: np.asarray(z) * _sig(z),
-    "swish_grad": lambda z: _sig(z) + np.asarray(z) * _sig(z) * (1.0 - _sig(z)),
-    "softmax": _softmax,
-}
-
-
-def install_good_activations(ns):
-    ns.update(GOOD)
-    table = ns.get("ACTIVATIONS")
-    if isinstance(table, dict):
-        for name in list(table):
-            if name in GOOD and name + "_grad" in GOOD:
-                table[name] = (GOOD[name], GOOD[name + "_grad"])
 
 
 def main():
-    with open("/in/plan.json", encoding="utf-8") as f:
-        plan = json.load(f)
-    # Before any of the student's code: proof that the sandbox started this harness (without
-    # it, a run that produced nothing is the grader's failure, not the student's).
-    emit({"ready": True})
+    """Serve the grader: each request a JSON line on stdin, each answer one frame, in order."""
+    sys.path.insert(0, "/in")
+    from _channel import send
+
+    send("ready", "ready")  # before any of the student's code: proof the runner started
     ns = {"__name__": "__main__"}
-    for cell in plan["cells"]:
-        try:
-            exec(compile(cell["source"], f"<cell {cell['index']}>", "exec"), ns)
-            emit({"cell": cell["index"], "ok": True})
-        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the checks go on
-            emit({"cell": cell["index"], "ok": False, "error": short_error(exc)})
     signal.signal(signal.SIGALRM, _alarm)
-    checks = sorted(plan["checks"], key=lambda c: c["kind"] not in ACTIVATION_KINDS)
-    installed = False
-    for check in checks:
-        if check["kind"] not in ACTIVATION_KINDS and not installed:
-            try:
-                install_good_activations(ns)
-            except BaseException:  # a namespace the student broke: the checks will say so
-                pass
-            installed = True
-        signal.setitimer(signal.ITIMER_REAL, plan["check_time_s"])
-        try:
-            result = KINDS[check["kind"]](Names(ns), check["args"])
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            emit({"check": check["id"], "ok": True, "out": result})
-        except BaseException as exc:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            emit({"check": check["id"], "ok": False, "error": short_error(exc)})
-    emit({"done": True})
+    runner = os.getpid()
+    for line in sys.stdin.buffer:
+        req = json.loads(line)
+        if req["op"] == "end":
+            break
+        answer = serve(ns, req)
+        if os.getpid() != runner:  # a process the student's code forked: it does not answer
+            os._exit(0)
+        reply(req["n"], answer)
     sys.stdout.flush()
+
+
+def serve(ns, req):
+    """One request: run a cell, call a check, or put the known-good activations in place."""
+    if req["op"] == "cell":
+        try:
+            exec(compile(req["source"], f"<cell {req['index']}>", "exec"), ns)
+            return {"ok": True}
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the rest goes on
+            return {"ok": False, "error": short_error(exc)}
+    if req["op"] == "install":
+        try:
+            exec(compile(req["source"], "<known-good activations>", "exec"), ns)
+            ns["install_good_activations"](ns)
+        except BaseException:  # a namespace the student broke: the checks will say so
+            pass
+        return {"ok": True}
+    signal.setitimer(signal.ITIMER_REAL, req["time_s"])
+    try:
+        result = KINDS[req["kind"]](Names(ns), req["args"])
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        return {"ok": True, "out": result}
+    except BaseException as exc:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        return {"ok": False, "error": short_error(exc)}
 
 
 if __name__ == "__main__":

@@ -20,9 +20,12 @@ INTERNAL = {
     "grader.parta.proof._Timeout",  # the SIGALRM budget of a proof ran out
     "grader.parta.proof._NotReal",
     "grader.notebook_checks.Mismatch",  # one hidden check failed: recorded, not raised on
-    "problems.partb_checks.CheckTimeout",  # runs inside the sandbox, reported through /out
+    "problems.partb_checks.CheckTimeout",  # runs inside the sandbox, its answer says so
+    "grader.channel.Closed",  # the sandboxed program stopped answering: the run says why
+    "grader.channel.Broken",  # it broke the channel's rules: the run is void, with the reason
+    "grader.notebook_run.Violation",  # an answer the runner did not write: the same
 }
-SKIP_MODULES = {"grader.model_harness"}  # a script for the sandbox, not an importable module
+SKIP_MODULES = {"grader.model_harness", "problems.partb_good"}  # scripts for the sandbox
 
 
 def _error_classes() -> dict[str, type]:

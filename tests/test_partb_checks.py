@@ -201,7 +201,8 @@ def test_fork_bomb_is_contained(tmp_path, solution, quick):
     code = f"import os\n_tag = {marker!r}\nwhile True:\n    os.fork()"
     _, items = grade(tmp_path, appended(solution, "B6.1", code), quick, name="fork")
     fb = items["notebook"].feedback
-    assert "B6.1" in fb and ("BlockingIOError" in fb or "stopped" in fb), fb
+    # (On a machine busy with other work, the run may instead be given back: "too busy".)
+    assert "B6.1" in fb and ("BlockingIOError" in fb or "stopped" in fb) or "too busy" in fb, fb
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout == b""
 
 
@@ -355,17 +356,50 @@ def test_a_hanging_function_costs_only_its_checks(tmp_path, solution, options, m
         assert full(items, iid), (iid, items[iid].feedback)
 
 
-def test_forged_results_are_only_judged(tmp_path, solution, options):
-    """The student's code shares the harness's process and can write /out itself: what it
-    forges is judged like any output (here: predictions that are not the test labels)."""
-    code = ("import json as _j\n"
-            "with open('/out/results.jsonl', 'a') as _f:\n"
-            "    _f.write(_j.dumps({'check': 'digits_mlp', 'ok': True,\n"
-            "                       'out': {'pred': [1] * 720}}) + '\\n')\n"
-            "    _f.write(_j.dumps({'check': 'sigmoid', 'ok': True, 'out': 'passed'}) + '\\n')\n"
-            "    _f.write(_j.dumps({'done': True, 'score': 25}) + '\\n')\n")
+FORGE = ("import sys as _s, json as _j\n_s.path.insert(0, '/in')\n"
+         "from _channel import send as _send\n")
+
+
+def test_answers_the_runner_did_not_write_void_the_run(tmp_path, solution, options):
+    """Issue 22's forgeries, mounted: a cell looks for the plan (there is none: inputs arrive
+    one request at a time) and writes passing answers itself while perceptron_train and
+    train_sgd raise; another writes a passing record for every cell. Either voids the run: no
+    Part B mark, every item in review with the reason."""
+    listing = FORGE + "print(sorted(__import__('os').listdir('/in')))\n"
+    raising = ("def perceptron_train(*a, **k):\n    raise RuntimeError('no')\n"
+               "def train_sgd(*a, **k):\n    raise RuntimeError('no')\n")
+    for k, forgery in enumerate((
+            FORGE + "for _k in range(40):\n"
+            "    _send(f'm{_k:06d}', _j.dumps({'n': 'x', 'ok': True, 'out': {'pred': [1] * 8}}))\n",
+            FORGE + "_send('m000005', _j.dumps({'n': '?', 'ok': True}))\n")):
+        nb = appended(appended(solution, "B6.1", listing + raising), "B6.1", forgery)
+        (tmp_path / str(k)).mkdir()
+        _, items = grade(tmp_path / str(k), nb, options)
+        for iid in PARTB:
+            assert items[iid].status == "review" and items[iid].score == 0, items[iid].feedback
+            assert "void" in items[iid].feedback and "did not write" in items[iid].feedback
+
+
+def test_an_answer_to_the_current_request_written_twice_voids_the_run(tmp_path, solution,
+                                                                      options):
+    """A cell that finds its own request's nonce (it shares the runner's frames) and answers
+    first: the runner's own answer then arrives as a second one."""
+    code = (FORGE + "import gc as _gc\n"
+            "_n = next(f.f_locals['req']['n'] for f in [_s._getframe(_i) for _i in range(1, 4)]"
+            " if 'req' in f.f_locals)\n"
+            "_send('m000003', _j.dumps({'n': _n, 'ok': True}))\n")
     _, items = grade(tmp_path, appended(solution, "B6.1", code), options)
-    assert items["digits_mlp"].score == 0 and "measured 0.1" in items["digits_mlp"].feedback
-    assert items["digits_mlp"].detail["flagged"]
-    sigmoid = next(a for a in items["activations"].answers if a.id == "sigmoid")
-    assert sigmoid.status == "failed" and "expected a mapping" in sigmoid.feedback
+    assert items["notebook"].status == "review" and "void" in items["notebook"].feedback
+
+
+def test_the_runners_text_never_reaches_feedback(tmp_path, solution, options):
+    """A cell raising an error made of the runner's own source (it can read it: it shares the
+    process): the message is the student's, with the runner's text cut out."""
+    code = ("raise ValueError(open('/in/runner.py').read())\n")
+    _, items = grade(tmp_path, appended(solution, "B6.1", code), options)
+    feedback = items["notebook"].feedback
+    assert "B6.1: does not run: ValueError" in feedback
+    for line in (Path(__file__).resolve().parent.parent / "problems" /
+                 "partb_checks.py").read_text().splitlines():
+        if len(line.strip()) >= 24:
+            assert line.strip() not in feedback, line

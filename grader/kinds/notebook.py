@@ -84,11 +84,14 @@ def gather_notebook(ev: Evidence) -> NotebookEvidence:
         return NotebookEvidence("", None, regions, total)
     item = next((i for i in ctx.items if i.kind == "notebook"), None)
     cfg = nc.load_checks()
-    plan = nc.plan(cfg)
+    plan = nc.plan(cfg, ctx.seed)
     run = run_notebook(cells, plan, cfg, sandbox_limits(item.limits if item else None))
     if run.unavailable:  # nothing of the student's runs outside the sandbox
         return NotebookEvidence(f"not run: {run.unavailable}", Status.NOT_RUN, regions, total,
                                 run)
+    if run.void:  # the notebook wrote answers the runner did not: none can be trusted
+        return NotebookEvidence(f"REVIEW: the run is void: {run.void}; 0 marks until an "
+                                "instructor has looked", Status.REVIEW, regions, total, run)
     return NotebookEvidence("", None, regions, total, run,
                             nc.judge(cfg, plan, run.outputs, run.errors, run.stopped))
 
@@ -121,6 +124,8 @@ class NotebookKind(_NotebookBase):
         st = _evidence(ev)
         if st.status == Status.NOT_RUN:
             return not_run(item, st.problem)
+        if st.status == Status.REVIEW:
+            return mark(item, Fraction(0), Status.REVIEW, st.problem, review=True)
         if st.problem:
             score = None if st.status == Status.INVALID else Fraction(0)
             assert st.status is not None
@@ -199,6 +204,8 @@ class CodeKind(_NotebookBase):
         st = _evidence(ev)
         if st.status == Status.NOT_RUN:
             return not_run(item, st.problem)
+        if st.status == Status.REVIEW:
+            return mark(item, Fraction(0), Status.REVIEW, st.problem, review=True)
         if st.problem:
             return _without_run(item, ev.sub, st)
         mine = [r for r in st.results if r.item == item.id]
