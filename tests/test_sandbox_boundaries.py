@@ -89,7 +89,8 @@ def test_a_spinning_neighbour_cannot_starve_an_honest_run():
     of its own, beside a run that needs about 2 s of CPU; equal shares keep it on time."""
     spinners = ("import os, time\n"
                 "for _ in range(10):\n"
-                "    if os.fork() == 0:\n        os.setsid()\n        while True:\n            pass\n"
+                "    if os.fork() == 0:\n"
+                "        os.setsid()\n        while True:\n            pass\n"
                 "time.sleep(40)\n")
     honest = ("import time\nt = time.process_time()\n"
               "while time.process_time() - t < 2:\n    pass\nprint('done')\n")
