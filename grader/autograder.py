@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -36,7 +37,7 @@ from core import resources
 from core.errors import DlhwError
 from core.fileio import atomic_write
 from core.roster import STUDENT_ID_RE, load_roster
-from grader import preflight, sandbox
+from grader import preflight, runtime, sandbox
 from grader.batch import grade_one
 from grader.context import RunContext
 from grader.course import COURSE_FILE, load_course
@@ -53,6 +54,7 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same inputs give th
 _STAGED = ("pyproject.toml", "README.md", "cli.py", "core", "solver", "nets", "grader",
            "handout", "problems", "templates")
 MAX_METADATA = 16 * 1024 * 1024
+STUDENT_REQUIREMENTS = "student-requirements.txt"  # setup.sh installs them for student code
 
 
 class AutograderError(DlhwError):
@@ -68,6 +70,7 @@ def build_bundle(out: Path, course: Path | None = None) -> list[str]:
     members: list[tuple[str, bytes, int]] = [
         (name, resources.path("templates", f"autograder/{name}").read_bytes(), 0o755)
         for name in ("setup.sh", "run_autograder")]
+    members.append((STUDENT_REQUIREMENTS, student_requirements().encode(), 0o644))
     with tempfile.TemporaryDirectory(prefix="dlhw-wheel-") as tmp:
         wheel = build_wheel(Path(tmp))
         members.append((wheel.name, wheel.read_bytes(), 0o644))
@@ -91,6 +94,17 @@ def build_bundle(out: Path, course: Path | None = None) -> list[str]:
         Path(tmp_zip).unlink(missing_ok=True)
         raise
     return [m[0] for m in members]
+
+
+def student_requirements() -> str:
+    """The students' environment (grader.runtime.STUDENT_PACKAGES), pinned as dlhw pins them."""
+    import tomllib
+
+    with open(CODE_ROOT / "pyproject.toml", "rb") as f:
+        project = tomllib.load(f)["project"]
+    pins = {re.match(r"[A-Za-z0-9_.\-]+", r).group().lower(): r  # type: ignore[union-attr]
+            for r in [*project["dependencies"], *project["optional-dependencies"]["nets"]]}
+    return "".join(f"{pins.get(name, name)}\n" for name in runtime.STUDENT_PACKAGES)
 
 
 def build_wheel(dest: Path) -> Path:
@@ -147,17 +161,35 @@ def _course_yaml(course: Path) -> dict:
 # ---------------------------------------------------------------- grading in the container
 
 
-def submitter_id(metadata: Path) -> str | None:
-    """Who submitted, from submission_metadata.json: the first user's email address up to the @
-    (the roster's id), or None when absent or not a plain id."""
+def submitters(metadata: Path) -> list[str | None]:
+    """Who submitted, from submission_metadata.json: each user's email address up to the @ (the
+    roster's id), None for one that is not a plain id; [] when the metadata is absent or bad."""
     try:
         with open(metadata, "rb") as f:
-            data = json.loads(f.read(MAX_METADATA + 1)[:MAX_METADATA])
-        email = data["users"][0]["email"]
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
+            users = json.loads(f.read(MAX_METADATA + 1)[:MAX_METADATA])["users"]
+        emails = [u["email"] for u in users]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    local = [e.split("@")[0].strip() if isinstance(e, str) else "" for e in emails]
+    return [e if STUDENT_ID_RE.fullmatch(e) else None for e in local]
+
+
+def submitter_id(metadata: Path) -> str | None:
+    """The first submitter's id (`submitters`), or None."""
+    found = submitters(metadata)
+    return found[0] if found else None
+
+
+def group_refused(members: list[str | None], ctx: RunContext) -> Result | None:
+    """A group upload in course mode, refused: Gradescope keeps one score for the whole group,
+    and each member's numbers are their own variant, so no single marking is fair to all."""
+    if ctx.course is None or len(members) < 2:
         return None
-    local = email.split("@")[0].strip() if isinstance(email, str) else ""
-    return local if STUDENT_ID_RE.fullmatch(local) else None
+    names = ", ".join(m or "?" for m in members)
+    why = (f"submission_metadata.json: a group submission ({names}) cannot be graded in this "
+           "course: each student's numbers are their own, and Gradescope gives a group one "
+           "score. Each member must submit alone.")
+    return Result(members[0] or "submission", "", Outcome.INVALID, (), (why,))
 
 
 def submission_folder(upload: Path) -> tuple[Path, str]:
@@ -173,14 +205,15 @@ def submission_folder(upload: Path) -> tuple[Path, str]:
 
 def lock_down(root: Path) -> list[str]:
     """Close what a student's code must not read to every uid but root: the bundle (references,
-    rubric), the upload and the results, the submission's metadata, the FashionMNIST labels and
-    scikit-learn's copy of the digits. Only in the container: it changes the file system."""
-    root.chmod(stat.S_IMODE(root.stat().st_mode) | 0o001)  # others reach the venv's interpreter
+    rubric), the grader's environment (dlhw), the upload and the results, the submission's
+    metadata, the FashionMNIST labels and scikit-learn's copy of the digits. Only in the
+    container: it changes the file system."""
+    root.chmod(stat.S_IMODE(root.stat().st_mode) | 0o001)  # others reach the students' venv
     meta = root / "submission_metadata.json"
     if meta.is_file():
         meta.chmod(0o600)
     return sandbox.hide_from_sandbox([*sandbox.HIDDEN, *_sklearn_data(), root / "source",
-                                      root / "submission", root / "results"])
+                                      root / "submission", root / "results", root / "venv"])
 
 
 def _sklearn_data() -> list[str]:
@@ -201,9 +234,10 @@ def grade_here(root: Path) -> dict[str, object]:
     course = root / "source" / COURSE_DIR / COURSE_FILE
     ctx = RunContext.build(course=load_course(course) if course.is_file() else None)
     ctx.missing = preflight.check(ctx.rubric, ctx.parts)
-    submitter = submitter_id(root / "submission_metadata.json")
+    members = submitters(root / "submission_metadata.json")
     folder, note = submission_folder(root / "submission")
-    result = grade_one(folder, ctx, submitter=submitter or "submission")
+    result = group_refused(members, ctx) or \
+        grade_one(folder, ctx, submitter=(members[0] if members else None) or "submission")
     if Outcome(result.status).regrade:
         # The grader's failure is never a student's mark: no results.json, so Gradescope shows
         # an autograder error the instructor can rerun, not a score.

@@ -23,7 +23,7 @@ from grader.results import Outcome, Result, Status
 from grader.safeio import FileError, Folder, folder_name, shown
 from grader.worker import run_each
 from grader.writers.formats import write_class
-from grader.writers.safe import file_stem
+from grader.writers.safe import file_stem, unique_stems
 from nets.hardware import cores
 
 STATE = "resume"  # one file per graded submission: its fingerprint and its result
@@ -35,11 +35,13 @@ def submissions(root: Path) -> list[Path]:
                   key=lambda p: p.name)
 
 
-def grade_folder(folder: Path, ctx: RunContext, submitter: str | None = None) -> Result:
-    """One folder graded in this process (a worker's), named as every output names it."""
+def grade_folder(folder: Path, ctx: RunContext, submitter: str | None = None,
+                 stem: str | None = None) -> Result:
+    """One folder graded in this process (a worker's), named as every output names it: `stem`
+    its output files' name, unique in its class (default: from its folder name alone)."""
     name = folder_name(folder)
     return replace(grade_submission(folder, ctx, submitter), folder=shown(name),
-                   file=file_stem(name))
+                   file=stem or file_stem(name))
 
 
 def grade_one(folder: Path, ctx: RunContext, limit: float | None = None,
@@ -73,10 +75,12 @@ def run_batch(root: Path, out: Path, ctx: RunContext, jobs: int | None = None,
     state.mkdir(parents=True, exist_ok=True)
     setup = setup_fingerprint(ctx)
     prints = {f: submission_fingerprint(f, setup) for f in folders}
+    names = unique_stems([folder_name(f) for f in folders])
+    stems = {f: names[folder_name(f)] for f in folders}
     results: dict[Path, Result] = {}
     if resume:
         for f in folders:
-            if (saved := _saved(state, f, prints[f])) is not None:
+            if (saved := _saved(state, stems[f], prints[f])) is not None:
                 results[f] = saved
     todo = [f for f in folders if f not in results]
     bar = _bar(len(folders), len(results), progress)
@@ -86,7 +90,7 @@ def run_batch(root: Path, out: Path, ctx: RunContext, jobs: int | None = None,
         nonlocal review
         f = todo[index]
         result = Result.from_data(data) if data is not None else \
-            Result.error(shown(f.name), file_stem(f.name), str(error))
+            Result.error(shown(folder_name(f)), stems[f], str(error))
         results[f] = result
         atomic_write(state / f"{result.file}.json",
                      json.dumps({"fingerprint": prints[f], "result": result.to_data()},
@@ -96,7 +100,7 @@ def run_batch(root: Path, out: Path, ctx: RunContext, jobs: int | None = None,
         bar.update()
 
     try:
-        run_each(lambda f: grade_folder(f, ctx).to_data(), todo,
+        run_each(lambda f: grade_folder(f, ctx, stem=stems[f]).to_data(), todo,
                  limit=limit or ctx.rubric.time_limit_s, jobs=max(jobs, 1), done=done)
     finally:
         bar.close()
@@ -118,10 +122,10 @@ def needs_review(result: Result) -> bool:
                for i in result.items)
 
 
-def _saved(state: Path, folder: Path, fingerprint: str) -> Result | None:
-    """The saved result of `folder` if it was graded, from exactly these inputs, and final."""
+def _saved(state: Path, stem: str, fingerprint: str) -> Result | None:
+    """The saved result named `stem` if it was graded, from exactly these inputs, and final."""
     try:
-        saved = json.loads((state / f"{file_stem(folder_name(folder))}.json").read_text())
+        saved = json.loads((state / f"{stem}.json").read_text())
         if saved.get("fingerprint") != fingerprint:
             return None
         result = Result.from_data(saved["result"])
@@ -169,19 +173,31 @@ def setup_fingerprint(ctx: RunContext) -> str:
 
 
 def flag_shared_ids(results: list[Result]) -> list[Result]:
-    """Every submission whose id (declared, else its folder) another one claims too, flagged."""
+    """A submission whose student.yaml declares an id another row also stands for (its
+    submitter or its own declaration) is flagged, on its own row only: what one student writes
+    never flags another. Two rows whose submitters alone coincide (no declaration; the LMS's
+    names, not a student's) are both flagged."""
+    def claimed(r: Result) -> str:
+        return (r.declared or r.student).casefold()
+
+    def declares(r: Result) -> bool:
+        return r.declared is not None and r.declared.casefold() != r.student.casefold()
+
     claims: dict[str, list[Result]] = {}
     for r in results:
-        claims.setdefault((r.declared or r.student).casefold(), []).append(r)
-    flags: dict[int, list[str]] = {}
+        claims.setdefault(claimed(r), []).append(r)
+    flags: dict[int, str] = {}
     for group in claims.values():
         if len(group) < 2:
             continue
         for r in group:
-            others = ", ".join(f"'{o.folder}'" for o in group if o is not r)
-            flags.setdefault(id(r), []).append(
-                f"id '{r.declared or r.student}' is also claimed by {others}")
-    return [replace(r, flags=(*r.flags, *flags[id(r)])) if id(r) in flags else r
+            if declares(r):
+                others = ", ".join(f"'{o.folder}'" for o in group if o is not r)
+                flags[id(r)] = f"student.yaml claims id '{r.declared}', the id of {others}"
+            elif not any(declares(o) for o in group):
+                others = ", ".join(f"'{o.folder}'" for o in group if o is not r)
+                flags[id(r)] = f"submitter '{r.student}' is also the submitter of {others}"
+    return [replace(r, flags=(*r.flags, flags[id(r)])) if id(r) in flags else r
             for r in results]
 
 

@@ -35,11 +35,12 @@ _TOOLS = ("pdflatex", "pdffonts", "pdftohtml", "pdftotext")
 # comes back as a frame of the grader's channel (grader.channel): fd 3.
 _SCRIPT = rf"""
 send() {{ printf '%s\n%020d\n' "$1" "$(wc -c < "$2")" >&3; cat "$2" >&3; }}
+work=$(mktemp -d) && cd "$work" || exit 1  # a folder of its own, in either isolation
 for tool in {" ".join(_TOOLS)}; do
-  command -v $tool >/dev/null || {{ echo $tool > /tmp/missing; send missing /tmp/missing; exit 0; }}
+  command -v $tool >/dev/null || {{ echo $tool > missing; send missing missing; exit 0; }}
 done
-echo ready > /tmp/ready; send ready /tmp/ready
-mkdir /tmp/work && cd /tmp/work && cp /in/* . 2>/dev/null
+echo ready > ready; send ready ready
+cp /in/* . 2>/dev/null
 pdflatex -no-shell-escape -interaction=nonstopmode -halt-on-error report.tex >tex.out 2>&1
 echo $? > rc; send rc rc
 head -c 200000 report.log > log.out 2>/dev/null; send report.log log.out

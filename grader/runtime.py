@@ -99,16 +99,19 @@ def _is_site(path: str) -> bool:
 
 
 def _student_site() -> set[tuple[str, str]]:
-    """(source, name) of every top-level entry of the allowed distributions and what they
-    require (no extras), from their installed file lists."""
+    """(source, name) of every top-level entry of the allowed distributions and of what they
+    require on this machine (markers evaluated, extras a requirement asks for followed), from
+    their installed file lists."""
     import importlib.metadata as md
 
-    seen: set[str] = set()
+    from packaging.requirements import Requirement
+
+    seen: set[tuple[str, str]] = set()
     entries: set[tuple[str, str]] = set()
-    todo = list(STUDENT_PACKAGES)
+    todo = [(name, "") for name in STUDENT_PACKAGES]
     while todo:
-        name = todo.pop()
-        key = re.sub(r"[-_.]+", "-", name).lower()
+        name, extra = todo.pop()
+        key = (re.sub(r"[-_.]+", "-", name).lower(), extra)
         if key in seen:
             continue
         seen.add(key)
@@ -121,8 +124,10 @@ def _student_site() -> set[tuple[str, str]]:
             top = f.parts[0]
             if top not in ("..", "__pycache__") and not top.endswith(".pth"):
                 entries.add((os.path.join(base, top), top))
-        todo += [m[0] for req in dist.requires or () if "extra ==" not in req
-                 and (m := re.match(r"[A-Za-z0-9_.\-]+", req))]
+        for text in dist.requires or ():
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": extra}):
+                todo += [(req.name, e) for e in ("", *req.extras)]
     return entries
 
 

@@ -26,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from grader import autograder, sandbox
+from grader import autograder, runtime, sandbox
 from grader.context import RunContext
 from grader.grade import grade_submission
 from grader.writers.json import to_dict
@@ -83,6 +83,11 @@ class Gradescope:
         self.sk_data = Path(autograder._sklearn_data()[0])
         shutil.copytree(self.sk_data, self.sk_copy)
         self.env = {"PATH": "/usr/bin:/bin", "AUTOGRADER_ROOT": str(root), "LANG": "C.UTF-8"}
+        # The students' environment offline: a folder of only the homework's packages (links).
+        self.site = work / "student-site"
+        self.site.mkdir()
+        for src, name in runtime._student_site():
+            (self.site / name).symlink_to(src)
 
     def run(self, argv: list[str], env: dict | None = None,
             binds: list[str] | None = None) -> subprocess.CompletedProcess:
@@ -93,6 +98,7 @@ class Gradescope:
         binds = [*parents, "--bind", str(self.root), str(self.root),
                  "--bind", str(self.datasets), "/usr/share/datasets",
                  "--bind", str(self.sk_copy), str(self.sk_data), "--chdir", str(self.root),
+                 "--ro-bind", str(self.site), str(self.site),
                  *(binds or [])]
         return subprocess.run(gradescope_sim.container(argv, binds), env=self.env | (env or {}),
                               capture_output=True, text=True, timeout=900)
@@ -111,7 +117,7 @@ class Gradescope:
         return self.run(["bash", str(source / "setup.sh")], {
             "DLHW_SKIP_APT": "1", "DLHW_PYTHON": sys.executable, "DLHW_VENV_ARGS": "--without-pip",
             "DLHW_SITE_PACKAGES": os.pathsep.join(gradescope_sim.site_folders()),
-            "PIP_NO_INDEX": "1"})
+            "DLHW_STUDENT_SITE_PACKAGES": str(self.site), "PIP_NO_INDEX": "1"})
 
     def grade(self, files: dict[str, bytes | str | Path], email: str = EMAIL) -> dict:
         """Submit `files` (name → content, or a path copied; a Path value of a folder is copied
@@ -123,7 +129,8 @@ class Gradescope:
         jsonschema.validate(data, SCHEMA)
         return data
 
-    def submit(self, files: dict[str, bytes | str | Path], email: str = EMAIL) -> None:
+    def submit(self, files: dict[str, bytes | str | Path], email: str | list[str] = EMAIL
+               ) -> None:
         """Lay `files` out as Gradescope's upload, with its metadata; results/ empty."""
         sub, results = self.root / "submission", self.root / "results"
         for folder in (sub, results):
@@ -146,7 +153,8 @@ class Gradescope:
             "id": 123456, "created_at": "2026-11-27T14:22:32.365935-08:00",
             "assignment": {"title": "Homework 1", "total_points": "100.0"},
             "submission_method": "upload",
-            "users": [{"email": email, "id": 1234, "name": "A Student"}],
+            "users": [{"email": e, "id": 1234 + i, "name": "A Student"}
+                      for i, e in enumerate([email] if isinstance(email, str) else email)],
             "previous_submissions": []}))
 
 
@@ -280,12 +288,17 @@ def test_course_marks_each_student_against_their_own_numbers(gradescope, tmp_pat
     try:
         ada, bob, eve = (gradescope.grade(answers, email=f"{sid}@uni.example")
                          for sid in ("ada", "bob", "eve"))
+        # ada's numbers uploaded by a group [ada, bob]: one score would serve both, so refused
+        group = gradescope.grade(answers, email=["ada@uni.example", "bob@uni.example"])
     finally:
         shutil.rmtree(source / "course")
     assert ada["extra_data"]["student"] == "ada"
     assert all(by_item(ada)[q]["status"] == "passed" for q in VARIED)
     assert all(by_item(bob)[q]["score"] < 2 for q in VARIED)
     assert eve["extra_data"]["status"] == "invalid" and "not in the roster" in eve["output"]
+    assert group["score"] == 0 and group["extra_data"]["status"] == "invalid"
+    assert "a group submission (ada, bob) cannot be graded in this course" in group["output"]
+    assert "Each member must submit alone" in group["output"]
 
 
 def test_run_autograder_without_a_bundle_fails_without_results(gradescope, tmp_path):
@@ -329,3 +342,19 @@ def test_submitter_is_the_metadata_email_up_to_the_at(tmp_path):
         assert autograder.submitter_id(meta) == expected, users
     meta.write_bytes(b"\xff{")
     assert autograder.submitter_id(meta) is None
+    meta.write_text(json.dumps({"users": [{"email": "ada@x"}, {"email": "../b@x"}]}))
+    assert autograder.submitters(meta) == ["ada", None]
+
+
+def test_a_group_is_graded_once_without_a_course_and_refused_with_one(tmp_path):
+    from grader.course import load_course
+
+    ctx = RunContext.build(parts="A")
+    assert autograder.group_refused(["ada", "bob"], ctx) is None  # everyone's numbers alike
+    (tmp_path / "roster.csv").write_text("id,name\nada,Ada\nbob,Bob\n")
+    (tmp_path / "course.yaml").write_text("seed: 3\nroster: roster.csv\n")
+    ctx = RunContext.build(parts="A", course=load_course(tmp_path / "course.yaml"))
+    assert autograder.group_refused(["ada"], ctx) is None
+    refused = autograder.group_refused(["bob", "ada"], ctx)
+    assert refused is not None and refused.status == "invalid" and refused.score == 0
+    assert "(bob, ada)" in refused.problems[0]

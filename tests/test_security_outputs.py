@@ -12,7 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli import cli
-from grader.writers.safe import clean, csv_cell, file_stem
+from grader.writers.safe import clean, csv_cell, file_stem, unique_stems
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "submission"
 ESC = "\x1b]0;owned\x07\x1b[2J\x1b[31m"
@@ -65,6 +65,37 @@ def test_bad_names_affect_only_their_own_row(tmp_path):
         data = json.loads(p.read_bytes().decode("utf-8"))
         assert data["score"] == 50.0
     assert_printable(output)
+
+
+def test_output_names_are_unique_per_submission(tmp_path):
+    # A folder named like another's hashed stem, and two that differ only in case (one file
+    # on a case-insensitive disk): every row keeps its own page and JSON, also on --resume.
+    root = tmp_path / "class"
+    root.mkdir()
+    twin = file_stem("José Ñ")
+    assert twin.startswith("Jos-")
+    names = ["José Ñ", twin, "Ann", "ann"]
+    for name, answers in zip(names, (True, False, True, False)):
+        path = submission(root, name)
+        if not answers:
+            (path / "answers.yaml").write_text("q1: {z1: 0}\n")
+    for attempt in ("first", "resume"):
+        args = ["grade", str(root), "--batch", "--out", str(tmp_path / "out"), "--parts", "A",
+                "--jobs", "2"] + (["--resume"] if attempt == "resume" else [])
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0, res.output
+        rows = {r["folder"]: r for r in csv.DictReader(
+            (tmp_path / "out" / "gradebook.csv").open(encoding="utf-8"))}
+        assert set(rows) == set(names)
+        students = {p.stem.casefold() for p in (tmp_path / "out" / "students").glob("*.json")}
+        assert len(students) == 4
+        for name, answers in zip(names, (True, False, True, False)):
+            data = json.loads(next(
+                p for p in (tmp_path / "out" / "students").glob("*.json")
+                if json.loads(p.read_text())["folder"] == name).read_text())
+            assert (data["score"] == 50.0) == answers, (attempt, name, data["score"])
+    stems = unique_stems(names + [f"{file_stem('Ann', hashed=True)}"])
+    assert len({v.casefold() for v in stems.values()}) == 5
 
 
 def test_json_format_is_valid_utf8_whatever_the_name(tmp_path):

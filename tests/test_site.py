@@ -23,7 +23,6 @@ from grader import sandbox
 from grader.batch import run_batch
 from grader.context import RunContext
 from grader.writers.formats import write_class
-from grader.writers.json import to_dict
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,8 +253,8 @@ def test_index_in_chromium(graded, browser, tmp_path):
     assert "notebook tampered or refused: notebook: partb.ipynb invalid" in why["s005"]
     assert "claim far from measured: regression:" in why["s005"]
     assert "model refused: fashion: models/fashion.pt2 refused" in why["s006"]
-    assert "also claimed by 's006'" in why["s001"]
-    assert "s002" not in why and "s003" not in why
+    assert "student.yaml claims id 's001', the id of 's001'" in why["s006"]
+    assert "s001" not in why and "s002" not in why and "s003" not in why
 
     # Sorting: a click on "total" sorts ascending, numerically; a second click descending.
     head = browser.find_element(By.XPATH, "//table[@id='gradebook']/thead//th[.='total']")
@@ -319,7 +318,7 @@ def test_own_numbers_grouped_by_diagnosis(tmp_path):
         (root / sid / "answers.yaml").write_text(yaml.safe_dump(answers))
     options = RunContext.build(parts="A", course=load_course(root / "course.yaml"))
     rows = run_batch(root, tmp_path / "out", options, jobs=1)
-    z1 = next(w for w in wrong_answers([to_dict(r, folder=True) for r in rows], options,
+    z1 = next(w for w in wrong_answers(rows, options,
                                        load_settings())
               if (w.question, w.answer) == ("q1", "z1"))
     assert z1.reference == "each student's own" and z1.wrong == 2
@@ -344,7 +343,7 @@ def test_diagnoses_from_statuses_and_values(tmp_path):
     options = RunContext.build(parts="A")
     rows = run_batch(root, tmp_path / "out", options, jobs=1)
     found = {(w.question, w.answer): [(g.shown, g.count, g.diagnosis) for g in w.groups]
-             for w in wrong_answers([to_dict(r, folder=True) for r in rows], options,
+             for w in wrong_answers(rows, options,
                                     load_settings())}
     assert found["q1", "output"] == [("0.554", 1, "the row_per_neuron convention")]
     assert found["q1", "h1"] == [("0.594", 1, "the row_per_neuron convention"),

@@ -46,14 +46,36 @@ def csv_cell(value: object) -> object:
     return value
 
 
-def file_stem(folder: str) -> str:
-    """A safe, unique, length-capped file name for a submission's own output files: the folder
-    name if it is plain and short, else its plain characters plus a hash of its exact bytes."""
-    if _STEM_OK.fullmatch(folder) and len(folder) <= MAX_STEM:
+def file_stem(folder: str, hashed: bool = False) -> str:
+    """A safe, length-capped file name for a submission's own output files: the folder name if
+    it is plain and short (and not `hashed`), else its plain characters plus a hash of its exact
+    bytes. Unique within a class only through `unique_stems`."""
+    if _STEM_OK.fullmatch(folder) and len(folder) <= MAX_STEM and not hashed:
         return folder
     digest = hashlib.sha256(folder.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", folder).strip("._-")[:MAX_STEM - 13] or "submission"
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", folder).strip("._-")[:MAX_STEM - 17] or "submission"
     return f"{plain}-{digest}"
+
+
+def unique_stems(folders: list[str]) -> dict[str, str]:
+    """One file stem per folder name, no two alike even on a case-insensitive disk: a folder
+    whose stem another one's also gives (`José Ñ` and a folder named like its hash, `Ann` and
+    `ann`) is hashed, then numbered if a third folder already bears that name."""
+    base = {f: file_stem(f) for f in folders}
+    count: dict[str, int] = {}
+    for s in base.values():
+        count[s.casefold()] = count.get(s.casefold(), 0) + 1
+    taken: set[str] = set()
+    stems: dict[str, str] = {}
+    for f in sorted(folders, key=lambda f: (count[base[f].casefold()] > 1, f)):
+        stem = base[f] if count[base[f].casefold()] == 1 else file_stem(f, hashed=True)
+        n, candidate = 1, stem
+        while candidate.casefold() in taken:
+            n += 1
+            candidate = f"{stem}-{n}"
+        taken.add(candidate.casefold())
+        stems[f] = candidate
+    return stems
 
 
 def dash(x: object) -> str:

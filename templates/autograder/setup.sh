@@ -6,8 +6,11 @@
 #   DLHW_SKIP_APT=1     skip the Debian/Ubuntu packages (tests, or an image that has them)
 #   DLHW_PYTHON         interpreter that creates the virtual environment (default python3)
 #   DLHW_VENV_ARGS      extra `python -m venv` options (tests: --without-pip)
-#   DLHW_SITE_PACKAGES  folders (':'-separated) whose packages the environment may use, through
-#                       a .pth file (tests: the suite's own, so an offline pip finds torch there)
+#   DLHW_SITE_PACKAGES  folders (':'-separated) whose packages the grader's environment may use,
+#                       through a .pth file (tests: the suite's own, so an offline pip finds
+#                       torch there)
+#   DLHW_STUDENT_SITE_PACKAGES  the same for the students' environment (tests: a folder holding
+#                       only the homework's packages)
 #   PIP_*               pip's own settings (tests: PIP_NO_INDEX=1, offline)
 set -euo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
@@ -34,13 +37,28 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
 fi
 
 wheels=("$SRC"/dlhw-*.whl)
+torch_index=(--extra-index-url https://download.pytorch.org/whl/cpu)  # the CPU build: no GPU here
+pth() {  # venv folders: a .pth file in the venv's site-packages naming them
+  site=$("$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  tr ':' '\n' <<<"$2" > "$site/dlhw-site-packages.pth"
+}
+# Two environments (issue: the student's runtime holds no dlhw). The students' holds only what
+# the homework's code imports (student-requirements.txt) and stays readable by the uid student
+# code runs as; the grader's adds dlhw, its specs, references and hidden checks, on top of it
+# (so torch is installed once), and only root can read it.
+# No pip or setuptools of its own: the interpreter's pip installs into it (pip --python).
+"$PY" -m venv --without-pip "$ROOT/student-venv"
+[ -z "${DLHW_STUDENT_SITE_PACKAGES:-}" ] || pth "$ROOT/student-venv" "$DLHW_STUDENT_SITE_PACKAGES"
+"$PY" -m pip --python "$ROOT/student-venv/bin/python" install -q --disable-pip-version-check \
+  "${torch_index[@]}" -r "$SRC/student-requirements.txt"
+"$ROOT/student-venv/bin/python" -I -c "import numpy, torch, sklearn, matplotlib"
+chmod -R a+rX "$ROOT/student-venv"
+
 "$PY" -m venv ${DLHW_VENV_ARGS:-} "$ROOT/venv"
-if [ -n "${DLHW_SITE_PACKAGES:-}" ]; then
-  site=$("$ROOT/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  tr ':' '\n' <<<"$DLHW_SITE_PACKAGES" > "$site/dlhw-site-packages.pth"
-fi
-# torch's CPU build (the grader needs no GPU): its own index, as pytorch.org documents.
-"$ROOT/venv/bin/python" -m pip install -q --disable-pip-version-check \
-  --extra-index-url https://download.pytorch.org/whl/cpu "${wheels[0]}[nets]"
+student_site=$("$ROOT/student-venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+pth "$ROOT/venv" "$student_site${DLHW_SITE_PACKAGES:+:$DLHW_SITE_PACKAGES}"
+"$ROOT/venv/bin/python" -m pip install -q --disable-pip-version-check "${torch_index[@]}" \
+  "${wheels[0]}[nets]"
 "$ROOT/venv/bin/python" -I -c "import cli, grader.autograder, torch"
-echo "setup: dlhw installed in $ROOT/venv"
+chmod 700 "$ROOT/venv"
+echo "setup: dlhw installed in $ROOT/venv (root only); students' environment $ROOT/student-venv"
