@@ -8,8 +8,8 @@ and the log must say it wrote `JOB.pdf`. pdflatex runs a second time when the lo
 references). A run whose exit status is not 0, or whose log holds an error, did not compile,
 PDF or not. Then the poppler tools list the PDF, up to `PAGES` pages: `pdffonts` (the fonts),
 `pdftohtml -xml` (every text run with its position, size and font, at zoom 1: points) and
-`pdftotext` (the text in reading order). The grader reads those listings and the .aux file:
-grader/report_content.py what the report says (words, sections, figures and tables),
+`pdftotext -raw` (the text in the order it was typeset). The grader reads those listings and the
+.aux file: grader/report_content.py what the report says (words, sections, figures and tables),
 grader/report_pdf.py its format. The student's LaTeX is never parsed.
 """
 
@@ -85,9 +85,8 @@ class ReportCheck:
 
 def refused_asset(name: str) -> str | None:
     """Why a file of the submission's top folder is not given to the compilation, or None:
-    report.tex's outputs (report.pdf, ...) and the job's names are made there, never taken."""
-    stem, _, suffix = name.partition(".")
-    if stem == "report" and suffix not in ("tex", "bbl"):
+    report.tex's PDF and the job's files are made there, never taken."""
+    if name == "report.pdf":
         return "an output of report.tex: the grader compiles its own"
     if name.startswith(JOB):
         return f"a name the grader's compilation writes ({JOB}.*)"

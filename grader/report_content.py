@@ -1,9 +1,10 @@
 """What the report says, read from the PDF compiled in the sandbox: its words, its sections and
 its figures and tables (grader/report_check.py makes the listings this module reads).
 
-- Words are tokens of `pdftotext`'s text (reading order) holding a letter; a word counts once
-  the five words ending with it have not appeared before, so a repeated passage (filler, a
-  paragraph pasted twice) counts once and a number or a table cell never counts.
+- Words are tokens holding a letter of `pdftotext -raw`'s text (in the order LaTeX typeset it,
+  column by column, where pdftotext's reading order can put a short right-hand block first); a
+  word counts once the five words ending with it have not appeared before, so a repeated passage
+  (filler, a paragraph pasted twice) counts once and a number or a table cell never counts.
 - Headings are the \\section, \\subsection and \\subsubsection titles LaTeX writes to the .aux
   file (its `toc` entries), located in the text in order: a line (or up to three) reading the
   title, after an optional number (`III.`, `A.`, `2`). A section's body is the words between
@@ -48,7 +49,7 @@ class Content:
 
     sections: tuple[Section, ...] = ()
     section_words: int = 60  # body words under a heading for its section to count
-    min_words: int = 1000  # body words of the whole report for the length's full share
+    min_words: int = 1200  # body words of the whole report for the length's full share
     empty_words: int = 150  # fewer: the report is near-empty and earns nothing
     min_figures: int = 2  # referenced figures for the figures' full share
     min_tables: int = 1  # referenced tables for the tables' full share

@@ -184,7 +184,8 @@ def findings(cfg: ReportConfig, s: Substance) -> Iterator[Finding]:
         h = s.found.get(x.id)
         if h is None:
             yield Finding("problem", "report.tex", "sections", f"{x.title}: no heading names "
-                          f"it (a heading with one of: {', '.join(x.words)})")
+                          f"it (a numbered \\section or \\subsection holding one of: "
+                          f"{', '.join(x.words)})")
         elif (h.words or 0) < c.section_words:
             yield Finding("problem", "report.tex", "sections", f"{x.title}: \"{h.title}\" "
                           f"holds {_words(h.words or 0)} (at least {c.section_words} asked)")
