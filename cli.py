@@ -387,7 +387,8 @@ def doctor(data_dir: Path | None) -> None:
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def check(path: Path) -> None:
     """Check the submission folder PATH before handing it in: layout, files, how each answer
-    is read, notebook tags, models and report format. It never says whether an answer is right.
+    is read, notebook tags, models, the report's sections, words and format. It never says
+    whether an answer is right.
 
     Exit status: 0 ready to submit, 1 not ready (each problem on one line), 2 usage error.
     """

@@ -5,8 +5,10 @@ expected), that every file parses, how every Part A answer and every claimed met
 (`q6.derivative: read as 1 - tanh(z)**2`), that answer ids are known (an unknown one is named
 with the closest known id), that the notebook keeps the template's tags and fixed cells, that
 each model loads in the sandbox and maps the grader's input shape to the output shape it must
-return, and that the report compiles to the required format. It reuses the grader's own readers,
-so what it says is read is what grading reads.
+return, and that the report compiles, with what its PDF holds (the sections Parts 1-7 ask for and
+their words, the body's words, the figures and tables it refers to) and its format, against the
+rubric's thresholds but never as a mark. It reuses the grader's own readers, so what it says is
+read is what grading reads.
 
 What it never does: compare anything with a reference. No answer is judged, no model is run on
 the test set (only on a few random inputs, for shapes), no score is computed; the answers'
@@ -31,7 +33,7 @@ from grader.findings import LEVELS, Finding
 from grader.grade import open_submission
 from grader.kinds import KINDS, Evidence
 from grader.kinds.claim import claim_findings
-from grader.report_check import ASSET_SUFFIXES, MAX_ASSET_BYTES, MAX_ASSETS
+from grader.report_check import ASSET_SUFFIXES, MAX_ASSET_BYTES, MAX_ASSETS, refused_asset
 from grader.rubric import Rubric
 from grader.safeio import MAX_ENTRIES, FileError, Folder, folder_name, shown
 from grader.submission import Number, Submission, Text, Value, model_file
@@ -139,6 +141,9 @@ def _layout(folder: Path, rubric: Rubric) -> Iterator[Finding]:
             continue  # links and special files: the folder scan reports them as problems
         shown_name = shown(name) + ("/" if stat.S_ISDIR(mode) else "")
         if stat.S_ISREG(mode) and "/" not in name and name.lower().endswith(ASSET_SUFFIXES):
+            if why := refused_asset(name):
+                yield Finding("warning", shown_name, "", f"not given to report.tex: {why}")
+                continue
             assets += 1
             if assets > MAX_ASSETS:
                 yield Finding("warning", shown_name, "", f"not given to report.tex: at most "

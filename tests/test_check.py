@@ -369,15 +369,33 @@ def test_report_in_the_wrong_format_is_a_problem(tmp_path):
     sub = folder_with(tmp_path, {"report.tex": article})
     findings = only(check_submission(sub), "report.tex")
     levels = {f.field: f.level for f in findings}
-    assert levels == {"": "ok", "Times": "problem", "10pt": "problem", "page size": "ok",
+    assert levels == {"": "ok", "sections": "ok", "words": "ok", "figures": "ok", "tables": "ok",
+                      "Times": "problem", "10pt": "problem", "page size": "ok",
                       "two columns": "problem"}
     assert any(f.line().startswith("report.tex: 10pt: body text at 12pt (expected 10pt)")
                for f in findings)
     sub = folder_with(tmp_path, {"report.tex": article.replace(r"\section", r"\nosuchmacro", 1)},
                       "broken")
     [f] = [f for f in only(check_submission(sub), "report.tex") if f.level == "problem"]
-    assert f.message.startswith("does not compile: pdflatex produced no PDF")
+    assert f.message.startswith("does not compile: pdflatex stopped with an error (exit status 1")
     assert "Undefined control sequence" in f.message
+
+
+def test_report_substance_is_reported_never_marked(tmp_path):
+    _needs_tex()
+    tex = ("\\documentclass[conference]{IEEEtran}\n\\begin{document}\n"
+           "\\section{Part 1: Regression}\nWe fit a sine.\n\\end{document}\n")
+    sub = folder_with(tmp_path, {"report.tex": tex, "report.pdf": b"%PDF-1.5 stale"})
+    lines = [f.line() for f in check_submission(sub)]
+    assert "report.pdf: not given to report.tex: an output of report.tex: the grader compiles " \
+        "its own" in lines
+    assert 'report.tex: sections: Part 1 (regression): "Part 1: Regression" holds 4 words (at ' \
+        "least 60 asked)" in lines
+    assert "report.tex: sections: Part 5 (CNNs): no heading names it (a numbered \\section or " \
+        "\\subsection holding one of: convolution, cnn, part 5)" in lines
+    assert "report.tex: words: 7 words of body text, a repeated passage counted once (1200 " \
+        "asked)" in lines
+    assert not any(re.search(r"\bmarks?\b|/ ?6\b", ln) for ln in lines if "report" in ln)
 
 
 # ---------------------------------------------------------------- hostile folders
