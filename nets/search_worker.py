@@ -1,0 +1,225 @@
+"""Search workers: processes that take waiting trials from a storage and run them.
+
+A worker joins every study of one search (`NAME.*`), on this machine or any other that reaches
+the storage, and runs trials wherever work is left until every configuration of every study is
+COMPLETE or PRUNED. While it runs a trial it beats (the study's heartbeat interval); it fails
+trials whose worker stopped beating, which enqueues them again. Each worker trains on one torch
+thread by default (two threads per worker on two cores would only fight), or on its own GPU
+when `run_workers` starts one per GPU.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import optuna
+
+from nets import search_storage as ST
+from nets import search_trial as TR
+from solver.errors import DlhwError
+
+POLL = 0.5  # seconds between looks at the queue while others' trials run
+
+
+class Beat:
+    """Records a running trial's heartbeat every `interval` seconds from a thread."""
+
+    def __init__(self, storage: optuna.storages.RDBStorage, trial_id: int, interval: int):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(storage, trial_id, interval),
+                                        daemon=True)
+
+    def _run(self, storage, trial_id: int, interval: int) -> None:
+        while not self._stop.wait(interval):
+            storage.record_heartbeat(trial_id)
+
+    def __enter__(self) -> Beat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def work(url: str, name: str, *, data_dir: str | None = None, device: str = "auto",
+         precision: str = "auto", threads: int | None = 1, wait: float = 0.0,
+         preloaded: Mapping[str, Any] | None = None,
+         on_trial: Callable[[dict[str, int]], None] | None = None) -> int:
+    """Run trials of the search `name` at `url` until none is left; returns how many ran.
+
+    `threads`: torch threads (None: leave them); `wait`: seconds to wait for the search's
+    studies to appear; `preloaded`: study name -> (x, y) already in memory; `on_trial(totals)`
+    after each trial (a progress bar).
+    """
+    from nets import hardware as H
+
+    plain = ST.open_storage(url)
+    names = ST.wait_for_spec(plain, name, wait)
+    if not names:
+        raise ST.SearchError(f"no search {name!r} in {ST.shown(url)} (start it with "
+                             f"dlhw run search --storage URL --study {name})")
+    # The heartbeat is the study's, so that every worker judges staleness alike.
+    storage = ST.open_storage(url, ST.spec_of(plain, names[0])["heartbeat"])
+    studies = {n: ST.load(storage, n) for n in names}
+    data: dict[str, TR.TaskData] = {}
+    old_threads = _set_threads(threads)
+    ran = 0
+    try:
+        with H.session(device, precision):
+            H.resolve_device(device)
+            while True:
+                job = _next(storage, name, studies)
+                if job is None:
+                    if _finished(storage, names):
+                        return ran
+                    time.sleep(POLL)
+                    continue
+                sname, tid = job
+                if sname not in data:
+                    data[sname] = TR.task_data(sname, ST.spec_of(storage, sname), data_dir,
+                                               (preloaded or {}).get(sname))
+                with Beat(storage, tid, storage.get_heartbeat_interval()):
+                    TR.run_trial(studies[sname], tid, data[sname])
+                ran += 1
+                if on_trial:
+                    on_trial(_totals(storage, names))
+    finally:
+        _set_threads(old_threads)
+
+
+def _set_threads(n: int | None) -> int | None:
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    return old
+
+
+def _next(storage, name: str, studies: Mapping[str, optuna.Study]) -> tuple[str, int] | None:
+    """Under the search's lock: fail stale trials, top the queues up, take one trial."""
+    with ST.exclusive(storage, name):
+        for sname, study in studies.items():
+            ST.fail_stale(study)
+            ST.top_up(storage, sname)
+            tid = ST.take(storage, study)
+            if tid is not None:
+                return sname, tid
+    return None
+
+
+def _totals(storage, names: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for n in names:
+        for k, v in ST.counts(storage, n).items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def _finished(storage, names: list[str]) -> bool:
+    t = _totals(storage, names)
+    return t["done"] == t["planned"]
+
+
+# ------------------------------------------------------------------ local processes
+
+
+def _worker_main(url: str, name: str, kwargs: dict, threads: int) -> None:
+    """A spawned worker (its environment set by `_start`): `work`, errors in one line."""
+    try:
+        work(url, name, threads=threads, **kwargs)
+    except DlhwError as exc:
+        raise SystemExit(f"dlhw search worker: error: {exc}") from None
+
+
+def run_workers(url: str, name: str, n: int, *, data_dir: str | None = None,
+                device: str = "auto", precision: str = "auto", threads: int = 1,
+                preloaded: Mapping[str, Any] | None = None, progress: bool = True) -> None:
+    """Run the search with `n` local workers: in this process when n == 1, else n spawned
+    processes (one per GPU when the device is CUDA and there are several). Raises if one
+    failed; the storage keeps whatever was done."""
+    bar = _progress_bar(progress, url, name)
+    try:
+        if n == 1:
+            work(url, name, data_dir=data_dir, device=device, precision=precision,
+                 threads=threads, preloaded=preloaded, on_trial=bar)
+            return
+        gpus = _gpus(device)
+        ctx = multiprocessing.get_context("spawn")
+        kwargs = {"data_dir": data_dir, "device": device, "precision": precision}
+        procs = [ctx.Process(target=_worker_main, name=f"search-worker-{i}",
+                             args=(url, name, kwargs, threads)) for i in range(n)]
+        for i, p in enumerate(procs):
+            _start(p, threads, gpus[i % len(gpus)] if gpus else None)
+        storage = ST.open_storage(url)
+        names = ST.study_names(storage, name)
+        while any(p.is_alive() for p in procs):
+            if bar:
+                bar(_totals(storage, names))
+            time.sleep(1.0)
+        bad = [f"{p.name} exited with {p.exitcode}" for p in procs if p.exitcode]
+        if bad and not _finished(storage, names):
+            raise ST.SearchError(f"search {name}: {'; '.join(bad)} (see above); run the same "
+                                 "command again to resume")
+        if bad:  # its trials were failed and run again by the others
+            print(f"search {name}: {'; '.join(bad)}; the other workers finished its trials",
+                  file=sys.stderr)
+    finally:
+        if bar:
+            bar(None)
+
+
+def _start(p: multiprocessing.process.BaseProcess, threads: int, gpu: int | None) -> None:
+    """Start a spawned worker with its threads (and GPU) in its environment: they must be set
+    before it imports torch, which importing this module does."""
+    env = {"OMP_NUM_THREADS": str(threads)}
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        p.start()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _gpus(device: str) -> list[int]:
+    """The GPU each local worker gets (round robin) when there are several, else none."""
+    from nets import hardware as H
+
+    if H.resolve_device(device) != "cuda":
+        return []
+    import torch
+
+    n = torch.cuda.device_count()
+    return list(range(n)) if n > 1 else []
+
+
+def _progress_bar(progress: bool, url: str, name: str):
+    """A tqdm bar of configurations done over all studies (totals -> update; None -> close)."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=f"search {name}", unit="config", leave=False)
+
+    def update(totals: dict[str, int] | None) -> None:
+        if totals is None:
+            bar.close()
+            return
+        bar.total = totals["planned"]
+        bar.n = totals["done"]
+        bar.refresh()
+
+    return update
