@@ -109,8 +109,8 @@ def plan(strategy: str, space: Space, n_iter: int, seed: int) -> list[dict[str, 
         sampler, n = optuna.samplers.RandomSampler(seed=seed), n_iter
     else:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
-    study = optuna.create_study(sampler=sampler)
     with quiet():
+        study = optuna.create_study(sampler=sampler)
         study.optimize(lambda t: (suggest(t, dists), 0.0)[1], n_trials=n)
     return [dict(sorted(t.params.items())) for t in study.trials]
 

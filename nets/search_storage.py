@@ -86,25 +86,33 @@ def open_storage(url: str, heartbeat: int | None = None) -> RDBStorage:
     engine: dict[str, Any] = {}
     if kind == "sqlite":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # Workers of one machine share the file: wait for its lock rather than fail at 5 s.
-        engine = {"connect_args": {"timeout": 120}}
+        engine = {"creator": lambda: _sqlite_connection(path)}
     else:
         engine = {"pool_pre_ping": True}
-    kw: dict[str, Any] = {}
-    if heartbeat:
-        kw = {"heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
-              "heartbeat_stale_trial_callback":
-                  optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)}
     try:
-        with SP.quiet():
+        with SP.quiet():  # heartbeats and their callback are "experimental" in Optuna 5
+            kw: dict[str, Any] = {} if not heartbeat else {
+                "heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
+                "heartbeat_stale_trial_callback":
+                    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)}
             storage = RDBStorage(url, engine_kwargs=engine, **kw)
     except Exception as exc:  # a refused connection, a missing database, a bad driver
         raise SearchError(f"--storage {shown(url)}: cannot open it: "
                           f"{str(exc).splitlines()[0]}") from None
-    if kind == "sqlite":
-        with storage.engine.connect() as conn:  # readers never block the writer
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     return storage
+
+
+def _sqlite_connection(path: str):
+    """A connection to the shared SQLite file: workers of one machine wait for its lock rather
+    than fail at 5 s; write-ahead logging, so readers never block the writer, and synced at
+    checkpoints only (a killed process loses nothing; a power cut may lose the last trials,
+    which are then run again)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, timeout=120, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
 
 
 @contextlib.contextmanager

@@ -68,6 +68,7 @@ def work(url: str, name: str, *, data_dir: str | None = None, device: str = "aut
     # The heartbeat is the study's, so that every worker judges staleness alike.
     storage = ST.open_storage(url, ST.spec_of(plain, names[0])["heartbeat"])
     studies = {n: ST.load(storage, n) for n in names}
+    _warm()
     data: dict[str, TR.TaskData] = {}
     old_threads = _set_threads(threads)
     ran = 0
@@ -94,6 +95,12 @@ def work(url: str, name: str, *, data_dir: str | None = None, device: str = "aut
         _set_threads(old_threads)
 
 
+def _warm() -> None:
+    """Import what torch.optim imports on its first use (torch._dynamo: seconds on a busy
+    machine), so that a worker's first trial times its training, not an import."""
+    import torch._dynamo  # noqa: F401
+
+
 def _set_threads(n: int | None) -> int | None:
     import torch
 
@@ -104,14 +111,17 @@ def _set_threads(n: int | None) -> int | None:
 
 
 def _next(storage, name: str, studies: Mapping[str, optuna.Study]) -> tuple[str, int] | None:
-    """Under the search's lock: fail stale trials, top the queues up, take one trial."""
+    """Under the search's lock, take a waiting trial; when none waits, fail stale trials and
+    top the queues up first (reading every trial costs more than taking one)."""
     with ST.exclusive(storage, name):
-        for sname, study in studies.items():
-            ST.fail_stale(study)
-            ST.top_up(storage, sname)
-            tid = ST.take(storage, study)
-            if tid is not None:
-                return sname, tid
+        for maintain in (False, True):
+            for sname, study in studies.items():
+                if maintain:
+                    ST.fail_stale(study)
+                    ST.top_up(storage, sname)
+                tid = ST.take(storage, study)
+                if tid is not None:
+                    return sname, tid
     return None
 
 
@@ -142,9 +152,15 @@ def _worker_main(url: str, name: str, kwargs: dict, threads: int) -> None:
 def run_workers(url: str, name: str, n: int, *, data_dir: str | None = None,
                 device: str = "auto", precision: str = "auto", threads: int = 1,
                 preloaded: Mapping[str, Any] | None = None, progress: bool = True) -> None:
-    """Run the search with `n` local workers: in this process when n == 1, else n spawned
-    processes (one per GPU when the device is CUDA and there are several). Raises if one
-    failed; the storage keeps whatever was done."""
+    """Run the search with `n` local workers: in this process when n == 1, else n processes
+    (one per GPU when the device is CUDA and there are several). Raises if one failed and the
+    search is not done; the storage keeps whatever was done.
+
+    One-thread CPU workers are forked: they inherit torch, its lazily imported parts and the
+    data already loaded (a spawned worker spends seconds importing before its first trial,
+    which is most of a quick search), and with one thread the parent's OpenMP pool is never
+    used again. CUDA, or several threads, spawn fresh interpreters (neither survives a fork).
+    """
     bar = _progress_bar(progress, url, name)
     try:
         if n == 1:
@@ -152,8 +168,12 @@ def run_workers(url: str, name: str, n: int, *, data_dir: str | None = None,
                  threads=threads, preloaded=preloaded, on_trial=bar)
             return
         gpus = _gpus(device)
-        ctx = multiprocessing.get_context("spawn")
-        kwargs = {"data_dir": data_dir, "device": device, "precision": precision}
+        forked = not gpus and threads == 1 and _device(device) == "cpu"
+        if forked:
+            _warm()  # once, inherited by every worker
+        ctx = multiprocessing.get_context("fork" if forked else "spawn")
+        kwargs = {"data_dir": data_dir, "device": device, "precision": precision,
+                  "preloaded": preloaded if forked else None}
         procs = [ctx.Process(target=_worker_main, name=f"search-worker-{i}",
                              args=(url, name, kwargs, threads)) for i in range(n)]
         for i, p in enumerate(procs):
@@ -194,11 +214,15 @@ def _start(p: multiprocessing.process.BaseProcess, threads: int, gpu: int | None
                 os.environ[k] = v
 
 
-def _gpus(device: str) -> list[int]:
-    """The GPU each local worker gets (round robin) when there are several, else none."""
+def _device(device: str) -> str:
     from nets import hardware as H
 
-    if H.resolve_device(device) != "cuda":
+    return H.resolve_device(device)
+
+
+def _gpus(device: str) -> list[int]:
+    """The GPU each local worker gets (round robin) when there are several, else none."""
+    if _device(device) != "cuda":
         return []
     import torch
 
