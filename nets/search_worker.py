@@ -11,6 +11,7 @@ when `run_workers` starts one per GPU.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import threading
@@ -183,7 +184,7 @@ def run_workers(url: str, name: str, n: int, *, data_dir: str | None = None,
         while any(p.is_alive() for p in procs):
             if bar:
                 bar(_totals(storage, names))
-            time.sleep(1.0)
+            multiprocessing.connection.wait([p.sentinel for p in procs if p.is_alive()], 1.0)
         bad = [f"{p.name} exited with {p.exitcode}" for p in procs if p.exitcode]
         if bad and not _finished(storage, names):
             raise ST.SearchError(f"search {name}: {'; '.join(bad)} (see above); run the same "
