@@ -118,8 +118,12 @@ def search(strategy: str, task: str, x, y, space: Mapping[str, Any], k: int = 5,
         np.savez(path, x=x.numpy(), y=y.numpy())  # for spawned workers (n_jobs > 1)
         spec = make_spec(task, strategy, space, x, y, source={"kind": "npz", "path": str(path)},
                          k=k, epochs=epochs, seed=seed, n_iter=n_iter)
-        out = run_searches(ST.default_url(tmp), "search", [spec], workers=n_jobs,
-                           preloaded={(task, strategy): (x, y)}, progress=progress)
+        url = ST.default_url(tmp)
+        try:
+            out = run_searches(url, "search", [spec], workers=n_jobs,
+                               preloaded={(task, strategy): (x, y)}, progress=progress)
+        finally:
+            ST.close(url)
     return next(iter(out.values()))
 
 

@@ -95,10 +95,13 @@ def suggest(trial: optuna.Trial, space: Mapping[str, BaseDistribution]) -> dict[
 
 
 def plan(strategy: str, space: Space, n_iter: int, seed: int) -> list[dict[str, Any]]:
-    """The configurations a search runs: the whole grid, or `n_iter` random draws.
+    """The configurations a search runs: the whole grid, or `n_iter` distinct random draws
+    (fewer when the space has fewer).
 
     Drawn here, once, by Optuna's own samplers on an in-memory study of this process: the grid
-    in `GridSampler`'s order, each point once; the draws in `RandomSampler`'s.
+    in `GridSampler`'s order, each point once; the draws in `RandomSampler`'s, a draw that
+    repeats an earlier one skipped (a small categorical space would otherwise spend budget
+    twice on one configuration).
     """
     dists = distributions(space)
     if strategy == "grid":
@@ -109,10 +112,18 @@ def plan(strategy: str, space: Space, n_iter: int, seed: int) -> list[dict[str, 
         sampler, n = optuna.samplers.RandomSampler(seed=seed), n_iter
     else:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
+    out: dict[str, dict[str, Any]] = {}
+
+    def draw(trial: optuna.Trial) -> float:
+        params = dict(sorted(suggest(trial, dists).items()))
+        out.setdefault(key(params), params)
+        if len(out) == n:
+            trial.study.stop()
+        return 0.0
+
     with quiet():
-        study = optuna.create_study(sampler=sampler)
-        study.optimize(lambda t: (suggest(t, dists), 0.0)[1], n_trials=n)
-    return [dict(sorted(t.params.items())) for t in study.trials]
+        optuna.create_study(sampler=sampler).optimize(draw, n_trials=100 * n)
+    return list(out.values())
 
 
 def key(params: Mapping[str, Any]) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import time
 import zlib
 from collections import Counter
@@ -79,9 +80,28 @@ def _backend(url: str) -> tuple[str, str | None]:
     raise SearchError(f"--storage {shown(url)}: expected sqlite:///FILE or postgresql://...")
 
 
+# Storages this process opened, by (url, heartbeat, pid): opening one costs a schema check
+# (alembic reads its revisions: ~0.2 s), and a forked worker must open its own connections.
+_OPEN: dict[tuple[str, int | None, int], RDBStorage] = {}
+
+
 def open_storage(url: str, heartbeat: int | None = None) -> RDBStorage:
     """The storage at `url`; with `heartbeat`, running trials beat every that many seconds and
     stale ones are retried (Optuna's RetryHeartbeatStaleTrialCallback)."""
+    key = (url, heartbeat, os.getpid())
+    if key not in _OPEN:
+        checked = any(k[0] == url and k[2] == key[2] for k in _OPEN)
+        _OPEN[key] = _open(url, heartbeat, checked)
+    return _OPEN[key]
+
+
+def close(url: str) -> None:
+    """Forget (and disconnect) this process's storages at `url` (a temporary one, deleted)."""
+    for key in [k for k in _OPEN if k[0] == url and k[2] == os.getpid()]:
+        _OPEN.pop(key).engine.dispose()
+
+
+def _open(url: str, heartbeat: int | None, checked: bool) -> RDBStorage:
     kind, path = _backend(url)
     engine: dict[str, Any] = {}
     if kind == "sqlite":
@@ -95,7 +115,8 @@ def open_storage(url: str, heartbeat: int | None = None) -> RDBStorage:
                 "heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
                 "heartbeat_stale_trial_callback":
                     optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)}
-            storage = RDBStorage(url, engine_kwargs=engine, **kw)
+            storage = RDBStorage(url, engine_kwargs=engine, skip_compatibility_check=checked,
+                                 **kw)
     except Exception as exc:  # a refused connection, a missing database, a bad driver
         raise SearchError(f"--storage {shown(url)}: cannot open it: "
                           f"{str(exc).splitlines()[0]}") from None
