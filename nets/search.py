@@ -201,7 +201,7 @@ def _study_status(storage, study: str) -> list[str]:
     c = ST.counts(storage, study)
     metric = "mse" if spec["task"] == "regression" else "accuracy"
     states = ", ".join(f"{v} {k.lower()}" for k, v in sorted(c.items())
-                       if k not in ("planned", "done"))
+                       if k not in ("planned", "done", "errored"))
     lines = [f"{study}: {spec['direction']} {metric}, {spec['k']}-fold CV; "
              f"{c['done']} of {c['planned']} configurations done ({states or 'no trials'})",
              f"  {'trial':>5}  {'state':<8}  {'mean':>9}  {'folds':>5}  {'worker':<24}  params"]

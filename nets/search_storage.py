@@ -241,13 +241,20 @@ def params_of(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return t.system_attrs.get("fixed_params", t.params)
 
 
-def top_up(storage: RDBStorage, study: str) -> int:
+def top_up(storage: RDBStorage, study: str, retry_errors: bool = True) -> int:
     """Enqueue every configuration of the plan that has no live trial; returns how many.
-    Call under `exclusive`."""
+
+    Without `retry_errors` (a worker's top-up), a configuration whose trial raised is left
+    alone: running it again in the same search would only raise again, in every worker. The
+    next run of the search (`create`) retries it. Call under `exclusive`.
+    """
     sid = storage.get_study_id_from_name(study)
     plan = storage.get_study_user_attrs(sid)[SPEC_KEY]["plan"]
-    live = Counter(SP.key(params_of(t)) for t in storage.get_all_trials(sid, deepcopy=False)
-                   if t.state in LIVE)
+    trials = storage.get_all_trials(sid, deepcopy=False)
+    live = Counter(SP.key(params_of(t)) for t in trials if t.state in LIVE)
+    if not retry_errors:
+        live.update(SP.key(params_of(t)) for t in trials
+                    if t.state == TrialState.FAIL and "error" in t.user_attrs)
     missing = [p for p in plan if not live[SP.key(p)]]
     if missing:
         s = optuna.load_study(study_name=study, storage=storage)
@@ -278,13 +285,17 @@ def fail_stale(study: optuna.Study) -> None:
 
 
 def counts(storage: RDBStorage, study: str) -> dict[str, int]:
-    """Trials by state (names), plus `planned` and `done` (configurations COMPLETE or PRUNED)."""
+    """Trials by state (names), plus configurations: `planned`, `done` (COMPLETE or PRUNED)
+    and `errored` (their trial raised, and none is live)."""
     sid = storage.get_study_id_from_name(study)
     trials = storage.get_all_trials(sid, deepcopy=False)
     out = Counter(t.state.name for t in trials)
     plan = {SP.key(p) for p in storage.get_study_user_attrs(sid)[SPEC_KEY]["plan"]}
+    live = {SP.key(params_of(t)) for t in trials if t.state in LIVE}
     out["planned"] = len(plan)
     out["done"] = len({SP.key(params_of(t)) for t in trials if t.state in DONE} & plan)
+    out["errored"] = len({SP.key(params_of(t)) for t in trials if t.state == TrialState.FAIL
+                          and "error" in t.user_attrs} & plan - live)
     return dict(out)
 
 

@@ -79,8 +79,8 @@ def work(url: str, name: str, *, data_dir: str | None = None, device: str = "aut
             while True:
                 job = _next(storage, name, studies)
                 if job is None:
-                    if _finished(storage, names):
-                        return ran
+                    if _finished(storage, names, errors_too=True):
+                        return _done(storage, name, names, ran)
                     time.sleep(POLL)
                     continue
                 sname, tid = job
@@ -102,6 +102,15 @@ def _warm() -> None:
     import torch._dynamo  # noqa: F401
 
 
+def _done(storage, name: str, names: list[str], ran: int) -> int:
+    """`ran`, or an error when configurations failed by an exception (not retried here)."""
+    errored = _totals(storage, names)["errored"]
+    if errored:
+        raise ST.SearchError(f"search {name}: {errored} configuration(s) failed with an error "
+                             "(dlhw search status shows them); run the search again to retry")
+    return ran
+
+
 def _set_threads(n: int | None) -> int | None:
     import torch
 
@@ -119,7 +128,7 @@ def _next(storage, name: str, studies: Mapping[str, optuna.Study]) -> tuple[str,
             for sname, study in studies.items():
                 if maintain:
                     ST.fail_stale(study)
-                    ST.top_up(storage, sname)
+                    ST.top_up(storage, sname, retry_errors=False)
                 tid = ST.take(storage, study)
                 if tid is not None:
                     return sname, tid
@@ -134,9 +143,10 @@ def _totals(storage, names: list[str]) -> dict[str, int]:
     return out
 
 
-def _finished(storage, names: list[str]) -> bool:
+def _finished(storage, names: list[str], errors_too: bool = False) -> bool:
+    """Every configuration done (`errors_too`: or failed by an exception, nothing left)."""
     t = _totals(storage, names)
-    return t["done"] == t["planned"]
+    return t["done"] + (t["errored"] if errors_too else 0) == t["planned"]
 
 
 # ------------------------------------------------------------------ local processes

@@ -208,6 +208,32 @@ def test_hopeless_configuration_is_pruned_after_its_first_fold():
     assert res.best["params"]["lr"] == 1e-2 and res.n_fits == 4
 
 
+def test_a_configuration_that_raises_fails_once_per_run_and_is_retried_by_the_next(tmp_path):
+    from nets import data as D
+    from nets.search import make_spec
+    from nets.search_worker import work
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    d = D.regression_data(0)
+    grid = {"hidden": [8], "activation": ["tanh", "bogus"], "lr": [1e-2], "weight_decay": [0.0]}
+    spec = make_spec("regression", "grid", grid, d.x_train, d.y_train,
+                     source={"kind": "regression", "seed": 0}, k=2, epochs=5, seed=0, n_iter=1,
+                     prune="none")
+    storage = ST.open_storage(url)
+    with ST.exclusive(storage, "e"):
+        ST.create(storage, "e", spec, fresh=False)
+    with pytest.raises(KeyError, match="bogus"):  # the trial fails, the worker stops
+        work(url, "e", threads=None)
+    # Another worker runs what is left, leaves the raising configuration alone, and says so.
+    with pytest.raises(ST.SearchError, match=r"1 configuration\(s\) failed with an error"):
+        work(url, "e", threads=None)
+    c = ST.counts(storage, "e.regression.grid")
+    assert (c["done"], c["errored"], c["FAIL"], c["COMPLETE"]) == (1, 1, 1, 1)
+    with ST.exclusive(storage, "e"):  # running the search again retries it
+        ST.create(storage, "e", spec, fresh=False)
+    assert ST.counts(storage, "e.regression.grid")["WAITING"] == 1
+
+
 # ------------------------------------------------------------------ faults: SQLite
 
 
