@@ -25,7 +25,10 @@ from nets import search_storage as ST
 from nets import search_trial as TR
 from solver.errors import DlhwError
 
-POLL = 0.5  # seconds between looks at the queue while others' trials run
+# Seconds between looks at the queue while others' trials run: from POLL, growing by half
+# each time up to POLL_MAX (a short first wait ends a search soon after its last trial;
+# the longer ones spare the database while a long trial runs elsewhere).
+POLL, POLL_MAX = 0.05, 2.0
 
 
 class Beat:
@@ -76,13 +79,16 @@ def work(url: str, name: str, *, data_dir: str | None = None, device: str = "aut
     try:
         with H.session(device, precision):
             H.resolve_device(device)
+            delay = POLL
             while True:
                 job = _next(storage, name, studies)
                 if job is None:
                     if _finished(storage, names, errors_too=True):
                         return _done(storage, name, names, ran)
-                    time.sleep(POLL)
+                    time.sleep(delay)
+                    delay = min(POLL_MAX, delay * 1.5)
                     continue
+                delay = POLL
                 sname, tid = job
                 if sname not in data:
                     data[sname] = TR.task_data(sname, ST.spec_of(storage, sname), data_dir,
