@@ -90,7 +90,7 @@ def open_storage(url: str, heartbeat: int | None = None) -> RDBStorage:
     stale ones are retried (Optuna's RetryHeartbeatStaleTrialCallback)."""
     key = (url, heartbeat, os.getpid())
     if key not in _OPEN:
-        checked = any(k[0] == url and k[2] == key[2] for k in _OPEN)
+        checked = any(k[0] == url for k in _OPEN)  # here, or by the parent of a forked worker
         _OPEN[key] = _open(url, heartbeat, checked)
     return _OPEN[key]
 

@@ -103,9 +103,13 @@ def work(url: str, name: str, *, data_dir: str | None = None, device: str = "aut
 
 
 def _warm() -> None:
-    """Import what torch.optim imports on its first use (torch._dynamo: seconds on a busy
-    machine), so that a worker's first trial times its training, not an import."""
+    """Import what a trial imports on first use (torch.optim's torch._dynamo: seconds on a busy
+    machine; scikit-learn's splitters), so that a worker's first trial times its training, and
+    forked workers inherit them instead of importing each its own."""
+    import sklearn.model_selection  # noqa: F401
     import torch._dynamo  # noqa: F401
+
+    import nets.train  # noqa: F401
 
 
 def _done(storage, name: str, names: list[str], ran: int) -> int:
