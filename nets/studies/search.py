@@ -50,7 +50,8 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     _wall_figure(run_dir / "wall_time.png", walls)
     return save_run(run_dir, "search", m, {
         "seed": seed, "quick": quick, "fashion_subset": len(tasks["fashion"][0]),
-        "storage": ST.shown(url), "study": study, "workers": workers or S.default_jobs(),
+        "storage": ST.shown(url), "study": study,
+        "n_jobs": workers or S.default_jobs(),  # this machine's workers (others may join)
         "heartbeat": heartbeat, "prune": prune, "searches": cfg_out})
 
 
