@@ -264,15 +264,19 @@ def top_up(storage: RDBStorage, study: str, retry_errors: bool = True) -> int:
 
 
 def take(storage: RDBStorage, study: optuna.Study) -> int | None:
-    """Mark one waiting trial RUNNING for this process and beat once; its id, or None.
-    Call under `exclusive`."""
+    """Mark one waiting trial RUNNING for this process; its id, or None. Call under
+    `exclusive`.
+
+    It beats first: Optuna never counts a RUNNING trial without a heartbeat as stale, so a
+    worker killed between the two would otherwise leave its trial RUNNING for good.
+    """
     sid = storage.get_study_id_from_name(study.study_name)
     # Listed through the study (its storage caches trial ids for the Trial objects to come).
     for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         tid = storage.get_trial_id_from_study_id_trial_number(sid, t.number)
+        if storage.get_heartbeat_interval():
+            storage.record_heartbeat(tid)
         if storage.set_trial_state_values(tid, TrialState.RUNNING):
-            if storage.get_heartbeat_interval():
-                storage.record_heartbeat(tid)
             return tid
     return None
 

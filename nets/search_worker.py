@@ -41,7 +41,10 @@ class Beat:
 
     def _run(self, storage, trial_id: int, interval: int) -> None:
         while not self._stop.wait(interval):
-            storage.record_heartbeat(trial_id)
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception:  # a database blip: beat again next time (or go stale)
+                pass
 
     def __enter__(self) -> Beat:
         self._thread.start()
