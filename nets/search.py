@@ -66,6 +66,17 @@ def default_jobs() -> int:
     return H.thread_count()
 
 
+def start_workers(workers: int | None) -> int:
+    """The local workers a search will run (default: `default_jobs`); when several, their fork
+    server starts now, importing torch in the background while the caller loads its data."""
+    from nets import search_worker as W
+
+    n = workers or default_jobs()
+    if n > 1:
+        W.prestart()
+    return n
+
+
 def make_spec(task: str, strategy: str, space: Mapping[str, Any], x, y, *,
               source: Mapping[str, Any], k: int, epochs: int, seed: int, n_iter: int,
               heartbeat: int = ST.HEARTBEAT, prune: str = "hopeless") -> dict[str, Any]:

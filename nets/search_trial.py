@@ -125,9 +125,10 @@ def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
 
 
 def task_data(study_name: str, spec: Mapping[str, Any], data_dir: str | None = None,
-              preloaded: tuple[torch.Tensor, torch.Tensor] | None = None) -> TaskData:
+              preloaded: tuple[Any, Any] | None = None) -> TaskData:
     """Rebuild a study's data, check them against its fingerprint, and cut its folds."""
-    x, y = preloaded if preloaded is not None else load_data(spec["source"], data_dir)
+    x, y = (tuple(torch.as_tensor(a) for a in preloaded) if preloaded is not None
+            else load_data(spec["source"], data_dir))
     if fingerprint(x, y) != spec["fingerprint"]:
         raise DataMismatch(f"study {study_name}: this worker's data ({spec['source']['kind']}, "
                            f"fingerprint {fingerprint(x, y)}) differ from the study's "

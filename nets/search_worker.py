@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import optuna
 
 from nets import search_storage as ST
@@ -107,8 +108,7 @@ def work(url: str, name: str, *, data_dir: str | None = None, device: str = "aut
 
 def _warm() -> None:
     """Import what a trial imports on first use (torch.optim's torch._dynamo: seconds on a busy
-    machine; scikit-learn's splitters), so that a worker's first trial times its training, and
-    forked workers inherit them instead of importing each its own."""
+    machine; scikit-learn's splitters), so that a worker's first trial times its training."""
     import sklearn.model_selection  # noqa: F401
     import torch._dynamo  # noqa: F401
 
@@ -165,8 +165,37 @@ def _finished(storage, names: list[str], errors_too: bool = False) -> bool:
 # ------------------------------------------------------------------ local processes
 
 
-def _worker_main(url: str, name: str, kwargs: dict, threads: int) -> None:
-    """A spawned worker (its environment set by `_start`): `work`, errors in one line."""
+# What a local worker imports before its first trial (Optuna imports its RDB storage's parts
+# lazily: alembic alone takes a second): preloaded once by the fork server, so that each
+# worker forked from it starts in a fraction of a second. A module that is missing is skipped.
+PRELOAD = ["nets.search_worker", "nets.train", "nets.models", "sklearn.model_selection",
+           "torch._dynamo", "optuna.storages._rdb.models", "alembic.migration",
+           "alembic.script", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite",
+           "sqlalchemy.dialects.postgresql", "psycopg2"]
+
+
+def prestart() -> None:
+    """Start the fork server local workers come from (once per process; it imports PRELOAD in
+    the background, so a caller may start it before its own setup)."""
+    import multiprocessing.forkserver
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    old = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"  # the server's torch never trains; workers set theirs
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        if old is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = old
+
+
+def _worker_main(url: str, name: str, kwargs: dict, threads: int, gpu: int | None) -> None:
+    """A local worker process: its GPU (before CUDA starts), `work`, errors in one line."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     try:
         work(url, name, threads=threads, **kwargs)
     except DlhwError as exc:
@@ -180,10 +209,10 @@ def run_workers(url: str, name: str, n: int, *, data_dir: str | None = None,
     (one per GPU when the device is CUDA and there are several). Raises if one failed and the
     search is not done; the storage keeps whatever was done.
 
-    One-thread CPU workers are forked: they inherit torch, its lazily imported parts and the
-    data already loaded (a spawned worker spends seconds importing before its first trial,
-    which is most of a quick search), and with one thread the parent's OpenMP pool is never
-    used again. CUDA, or several threads, spawn fresh interpreters (neither survives a fork).
+    Workers are forked from a fork server (`prestart`), a clean process that has imported
+    torch but never trained: a worker forked from this process would fail its first backward
+    pass once this process has run one (autograd's threads do not survive a fork), and a
+    spawned one spends seconds importing before its first trial, most of a quick search.
     """
     bar = _progress_bar(progress, url, name)
     try:
@@ -191,62 +220,47 @@ def run_workers(url: str, name: str, n: int, *, data_dir: str | None = None,
             work(url, name, data_dir=data_dir, device=device, precision=precision,
                  threads=threads, preloaded=preloaded, on_trial=bar)
             return
+        prestart()
         gpus = _gpus(device)
-        forked = not gpus and threads == 1 and _device(device) == "cpu"
-        if forked:
-            _warm()  # once, inherited by every worker
-        ctx = multiprocessing.get_context("fork" if forked else "spawn")
+        # As arrays: a tensor would travel as a shared-memory handle, numpy by value.
+        mem = {k: tuple(np.asarray(a) for a in xy) for k, xy in (preloaded or {}).items()}
         kwargs = {"data_dir": data_dir, "device": device, "precision": precision,
-                  "preloaded": preloaded if forked else None}
+                  "preloaded": mem}
+        ctx = multiprocessing.get_context("forkserver")
         procs = [ctx.Process(target=_worker_main, name=f"search-worker-{i}",
-                             args=(url, name, kwargs, threads)) for i in range(n)]
-        for i, p in enumerate(procs):
-            _start(p, threads, gpus[i % len(gpus)] if gpus else None)
-        storage = ST.open_storage(url)
-        names = ST.study_names(storage, name)
-        while any(p.is_alive() for p in procs):
-            if bar:
-                bar(_totals(storage, names))
-            multiprocessing.connection.wait([p.sentinel for p in procs if p.is_alive()], 1.0)
-        bad = [f"{p.name} exited with {p.exitcode}" for p in procs if p.exitcode]
-        if bad and not _finished(storage, names):
-            raise ST.SearchError(f"search {name}: {'; '.join(bad)} (see above); run the same "
-                                 "command again to resume")
-        if bad:  # its trials were failed and run again by the others
-            print(f"search {name}: {'; '.join(bad)}; the other workers finished its trials",
-                  file=sys.stderr)
+                             args=(url, name, kwargs, threads,
+                                   gpus[i % len(gpus)] if gpus else None))
+                 for i in range(n)]
+        for p in procs:
+            p.start()
+        _supervise(procs, url, name, bar)
     finally:
         if bar:
             bar(None)
 
 
-def _start(p: multiprocessing.process.BaseProcess, threads: int, gpu: int | None) -> None:
-    """Start a spawned worker with its threads (and GPU) in its environment: they must be set
-    before it imports torch, which importing this module does."""
-    env = {"OMP_NUM_THREADS": str(threads)}
-    if gpu is not None:
-        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        p.start()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _device(device: str) -> str:
-    from nets import hardware as H
-
-    return H.resolve_device(device)
+def _supervise(procs: list, url: str, name: str, bar) -> None:
+    """Wait for the local workers; an error if one failed and the search is not done."""
+    storage = ST.open_storage(url)
+    names = ST.study_names(storage, name)
+    while any(p.is_alive() for p in procs):
+        if bar:
+            bar(_totals(storage, names))
+        multiprocessing.connection.wait([p.sentinel for p in procs if p.is_alive()], 1.0)
+    bad = [f"{p.name} exited with {p.exitcode}" for p in procs if p.exitcode]
+    if bad and not _finished(storage, names):
+        raise ST.SearchError(f"search {name}: {'; '.join(bad)} (see above); run the same "
+                             "command again to resume")
+    if bad:  # its trials were failed and run again by the others
+        print(f"search {name}: {'; '.join(bad)}; the other workers finished its trials",
+              file=sys.stderr)
 
 
 def _gpus(device: str) -> list[int]:
     """The GPU each local worker gets (round robin) when there are several, else none."""
-    if _device(device) != "cuda":
+    from nets import hardware as H
+
+    if H.resolve_device(device) != "cuda":
         return []
     import torch
 

@@ -36,6 +36,7 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     """Grid vs random search with k-fold CV, on regression and on a FashionMNIST subset."""
     run_dir = make_run_dir(out, keep=STORAGE_FILES if storage is None else ())
     url = storage or ST.default_url(run_dir)
+    workers = S.start_workers(workers)
     fd = D.load_fashion(data_dir)
     tasks = search_tasks(fd, seed=seed, epochs=epochs, quick=quick)
     specs, data = make_specs(tasks, seed=seed, heartbeat=heartbeat, prune=prune)
@@ -51,7 +52,7 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     return save_run(run_dir, "search", m, {
         "seed": seed, "quick": quick, "fashion_subset": len(tasks["fashion"][0]),
         "storage": ST.shown(url), "study": study,
-        "n_jobs": workers or S.default_jobs(),  # this machine's workers (others may join)
+        "n_jobs": workers,  # this machine's workers (others may join)
         "heartbeat": heartbeat, "prune": prune, "searches": cfg_out})
 
 
