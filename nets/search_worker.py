@@ -76,8 +76,10 @@ def work(url: str, name: str, *, data_dir: str | None = None, device: str = "aut
     # The heartbeat is the study's, so that every worker judges staleness alike.
     storage = ST.open_storage(url, ST.spec_of(plain, names[0])["heartbeat"])
     studies = {n: ST.load(storage, n) for n in names}
+    # Every study's data first: a worker with the wrong data fails before it takes a trial.
+    data = {n: TR.task_data(n, ST.spec_of(storage, n), data_dir, (preloaded or {}).get(n))
+            for n in names}
     _warm()
-    data: dict[str, TR.TaskData] = {}
     old_threads = _set_threads(threads)
     ran = 0
     try:
@@ -94,9 +96,6 @@ def work(url: str, name: str, *, data_dir: str | None = None, device: str = "aut
                     continue
                 delay = POLL
                 sname, tid = job
-                if sname not in data:
-                    data[sname] = TR.task_data(sname, ST.spec_of(storage, sname), data_dir,
-                                               (preloaded or {}).get(sname))
                 with Beat(storage, tid, storage.get_heartbeat_interval()):
                     TR.run_trial(studies[sname], tid, data[sname])
                 ran += 1

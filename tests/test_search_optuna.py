@@ -234,6 +234,26 @@ def test_a_configuration_that_raises_fails_once_per_run_and_is_retried_by_the_ne
     assert ST.counts(storage, "e.regression.grid")["WAITING"] == 1
 
 
+def test_a_worker_whose_data_differ_stops_before_taking_a_trial(tmp_path):
+    from nets import data as D
+    from nets.search import make_spec
+    from nets.search_trial import DataMismatch
+    from nets.search_worker import work
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    d = D.regression_data(0)
+    grid = {"hidden": [8], "activation": ["tanh"], "lr": [1e-2], "weight_decay": [0.0]}
+    # The spec names seed 1's data, but its fingerprint is seed 0's (another dataset version).
+    spec = make_spec("regression", "grid", grid, d.x_train, d.y_train,
+                     source={"kind": "regression", "seed": 1}, k=2, epochs=5, seed=0, n_iter=1)
+    storage = ST.open_storage(url)
+    with ST.exclusive(storage, "m"):
+        ST.create(storage, "m", spec, fresh=False)
+    with pytest.raises(DataMismatch, match="this worker's data .* differ from the study's"):
+        work(url, "m", threads=None)
+    assert ST.counts(storage, "m.regression.grid")["WAITING"] == 1  # nothing taken
+
+
 # ------------------------------------------------------------------ faults: SQLite
 
 
