@@ -83,6 +83,12 @@ def _backend(url: str) -> tuple[str, str | None]:
 # Storages this process opened, by (url, heartbeat, pid): opening one costs a schema check
 # (alembic reads its revisions: ~0.2 s), and a forked worker must open its own connections.
 _OPEN: dict[tuple[str, int | None, int], RDBStorage] = {}
+_CHECKED: set[str] = set()  # schemas a parent process checked (`checked`)
+
+
+def checked(url: str) -> None:
+    """Note that this process's parent has checked the schema at `url` (a local worker)."""
+    _CHECKED.add(url)
 
 
 def open_storage(url: str, heartbeat: int | None = None) -> RDBStorage:
@@ -90,8 +96,8 @@ def open_storage(url: str, heartbeat: int | None = None) -> RDBStorage:
     stale ones are retried (Optuna's RetryHeartbeatStaleTrialCallback)."""
     key = (url, heartbeat, os.getpid())
     if key not in _OPEN:
-        checked = any(k[0] == url for k in _OPEN)  # here, or by the parent of a forked worker
-        _OPEN[key] = _open(url, heartbeat, checked)
+        done = url in _CHECKED or any(k[0] == url for k in _OPEN)
+        _OPEN[key] = _open(url, heartbeat, done)
     return _OPEN[key]
 
 

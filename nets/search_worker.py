@@ -195,6 +195,7 @@ def _worker_main(url: str, name: str, kwargs: dict, threads: int, gpu: int | Non
     """A local worker process: its GPU (before CUDA starts), `work`, errors in one line."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    ST.checked(url)  # the command that started this worker opened the storage
     try:
         work(url, name, threads=threads, **kwargs)
     except DlhwError as exc:
