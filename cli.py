@@ -206,6 +206,18 @@ def _report(name: str, out: Path | str, metrics: dict) -> None:
     click.echo(f"wrote {out}/metrics.json, config.json and figures")
 
 
+_DATA_DIR = click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+                         help="FashionMNIST IDX files  [default: $DLHW_DATA or "
+                              "/usr/share/datasets/fashion-mnist].")
+_DEVICE = click.option("--device", default="auto", show_default=True,
+                       type=click.Choice(["auto", "cpu", "cuda"]),
+                       help="Where to train (auto: CUDA when there is a GPU).")
+_PRECISION = click.option("--precision", default="auto", show_default=True,
+                          type=click.Choice(["auto", "fp32", "bf16"]),
+                          help="Training precision (auto: the faster, timed on a few steps; "
+                               "fp32 in a search, whose fits are never timed).")
+
+
 def _partc_options(default_out: str):
     def deco(fn):
         for option in reversed([
@@ -217,15 +229,7 @@ def _partc_options(default_out: str):
                          help="Small subsets and few epochs (what the tests run)."),
             click.option("--out", default=default_out, show_default=True,
                          type=click.Path(file_okay=False), help="Run folder."),
-            click.option("--data-dir", default=None, type=click.Path(file_okay=False),
-                         help="FashionMNIST IDX files  [default: $DLHW_DATA or "
-                              "/usr/share/datasets/fashion-mnist]."),
-            click.option("--device", default="auto", show_default=True,
-                         type=click.Choice(["auto", "cpu", "cuda"]),
-                         help="Where to train (auto: CUDA when there is a GPU)."),
-            click.option("--precision", default="auto", show_default=True,
-                         type=click.Choice(["auto", "fp32", "bf16"]),
-                         help="Training precision (auto: the faster, timed on a few steps)."),
+            _DATA_DIR, _DEVICE, _PRECISION,
         ]):
             fn = option(fn)
         return fn
@@ -238,16 +242,43 @@ _TIME_BUDGET = click.option(
          "the speed measured on the first steps (recorded in config.json).")
 
 
+def _storage(**kw):
+    return click.option("--storage", metavar="URL", **kw,
+                        help="Optuna storage the search's workers share: sqlite:///FILE or "
+                             "postgresql://USER@HOST/DB  [run: sqlite:///OUT/search.db].")
+
+
+_SEARCH_NAME = click.option("--study", "study", default="search", show_default=True,
+                            help="The search's name; its studies are NAME.{task}.{strategy}.")
+_SEARCH_OPTIONS = (
+    _storage(default=None), _SEARCH_NAME,
+    click.option("--workers", default=None, type=click.IntRange(1, 256),
+                 help="Local worker processes  [default: one per core, or per GPU]."),
+    click.option("--heartbeat", default=10, show_default=True, type=click.IntRange(1, 3600),
+                 metavar="SECONDS", help="Seconds between a running trial's heartbeats; a "
+                 "trial silent for three is failed and run again."),
+    click.option("--prune", default="hopeless", show_default=True,
+                 type=click.Choice(["hopeless", "median", "none"]),
+                 help="Stop a configuration between folds (see nets.search_storage.pruner)."),
+)
+_SEARCH_KEYS = ("storage", "study", "workers", "heartbeat", "prune")
+
+
 def _study_command(study: Study) -> click.Command:
     """`dlhw run NAME` for one nets.studies.Study."""
     def command(out: str, **options) -> None:
         from nets.studies import run_study
 
+        if study.distributed:
+            options["search"] = {k: options.pop(k) for k in _SEARCH_KEYS}
         _report(study.name, out, run_study(study.name, out, **options))
 
     command = _partc_options(f"runs/{study.name}")(command)
     if study.time_budget:
         command = _TIME_BUDGET(command)
+    if study.distributed:
+        for option in reversed(_SEARCH_OPTIONS):
+            command = option(command)
     return click.command(study.name, help=study.help)(command)
 
 
@@ -259,6 +290,43 @@ def run_partc(out: str, **options) -> None:
     from nets.studies import run_all
 
     run_all(out, report=_report, **options)
+
+
+@cli.group()
+def search() -> None:
+    """Part 4's search on a shared Optuna storage: join it from any machine, or watch it."""
+
+
+@search.command("worker")
+@_storage(required=True)
+@_SEARCH_NAME
+@_DATA_DIR
+@_DEVICE
+@_PRECISION
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256),
+              help="Torch threads of this worker.")
+@click.option("--wait", default=60.0, show_default=True, type=click.FloatRange(0),
+              metavar="SECONDS", help="How long to wait for the search to be started.")
+def search_worker(storage: str, study: str, data_dir: str | None, device: str,
+                  precision: str, threads: int, wait: float) -> None:
+    """Run trials of the search STUDY wherever work is left, until every one is done."""
+    from nets.hardware import prepare_env
+
+    prepare_env(threads)  # before torch is imported
+    from nets.search_worker import work
+    ran = work(storage, study, data_dir=data_dir, device=device, precision=precision,
+               threads=threads, wait=wait)
+    click.echo(f"search {study}: done; this worker ran {ran} trials")
+
+
+@search.command("status")
+@_storage(required=True)
+@_SEARCH_NAME
+def search_status(storage: str, study: str) -> None:
+    """Every study of the search: its trials, their state and scores, the best so far."""
+    from nets.search import status_text
+
+    click.echo(status_text(storage, study))
 
 
 # ------------------------------------------------------------------ grading

@@ -165,7 +165,8 @@ def _search(m: Metrics, runs: dict[str, Run]) -> dict[str, str]:
     for task in tasks:
         p = f"search.{task}"
         n = {s: int(m(f"{p}.{s}.n_fits")) for s in strategies}
-        fits.append(RM.n_fits(task, n, cfg["searches"][f"{task}.grid"]["k"]))
+        fits.append(RM.n_fits(task, {s: int(m(f"{p}.{s}.n_configs")) for s in strategies}, n,
+                              {s: int(m(f"{p}.{s}.n_pruned")) for s in strategies}))
         for s in strategies:
             params = {k.rsplit(".", 1)[1]: v for k, v in runs["search"].metrics.items()
                       if k.startswith(f"{p}.{s}.best_params.")}

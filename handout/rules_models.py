@@ -53,11 +53,15 @@ def hardest_class(per_class: Mapping[str, float], row: Sequence[int], worst: str
 # ------------------------------------------------------------------ Part 4: searches
 
 
-def n_fits(task: str, fits: Mapping[str, int], k: int) -> str:
-    """How many models each strategy fitted: configurations times folds."""
-    return (f"For {label(task)}, " + listing(
-        [f"{label(s)} fitted {plural(n, 'model')} ({plural(n // k, 'configuration')} "
-         f"$\\times$ {k} folds)" for s, n in fits.items()]) + ".")
+def n_fits(task: str, configs: Mapping[str, int], fits: Mapping[str, int],
+           pruned: Mapping[str, int]) -> str:
+    """How many configurations each strategy tried, in how many fits (k per configuration,
+    fewer where a hopeless one was pruned)."""
+    def one(s: str) -> str:
+        cut = f", {pruned[s]} pruned" if pruned[s] else ""
+        return (f"{label(s)} tried {plural(configs[s], 'configuration')} in "
+                f"{plural(fits[s], 'fit')}{cut}")
+    return f"For {label(task)}, " + listing([one(s) for s in fits]) + "."
 
 
 def best_params(task: str, strategy: str, params: Mapping[str, Any], cv: tuple[float, float],
@@ -91,9 +95,9 @@ def search_cost(task: str, wall: Mapping[str, float], fits: Mapping[str, int],
     found = ("found a better" if better else "found a worse" if worse else "matched grid "
              "search's") + " CV score"
     where = "the regression task" if task == "regression" else label(task)
-    return (f"On {where}, grid search ran {plural(fits['grid'], 'fit')} in "
-            f"{seconds(wall['grid'])} and random search {plural(fits['random'], 'fit')} in "
-            f"{seconds(wall['random'])}; random search {found}.")
+    return (f"On {where}, grid search's {plural(fits['grid'], 'fit')} took "
+            f"{seconds(wall['grid'])} of training and random search's "
+            f"{plural(fits['random'], 'fit')} {seconds(wall['random'])}; random search {found}.")
 
 
 def cv_noise(rows: Sequence[Mapping[str, Any]], higher: bool) -> str:
@@ -111,10 +115,14 @@ def cv_noise(rows: Sequence[Mapping[str, Any]], higher: bool) -> str:
             "deviation across the folds")
 
 
-def parallel(n_jobs: int) -> str:
-    if n_jobs > 1:
-        return f"The fits run in parallel, {plural(n_jobs, 'process', 'processes')} at a time."
-    return "The fits run one after another."
+def parallel(workers: int) -> str:
+    """How the trials ran: the workers sharing the study's storage."""
+    many = (f"{plural(workers, 'worker process', 'worker processes')} take" if workers > 1
+            else "one worker process takes")
+    return (f"Here {many} the trials from the study's storage (an SQLite file; PostgreSQL lets "
+            "workers on several machines share one study); each configuration is seeded from "
+            "its own parameters, so the scores do not depend on how many workers ran or in "
+            "which order.")
 
 
 # ------------------------------------------------------------------ Part 5: CNN design

@@ -15,7 +15,7 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -100,8 +100,10 @@ class RunDirError(DlhwError, OSError):
 RUN_MARKER = ".dlhw-run"
 
 
-def make_run_dir(out: str | Path) -> Path:
+def make_run_dir(out: str | Path, keep: Collection[str] = ()) -> Path:
     """Create or empty the run folder `out` and return it: it holds only what this run writes.
+
+    Files named in `keep` stay (the search's own storage, which a run resumes from).
 
     An existing folder is emptied only when an earlier run made it (it has RUN_MARKER or a
     run's config.json) or it is empty, so `--out .` or `--out ~` fails instead of deleting
@@ -120,6 +122,8 @@ def make_run_dir(out: str | Path) -> Path:
         raise RunDirError(f"{path}: not empty and not a dlhw run folder; refusing to clear it "
                           "(give a new or empty folder)")
     for entry in entries:
+        if entry.name in keep and entry.is_file(follow_symlinks=False):
+            continue
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path)  # does not follow the links inside (on Linux: by fd)
         else:

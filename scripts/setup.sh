@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Set up dlhw on this machine: Debian packages (data, TeX, the headless browser tests/test_site.py
-# drives) where we may install them, then the Python package into the active interpreter.
+# drives, the PostgreSQL server tests/test_search_optuna.py starts) where we may install them,
+# then the Python package into the active interpreter.
 # Usage: scripts/setup.sh [core|nets|dev] (default dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 layer=${1:-dev}
 
 debs=(dataset-fashion-mnist bubblewrap texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
-      texlive-publishers latexmk poppler-utils chromium chromium-driver)
+      texlive-publishers latexmk poppler-utils chromium chromium-driver postgresql)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -248,9 +248,10 @@ def test_final_accuracy_and_classes():
 
 
 def test_search_sentences():
-    text = RM.n_fits("fashion", {"grid": 6, "random": 3}, 3)
-    assert text.startswith("For FashionMNIST, grid search fitted 6 models (2 configurations")
-    assert "(1 configuration $\\times$ 3 folds)" in text
+    text = RM.n_fits("fashion", {"grid": 2, "random": 2}, {"grid": 6, "random": 4},
+                     {"grid": 0, "random": 1})
+    assert text == ("For FashionMNIST, grid search tried 2 configurations in 6 fits and random "
+                    "search tried 2 configurations in 4 fits, 1 pruned.")
     text = RM.best_params("regression", "random",
                           {"activation": "relu", "lr": 0.00422463807425,
                            "weight_decay": 8.66327976135e-05, "hidden": 128},
@@ -262,7 +263,7 @@ def test_search_sentences():
     assert "CV accuracy 49.2\\% $\\pm$ 7.7 points, test accuracy 54.4\\%" in text
     cost = RM.search_cost("fashion", {"grid": 1.19, "random": 0.986}, {"grid": 6, "random": 6},
                           {"grid": 0.4917, "random": 0.4583}, True)
-    assert "random search found a worse CV score" in cost and r"in 1.2\,s" in cost
+    assert "random search found a worse CV score" in cost and r"took 1.2\,s of" in cost
     assert "found a better" in RM.search_cost("regression", {"grid": 1, "random": 1},
                                               {"grid": 6, "random": 3},
                                               {"grid": 0.054, "random": 0.040}, False)
@@ -270,8 +271,8 @@ def test_search_sentences():
     assert "clear of the runner-up" in RM.cv_noise(rows, True)
     rows[1]["mean"] = 0.45
     assert "within the noise" in RM.cv_noise(rows, True)
-    assert RM.parallel(1) == "The fits run one after another."
-    assert "2 processes at a time" in RM.parallel(2)
+    assert RM.parallel(1).startswith("Here one worker process takes the trials")
+    assert RM.parallel(2).startswith("Here 2 worker processes take the trials")
 
 
 def test_cnn_sentences():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
 import zipfile
@@ -130,8 +131,9 @@ def test_search_reports_mean_and_std_per_configuration():
     assert res.best["mean"] == min(r["mean"] for r in res.rows)
     rnd = search("random", "regression", d.x_train, d.y_train,
                  {"hidden": [8, 16], "activation": ["tanh", "relu"], "lr": [1e-2, 3e-3],
-                  "weight_decay": [0.0]}, k=3, n_iter=3, epochs=30, n_jobs=2, progress=False)
+                  "weight_decay": [0.0]}, k=3, n_iter=3, epochs=30, n_jobs=1, progress=False)
     assert len(rnd.rows) == 3 and rnd.n_fits == 9 and rnd.wall_seconds > 0
+    assert len({json.dumps(r["params"], sort_keys=True) for r in rnd.rows}) == 3
 
 
 def test_export_round_trip_and_weights_only(tmp_path):

@@ -12,7 +12,7 @@ module's docstring lists its own), which students report under the same names.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +52,14 @@ __all__ = ["BY_NAME", "STUDIES", "Figure", "Study", "run_all", "run_study"]
 def run_study(name: str, out: str | Path, seed: int = 0, epochs: int | None = None,
               quick: bool = False, progress: bool = True, data_dir: str | None = None,
               device: str = "auto", precision: str = "auto",
-              time_budget: float | None = None) -> dict[str, Any]:
+              time_budget: float | None = None,
+              search: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run one study by name into `out`; returns its metrics.
 
     Sets torch's threads by the policy (nets.hardware). Every training run in it uses `device`
     and `precision` (auto: chosen by what this machine does, see nets.hardware); `time_budget`
-    applies to the studies that take one (the fashion study's reference CNN).
+    applies to the studies that take one (the fashion study's reference CNN), `search` (storage,
+    study, workers, heartbeat, prune) to the distributed one (nets.studies.search).
     """
     H.set_threads()
     study = BY_NAME[name]
@@ -65,6 +67,8 @@ def run_study(name: str, out: str | Path, seed: int = 0, epochs: int | None = No
                               "progress": progress, "data_dir": data_dir}
     if study.time_budget:
         kwargs["time_budget"] = time_budget
+    if study.distributed:
+        kwargs.update({k: v for k, v in (search or {}).items() if v is not None})
     with H.session(device, precision):
         H.resolve_device(device)  # --device cuda without a GPU: one clear error, before work
         return study.run(out, **kwargs)

@@ -43,6 +43,8 @@ class Study:
     run: Callable[..., dict[str, Any]]
     figures: tuple[Figure, ...]
     time_budget: bool = False  # `run` takes time_budget (the reference CNN's seconds)
+    # `run` takes storage, study, workers, heartbeat and prune (a search on Optuna's storage)
+    distributed: bool = False
 
     @property
     def command(self) -> str:
