@@ -6,8 +6,9 @@ with files or entries); what it returns it writes, as frames, to file descriptor
     NAME \n LENGTH (20 decimal digits) \n LENGTH bytes
 
 NAME is a plain file name ([A-Za-z0-9._-], at most 64 characters). The reader takes at most
-`cap` bytes and MAX_FRAMES frames in all, never a name twice, and stops at the first frame that
-breaks a rule (what came before it is kept). Every sandbox gets WRITER as /in/_channel.py,
+`cap` bytes and MAX_FRAMES frames in all, never a name twice, and stops taking frames at the
+first one that breaks a rule (what came before it is kept; the rest is read and dropped, so
+whether a writer sees EPIPE never depends on timing). Every sandbox gets WRITER as /in/_channel.py,
 the writer of the harness scripts (`sys.path.insert(0, "/in"); from _channel import send`);
 a shell script writes a frame with `printf '%s\n%020d\n' NAME "$(wc -c < FILE)"; cat FILE`.
 """
@@ -39,6 +40,27 @@ def send(name, data):
 '''
 
 
+_HOLD = threading.Lock()
+
+
+def hold_fd() -> None:
+    """Keep this process's own fd FD open (on /dev/null when nothing holds it). A child gets the
+    channel's write end at FD by a dup2 before exec, and Popen's pass_fds must name an fd open
+    in the parent at every fork: were FD free, one run's pipe could take it and close it while
+    another thread forks (EBADF). Called at import, before any run, and before each run."""
+    with _HOLD:
+        try:
+            os.fstat(FD)
+        except OSError:
+            fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            if fd != FD:
+                os.dup2(fd, FD, inheritable=False)
+                os.close(fd)
+
+
+hold_fd()
+
+
 @dataclass
 class Reader:
     """Reads one run's frames on a thread (so the writer never blocks on a full pipe)."""
@@ -62,21 +84,20 @@ class Reader:
     def _read(self) -> None:
         buf, budget = bytearray(), self.cap
         try:
-            while True:
-                chunk = os.read(self.fd, 1 << 16)
-                if not chunk:
-                    break
+            while chunk := os.read(self.fd, 1 << 16):
+                if self.broken:
+                    continue  # drained, not closed: EPIPE would depend on timing, not input
                 buf += chunk
                 budget -= len(chunk)
                 if not self._frames(buf) or budget < 0:
                     self.broken = self.broken or f"more than {self.cap} bytes"
-                    break
+                    self.arrivals.put((BROKEN, self.broken.encode()))
+                    buf.clear()
             if buf and not self.broken:
                 self.broken = "a frame cut short"
-        finally:
-            os.close(self.fd)  # a writer still writing gets EPIPE
-            if self.broken:
                 self.arrivals.put((BROKEN, self.broken.encode()))
+        finally:
+            os.close(self.fd)
             self.arrivals.put(None)
 
     def _frames(self, buf: bytearray) -> bool:

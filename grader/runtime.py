@@ -77,8 +77,9 @@ def student() -> Runtime:
                                 sys.base_exec_prefix, *_link_folders(exe)}
                     for p in {os.path.abspath(w), os.path.realpath(w)})
     sites = [p for p in path if _is_site(p) and any(p.startswith(f + "/") for f in folders)]
-    return Runtime(exe, folders, cover(sites), tuple(sorted(_student_site())),
-                   ("-S", "-s", "-B"), sys.prefix)
+    flags = ("-S", "-s", "-B")
+    return Runtime(exe, folders, cover(sites), tuple(sorted(_student_site())), flags,
+                   _prefix(exe, flags))
 
 
 def _of(exe: str) -> Runtime:
@@ -92,6 +93,15 @@ def _of(exe: str) -> Runtime:
     return Runtime(exe, cover(p for w in wanted for p in {os.path.abspath(w),
                                                          os.path.realpath(w)}),
                    prefix=prefixes[0] if prefixes else "")
+
+
+def _prefix(exe: str, flags: tuple[str, ...]) -> str:
+    """sys.prefix as `exe` reports it started with `flags` (under -S a venv's python reports its
+    base: site.py is what makes sys.prefix the venv)."""
+    done = subprocess.run([exe, *flags, "-c", "import sys; print(sys.prefix)"],
+                          capture_output=True, text=True, cwd="/", timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def _is_site(path: str) -> bool:

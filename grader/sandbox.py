@@ -300,6 +300,7 @@ def _execute(cmd: list[str], box: Path, limits: Limits, root: bool, *,
     """Run `cmd` within its boundaries (a control group where one can be made, rlimits) and
     its clocks; bring back what it wrote to the channel. `uid`: kill every process of that uid
     at the end too (container mode, where no namespace dies with the run)."""
+    channel.hold_fd()
     group = boundary.make(limits.memory_mb, limits.processes)
     read_end, write_end = os.pipe()
     reader = channel.Reader(read_end, limits.file_mb * 1024 * 1024)
@@ -319,6 +320,7 @@ def _execute(cmd: list[str], box: Path, limits: Limits, root: bool, *,
                                     start_new_session=True, close_fds=True,
                                     pass_fds=(channel.FD,), env=env, cwd=cwd)
             os.close(write_end)
+            write_end = -1  # closed once: its number may be another run's by now
             end = t0 + limits.wall_s
             if talk is not None:
                 session = channel.Session(proc.stdin, reader, end)
@@ -337,7 +339,7 @@ def _execute(cmd: list[str], box: Path, limits: Limits, root: bool, *,
         cpu = group.cpu_seconds() if group is not None else 0.0
         oom = group is not None and group.out_of_memory()
     finally:
-        with contextlib.suppress(OSError):
+        if write_end >= 0:
             os.close(write_end)
         if group is not None:
             group.remove()

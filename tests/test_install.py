@@ -145,8 +145,8 @@ def test_a_sandbox_that_cannot_start_the_interpreter_is_the_graders_fault(monkey
     from grader.context import RunContext
     from grader.grade import grade_submission
 
-    broken = runtime.Runtime("/nonexistent/bin/python3", runtime.current().folders)
-    monkeypatch.setattr(runtime, "current", lambda: broken)
+    broken = runtime.Runtime("/nonexistent/bin/python3", runtime.student().folders)
+    monkeypatch.setattr(runtime, "student", lambda: broken)
     shutil.copytree(EXAMPLE, tmp_path / "s2025-0042")
     result = grade_submission(tmp_path / "s2025-0042", RunContext.build(parts="BC"))
     assert result.status == "incomplete"
@@ -157,21 +157,25 @@ def test_a_sandbox_that_cannot_start_the_interpreter_is_the_graders_fault(monkey
     assert all(i.status not in ("wrong", "partial", "failed") for i in result.items)
 
 
-def test_a_venv_other_users_cannot_read_is_found_by_the_preflight(wheel, tmp_path):
-    """A venv made in a 0700 folder (mktemp -d): the sandbox's uid cannot read its pyvenv.cfg,
-    so Python silently starts from the base interpreter, with other packages. The preflight
-    must say so, not grade students on the wrong environment."""
+def test_a_venv_other_users_cannot_read_grades_or_is_named_by_the_preflight(wheel, tmp_path):
+    """A venv made in a 0700 folder (mktemp -d). Student code runs on the bare interpreter (-S:
+    no venv's pyvenv.cfg read) and the sandbox opens the folders on its way, so the grader's
+    venv may be closed. A students' interpreter ($DLHW_STUDENT_PYTHON) runs with its own site,
+    so the sandbox's uid must read it: the preflight says so, never grades on another one."""
     require(sandbox.unavailable_reason() is None and os.geteuid() == 0,
             "the sandbox's own uid exists only when grading as root")
     env = make_venv(tmp_path / "closed", wheel)
     env.chmod(0o700)
     done = dlhw(env, "doctor", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    students = tmp_path / "students"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(students)], check=True)
+    students.chmod(0o700)
+    done = dlhw(env, "doctor", cwd=tmp_path,
+                extra={"DLHW_STUDENT_PYTHON": str(students / "bin" / "python")})
     assert done.returncode == 1, done.stdout
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("python in the sandbox"))
-    assert "FAILED" in line and f"not from {env}" in line and "chmod o+rx" in line
-    env.chmod(0o755)
-    done = dlhw(env, "doctor", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout
+    assert "FAILED" in line and str(students) in line and "chmod o+rx" in line, line
 
 
 def test_doctor_proves_each_tool_and_names_the_fix(venv, tmp_path):

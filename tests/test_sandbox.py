@@ -324,3 +324,31 @@ def test_container_mode_is_never_a_fallback(monkeypatch, tmp_path):
         assert "expected bubblewrap or container" in str(sandbox.unavailable_reason())
     finally:
         sandbox._probe.cache_clear()
+
+
+_CONCURRENT = r'''
+import concurrent.futures, os, sys
+assert not os.path.exists("/proc/self/fd/3")  # as under Gradescope's launcher
+from grader import sandbox
+SEND = "import sys; sys.path.insert(0, '/in'); from _channel import send\n"
+
+def one(i):
+    try:
+        out = sandbox.run([sys.executable, "-I", "-c", SEND + f"send('x', '{i}')"],
+                          limits=sandbox.Limits(wall_s=60, cpu_s=60, memory_mb=512))
+        return out.ok and out.files.get("x") == str(i).encode() or f"{out.status} {out.reason}"
+    except OSError as exc:
+        return repr(exc)
+
+with concurrent.futures.ThreadPoolExecutor(6) as pool:
+    print([r for r in pool.map(one, range(48)) if r is not True])
+'''
+
+
+def test_concurrent_runs_each_get_their_own_channel():
+    """Runs on threads (the preflight's probes, a worker's checks) in a process started without
+    an fd 3: each run's frames come back to it, none fails for another's pipe (CI's EBADF)."""
+    require(sandbox.unavailable_reason() is None, "needs the sandbox")
+    done = subprocess.run([sys.executable, "-c", _CONCURRENT], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1], timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr[-2000:]
