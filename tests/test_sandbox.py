@@ -195,7 +195,7 @@ if spec.get("hide"):
     sandbox.hide_from_sandbox(spec["hide"])
 out = sandbox.run(sandbox.python_argv("/in/x.py"), inputs={"x.py": spec["code"].encode()},
                   limits=sandbox.Limits(**spec["limits"]), env=spec.get("env", {}))
-uid = sandbox._uid()
+uid = sandbox.run_uid()
 
 def alive():  # processes of the sandbox's uid, not counting the killed ones not yet reaped
     found = []
