@@ -58,6 +58,9 @@ def _probe() -> str | None:
             return "no sandbox: container isolation needs root (to drop to a uid of its own)"
         if shutil.which("setpriv") is None:
             return "no sandbox: setpriv (util-linux) is missing"
+        if not os.environ.get(runtime.STUDENT_ENV):  # nothing can be hidden by a mount here
+            return (f"no sandbox: container isolation needs ${runtime.STUDENT_ENV}, an "
+                    "interpreter whose environment holds no dlhw (the bundle's setup.sh makes one)")
         out = run(["/bin/true"], limits=Limits(wall_s=20, cpu_s=10, memory_mb=512),
                   _probing=True)
         return None if out.status == "ok" else \

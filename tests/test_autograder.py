@@ -247,6 +247,29 @@ def test_complete_submission_graded_in_the_container_as_bubblewrap_grades_it(gra
         assert folder.stat().st_mode & 0o007 == 0, folder
 
 
+def test_student_code_in_the_container_reads_nothing_of_dlhw(gradescope):
+    """Issue 22's first row in Gradescope's container: a notebook importing dlhw's nets in every
+    region, and listing the bundle and the grader's environment first. The students'
+    interpreter holds no dlhw and the bundle is closed to its uid: nothing passes, nothing
+    leaks."""
+    from nets.notebook import build_notebook
+    from tests.test_partb_checks import importing_nets
+
+    probe = ("import os\nleaked = []\n"
+             f"for p in {[str(gradescope.root / d) for d in ('source', 'venv', 'submission')]!r}:\n"
+             "    try:\n        leaked += os.listdir(p)\n    except OSError:\n        pass\n"
+             "if leaked:\n    raise RuntimeError('LEAKED ' + ' '.join(leaked))\n")
+    nb = importing_nets(json.loads(json.dumps(build_notebook(student=False))), probe)
+    data = gradescope.grade({"partb.ipynb": json.dumps(nb),
+                             "answers.yaml": EXAMPLE / "answers.yaml"})
+    tests = by_item(data)
+    for iid in ("activations", "layers", "perceptron", "xor_net", "digits_softmax",
+                "digits_mlp"):
+        assert tests[iid]["score"] == 0, tests[iid]
+    text = json.dumps(data)
+    assert "LEAKED" not in text and "No module named 'nets'" in text
+
+
 def test_part_a_only_zipped_in_a_folder(gradescope):
     data = gradescope.grade({"hw1/answers.yaml": EXAMPLE / "answers.yaml",
                              "__MACOSX/hw1/._answers.yaml": b"\x00\x05\x16\x07"},

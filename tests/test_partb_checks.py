@@ -403,3 +403,34 @@ def test_the_runners_text_never_reaches_feedback(tmp_path, solution, options):
                  "partb_checks.py").read_text().splitlines():
         if len(line.strip()) >= 24:
             assert line.strip() not in feedback, line
+
+
+def test_a_notebook_importing_the_reference_solutions_earns_nothing(tmp_path, solution, options):
+    """Issue 22's first row: every code region imports dlhw's own nets (the reference
+    solutions). The student's runtime holds no dlhw, so every import fails: no hidden check
+    passes and no line of nets' source comes back in the feedback."""
+    from grader.writers.json import to_dict
+
+    nb = importing_nets(solution)
+    result, items = grade(tmp_path, nb, options)
+    for iid in PARTB[:-1]:
+        assert items[iid].score == 0, items[iid]
+    text = json.dumps(to_dict(result))
+    assert "No module named 'nets'" in text
+    assert "def sigmoid" not in text and "np.abs(z)" not in text
+
+
+def importing_nets(solution: dict, first: str = "") -> dict:
+    """`solution` with every code region replaced by imports of dlhw's nets (`first` run before
+    them in the first region)."""
+    imports = "".join(f"from nets.{m} import *\n" for m in
+                      ("activations", "layers", "losses", "neuron", "perceptron", "mlp", "digits"))
+    nb = copy.deepcopy(solution)
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        if cell.get("metadata", {}).get("dlhw", {}).get("answer") and "# STARTCODE" in text:
+            head, rest = text.split("# STARTCODE", 1)
+            cell["source"] = head + "# STARTCODE\n" + first + imports + "# ENDCODE" + \
+                rest.split("# ENDCODE", 1)[1]
+            first = ""
+    return nb

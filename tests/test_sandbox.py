@@ -63,6 +63,32 @@ def test_sees_none_of_the_grader_files_nor_the_test_labels():
     assert '"seen": []' in out.stdout and '"datasets": []' in out.stdout
 
 
+def test_student_runtime_holds_no_dlhw():
+    """The reference solutions, hidden checks and references are dlhw's: none of its packages,
+    its distribution or its data is importable or on disk in the student's runtime (issue 22's
+    'from nets.<module> import' attack), wherever dlhw is installed from."""
+    import grader
+
+    root = str(Path(grader.__file__).resolve().parents[1])
+    out = py("import importlib, importlib.metadata as md, json, os, sys\n"
+             "names = ['nets', 'solver', 'grader', 'core', 'problems', 'templates', 'handout',\n"
+             "         'cli', 'nets.activations', 'problems.partb_checks']\n"
+             "got = []\n"
+             "for n in names:\n"
+             "    try:\n        importlib.import_module(n); got.append(n)\n"
+             "    except ImportError:\n        pass\n"
+             "try:\n    md.distribution('dlhw'); got.append('dist')\n"
+             "except md.PackageNotFoundError:\n    pass\n"
+             "found = [os.path.join(d, f) for p in sys.path if os.path.isdir(p)\n"
+             "         for d, _, fs in os.walk(p) for f in fs\n"
+             "         if f in ('partb_checks.yaml', 'rubric.yaml', 'activations.py')\n"
+             "         and 'nets' in d]\n"
+             f"root = os.path.exists({root!r})\n"
+             "print(json.dumps({'got': got, 'found': found, 'root': root}))\n")
+    assert out.ok, out.reason + out.stderr
+    assert json.loads(out.stdout) == {"got": [], "found": [], "root": False}
+
+
 def test_no_network():
     out = py("import socket\n"
              "for host in ('1.1.1.1', '8.8.8.8'):\n"
@@ -229,7 +255,8 @@ def contained(code: str, limits: dict | None = None, *, extra: list[str] | None 
             "hide": hide or []}
     hidden = ["--perms", "0700", "--tmpfs", "/usr/share/datasets"] if extra is None else extra
     run_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(gradescope_sim.REPO),
-               "DLHW_ISOLATION": "container", **(outer_env or {})}
+               "DLHW_ISOLATION": "container", "DLHW_STUDENT_PYTHON": sys.executable,
+               **(outer_env or {})}
     done = subprocess.run(gradescope_sim.container(
         [sys.executable, "-c", _CONTAINED, json.dumps(spec)], hidden),
         env=run_env, capture_output=True, text=True, timeout=300)
@@ -322,6 +349,14 @@ def test_container_mode_is_never_a_fallback(monkeypatch, tmp_path):
         monkeypatch.setenv(sandbox.ISOLATION_ENV, "none")
         sandbox._probe.cache_clear()
         assert "expected bubblewrap or container" in str(sandbox.unavailable_reason())
+        # Nothing is hidden by a mount in a container: without the students' own interpreter
+        # their code would run where dlhw is importable, so nothing runs.
+        monkeypatch.setenv(sandbox.ISOLATION_ENV, "container")
+        monkeypatch.setenv("PATH", "/usr/bin:/bin")
+        monkeypatch.delenv("DLHW_STUDENT_PYTHON", raising=False)
+        sandbox._probe.cache_clear()
+        if os.geteuid() == 0:
+            assert "needs $DLHW_STUDENT_PYTHON" in str(sandbox.unavailable_reason())
     finally:
         sandbox._probe.cache_clear()
 
