@@ -32,7 +32,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickletools
 import re
 import stat
 import struct
@@ -41,8 +40,11 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from core.errors import DlhwError
+from core.pt2_program import UnsafeModel, check_program, json_depth, one_line, pickle_globals
+
+__all__ = ["Summary", "UnsafeModel", "validate"]
 
 MAX_FILE = 200 * 1024 * 1024  # the archive on disk
 MAX_MEMBERS = 4096
@@ -72,40 +74,6 @@ STRIDED = 7
 _ENTRY_KEYS = {"path_name", "is_param", "use_pickle", "tensor_meta"}
 _META_KEYS = {"dtype", "sizes", "requires_grad", "device", "strides", "storage_offset", "layout"}
 
-_TOP_KEYS = {"graph_module", "opset_version", "range_constraints", "schema_version", "verifiers",
-             "torch_version", "guards_code"}
-# Argument kinds that reach objects beyond tensors and numbers (custom classes, subgraphs of
-# higher-order ops, operators passed as values): none is needed by a feed-forward model.
-_FORBIDDEN_KEYS = {"as_custom_obj", "custom_obj", "as_graph", "as_operator"}
-_TARGET = re.compile(r"torch\.ops\.aten\.[A-Za-z0-9_]{1,80}\.[A-Za-z0-9_]{1,40}|"
-                     r"_operator\.(getitem|add|sub|mul|floordiv|truediv|mod|neg|pow|eq|ne|lt|"
-                     r"le|gt|ge|and_|or_)|math\.(ceil|floor|sqrt|trunc)|"
-                     r"torch\.sym_(max|min|float|int|not|sqrt|ite|sum)")
-# Shape expressions are SymPy srepr strings, which torch sympify()s: tokens are limited to these
-# constructors, symbol names in quotes, integers and arithmetic, so the text cannot name anything
-# else (no attribute access, no other identifiers, no string beyond a symbol name).
-_SYMPY_NAMES = {"Symbol", "Integer", "Rational", "Add", "Mul", "Pow", "Max", "Min", "Abs", "Eq",
-                "Ne", "Lt", "Le", "Gt", "Ge", "StrictLessThan", "StrictGreaterThan",
-                "LessThan", "GreaterThan", "Equality", "Unequality", "And", "Or", "Not",
-                "floor", "ceiling", "true", "false", "True", "False", "BooleanTrue",
-                "BooleanFalse", "FloorDiv", "ModularIndexing", "Where", "PythonMod", "Mod",
-                "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv", "LShift", "RShift",
-                "PowByNatural", "FloatPow", "FloatTrueDiv", "IntTrueDiv", "TruncToFloat",
-                "TruncToInt", "RoundToInt", "RoundDecimal", "ToFloat", "Identity",
-                "positive", "negative", "nonnegative", "nonpositive", "integer", "real",
-                "finite", "nonzero", "even", "odd", "zero"}
-_EXPR_TOKEN = re.compile(r"\s+|[A-Za-z_][A-Za-z0-9_]{0,40}|'[a-z]{1,8}[0-9]{0,8}'|[0-9]{1,20}|"
-                         r"[-+*/(),=]")
-MAX_EXPR = 2000
-# Globals a torch.save pickle of tensors names (protocol 2: GLOBAL opcodes only).
-_PICKLE_GLOBALS = {("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
-                   ("collections", "OrderedDict"), ("torch", "device"), ("torch", "Size")} | {
-    ("torch", f"{t}Storage") for t in ("Float", "Double", "Half", "BFloat16", "Long", "Int",
-                                       "Short", "Char", "Byte", "Bool")}
-
-
-class UnsafeModel(DlhwError, ValueError):
-    """The archive is not what torch.export.save writes: one line, naming the member."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +104,7 @@ def validate(path: str | os.PathLike, out: str | os.PathLike | None = None) -> S
                     NotImplementedError, RecursionError, struct.error) as exc:
                 if out is not None:
                     Path(out).unlink(missing_ok=True)
-                raise UnsafeModel(f"corrupt archive ({_line(exc)})") from None
+                raise UnsafeModel(f"corrupt archive ({one_line(exc)})") from None
 
 
 def _open_plain(path: Path) -> io.BufferedReader:
@@ -158,29 +126,25 @@ def _open_zip(f: io.BufferedIOBase) -> zipfile.ZipFile:
     """zipfile reads the whole central directory into objects: its size is checked first, from
     the end record, so a directory of millions of entries never reaches memory."""
     try:
-        end = zipfile._EndRecData(f)  # the end record (zip64 aware), as zipfile itself reads it
+        # The end record (zip64 aware), as zipfile itself reads it: private, not in typeshed.
+        zf: Any = zipfile
+        end = zf._EndRecData(f)
         if end is None:
             raise zipfile.BadZipFile("no end of central directory")
-        if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_MEMBERS or \
-                end[zipfile._ECD_SIZE] > MAX_MEMBERS * 400:
-            raise UnsafeModel(f"{end[zipfile._ECD_ENTRIES_TOTAL]} members in a "
-                              f"{end[zipfile._ECD_SIZE]}-byte directory, expected at most "
+        entries, size = end[zf._ECD_ENTRIES_TOTAL], end[zf._ECD_SIZE]
+        if entries > MAX_MEMBERS or size > MAX_MEMBERS * 400:
+            raise UnsafeModel(f"{entries} members in a {size}-byte directory, expected at most "
                               f"{MAX_MEMBERS}")
         f.seek(0)
         return zipfile.ZipFile(f)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as exc:
         if isinstance(exc, UnsafeModel):
             raise
-        raise UnsafeModel(f"not a zip archive ({_line(exc)})") from None
+        raise UnsafeModel(f"not a zip archive ({one_line(exc)})") from None
 
 
 def _size(f: io.BufferedReader) -> int:
     return os.fstat(f.fileno()).st_size
-
-
-def _line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
 
 
 class _Validator:
@@ -202,7 +166,7 @@ class _Validator:
         markers = {m: self._marker(m) for m in MARKERS}
         configs = {c: self._config(c) for c in PAYLOAD}
         files = self._cross_check(configs)
-        program = self._program()
+        program = check_program(self._json(PROGRAM), f"member {self._full(PROGRAM)!r}")
         if SAMPLE_INPUTS in self.infos:
             self._sample_inputs()
         writer = zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) if out is not None else None
@@ -333,11 +297,11 @@ class _Validator:
             obj = json.loads(data.decode("utf-8"), object_pairs_hook=pairs)
         except RecursionError:  # the C parser stops cleanly at the interpreter's limit
             obj = None
-            depth = f"more than {MAX_DEPTH}"
+            depth: int | str = f"more than {MAX_DEPTH}"
         except (UnicodeDecodeError, ValueError) as exc:
             if isinstance(exc, UnsafeModel):
                 raise
-            raise UnsafeModel(f"member {self._full(rel)!r}: not valid JSON ({_line(exc)})") \
+            raise UnsafeModel(f"member {self._full(rel)!r}: not valid JSON ({one_line(exc)})") \
                 from None
         else:
             depth = json_depth(obj)
@@ -399,50 +363,6 @@ class _Validator:
 
     # ------------------------------------------------------------ the program
 
-    def _program(self) -> dict:
-        where = f"member {self._full(PROGRAM)!r}"
-        prog = self._json(PROGRAM)
-        if not isinstance(prog, dict) or "graph_module" not in prog or \
-                not set(prog) <= _TOP_KEYS:
-            extra = sorted(set(prog) - _TOP_KEYS) if isinstance(prog, dict) else []
-            raise UnsafeModel(f"{where}: not a serialized ExportedProgram"
-                              + (f" (unknown key {extra[0][:40]!r})" if extra else ""))
-        if prog.get("guards_code", []) != []:
-            raise UnsafeModel(f"{where}: guards_code is Python that torch would exec; "
-                              "expected none")
-        verifiers = prog.get("verifiers", [])
-        if not isinstance(verifiers, list) or not all(
-                isinstance(v, str) and re.fullmatch(r"[A-Z_]{1,20}", v) for v in verifiers):
-            raise UnsafeModel(f"{where}: verifiers must be dialect names")
-        stack: list[tuple[object, str]] = [(prog, "")]
-        while stack:
-            node, key = stack.pop()
-            if isinstance(node, dict):
-                for k, v in node.items():
-                    if k in _FORBIDDEN_KEYS:
-                        raise UnsafeModel(f"{where}: {k!r} refers to an object that is not a "
-                                          "tensor or a number (custom class, subgraph or "
-                                          "operator): refused")
-                    if k == "expr_str":
-                        _check_expr(v, where)
-                    stack.append((v, k))
-            elif isinstance(node, list):
-                stack.extend((v, key) for v in node)
-        gm = prog["graph_module"]
-        graph = gm.get("graph") if isinstance(gm, dict) else None
-        nodes = graph.get("nodes") if isinstance(graph, dict) else None
-        if not isinstance(nodes, list):
-            raise UnsafeModel(f"{where}: no graph nodes")
-        if gm.get("treespec_namedtuple_fields", {}) or graph.get("custom_obj_values", {}):
-            raise UnsafeModel(f"{where}: named tuples and custom objects are refused")
-        for node in nodes:
-            target = node.get("target") if isinstance(node, dict) else None
-            if not isinstance(target, str) or not _TARGET.fullmatch(target):
-                raise UnsafeModel(f"{where}: operator {str(target)[:80]!r} is not an aten "
-                                  "operator")
-            node["metadata"] = {}  # stack traces and source names: not needed to run it
-        return prog
-
     def _sample_inputs(self) -> None:
         """Scanned, never loaded (the rewritten archive has none): a torch.save archive whose
         pickle names only the globals that rebuild tensors."""
@@ -495,54 +415,3 @@ def _extent(meta: dict) -> int:
         return 0
     strides = [s["as_int"] for s in meta["strides"]]
     return meta["storage_offset"]["as_int"] + sum((n - 1) * s for n, s in zip(sizes, strides)) + 1
-
-
-def _check_expr(expr: object, where: str) -> None:
-    if not isinstance(expr, str) or len(expr) > MAX_EXPR:
-        raise UnsafeModel(f"{where}: a shape expression longer than {MAX_EXPR} characters")
-    pos = depth = 0
-    while pos < len(expr):
-        m = _EXPR_TOKEN.match(expr, pos)
-        tok = m.group() if m else expr[pos]
-        if m is None or (tok[0].isalpha() or tok[0] == "_") and tok not in _SYMPY_NAMES:
-            raise UnsafeModel(f"{where}: shape expression {expr[:60]!r}: {tok[:30]!r} is not "
-                              "part of a SymPy shape expression (torch would evaluate it)")
-        depth += (tok == "(") - (tok == ")")
-        if depth > 32 or depth < 0:
-            raise UnsafeModel(f"{where}: shape expression {expr[:60]!r}: unbalanced or too "
-                              "deeply nested")
-        pos = m.end()
-
-
-def pickle_globals(data: bytes, where: str) -> set[tuple[str, str]]:
-    """The globals a pickle names, read with pickletools (nothing is executed); UnsafeModel
-    unless each is a tensor-rebuilding one and only protocol-2 GLOBAL opcodes name them."""
-    found: set[tuple[str, str]] = set()
-    try:
-        for op, arg, _ in pickletools.genops(data):
-            if op.name in ("STACK_GLOBAL", "INST", "OBJ", "EXT1", "EXT2", "EXT4"):
-                raise UnsafeModel(f"{where}: pickle opcode {op.name} (not what torch.save "
-                                  "writes for tensors): refused, never unpickled")
-            if op.name == "GLOBAL":
-                module, _, name = str(arg).partition(" ")
-                if (module, name) not in _PICKLE_GLOBALS:
-                    raise UnsafeModel(f"{where}: pickle calls {module[:60]}.{name[:60]} (only "
-                                      "tensor-rebuilding globals are accepted): refused, never "
-                                      "unpickled")
-                found.add((module, name))
-    except ValueError as exc:
-        if isinstance(exc, UnsafeModel):
-            raise
-        raise UnsafeModel(f"{where}: not a valid pickle ({_line(exc)})") from None
-    return found
-
-
-def json_depth(obj: object) -> int:
-    """Nesting depth of parsed JSON, measured without recursion."""
-    deepest, stack = 0, [(obj, 1)]
-    while stack:
-        node, d = stack.pop()
-        if isinstance(node, (dict, list)):
-            deepest = max(deepest, d)
-            stack.extend((v, d + 1) for v in (node.values() if isinstance(node, dict) else node))
-    return deepest
