@@ -30,6 +30,9 @@ T = TypeVar("T")
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
 MAX_EXPONENT = 64  # a literal exponent above this is refused: 9**9**9 must not hang anyone
+# A number literal's magnitude: 1e99999999 would take minutes to build exactly, 1e-40000 to print.
+MAX_DECADE = 300
+MAX_DIGITS = 40  # significant digits of a value set on the command line (solver.engine)
 
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "lambda", "mu", "sigma", "tau",
@@ -63,6 +66,9 @@ def _called(tree: ast.AST) -> set[str]:
 
 
 _ALLOWED_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
+_COMPARISONS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
+COMPARE_TEXT = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
+_COMPARE = {ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Lt: operator.lt, ast.LtE: operator.le}
 
 
 def parse(text: str, names: AbstractSet[str] | None = None,
@@ -104,6 +110,7 @@ def _check(node: ast.AST, source: str, names: AbstractSet[str] | None,
             raise ExprError(f"only numbers are allowed as constants, not {node.value!r}")
         if isinstance(node.value, int) and abs(node.value) > 10**12:
             raise ExprError("number too large")
+        bounded(ast.get_source_segment(source, node) or repr(node.value))
     elif isinstance(node, ast.Name):
         if node.id.startswith("_"):
             raise ExprError(f"name {node.id!r} is not allowed")
@@ -121,6 +128,16 @@ def _check(node: ast.AST, source: str, names: AbstractSet[str] | None,
             raise ExprError(f"{node.func.id}() needs an argument")
         for arg in node.args:
             _check(arg, source, names, functions, depth + 1)
+    elif isinstance(node, ast.IfExp):
+        # A piecewise formula, `z if z > 0 else alpha*(exp(z) - 1)`: its test is one comparison.
+        test = node.test
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+                and isinstance(test.ops[0], _COMPARISONS)):
+            shown = ast.get_source_segment(source, test) or "?"
+            raise ExprError(f"{shown!r}: a piecewise formula's condition is one comparison "
+                            "(<, <=, > or >=), e.g. 'z if z > 0 else 0.01*z'")
+        for part in (test.left, test.comparators[0], node.body, node.orelse):
+            _check(part, source, names, functions, depth + 1)
     else:
         shown = ast.get_source_segment(source, node) or type(node).__name__
         raise ExprError(f"{shown!r} is not allowed in a formula (only numbers, names, + - * / ** "
@@ -137,15 +154,31 @@ def _check_exponent(node: ast.AST) -> None:
         raise ExprError("nested powers are not allowed; use parentheses and one power")
 
 
-def exact(literal: str) -> sympy.Rational:
-    """An exact rational from a decimal literal such as '0.8' or '-1e-3'."""
+def bounded(literal: str, digits: int | None = None) -> Decimal:
+    """A decimal literal, read without building it: refused (ExprError, saying what was
+    expected) unless it is finite, 0 or of a magnitude from 1e-300 to 1e300 (MAX_DECADE), and,
+    given `digits`, has at most that many significant digits. Checked on the text's exponent,
+    so 1e99999999 is refused at once."""
+    limit = 2 * MAX_DECADE + 50
+    if len(literal) > limit:
+        raise ExprError(f"expected a number of at most {limit} characters")
     try:
         d = Decimal(literal)
     except InvalidOperation:
         raise ExprError(f"{literal!r} is not a number") from None
     if not d.is_finite():
         raise ExprError(f"{literal!r} is not a finite number")
-    return sympy.Rational(str(d))
+    if d and not -MAX_DECADE <= d.adjusted() <= MAX_DECADE:
+        raise ExprError(f"expected 0 or a magnitude from 1e-{MAX_DECADE} to 1e{MAX_DECADE}")
+    # Significant digits from the tuple (normalize() would round to the context's precision).
+    if digits is not None and len("".join(map(str, d.as_tuple().digits)).strip("0")) > digits:
+        raise ExprError(f"expected at most {digits} significant digits")
+    return d
+
+
+def exact(literal: str) -> sympy.Rational:
+    """An exact rational from a decimal literal such as '0.8' or '-1e-3' (see `bounded`)."""
+    return sympy.Rational(str(bounded(literal)))
 
 
 _SYMBOLS: dict[str, sympy.Symbol] = {}
@@ -158,13 +191,21 @@ def symbol(name: str) -> sympy.Symbol:
     return _SYMBOLS[name]
 
 
+def _choose(test: Any, then: Callable[[], T], otherwise: Callable[[], T]) -> T:
+    return then() if test else otherwise()
+
+
 def fold(formula: Formula, number: Callable[[str], T], name: Callable[[str], T],
-         functions: Mapping[str, Callable[..., T]], power: Callable[[T, T], T] = operator.pow
-         ) -> T:
+         functions: Mapping[str, Callable[..., T]], power: Callable[[T, T], T] = operator.pow,
+         compare: Callable[[T, str, T], Any] | None = None,
+         choose: Callable[[Any, Callable[[], T], Callable[[], T]], T] = _choose) -> T:
     """Compute a formula bottom-up in any number system: SymPy (exact) or floats.
 
     `number` turns a literal's source text into a value, `name` a variable, and `functions`
-    maps each callable name; the tree has already been validated by `parse`.
+    maps each callable name; the tree has already been validated by `parse`. A piecewise
+    formula's test goes to `compare(left, op, right)` (default: Python's comparison) and
+    `choose(test, then, otherwise)` picks a branch (default: only the one the test selects is
+    computed; SymPy builds both into a Piecewise).
     """
     source = formula.text
     binary = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -180,18 +221,37 @@ def fold(formula: Formula, number: Callable[[str], T], name: Callable[[str], T],
             return number(ast.get_source_segment(source, node) or repr(node.value))
         if isinstance(node, ast.Name):
             return name(node.id)
+        if isinstance(node, ast.IfExp):
+            test = node.test
+            assert isinstance(test, ast.Compare)
+            op = type(test.ops[0])
+            left, right = walk(test.left), walk(test.comparators[0])
+            result = _COMPARE[op](left, right) if compare is None \
+                else compare(left, COMPARE_TEXT[op], right)
+            return choose(result, lambda: walk(node.body), lambda: walk(node.orelse))
         assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
         return functions[node.func.id](*(walk(a) for a in node.args))
 
     return walk(formula.tree)
 
 
+_SYMPY_COMPARE = {">": sympy.Gt, ">=": sympy.Ge, "<": sympy.Lt, "<=": sympy.Le}
+
+
+def _piecewise(test: Any, then: Callable[[], Any], otherwise: Callable[[], Any]) -> Any:
+    if test is sympy.true or test is sympy.false:
+        return then() if test is sympy.true else otherwise()
+    return sympy.Piecewise((then(), test), (otherwise(), True))
+
+
 def to_sympy(formula: Formula, env: Mapping[str, sympy.Expr] | None = None,
              functions: Mapping[str, Callable[..., sympy.Expr]] = SPEC_FUNCTIONS
              ) -> sympy.Expr:
-    """The exact SymPy expression; names found in `env` are replaced by their expressions."""
+    """The exact SymPy expression; names found in `env` are replaced by their expressions. A
+    piecewise formula becomes a Piecewise (or its branch, where SymPy can tell)."""
     env = env or {}
-    return fold(formula, exact, lambda n: env[n] if n in env else symbol(n), functions)
+    return fold(formula, exact, lambda n: env[n] if n in env else symbol(n), functions,
+                compare=lambda a, op, b: _SYMPY_COMPARE[op](a, b), choose=_piecewise)
 
 
 def evaluate(formula: Formula, values: Mapping[str, float]) -> float:
@@ -218,6 +278,23 @@ def latex_name(name: str, overrides: Mapping[str, str] | None = None) -> str:
         head, tail = name.split("_", 1)
         return f"{latex_name(head)}_{{\\text{{{tail.replace('_', ' ')}}}}}"
     return name if len(name) == 1 else rf"\mathit{{{name}}}"
+
+
+def printable(name: str) -> bool:
+    """Whether latex_name prints `name` as mathematics rather than as the identifier it is: a
+    letter or Greek name with digits (w11, eta), a derivative of two such (dL2_dz1), or one
+    with a word as subscript (w_new). Any other name needs a `latex:` entry in its spec."""
+    m = re.fullmatch(r"d([A-Za-z]\w*?)_d([A-Za-z]\w*)", name)
+    if m:
+        return all(re.fullmatch(r"([A-Za-z]|" + "|".join(GREEK) + r")\d*", p) for p in m.groups())
+    if len(name) == 1 or name in GREEK:
+        return True
+    m = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
+    if m:
+        return printable(m[1])
+    head, sep, tail = name.partition("_")
+    return bool(sep) and printable(head) and "_" not in head and \
+        re.fullmatch(r"[A-Za-z0-9]+", tail) is not None
 
 
 def plain_name(name: str, overrides: Mapping[str, str] | None = None) -> str:
@@ -255,10 +332,11 @@ class Printer:
     """Prints a Formula as LaTeX or plain text, optionally with numbers put in for names."""
 
     def __init__(self, latex: bool, values: Mapping[str, str] | None = None,
-                 names: Mapping[str, str] | None = None):
+                 names: Mapping[str, str] | None = None, inline: bool = False):
         self.latex = latex
         self.values = values or {}
         self.names = names or {}
+        self.inline = inline  # LaTeX for running text: quotients with a slash, not \frac
 
     def __call__(self, formula: Formula) -> str:
         return self._node(formula.tree, formula.text)[0]
@@ -285,6 +363,10 @@ class Printer:
             return "-" + inner, 3
         if isinstance(node, ast.Call):
             return self._call(node, src), 9
+        if isinstance(node, ast.IfExp):
+            return self._cases(node, src), 9
+        if isinstance(node, ast.Compare):
+            return self._compare(node, src), 0
         assert isinstance(node, ast.BinOp)
         op = type(node.op)
         left, lp = self._node(node.left, src)
@@ -293,14 +375,15 @@ class Printer:
             small = _small_integer(node.right)
             if small and isinstance(node.left, ast.Call) and _called_name(node.left) in _POWERED:
                 return self._call(node.left, src, power=right), 9
-            if lp < 9:
+            # e^{z} squared is (e^{z})^{2}: a superscript cannot take another.
+            if lp < 9 or (self.latex and _called_name(node.left) == "exp"):
                 left = self._paren(left)
             if self.latex:
                 return f"{left}^{{{right}}}", 4
             if small or (right.startswith("-") and right[1:].isdigit()):
                 return left + right.translate(_SUPERSCRIPT), 4
             return f"{left}^{right if rp == 9 else self._paren(right)}", 4
-        if op is ast.Div and self.latex:
+        if op is ast.Div and self.latex and not self.inline:
             if r"\frac" not in (left + right).replace(r"\frac{\partial}", ""):
                 # A derivative operator in a fraction is set in text size, as in print.
                 left, right = (t.replace(r"\frac{\partial}", r"\tfrac{\partial}")
@@ -317,7 +400,10 @@ class Printer:
             return f"{left} {'+' if op is ast.Add else '-'} {right}", 1
         if lp in (1, 5):
             left = self._paren(left)
-        if negative_right or rp in (1, 5) or (op is ast.Div and rp == 2):
+        # In plain text a quotient right of a product is bracketed: x·(1/g), not x·1/g.
+        quotient = isinstance(node.right, ast.BinOp) and isinstance(node.right.op, ast.Div)
+        if negative_right or rp in (1, 5) or (op is ast.Div and rp == 2) or \
+                (not self.latex and quotient and rp == 2):
             right = self._paren(right)
         if op is ast.Div:
             return f"{left}/{right}", 2
@@ -325,6 +411,29 @@ class Printer:
             numeric = right[:1].isdigit() or (left[-1:].isdigit() and right.startswith(r"\left("))
             return (f"{left} \\cdot {right}" if numeric else f"{left}\\,{right}"), 2
         return f"{left}·{right}", 2
+
+    def _compare(self, node: ast.Compare, src: str) -> str:
+        op = COMPARE_TEXT[type(node.ops[0])]
+        if self.latex:
+            op = {">=": r"\ge", "<=": r"\le"}.get(op, op)
+        else:
+            op = {">=": "≥", "<=": "≤"}.get(op, op)
+        return f"{self._node(node.left, src)[0]} {op} {self._node(node.comparators[0], src)[0]}"
+
+    def _cases(self, node: ast.IfExp, src: str) -> str:
+        """A piecewise formula: LaTeX cases, or (a if z > 0, else b) in plain text."""
+        pieces: list[tuple[str, str]] = []
+        rest: ast.AST = node
+        while isinstance(rest, ast.IfExp):
+            pieces.append((self._node(rest.body, src)[0], self._compare(rest.test, src)))
+            rest = rest.orelse
+        last = self._node(rest, src)[0]
+        if self.latex:
+            rows = [rf"{body} & \text{{if }} {test}" for body, test in pieces]
+            rows.append(rf"{last} & \text{{otherwise}}")
+            return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
+        return "(" + ", ".join(f"{body} if {test}" for body, test in pieces) + \
+            f", else {last})"
 
     def _paren(self, text: str) -> str:
         return rf"\left({text}\right)" if self.latex else f"({text})"
@@ -371,6 +480,13 @@ class _SpecPrinter(StrPrinter):
         (var, _count), = expr.variable_count
         return f"diff({self._print(expr.expr)}, {self._print(var)})"
 
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        *pieces, (last, cond) = expr.args
+        text = self._print(last) if cond is sympy.true else "nan"
+        for piece, c in reversed(pieces):
+            text = f"({self._print(piece)} if {self._print(c)} else {text})"
+        return text
+
     def _print_Rational(self, expr: sympy.Rational) -> str:
         text = terminating_decimal(expr)
         return text if text is not None else super()._print_Rational(expr)
@@ -408,6 +524,6 @@ def from_sympy(expr: sympy.Expr) -> Formula:
 
 
 def render(formula: Formula, latex: bool, values: Mapping[str, str] | None = None,
-           names: Mapping[str, str] | None = None) -> str:
-    return Printer(latex, values, names)(formula)
+           names: Mapping[str, str] | None = None, inline: bool = False) -> str:
+    return Printer(latex, values, names, inline)(formula)
 
