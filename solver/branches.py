@@ -25,7 +25,8 @@ from solver.functions import BY_NAME
 
 # A piece: its formula, and the condition under which it is the function's value, as a tree.
 Piece = tuple[ast.expr, ast.expr]
-_FLIP = {ast.Gt: ast.LtE, ast.GtE: ast.Lt, ast.Lt: ast.GtE, ast.LtE: ast.Gt}
+_FLIP = {ast.Gt: ast.LtE, ast.GtE: ast.Lt, ast.Lt: ast.GtE, ast.LtE: ast.Gt}  # not
+_MIRROR = {ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Lt: ast.Gt, ast.LtE: ast.GtE}  # sides swapped
 
 
 class BranchError(DlhwError, ValueError):
@@ -56,7 +57,7 @@ class Branch:
                                                                               else -1))
 
 
-def _compare(left: ast.expr, op: type, right: ast.expr) -> ast.expr:
+def _compare(left: ast.expr, op: type, right: ast.expr) -> ast.Compare:
     return ast.Compare(copy.deepcopy(left), [op()], [copy.deepcopy(right)])
 
 
@@ -82,13 +83,25 @@ def pieces(node: ast.expr) -> list[Piece] | None:
     op = ast.Gt if fn.name == "max" else ast.Lt
     out: list[Piece] = []
     for i, a in enumerate(args):
-        tests = [_compare(a, op, b) for j, b in enumerate(args) if j != i]
+        tests: list[ast.expr] = [_compare(a, op, b) for j, b in enumerate(args) if j != i]
         out.append((a, tests[0] if len(tests) == 1 else ast.BoolOp(ast.And(), tests)))
     return out
 
 
 def condition_text(test: ast.expr) -> list[ast.Compare]:
     return list(test.values) if isinstance(test, ast.BoolOp) else [test]  # type: ignore
+
+
+def readable(tests: list[ast.expr]) -> list[ast.Compare]:
+    """The comparisons of `tests` as one reads them: a number on the right (0 > z is z < 0),
+    each once."""
+    out: list[ast.Compare] = []
+    for c in (c for test in tests for c in condition_text(test)):
+        if rewrite.constant(c.left) is not None and rewrite.constant(c.comparators[0]) is None:
+            c = _compare(c.comparators[0], _MIRROR[type(c.ops[0])], c.left)
+        if ast.unparse(c) not in {ast.unparse(o) for o in out}:
+            out.append(c)
+    return out
 
 
 # A chooser gets a piecewise part and its pieces; it returns the piece that holds and the
@@ -135,20 +148,22 @@ def by_values(holds: Callable[[ast.Compare], bool | None]) -> Chooser:
     return choose
 
 
-def restrict(line: Formula, choose: Chooser) -> tuple[Formula, list[ast.expr]] | None:
-    """`line` with every piecewise part inside a derivative that depends on its variable
-    replaced by the chosen piece, and the conditions used; None when there is none."""
+def restrict(line: Formula, choose: Chooser, everywhere: bool = False
+             ) -> tuple[Formula, list[ast.expr]] | None:
+    """`line` with every piecewise part inside a derivative that depends on its variable (with
+    `everywhere`, every piecewise part) replaced by the chosen piece, and the conditions used;
+    None when there is none."""
     used: list[ast.expr] = []
 
     class Swap(ast.NodeTransformer):
-        def __init__(self, var: str):
+        def __init__(self, var: str | None):
             self.var = var
 
         def generic_visit(self, node: ast.AST) -> ast.AST:
             super().generic_visit(node)
             options = pieces(node) if isinstance(node, ast.expr) else None
             names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            if options is None or self.var not in names:
+            if options is None or (self.var is not None and self.var not in names):
                 return node
             piece, test = choose(node, options)
             used.append(test)
@@ -164,5 +179,5 @@ def restrict(line: Formula, choose: Chooser) -> tuple[Formula, list[ast.expr]] |
             self.generic_visit(node)
             return node
 
-    tree = Diffs().visit(copy.deepcopy(line.tree))
-    return (rewrite.rebuild(tree), used) if used else None
+    tree = (Swap(None) if everywhere else Diffs()).visit(copy.deepcopy(line.tree))
+    return (rewrite.tidied(tree), used) if used else None

@@ -24,9 +24,10 @@ from sympy import Derivative
 
 from core.errors import DlhwError
 from solver import rewrite
-from solver.expr import SPEC_FUNCTIONS, Formula, from_sympy, latex_name, parse, symbol, to_sympy
+from solver.expr import SPEC_FUNCTIONS, Formula, from_sympy, parse, symbol, to_sympy
 from solver.functions import BY_NAME, Definition, Outer
 from solver.identity import identical
+from solver.printer import latex_name
 
 MAX_STEPS = 40
 Defs = tuple[tuple[str, str, str], ...]  # (name, formula text, LaTeX name) of earlier steps
@@ -221,13 +222,12 @@ def _apply(rules: _Rules, tree: ast.expr) -> tuple[ast.expr, list[str]]:
     """One line's step: the rule of the first derivative applied to every derivative it fits,
     then derivatives of constants and of the variable itself folded in as they appear."""
     first = _diff_nodes(tree)[0]
-    key = rules.rule(first.args[0], _var(first))[0].split(" (")[0]
+    key = _key(rules.rule(first.args[0], _var(first))[0])
     names: list[str] = []
 
     def pick(node: ast.Call, only: str | None) -> ast.expr | None:
         name, new = rules.rule(node.args[0], _var(node))
-        if (only is None and name in ("constant rule", "identity rule")) or \
-                name.split(" (")[0] == only:
+        if (only is None and name in ("constant rule", "identity rule")) or _key(name) == only:
             if name not in names:
                 names.append(name)
             return new
@@ -235,6 +235,12 @@ def _apply(rules: _Rules, tree: ast.expr) -> tuple[ast.expr, list[str]]:
 
     tree = _rewrite_diffs(tree, lambda n: pick(n, key))
     return _rewrite_diffs(tree, lambda n: pick(n, None)), names
+
+
+def _key(rule: str) -> str:
+    """What groups rules applied in one line: 'chain rule (power)' and 'chain rule (exponential)'
+    alike, and every definition of an earlier step."""
+    return "definition of" if rule.startswith("definition of") else rule.split(" (")[0]
 
 
 @cache  # a class of 500 variants derives each line once (it has no numbers in it)

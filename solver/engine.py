@@ -118,8 +118,8 @@ def solve(spec: Spec, overrides: Mapping[str, str] | None = None,
         primary = _convention(spec, spec.convention, values, exact, sigfigs)
         alternatives = {name: _convention(spec, conv, values, exact, sigfigs)
                         for name, conv in spec.alternatives.items()}
-        illustrations = tuple(_illustrate(spec, primary, case, sigfigs)
-                              for case in spec.illustration)
+        illustrations = tuple(_illustrate(spec, primary, case, sigfigs, f"illustration[{i}]")
+                              for i, case in enumerate(spec.illustration))
     except stepper.ValueProblem as exc:
         _raise(spec, own, exc.key, str(exc))
     demo = demos.run(spec, values, sigfigs) if spec.demo else None
@@ -275,7 +275,7 @@ def _check_where(spec: Spec, answer: Answer, numbers: Mapping[str, Num]) -> None
 
 
 def _illustrate(spec: Spec, solution: Solution, case: Mapping[str, sympy.Rational],
-                sigfigs: int) -> Illustration:
+                sigfigs: int, key: str) -> Illustration:
     """One numeric illustration of the symbolic answers, computed exactly as the steps are."""
     start: dict[str, Num] = {k: exact_number(v) for k, v in case.items()}
     wanted = {aid: a for aid, a in solution.answers.items() if a.formula is not None}
@@ -289,16 +289,15 @@ def _illustrate(spec: Spec, solution: Solution, case: Mapping[str, sympy.Rationa
             where = ans.answer.where
             if where is None or where.holds(values[where.name]):
                 assert ans.formula is not None
-                if ans.formula.names <= values.keys():
-                    values[f"answer:{aid}"] = evaluate_exact(ans.formula, values)
+                values[f"answer:{aid}"] = evaluate_exact(ans.formula, values)
         return values
 
     try:
-        with mpmath.workdps(sigfigs + 20):
-            names = [k for k in run() if k.startswith("answer:")] + list(spec.definitions)
-        values = settle(run, sigfigs, names)
+        values = settle(run, sigfigs)
     except NumberError as exc:
-        raise located(spec, "illustration", str(exc)) from None
+        raise located(spec, key, str(exc)) from None
+    except KeyError as exc:
+        raise located(spec, key, f"{exc.args[0]} has no value in this case") from None
     shown = {k: v for k, v in values.items() if not k.startswith("answer:")}
     return Illustration(shown, {k.removeprefix("answer:"): v for k, v in values.items()
                                 if k.startswith("answer:")})

@@ -17,10 +17,11 @@ import sympy
 from core.numfmt import SIGFIGS
 from solver.demos import FLOAT_SIGFIGS, Figures
 from solver.engine import AnswerResult, Solution, StepResult, is_diff
-from solver.expr import Formula, from_sympy, latex_name, plain_name, render
+from solver.expr import Formula, from_sympy
 from solver.functions import to_elementary
 from solver.numbers import Num, show, to_mpf
 from solver.plaintext import latex_to_plain
+from solver.printer import latex_name, plain_name, render
 from solver.rewrite import constant
 from solver.spec import PLACEHOLDER_RE, Spec, given_text
 

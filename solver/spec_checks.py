@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from solver.expr import Formula, printable
+from solver.expr import Formula
+from solver.printer import printable
 from solver.specdata import PLACEHOLDER_RE, Spec
 
 Fail = Callable[[str, str], Exception]  # (field key, message) → the error to raise

@@ -61,11 +61,12 @@ class Reader(NodeReader):
         value = self.number(node, where)
         return sympy.Rational(value.numerator, value.denominator)
 
-    def formula(self, node: yaml.Node, where: str) -> Formula:
+    def formula(self, node: yaml.Node, where: str, derivatives: bool = True) -> Formula:
+        """A formula; `derivatives=False` where a diff has no place (a form, a definition)."""
         text = node.value if self.is_number(node) else self.string(node, where)
         try:
             formula = parse(text)
-            check_diff(formula)
+            check_diff(formula, allowed=derivatives)
         except ExprError as exc:
             raise self.fail(node, where, str(exc)) from None
         self.mark(node, where)
@@ -94,7 +95,7 @@ def check_diff(formula: Formula, allowed: bool = True) -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id == "diff":
             if not allowed:
-                raise ExprError("diff is for steps only")
+                raise ExprError("diff is for a step's formula and its stated lines only")
             if len(node.args) != 2 or not isinstance(node.args[1], ast.Name):
                 shown = ast.get_source_segment(formula.text, node) or "diff(...)"
                 raise ExprError(f"{shown}: expected diff(FORMULA, NAME), a derivative with "
@@ -127,7 +128,7 @@ def steps(r: Reader, node: yaml.Node, known: dict[str, sympy.Rational]) -> tuple
         r.mark(snode, key)
         out.append(Step(
             sid, r.string(m["text"], f"{where}.text"), r.formula(m["formula"], f"{key}.formula"),
-            r.formula(m["form"], f"{key}.form") if "form" in m else None,
+            r.formula(m["form"], f"{key}.form", derivatives=False) if "form" in m else None,
             _via(r, m["via"], f"{key}.via") if "via" in m else (),
             _at(r, m["at"], f"{key}.at") if "at" in m else {}))
     return tuple(out)
@@ -273,7 +274,8 @@ def vocabulary(r: Reader, node: yaml.Node) -> tuple[str, ...]:
 
 
 def definitions(r: Reader, node: yaml.Node) -> dict[str, Formula]:
-    return {k: r.formula(v, f"definitions.{k}") for k, v in r.pairs(node, "definitions")}
+    return {k: r.formula(v, f"definitions.{k}", derivatives=False)
+            for k, v in r.pairs(node, "definitions")}
 
 
 def latex(r: Reader, node: yaml.Node) -> dict[str, str]:

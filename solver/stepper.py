@@ -21,10 +21,11 @@ import sympy
 from core.errors import DlhwError
 from solver import branches, rewrite
 from solver.derive import DerivationError, DStep, derive, has_diff, unevaluated, value
-from solver.expr import Formula, from_sympy, latex_name, render, symbol, to_sympy
+from solver.expr import Formula, from_sympy, symbol, to_sympy
 from solver.identity import AssumptionError, Solved, identical, solve_assumptions
 from solver.numbers import Num, NumberError, settle, show, to_mpf
 from solver.numbers import evaluate as evaluate_exact
+from solver.printer import latex_name, render
 from solver.spec import Line, Spec, SpecError, Step, located
 
 
@@ -100,9 +101,20 @@ def compute(state: State, formulas: Mapping[str, Formula]) -> dict[str, Num]:
         raise ValueProblem(f"steps.{next(iter(formulas), '')}", str(exc)) from None
 
 
-def _prove(state: State, key: str, before: Formula, after: Formula) -> None:
-    if not identical(value(before, state.full), value(after, state.full), state.assume):
-        raise located(state.spec, key, f"{after.text!r} is not equal to {before.text!r}")
+def _prove(state: State, key: str, before: Formula, after: Formula) -> str:
+    """Prove `after` equal to `before` (names expanded); the assumptions it needed, as text
+    for its rule ('' when it holds for all values)."""
+    left, right = value(before, state.full), value(after, state.full)
+    if identical(left, right):
+        return ""
+    if state.assume and identical(left, right, state.assume):
+        # Name the one assumption that suffices, else all of them (later ones are solved
+        # with the earlier ones substituted, so alone they may not be enough).
+        alone = [c for c, solved in zip(state.spec.assumptions, state.assume)
+                 if identical(left, right, (solved,))]
+        used = alone[:1] or list(state.spec.assumptions)
+        return ", ".join(f"${_math(state, c.formula)} = {c.bound}$" for c in used)
+    raise located(state.spec, key, f"{after.text!r} is not equal to {before.text!r}")
 
 
 def _defs(state: State, formula: Formula) -> tuple[tuple[str, str, str], ...]:
@@ -125,10 +137,13 @@ def _math(state: State, formula: Formula | ast.expr) -> str:
 
 
 def _branch_rule(state: State, tests: list[ast.expr], where: branches.Branch | None) -> str:
-    conds = [c for t in tests for c in branches.condition_text(t)]
-    text = ", ".join(f"${_math(state, c)}$" for c in conds)
+    """'on the branch z > 0': the answer's declared branch, or the tests the values pass."""
     if where is not None:
-        return f"on the branch {text}"
+        name = Formula(str(where.var), ast.Name(str(where.var), ast.Load()))
+        op = ">" if where.positive else "<"
+        return f"on the branch ${_math(state, name)} {op} {where.bound}$"
+    conds = branches.readable(tests)
+    text = ", ".join(f"${_math(state, c)}$" for c in conds)
     numbers = state.numbers()
     named = sorted({n.id for c in conds for n in ast.walk(c)
                     if isinstance(n, ast.Name) and n.id in numbers})
@@ -195,8 +210,10 @@ def _auto(state: State, step: Step, line: Formula, key: str) -> list[DStep]:
 
 def _stated(state: State, line: Line, key: str, before: Formula) -> DStep:
     assert line.formula is not None
-    _prove(state, key, before, line.formula)
+    assumed = _prove(state, key, before, line.formula)
     rule = line.rule
+    if assumed and line.using is None:  # say what it rests on, if the author did not
+        rule = f"{rule}, with {assumed}" if rule else f"with {assumed}"
     if line.using is not None:
         left, right = line.using
         _prove(state, f"{key}.using", left, right)
@@ -209,7 +226,8 @@ def _stated(state: State, line: Line, key: str, before: Formula) -> DStep:
 def _form_rule(state: State, before: Formula, form: Formula) -> str:
     """What takes the last line to the stated form: the definitions of the earlier steps it
     names (ŷ = wx + b), else simplification."""
-    seen = [n.id for n in ast.walk(form.tree) if isinstance(n, ast.Name)]
+    seen = [n.id for n in sorted((n for n in ast.walk(form.tree) if isinstance(n, ast.Name)),
+                                 key=lambda n: n.col_offset)]  # in the order they are read
     new = [n for i, n in enumerate(seen) if n not in seen[:i] and n not in before.names
            and n in state.finals]
     if not new:
@@ -218,11 +236,29 @@ def _form_rule(state: State, before: Formula, form: Formula) -> str:
                      f"{_math(state, state.finals[n])}$" for n in new)
 
 
+def _piece(state: State, step: Step) -> tuple[DStep, ...]:
+    """A numeric step's piecewise formula, put on the piece its values choose (shown as a
+    line: the numbers then go into that piece)."""
+    known = state.formulas.keys() | state.given.keys()
+    if not step.formula.names <= known:
+        return ()
+    try:
+        restricted = branches.restrict(step.formula, branches.by_values(
+            lambda t: _holds(state, t)), everywhere=True)
+    except branches.BranchError as exc:
+        raise ValueProblem(f"steps.{step.id}.formula", str(exc)) from None
+    if restricted is None:
+        return ()
+    piece, tests = restricted
+    return (DStep("", step.formula, unevaluated(step.formula)),
+            DStep(_branch_rule(state, tests, None), piece, unevaluated(piece)))
+
+
 def derivation(state: State, step: Step) -> tuple[DStep, ...]:
     """A step's lines: its formula, the engine's and the stated ones, its form; each proven."""
     key = f"steps.{step.id}"
     if not has_diff(step.formula.tree) and not step.via:
-        return ()
+        return _piece(state, step)
     lines = [DStep("", step.formula, unevaluated(step.formula))]
     plan = list(enumerate(step.via))
     if has_diff(step.formula.tree) and all(item.formula is not None for item in step.via):
@@ -237,8 +273,9 @@ def derivation(state: State, step: Step) -> tuple[DStep, ...]:
         raise located(state.spec, f"{key}.via", "the derivation ends with a derivative left "
                               "(add 'derive' where the rules should take over)")
     if step.form is not None and step.form.text != lines[-1].formula.text:
-        _prove(state, f"{key}.form", lines[-1].formula, step.form)
-        lines.append(DStep(_form_rule(state, lines[-1].formula, step.form), step.form,
+        assumed = _prove(state, f"{key}.form", lines[-1].formula, step.form)
+        rule = _form_rule(state, lines[-1].formula, step.form)
+        lines.append(DStep(f"{rule}, with {assumed}" if assumed else rule, step.form,
                            unevaluated(step.form)))
     return tuple(lines)
 
@@ -277,6 +314,9 @@ def work(state: State, step: Step) -> Worked:
             raw, final = to_sympy(expanded), expanded
     shown = to_sympy(final).xreplace(at)
     exact = shown.xreplace(state.numbers_exact)
+    if exact.has(sympy.zoo, sympy.oo, sympy.nan, sympy.I):
+        raise ValueProblem(f"{key}.formula", f"{step.id} has no finite real value (a division "
+                           "by zero?)")
     return Worked(step, lines, final, raw, shown.xreplace(state.helpers),
                   None if exact.free_symbols else exact, expanded)
 

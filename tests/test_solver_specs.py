@@ -11,8 +11,9 @@ import sympy
 
 from core import resources
 from solver.engine import SolveError, solve
-from solver.expr import ExprError, parse, render, to_sympy
+from solver.expr import ExprError, parse, to_sympy
 from solver.functions import FUNCTIONS
+from solver.printer import render
 from solver.spec import SpecError, find_spec, load_all, load_spec
 
 GOOD = textwrap.dedent("""\
