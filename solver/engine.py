@@ -1,10 +1,13 @@
 """Turn a spec into a solution: ordered steps, exact answers, alternatives, illustrations.
 
-Each step's formula is built in SymPy with every name as a plain symbol (so `diff((y - a)**2, a)`
-differentiates with respect to `a`); a `diff(f, z)` step is derived rule by rule
-(solver.derive), and its stated closed form is proven equal to it. Numbers are put in only at
-the end: the values shown come from the exact givens through solver.numbers, and a float is
-only the correctly rounded report of such a value.
+Each step is worked in names first (solver.stepper: derivations unfolded rule by rule, stated
+lines and forms proven, symbolic steps written out in their written order); numbers are put in
+only at the end: the values shown come from the exact givens through solver.numbers, and a
+float is only the correctly rounded report of such a value.
+
+Errors: a problem of the spec names its file and line (SpecError); a problem of values set on
+the command line or drawn for a student starts with the question's id (SolveError), since the
+spec is not at fault.
 """
 
 from __future__ import annotations
@@ -20,29 +23,31 @@ import sympy
 
 from core.errors import DlhwError
 from core.numfmt import SIGFIGS
-from solver import demos
-from solver.derive import Branch, DerivationError, DStep, derive
-from solver.expr import ExprError, Formula, exact, from_sympy, symbol, to_sympy
-from solver.identity import identical
-from solver.numbers import Num, NumberError, settle, to_mpf
+from solver import demos, stepper
+from solver.derive import DStep, is_diff_call
+from solver.expr import MAX_DECADE, MAX_DIGITS, ExprError, Formula, bounded, symbol, to_sympy
+from solver.numbers import Num, NumberError, settle, show, to_mpf
 from solver.numbers import evaluate as evaluate_exact
-from solver.spec import Answer, Condition, Convention, Note, Spec, SpecError, Step
+from solver.spec import Answer, Condition, Convention, Note, Spec, SpecError, Step, located
+from solver.specdata import exact_number
 
 
 class SolveError(DlhwError, ValueError):
-    """The spec parses but cannot be solved (an unproven form, an unknown override...)."""
+    """Values the question cannot be solved at (set on the command line, or a student's)."""
 
 
 @dataclass(frozen=True)
 class StepResult:
     step: Step
     # None when solved with exact=False (see solve); otherwise:
-    raw: sympy.Expr | None  # the formula as computed, names as symbols
+    raw: sympy.Expr | None  # the step as computed, earlier steps as names
     symbolic: sympy.Expr | None  # in the question's vocabulary (helper steps expanded)
     exact: sympy.Expr | None  # with every number put in; also None when symbols remain
     value: float | None
     number: Num | None = None  # the value as shown: an exact Fraction or a settled mpmath number
-    derivation: tuple[DStep, ...] = ()  # diff(f, z) unfolded rule by rule (exact solving only)
+    derivation: tuple[DStep, ...] = ()  # its lines, rule by rule (exact solving only)
+    expanded: Formula | None = None  # earlier symbolic steps (and `at:` values) put in
+    final: Formula | None = None  # its last line in names
 
     @property
     def id(self) -> str:
@@ -55,6 +60,7 @@ class AnswerResult:
     exact: sympy.Expr | None  # the exact number or symbolic expression (None: exact=False)
     value: float | None
     number: Num | None = None
+    formula: Formula | None = None  # a symbolic answer as it is shown, in its written order
 
     @property
     def id(self) -> str:
@@ -63,8 +69,8 @@ class AnswerResult:
 
 @dataclass(frozen=True)
 class Illustration:
-    values: dict[str, sympy.Expr]  # the case's inputs and what the definitions give
-    answers: dict[str, float]  # each answer whose branch holds at this case
+    values: dict[str, Num]  # the case's inputs and what the definitions give, exact
+    answers: dict[str, Num]  # each answer whose branch holds at this case, settled
 
 
 @dataclass(frozen=True)
@@ -100,23 +106,36 @@ def solve(spec: Spec, overrides: Mapping[str, str] | None = None,
             valid = ", ".join(spec.given) or "none"
             raise SolveError(f"{spec.id}: unknown given value {name!r} (valid names: {valid})")
         values[name] = _decimal(spec, name, text)
-    for cond in spec.domain:
-        if not _holds(cond, {k: Fraction(int(v.p), int(v.q)) for k, v in values.items()}):
-            raise SolveError(f"{spec.id}: expected {cond.text} (the question is not defined "
-                             "otherwise)")
-    primary = _solve_convention(spec, spec.convention, values, exact, sigfigs)
-    alternatives = {name: _solve_convention(spec, conv, values, exact, sigfigs)
-                    for name, conv in spec.alternatives.items()}
-    illustrations = tuple(_illustrate(spec, primary, case) for case in spec.illustration)
+    own = values == dict(spec.given)  # the spec's own values: a failure is the spec's
+    known = {k: exact_number(v) for k, v in values.items()}
+    for i, cond in enumerate((*spec.domain, *spec.assumptions)):
+        if cond.formula.names <= known.keys() and not holds(cond, known):
+            what = "the question is not defined otherwise" if i < len(spec.domain) else \
+                "the derivations assume it"
+            _raise(spec, own, "domain" if i < len(spec.domain) else "assumptions",
+                   f"expected {cond.text} ({what})")
+    try:
+        primary = _convention(spec, spec.convention, values, exact, sigfigs)
+        alternatives = {name: _convention(spec, conv, values, exact, sigfigs)
+                        for name, conv in spec.alternatives.items()}
+        illustrations = tuple(_illustrate(spec, primary, case, sigfigs, f"illustration[{i}]")
+                              for i, case in enumerate(spec.illustration))
+    except stepper.ValueProblem as exc:
+        _raise(spec, own, exc.key, str(exc))
     demo = demos.run(spec, values, sigfigs) if spec.demo else None
-    known = {k: Fraction(int(v.p), int(v.q)) for k, v in values.items()}
     known |= {r.id: r.number for r in primary.steps if r.number is not None}
-    notes = tuple(n for n in spec.notes if all(_holds(c, known) for c in n.when))
+    notes = tuple(n for n in spec.notes if all(holds(c, known) for c in n.when))
     return replace(primary, alternatives=alternatives, illustrations=illustrations, demo=demo,
                    notes=notes)
 
 
-def _holds(cond: Condition, values: Mapping[str, Num]) -> bool:
+def _raise(spec: Spec, own: bool, key: str, msg: str) -> None:
+    if own:
+        raise located(spec, key, msg)
+    raise SolveError(f"{spec.id}: {msg}")
+
+
+def holds(cond: Condition, values: Mapping[str, Num]) -> bool:
     """Whether `cond` holds at `values` (exactly where the values are rational)."""
     if not cond.formula.names <= values.keys():
         return False  # it speaks of a symbolic step: no number to judge
@@ -132,22 +151,26 @@ def _holds(cond: Condition, values: Mapping[str, Num]) -> bool:
                 "==": lhs == bound, "!=": lhs != bound}[cond.op]
 
 
-MAX_MAGNITUDE = sympy.Integer(10) ** 300
+MAX_MAGNITUDE = sympy.Integer(10) ** MAX_DECADE
 
 
 def _decimal(spec: Spec, name: str, text: str) -> sympy.Rational:
-    """A --set value: a decimal (0.6, -1e-3) or a fraction of two (-2/7), kept exact."""
+    """A --set value: a decimal (0.6, -1e-3) or a fraction of two (-2/7), kept exact. Each part
+    has at most MAX_DIGITS significant digits and the value is 0 or of a magnitude from 1e-300
+    to 1e300: beyond that the arithmetic would run for minutes and print pages."""
     num, slash, den = text.strip().partition("/")
+    expected = f"{spec.id}: --set {name}={text[:40]}{'...' * (len(text) > 40)}: expected"
     try:
-        value = exact(num.strip()) / (exact(den.strip()) if slash else 1)
-    except (ExprError, ZeroDivisionError):
-        raise SolveError(f"{spec.id}: --set {name}={text}: expected a number such as 0.6, "
-                         "-1e-3 or -2/7") from None
-    if value.is_zero is None or not value.is_finite:
-        raise SolveError(f"{spec.id}: --set {name}={text}: expected a number such as 0.6, "
-                         "-1e-3 or -2/7")
-    if abs(value) > MAX_MAGNITUDE:
-        raise SolveError(f"{spec.id}: --set {name}={text}: expected a magnitude of at most 1e300")
+        parts = [bounded(p.strip(), MAX_DIGITS) for p in ([num, den] if slash else [num])]
+    except ExprError as exc:
+        what = str(exc).removeprefix("expected ") if str(exc).startswith("expected") else \
+            "a number such as 0.6, -1e-3 or -2/7"
+        raise SolveError(f"{expected} {what}") from None
+    if len(parts) == 2 and not parts[1]:
+        raise SolveError(f"{expected} a number such as 0.6, -1e-3 or -2/7 (division by zero)")
+    value = sympy.Rational(str(parts[0])) / (sympy.Rational(str(parts[1])) if slash else 1)
+    if value and not 1 / MAX_MAGNITUDE <= abs(value) <= MAX_MAGNITUDE:
+        raise SolveError(f"{expected} 0 or a magnitude from 1e-{MAX_DECADE} to 1e{MAX_DECADE}")
     return value
 
 
@@ -161,165 +184,123 @@ def expand_definitions(spec: Spec) -> dict[sympy.Symbol, sympy.Expr]:
 
 
 def _steps(spec: Spec, convention: Convention) -> list[Step]:
-    return [replace(s, formula=convention.steps[s.id], form=None) if s.id in convention.steps
-            else s for s in spec.steps]
+    return [replace(s, formula=convention.steps[s.id], form=None, via=())
+            if s.id in convention.steps else s for s in spec.steps]
 
 
 def _arithmetic_only(spec: Spec, steps: list[Step]) -> bool:
     """No symbols to keep, no derivative to take, no closed form to prove."""
     return not spec.vocabulary and not spec.definitions and all(
-        s.form is None and not is_diff(s.formula) for s in steps)
+        s.form is None and not s.via and not s.at and not is_diff(s.formula) for s in steps)
 
 
 def is_diff(formula: Formula) -> bool:
-    return "diff" in {n.func.id for n in ast.walk(formula.tree)
-                      if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-
-
-def _derivation(spec: Spec, step: Step) -> tuple[DStep, ...]:
-    """The rule-by-rule derivation of a step whose formula is diff(f, v); () for other steps."""
-    tree = step.formula.tree
-    if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)
-            and tree.func.id == "diff" and len(tree.args) == 2
-            and isinstance(tree.args[1], ast.Name)):
-        return ()
-    f = to_sympy(Formula(step.formula.text, tree.args[0]))
-    var = symbol(tree.args[1].id)
-    answer = spec.answers.get(step.id)
-    where = answer.where if answer is not None else None
-    branch = Branch(symbol(where.name), where.op in (">", ">="), where.bound) if where else None
-    try:
-        return derive(f, var, branch)
-    except DerivationError as exc:
-        raise SolveError(f"{spec.path}: steps.{step.id}.formula: {exc}") from None
-
-
-def _numbers(spec: Spec, formulas: Mapping[str, Formula], given: Mapping[str, sympy.Rational],
-             sigfigs: int) -> dict[str, Num]:
-    """Every numeric step's value, certain to `sigfigs` figures (see solver.numbers)."""
-    start: dict[str, Num] = {k: Fraction(int(v.p), int(v.q)) for k, v in given.items()}
-
-    def compute() -> dict[str, Num]:
-        values = dict(start)
-        for sid, formula in formulas.items():
-            try:
-                values[sid] = evaluate_exact(formula, values)
-            except NumberError as exc:
-                raise SolveError(f"{spec.id}: {sid} cannot be computed at these values: {exc}"
-                                 ) from None
-        return values
-
-    try:
-        return settle(compute, sigfigs, list(formulas))
-    except NumberError as exc:
-        raise SolveError(f"{spec.id}: {exc}") from None
+    return any(is_diff_call(n) for n in ast.walk(formula.tree))
 
 
 def _float(spec: Spec, sid: str, number: Num) -> float:
     value = float(to_mpf(number))
     if not math.isfinite(value):
-        raise SolveError(f"{spec.id}: {sid} is beyond the range of a double (about 1.8e308) "
-                         "at these values")
+        raise stepper.ValueProblem(f"steps.{sid}", f"{sid} is beyond the range of a double "
+                                   "(about 1.8e308) at these values")
     return value
 
 
-def _solve_convention(spec: Spec, convention: Convention, given: Mapping[str, sympy.Rational],
-                      exact: bool = True, sigfigs: int = SIGFIGS) -> Solution:
+def _convention(spec: Spec, convention: Convention, given: Mapping[str, sympy.Rational],
+                exact: bool = True, sigfigs: int = SIGFIGS) -> Solution:
     steps = _steps(spec, convention)
+    state = stepper.State(spec, given, sigfigs)
     if not exact and _arithmetic_only(spec, steps):
-        numbers = _numbers(spec, {s.id: s.formula for s in steps}, given, sigfigs)
+        numbers = stepper.compute(state, {s.id: s.formula for s in steps})
         results = tuple(StepResult(s, None, None, None, _float(spec, s.id, numbers[s.id]),
                                    numbers[s.id]) for s in steps)
-        answers = {aid: AnswerResult(a, None, results[i].value, results[i].number)
-                   for aid, a in spec.answers.items()
-                   for i in [next(j for j, s in enumerate(steps) if s.id == aid)]}
+        by_id = {r.id: r for r in results}
+        answers = {aid: AnswerResult(a, None, by_id[aid].value, by_id[aid].number)
+                   for aid, a in spec.answers.items()}
         return Solution(spec, convention, dict(given), results, answers)
-    exact_numbers: dict[sympy.Symbol, sympy.Expr] = {symbol(k): v for k, v in given.items()}
-    vocabulary = {symbol(n) for n in spec.vocabulary}
-    helpers: dict[sympy.Symbol, sympy.Expr] = {}  # non-vocabulary steps, for expansion
-    full: dict[sympy.Symbol, sympy.Expr] = expand_definitions(spec)  # everything, for proofs
-    partial: list[tuple[Step, sympy.Expr, sympy.Expr, sympy.Expr | None, tuple]] = []
-    formulas: dict[str, Formula] = {}  # what each numeric step's value is computed from
+    state.assume = stepper.assumptions(spec)
+    state.full = {**expand_definitions(spec)}
+    state.numbers_exact = {symbol(k): v for k, v in given.items()}
+    worked = []
     for step in steps:
-        derivation = _derivation(spec, step)
-        raw = derivation[-1].expr if derivation else to_sympy(step.formula)
-        shown = raw
-        if step.form is not None:
-            shown = to_sympy(step.form)
-            _prove_equal(spec, step, raw, shown, full)
-        sym = symbol(step.id)
-        symbolic = shown.xreplace(helpers)
-        exact_value = shown.xreplace(exact_numbers)
-        if exact_value.free_symbols:
-            exact_value = None
-        else:
-            exact_numbers[sym] = exact_value
-            formula = step.form or (from_sympy(raw) if is_diff(step.formula)
-                                    else step.formula)
-            # A symbolic step that happens to be constant (0·∂L/∂a) is computed from its value.
-            known = formulas.keys() | given.keys()
-            formulas[step.id] = formula if formula.names <= known else from_sympy(exact_value)
-        if sym not in vocabulary:
-            helpers[sym] = symbolic
-        full[sym] = shown.xreplace(full)
-        partial.append((step, raw, symbolic, exact_value, derivation))
-    numbers = _numbers(spec, formulas, given, sigfigs) if formulas else {}
+        stepper.check_at(state, step)
+        w = stepper.work(state, step)
+        stepper.record(state, w)
+        worked.append(w)
+    numbers = state.numbers() if state.formulas else {}
     results = tuple(
-        StepResult(step, raw, symbolic, exact_value,
-                   _float(spec, step.id, numbers[step.id]) if step.id in formulas else None,
-                   numbers.get(step.id), derivation)
-        for step, raw, symbolic, exact_value, derivation in partial)
+        StepResult(w.step, w.raw, w.symbolic, w.exact,
+                   _float(spec, w.step.id, numbers[w.step.id]) if w.step.id in numbers
+                   and w.step.id in state.formulas else None,
+                   numbers.get(w.step.id) if w.step.id in state.formulas else None,
+                   w.derivation, w.expanded, w.final)
+        for w in worked)
+    return Solution(spec, convention, dict(given), results,
+                    _answers(spec, results, numbers, given))
+
+
+def _answers(spec: Spec, results: tuple[StepResult, ...], numbers: Mapping[str, Num],
+             given: Mapping[str, sympy.Rational]) -> dict[str, AnswerResult]:
     by_id = {r.id: r for r in results}
-    answers = {}
+    out = {}
     for aid, answer in spec.answers.items():
         r = by_id[aid]
         if answer.kind == "numeric" and r.exact is None:
             assert r.symbolic is not None
-            unknown = r.symbolic.xreplace({symbol(k): v for k, v in given.items()}).free_symbols
-            raise SolveError(f"{spec.path}: answers.{aid}: declared numeric but depends on "
-                             f"{', '.join(sorted(map(str, unknown)))}")
+            put = {symbol(k): v for k, v in given.items()}
+            unknown = {str(s) for s in r.symbolic.xreplace(put).free_symbols}
+            raise located(spec, f"answers.{aid}", f"declared numeric but depends on "
+                            f"{', '.join(sorted(unknown))}")
         if answer.kind == "numeric":
-            answers[aid] = AnswerResult(answer, r.exact, r.value, r.number)
+            if answer.where is not None:
+                _check_where(spec, answer, numbers)
+            out[aid] = AnswerResult(answer, r.exact, r.value, r.number)
         else:
-            answers[aid] = AnswerResult(answer, r.symbolic, None)
-    return Solution(spec, convention, dict(given), results, answers)
+            out[aid] = AnswerResult(answer, r.symbolic, None, formula=r.expanded or r.final)
+    return out
 
 
-def _prove_equal(spec: Spec, step: Step, raw: sympy.Expr, form: sympy.Expr,
-                 full: Mapping[sympy.Symbol, sympy.Expr]) -> None:
-    if not identical(raw.xreplace(full), form.xreplace(full)):
-        assert step.form is not None
-        raise SolveError(f"{spec.path}: steps.{step.id}.form: {step.form.text!r} is not equal "
-                         f"to {step.formula.text!r}")
+def _check_where(spec: Spec, answer: Answer, numbers: Mapping[str, Num]) -> None:
+    """A numeric answer's declared branch must hold at the values: never used silently."""
+    where = answer.where
+    assert where is not None
+    at = numbers.get(where.name)
+    if at is None:
+        raise located(spec, f"answers.{answer.id}.where", f"{where.name} has no value here")
+    with mpmath.workdps(60):
+        if not where.holds(at):
+            raise stepper.ValueProblem(
+                f"answers.{answer.id}.where", f"{answer.id} is declared for {where}, but here "
+                f"{where.name} = {show(at, SIGFIGS)}")
 
 
-def _to_float(expr: sympy.Expr) -> float:
-    value = expr.evalf(30)
-    if not value.is_real:
-        raise SolveError(f"value {expr} is not a real number")
-    return float(value)
+def _illustrate(spec: Spec, solution: Solution, case: Mapping[str, sympy.Rational],
+                sigfigs: int, key: str) -> Illustration:
+    """One numeric illustration of the symbolic answers, computed exactly as the steps are."""
+    start: dict[str, Num] = {k: exact_number(v) for k, v in case.items()}
+    wanted = {aid: a for aid, a in solution.answers.items() if a.formula is not None}
 
+    def run() -> dict[str, Num]:
+        values = dict(start)
+        for name, formula in spec.definitions.items():
+            if name not in case:
+                values[name] = evaluate_exact(formula, values)
+        for aid, ans in wanted.items():
+            where = ans.answer.where
+            if where is None or where.holds(values[where.name]):
+                assert ans.formula is not None
+                values[f"answer:{aid}"] = evaluate_exact(ans.formula, values)
+        return values
 
-def _illustrate(spec: Spec, solution: Solution, case: Mapping[str, sympy.Rational]) -> Illustration:
-    numbers: dict[sympy.Symbol, sympy.Expr] = {symbol(k): v for k, v in case.items()}
-    shown: dict[str, sympy.Expr] = dict(case)
-    for name, formula in spec.definitions.items():
-        if name not in case:
-            val = to_sympy(formula).xreplace(numbers)
-            numbers[symbol(name)] = val
-            shown[name] = val
-    values: dict[str, float] = {}
-    for aid, result in solution.answers.items():
-        cond = result.answer.where
-        if cond is not None:
-            point = numbers.get(symbol(cond.name))
-            if point is None or not cond.holds(_to_float(point)):
-                continue
-        assert result.exact is not None
-        val = result.exact.xreplace(numbers)
-        if not val.free_symbols:
-            values[aid] = _to_float(val)
-    return Illustration(shown, values)
+    try:
+        values = settle(run, sigfigs)
+    except NumberError as exc:
+        raise located(spec, key, str(exc)) from None
+    except KeyError as exc:
+        raise located(spec, key, f"{exc.args[0]} has no value in this case") from None
+    shown = {k: v for k, v in values.items() if not k.startswith("answer:")}
+    return Illustration(shown, {k.removeprefix("answer:"): v for k, v in values.items()
+                                if k.startswith("answer:")})
 
 
 def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -336,4 +317,4 @@ def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 
 __all__ = ["Solution", "StepResult", "AnswerResult", "SolveError", "SpecError", "solve",
-           "parse_assignments", "expand_definitions"]
+           "parse_assignments", "expand_definitions", "holds"]

@@ -114,6 +114,14 @@ def _largest(*args: Fraction | mpmath.mpf) -> Fraction | mpmath.mpf:
     return max(args, key=to_mpf)
 
 
+def _smallest(*args: Fraction | mpmath.mpf) -> Fraction | mpmath.mpf:
+    return min(args, key=to_mpf)
+
+
+def _relu(v: Fraction | mpmath.mpf) -> Fraction | mpmath.mpf:
+    return v if to_mpf(v) > 0 else Fraction(0)
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -149,7 +157,8 @@ REGISTRY: tuple[Function, ...] = (
     Function("log", sympy.log, math.log, mpmath.log, _log_exact,
              Outer("logarithm rule", lambda g: 1 / g), aliases=("ln",),
              spellings=("ln", "log"), latex=r"\ln", plain="ln", powered=True),
-    Function("sqrt", sympy.sqrt, math.sqrt, mpmath.sqrt, _sqrt_exact, spellings=("sqrt",)),
+    Function("sqrt", sympy.sqrt, math.sqrt, mpmath.sqrt, _sqrt_exact,
+             Outer("square-root rule", lambda g: 1 / (2 * sympy.sqrt(g))), spellings=("sqrt",)),
     Function("sinh", sympy.sinh, math.sinh, mpmath.sinh, _at_zero(0),
              Outer("sinh rule", sympy.cosh), spellings=("sinh",), latex=r"\sinh", powered=True),
     Function("cosh", sympy.cosh, math.cosh, mpmath.cosh, _at_zero(1),
@@ -172,6 +181,10 @@ REGISTRY: tuple[Function, ...] = (
              piecewise=True),
     Function("max", sympy.Max, max, max, _largest, aliases=("Max",), spellings=("max",),
              latex=r"\max", plain="max", piecewise=True),
+    Function("min", sympy.Min, min, min, _smallest, aliases=("Min",), spellings=("min",),
+             latex=r"\min", plain="min", piecewise=True),
+    Function("relu", lambda g: sympy.Max(0, g), lambda v: max(0.0, v), _relu, _relu,
+             spellings=("relu",), latex=r"\operatorname{ReLU}", plain="ReLU", piecewise=True),
     # 1[z > 0] as q4's own notes write it; points never sit on the kink, so its value at 0
     # does not matter.
     Function("heaviside", lambda v: sympy.Heaviside(v), lambda v: 1.0 if v > 0 else 0.0,
@@ -196,6 +209,7 @@ ANSWER_FLOATS: dict[str, Callable[..., float]] = _table(lambda f: f.float, specs
 SPELLINGS: dict[str, str] = {s: f.name for f in REGISTRY for s in f.spellings}
 # SymPy classes of the table, by class: derivations and float evaluation of SymPy results.
 BY_CLASS: dict[type, Function] = {f.sympy: f for f in REGISTRY if isinstance(f.sympy, type)}
+BY_NAME: dict[str, Function] = {n: f for f in REGISTRY for n in f.names}
 NOT_ELEMENTARY: tuple[type, ...] = tuple(c for c, f in BY_CLASS.items() if not f.elementary)
 
 

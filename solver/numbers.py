@@ -75,12 +75,18 @@ _ADD, _SUB, _MUL, _DIV = (_arith(op) for op in (operator.add, operator.sub, oper
 
 
 def _power(a: Num, b: Num) -> Num:
-    # Exact for small integer powers; a huge one (a name set to 1e300) would never finish.
-    if isinstance(a, Fraction) and isinstance(b, Fraction) and b.denominator == 1 \
-            and abs(b) <= 1000:
+    """a**b: exact for small integer powers of a rational (a huge one, a name set to 1e300,
+    would never finish); any integer power of any base, negative ones too, in mpmath; a
+    non-integer power only of a non-negative base (else it is not real)."""
+    integer = isinstance(b, Fraction) and b.denominator == 1
+    if integer and isinstance(a, Fraction) and abs(b) <= 1000:
         if a == 0 and b < 0:
             raise ZeroDivisionError
         return a ** int(b)
+    if integer:
+        if a == 0 and b < 0:
+            raise ZeroDivisionError
+        return _real(to_mpf(a) ** int(b), "a power")
     if to_mpf(a) < 0:
         raise NumberError(f"a negative number to the non-integer power {b}")
     return _real(to_mpf(a) ** to_mpf(b), "a power")
@@ -90,11 +96,18 @@ def _number(text: str) -> Fraction:
     return Fraction(Decimal(text))
 
 
+def _compare(a: _Exact, op: str, b: _Exact) -> bool:
+    """A piecewise formula's test: exact between rationals, else at the working precision."""
+    x, y = (a.value, b.value) if isinstance(a.value, Fraction) and isinstance(b.value, Fraction) \
+        else (to_mpf(a.value), to_mpf(b.value))
+    return {">": x > y, ">=": x >= y, "<": x < y, "<=": x <= y}[op]
+
+
 def evaluate(formula: Formula, values: Mapping[str, Num]) -> Num:
     """The formula at `values`, exact while it is rational, else at mpmath's working precision."""
     try:
         return fold(formula, lambda t: _Exact(_number(t)), lambda n: _Exact(values[n]),
-                    {k: _unwrapped(f) for k, f in FUNCTIONS.items()}, _wrapped_power).value
+                    _BOXED, _wrapped_power, _compare).value
     except ZeroDivisionError:
         raise NumberError("division by zero") from None
 
@@ -117,7 +130,9 @@ class _Exact:
         return self._bin(o, _SUB)
 
     def __mul__(self, o: _Exact) -> _Exact:
-        if self.value == 0 or o.value == 0:  # an exact zero factor keeps the product exact
+        # An exact zero factor keeps the product exact (an inexact one is cancellation: 1 − σ(240)
+        # at 50 digits, which more digits will show is not 0).
+        if any(isinstance(v, Fraction) and v == 0 for v in (self.value, o.value)):
             return _Exact(Fraction(0))
         return self._bin(o, _MUL)
 
@@ -135,6 +150,9 @@ class _Exact:
 
 def _unwrapped(f: Callable[..., Num]) -> Callable[..., _Exact]:
     return lambda *args: _Exact(f(*(a.value for a in args)))
+
+
+_BOXED = {k: _unwrapped(f) for k, f in FUNCTIONS.items()}
 
 
 def _wrapped_power(a: _Exact, b: _Exact) -> _Exact:

@@ -43,7 +43,9 @@ def _sup(m: re.Match) -> str:
 
 def _frac(m: re.Match) -> str:
     num, den = m[1], m[2]
-    wrap = [p if re.fullmatch(r"[^\s+\-]+", p) else f"({p})" for p in (num, den)]
+    # Bracketed only where a sign or space stands outside brackets: e^(-z) stays as it is.
+    bare = [re.sub(r"\([^()]*\)", "", p) for p in (num, den)]
+    wrap = [p if re.fullmatch(r"[^\s+\-]+", b) else f"({p})" for p, b in zip((num, den), bare)]
     return f"{wrap[0]}/{wrap[1]}"
 
 
@@ -61,6 +63,9 @@ def latex_to_plain(text: str) -> str:
         text = re.sub(r"\^\{([^{}]*)\}", _sup, text)
     text = re.sub(r"_(\d)", lambda m: m[1].translate(_SUB), text).replace("^*", "*")
     text = re.sub(r"\^(\d)", lambda m: m[1].translate(_SUP), text)
+    # A thin space between digits groups them (10\,000); elsewhere in math it is a product.
+    text = re.sub(r"(?<=\d)\\,(?=\d)", " ", text)
+    text = re.sub(r"\\,(?=\s*[^\s,.;:)\]}$])", "·", text)
     for macro, plain in sorted(_PLAIN_MACROS.items(), key=lambda kv: -len(kv[0])):
         text = text.replace(macro, plain)
     text = re.sub(r"\\([A-Za-z]+)", r"\1", text)

@@ -6,35 +6,29 @@ rounded), so the LaTeX, Markdown and terminal forms cannot disagree.
 
 from __future__ import annotations
 
+import ast
 import re
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 import sympy
 
 from core.numfmt import SIGFIGS
-from solver.demos import FLOAT_SIGFIGS
+from solver.demos import FLOAT_SIGFIGS, Figures
 from solver.engine import AnswerResult, Solution, StepResult, is_diff
-from solver.expr import Formula, from_sympy, latex_name, plain_name, render
+from solver.expr import Formula, from_sympy
 from solver.functions import to_elementary
-from solver.numbers import Num, show
+from solver.numbers import Num, show, to_mpf
 from solver.plaintext import latex_to_plain
-from solver.spec import PLACEHOLDER_RE, Spec, decimal_text
+from solver.printer import latex_name, plain_name, render
+from solver.rewrite import constant
+from solver.spec import PLACEHOLDER_RE, Spec, given_text
 
 
 def expr_formula(expr: sympy.Expr) -> Formula:
     """A SymPy result as a Formula, so it prints in the same style as the spec's formulas."""
     return from_sympy(expr)
-
-
-def given_text(value: sympy.Rational, decimals: int | None = None, latex: bool = False) -> str:
-    """A given value as the question states it, never rounded (spec.decimal_text); a long one
-    (1e-300) in powers of ten with every one of its digits."""
-    text = decimal_text(value, decimals)
-    digits = text.lstrip("-").replace(".", "").strip("0")
-    if len(text) <= 20 or text.startswith("("):
-        return text
-    return show(Fraction(int(value.p), int(value.q)), len(digits), "latex" if latex else "plain")
 
 
 def _decimals(spec: Spec, name: str) -> int | None:
@@ -82,30 +76,79 @@ def lhs_for(name: str, spec: Spec, latex: bool) -> str:
     return latex_name(name, names) if latex else plain_name(name, names)
 
 
+def _start(sol: Solution, res: StepResult) -> Formula:
+    """What a step's line starts from: its formula, or, for `f` at fixed values (at:) where f
+    names an earlier symbolic step, that step's result (p₁ − y₁, then p₁ − 1)."""
+    tree = res.step.formula.tree
+    if res.step.at and isinstance(tree, ast.Name):
+        earlier = next((r for r in sol.steps if r.id == tree.id), None)
+        if earlier is not None and earlier.final is not None and earlier.number is None:
+            return earlier.expanded or earlier.final
+    return res.step.formula
+
+
+def _last(res: StepResult) -> Formula:
+    if res.expanded is not None:
+        return res.expanded
+    if res.derivation:
+        return res.derivation[-1].formula
+    return res.step.shown
+
+
 def _line(sol: Solution, res: StepResult, latex: bool, sigfigs: int, numbers: dict[str, str]
           ) -> list[dict[str, str]]:
     """The chain `formula = derivation… = closed form = with numbers = value`, repeats dropped;
     each link carries the rule that justifies it (empty for plain rewriting)."""
     names = names_for(sol.spec, latex)
-    parts = [(render(res.step.formula, latex, names=names), "")]
+    parts = [(render(_start(sol, res), latex, names=names), "")]
     for d in res.derivation[1:]:
-        parts.append((render(expr_formula(d.expr), latex, names=names), rule_text(d.rule, latex)))
-    shown = res.step.shown
-    if res.step.form is not None:
-        parts.append((render(shown, latex, names=names), "simplify" if res.derivation else ""))
-    elif sol.spec.vocabulary and res.symbolic is not None and res.symbolic != res.raw:
-        parts.append((render(expr_formula(res.symbolic), latex, names=names), ""))
-    if res.number is not None and not sol.spec.vocabulary:
-        subst = expr_formula(res.raw) if res.derivation and res.step.form is None else shown
-        if not is_diff(subst) and subst.names <= numbers.keys() and subst.names:
-            values = {n: numbers[n] for n in subst.names}
-            parts.append((render(subst, latex, values=values, names=names), ""))
-        parts.append((number_text(res.number, sigfigs, latex), ""))
+        parts.append((render(d.formula, latex, names=names), rule_text(d.rule, latex)))
+    if not res.derivation and res.step.form is not None:
+        parts.append((render(res.step.form, latex, names=names), ""))
+    if res.expanded is not None:
+        fixed = ", ".join(f"{lhs_for(k, sol.spec, True)} = {given_text(v, latex=True)}"
+                          for k, v in res.step.at.items())
+        parts.append((render(res.expanded, latex, names=names),
+                      rule_text(f"${fixed}$", latex) if fixed else ""))
+    if res.number is not None:
+        last = _last(res)
+        if not is_diff(last) and last.names and last.names <= numbers.keys():
+            values = {n: numbers[n] for n in last.names}
+            parts.append((render(last, latex, values=values, names=names), ""))
+        literal = constant(last.tree)
+        if literal is None or literal != res.number:
+            parts.append((number_text(res.number, sigfigs, latex), ""))
     out: list[dict[str, str]] = []
     for expr, rule in parts:
         if not out or out[-1]["expr"] != expr:
             out.append({"expr": expr, "rule": rule})
     return out
+
+
+def _rounded(value: Num, sigfigs: int) -> bool:
+    """Whether `value` differs from its display at `sigfigs` figures."""
+    if not isinstance(value, Fraction):
+        return True
+    shown = show(value, sigfigs, "ascii")
+    return Fraction(Decimal(shown)) != value
+
+
+def rounding_note(sol: Solution, sigfigs: int) -> str | None:
+    """A sentence for a solution where some line puts in values that are shown rounded: the
+    results are computed from the unrounded values (0.5·0.6365 + (−0.7)·0.4675 + 0.3 is 0.2910,
+    yet z_o = 0.2909)."""
+    for s in (sol, *sol.alternatives.values()):
+        rounded = {r.id for r in s.steps if r.number is not None and _rounded(r.number, sigfigs)}
+        for res in s.steps:
+            last = _last(res)
+            if res.number is not None and not is_diff(last) and last.names & rounded \
+                    and last.names <= rounded | set(s.given) | {r.id for r in s.steps
+                                                                if r.number is not None}:
+                return (f"Values are shown to {sigfigs} significant figures; every line is "
+                        "computed from the unrounded values of the lines before it, so a "
+                        "result may differ in its last figure from one recomputed with the "
+                        "rounded values shown.")
+    return None
 
 
 SHORT_LINE = 34  # characters of visible math: a chain this short is set on one line
@@ -136,7 +179,8 @@ def steps_view(sol: Solution, latex: bool, sigfigs: int, only: set[str] | None =
 def answer_view(ans: AnswerResult, sol: Solution, sigfigs: int, latex: bool) -> str:
     if ans.number is not None:
         return number_text(ans.number, sigfigs, latex)
-    return render(expr_formula(ans.exact), latex, names=names_for(sol.spec, latex))
+    formula = ans.formula if ans.formula is not None else expr_formula(ans.exact)
+    return render(formula, latex, names=names_for(sol.spec, latex))
 
 
 def _constant(expr: sympy.Expr) -> float | None:
@@ -167,17 +211,16 @@ def _changed(primary: Solution, alt: Solution) -> set[str]:
 def illustration_view(sol: Solution, latex: bool, sigfigs: int) -> list[dict[str, Any]]:
     if not sol.illustrations:
         return []
-    used = {str(s) for a in sol.answers.values() if a.exact is not None
-            for s in a.exact.free_symbols}
+    used = {n for a in sol.answers.values() if a.formula is not None for n in a.formula.names}
     used |= {a.answer.where.name for a in sol.answers.values() if a.answer.where}
     cases = []
     for il in sol.illustrations:
         inputs = [(inline(lhs_for(k, sol.spec, latex)),
-                   given_text(v) if k not in sol.spec.definitions
-                   else number_text(float(v), sigfigs, latex))
+                   given_text(sympy.Rational(v.numerator, v.denominator), latex=latex)
+                   if k not in sol.spec.definitions and isinstance(v, Fraction)
+                   else number_text(v, sigfigs, latex))
                   for k, v in il.values.items() if k not in sol.spec.definitions or k in used]
-        results = [(lhs_for(k, sol.spec, latex),
-                    number_text(v, sigfigs, latex))
+        results = [(lhs_for(k, sol.spec, latex), number_text(v, sigfigs, latex))
                    for k, v in il.answers.items()]
         cases.append({"inputs": inputs, "results": results})
     return cases
@@ -190,8 +233,11 @@ def demo_view(sol: Solution, sigfigs: int, latex: bool) -> dict[str, Any] | None
     d = sol.demo
     sigfigs = min(sigfigs, FLOAT_SIGFIGS)
 
-    def cell(c: float | str) -> str:
-        text = number_text(c, sigfigs, latex) if isinstance(c, float) else str(c)
+    def cell(c: float | str | Figures) -> str:
+        if isinstance(c, Figures):
+            text = number_text(c.value, c.sigfigs, latex)
+        else:
+            text = number_text(c, sigfigs, latex) if isinstance(c, float) else str(c)
         return f"${text}$".replace("%", r"\%") if latex else text
 
     def label(name: str) -> str:
@@ -217,6 +263,7 @@ def view(sol: Solution, latex: bool, sigfigs: int = SIGFIGS) -> dict[str, Any]:
         "question": spec.question_text(sol.given),
         "convention": spec.convention.text,
         "notes": [fill(n.text, sol, sigfigs) for n in sol.notes],
+        "rounding": rounding_note(sol, sigfigs),
         "steps": steps_view(sol, latex, sigfigs),
         "answers": [{"id": a.id, "lhs": lhs_for(a.id, spec, latex),
                      "text": a.answer.text, "value": answer_view(a, sol, sigfigs, latex),
@@ -244,6 +291,7 @@ def to_json_dict(sol: Solution, sigfigs: int = SIGFIGS) -> dict[str, Any]:
         "title": sol.spec.title,
         "marks": sol.spec.marks,
         "convention": sol.spec.convention.name,
+        "rounding": rounding_note(sol, sigfigs),
         "answers": answers_json(sol, sigfigs),
         "alternatives": {name: answers_json(alt, sigfigs)
                          for name, alt in sol.alternatives.items()},
@@ -256,6 +304,7 @@ def to_json_dict(sol: Solution, sigfigs: int = SIGFIGS) -> dict[str, Any]:
                             for d in res.derivation[1:]]}
             for res, row in zip(sol.steps, steps_view(sol, True, sigfigs))
         ],
-        "illustrations": [{"values": {k: float(v) for k, v in il.values.items()},
-                           "answers": il.answers} for il in sol.illustrations],
+        "illustrations": [{"values": {k: float(to_mpf(v)) for k, v in il.values.items()},
+                           "answers": {k: float(to_mpf(v)) for k, v in il.answers.items()}}
+                          for il in sol.illustrations],
     }

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 from collections.abc import Iterable, Mapping
 
 import sympy
 
 from core.errors import DlhwError
-from solver.expr import ExprError, evaluate, exact, parse
-from solver.spec import Spec, SpecError
+from solver.expr import ExprError, evaluate
+from solver.spec import Spec, located
 
 MAX_TRIES = 10_000
-_CONSTRAINT_RE = re.compile(r"(.+?)\s*(>=|<=|!=|>|<)\s*(-?[\d.]+)\s*")
 
 
 class VariantError(DlhwError, ValueError):
@@ -37,20 +35,16 @@ def constraint_failures(spec: Spec, given: Mapping[str, sympy.Rational]) -> list
     """The constraints of `spec` that `given` breaks (empty when the question is well posed)."""
     values = {k: float(v) for k, v in given.items()}
     failed = []
-    for text in spec.constraints:
-        m = _CONSTRAINT_RE.fullmatch(text)
-        if not m:
-            raise SpecError(f"{spec.path}: constraints: {text!r}: expected 'EXPR >= NUMBER' "
-                            "(or <=, >, <, !=)")
+    for i, cond in enumerate(spec.constraints):
         try:
-            lhs = evaluate(parse(m[1], names=set(given)), values)
-        except ExprError as exc:
-            raise SpecError(f"{spec.path}: constraints: {text!r}: {exc}") from None
-        bound = float(exact(m[3]))
+            lhs = evaluate(cond.formula, values)
+        except (ExprError, ArithmeticError, ValueError) as exc:
+            raise located(spec, f"constraints[{i}]", f"{cond.text!r}: {exc}") from None
+        bound = float(cond.bound)
         ok = {">=": lhs >= bound, "<=": lhs <= bound, ">": lhs > bound, "<": lhs < bound,
-              "!=": lhs != bound}[m[2]]
+              "!=": lhs != bound, "==": lhs == bound}[cond.op]
         if not ok:
-            failed.append(text)
+            failed.append(cond.text)
     return failed
 
 
@@ -66,7 +60,8 @@ def variant_given(spec: Spec, seed: int, student_id: str) -> dict[str, sympy.Rat
             given[name] = var.min + var.step * rng.randint(0, steps)
         if not constraint_failures(spec, given):
             return given
-    raise VariantError(f"{spec.path}: no draw in {MAX_TRIES} satisfies the constraints")
+    raise VariantError(f"{spec.at('constraints')}: no draw in {MAX_TRIES} satisfies the "
+                       "constraints")
 
 
 def varied(specs: Iterable[Spec]) -> list[Spec]:

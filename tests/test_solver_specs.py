@@ -11,8 +11,9 @@ import sympy
 
 from core import resources
 from solver.engine import SolveError, solve
-from solver.expr import ExprError, parse, render, to_sympy
+from solver.expr import ExprError, parse, to_sympy
 from solver.functions import FUNCTIONS
+from solver.printer import render
 from solver.spec import SpecError, find_spec, load_all, load_spec
 
 GOOD = textwrap.dedent("""\
@@ -83,7 +84,7 @@ def test_find_spec_unknown_lists_valid_ids():
     (lambda s: s.replace("title: A test question\n", ""), r":1: title: missing required field"),
     (lambda s: s + "colour: blue\n", r":17: colour: unknown key"),
     (lambda s: s.replace("w: 0.5", "w: half"), r":6: given.w: expected a number"),
-    (lambda s: s.replace("formula: w*x", "formula: w*q"), r"steps\[0\] \(z\): unknown name"),
+    (lambda s: s.replace("formula: w*x", "formula: w*q"), r":14: steps.z.formula: unknown name"),
     (lambda s: s.replace("formula: w*x", "formula: __import__('os')"),
      r"unknown function '__import__'"),
     (lambda s: s.replace("formula: w*x", "formula: w.real"), r"is not allowed in a formula"),
@@ -98,12 +99,12 @@ def test_find_spec_unknown_lists_valid_ids():
      r":1: id: expected text"),
     (lambda s: "steps: [", r"not valid YAML"),
     (lambda s: "", r"empty file"),
-    (lambda s: s + "domain: ['w ~ 1']\n", r"domain: expected a condition such as"),
+    (lambda s: s + "domain: ['w ~ 1']\n", r"domain\[0\]: expected a condition such as"),
     (lambda s: s + "domain: ['q >= 1']\n", r"domain: 'q >= 1': unknown name\(s\) q"),
     (lambda s: s + "notes: [{text: hi, when: 'zz == 0'}]\n", r"notes\[0\].when: .*unknown"),
     (lambda s: s + "notes: ['<<nope>>']\n", r"notes\[0\].text: placeholder <<nope>>"),
     (lambda s: s.replace("text: Pre-activation", "text: Pre <<nope>>"),
-     r"steps\[0\].text: placeholder <<nope>> names no given value"),
+     r":12: steps.z.text: placeholder <<nope>> names no given value"),
     # An answer's weight, own tolerance and names are beside it (the rubric holds the default
     # tolerance).
     (lambda s: s.replace("z: {kind: numeric}", "z: {kind: numeric, tolerance: {abs: -0.1}}"),
@@ -170,15 +171,16 @@ def test_good_spec_loads_and_solves(tmp_path):
     assert sol.answers["z"].value == 1.0
 
 
-def test_wrong_closed_form_is_refused(tmp_path):
+def test_wrong_closed_form_is_refused_naming_its_line(tmp_path):
     bad = GOOD.replace("formula: w*x", "formula: diff(w*x**2, x)\n    form: w*x")
-    with pytest.raises(SolveError, match=r"steps.z.form: 'w\*x' is not equal to"):
+    with pytest.raises(SpecError, match=r"q99_test.yaml:15: steps.z.form: 'w\*x' is not equal "
+                       "to"):
         solve(load_spec(write(tmp_path, bad)))
 
 
 def test_numeric_answer_that_depends_on_a_symbol_is_refused(tmp_path):
     bad = GOOD.replace("given:\n  w: 0.5\n  x: 2\n", "given:\n  w: 0.5\nvocabulary: [x]\n")
-    with pytest.raises(SolveError, match="declared numeric but depends on x"):
+    with pytest.raises(SpecError, match=r":16: answers.z: declared numeric but depends on x$"):
         solve(load_spec(write(tmp_path, bad)))
 
 
