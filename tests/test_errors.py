@@ -19,7 +19,7 @@ INTERNAL = {
     "grader.parta.evaluate.PointError",  # an expression has no real value at one random point
     "grader.parta.proof._Timeout",  # the SIGALRM budget of a proof ran out
     "grader.parta.proof._NotReal",
-    "grader.notebook_checks.Mismatch",  # one hidden check failed: recorded, not raised on
+    "grader.notebook_judge.Mismatch",  # one hidden check failed: recorded, not raised on
     "problems.partb_checks.CheckTimeout",  # runs inside the sandbox, its answer says so
     "grader.channel.Closed",  # the sandboxed program stopped answering: the run says why
     "grader.channel.Broken",  # it broke the channel's rules: the run is void, with the reason

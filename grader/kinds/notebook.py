@@ -27,6 +27,7 @@ from grader.notebook_file import (
     check_notebook,
     read_notebook,
 )
+from grader.notebook_judge import judge
 from grader.notebook_run import NotebookRun, run_notebook
 from grader.results import AnswerMark, ItemMark, Status
 from grader.sandbox import Limits as SandboxLimits
@@ -93,7 +94,7 @@ def gather_notebook(ev: Evidence) -> NotebookEvidence:
         return NotebookEvidence(f"REVIEW: the run is void: {run.void}; 0 marks until an "
                                 "instructor has looked", Status.REVIEW, regions, total, run)
     return NotebookEvidence("", None, regions, total, run,
-                            nc.judge(cfg, plan, run.outputs, run.errors, run.stopped))
+                            judge(cfg, plan, run.outputs, run.errors, run.stopped))
 
 
 def _evidence(ev: Evidence) -> NotebookEvidence:
