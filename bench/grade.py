@@ -301,12 +301,39 @@ def _median_time(fn, runs: int) -> float:
     return statistics.median(times)
 
 
+def _timed_grades(sub: Path, options: RunContext, runs: int):
+    """(the last result, each run's seconds, each run's sandboxed runs' seconds in order)."""
+    from grader import sandbox
+    from grader.grade import grade_submission
+
+    calls: list[float] = []
+    real_run = sandbox.run
+
+    def counted(*a, **kw):
+        out = real_run(*a, **kw)
+        calls.append(out.seconds)
+        return out
+
+    sandbox.run = counted
+    try:
+        result = grade_submission(sub, options)  # warm-up (imports, template, digits)
+        totals, per_grade = [], []
+        for _ in range(runs):
+            calls.clear()
+            t = time.perf_counter()
+            result = grade_submission(sub, options)
+            totals.append(time.perf_counter() - t)
+            per_grade.append(list(calls))
+    finally:
+        sandbox.run = real_run
+    return result, totals, per_grade
+
+
 def single(runs: int, fashion: Path | None, regression: Path | None) -> None:
     """Median time to grade one complete submission, and the sandbox start-up's share."""
     import statistics
 
     from grader import sandbox
-    from grader.grade import grade_submission
     from nets.hardware import thread_count
 
     limits = sandbox.Limits(wall_s=30, cpu_s=30)
@@ -322,26 +349,7 @@ def single(runs: int, fashion: Path | None, regression: Path | None) -> None:
                 (sub / "models").mkdir(exist_ok=True)
                 shutil.copy(model, sub / "models" / f"{name}.pt2")
         options = RunContext.build(threads=thread_count(1))  # loaded once, as in `dlhw grade`
-        calls: list[float] = []
-        real_run = sandbox.run
-
-        def counted(*a, **kw):
-            out = real_run(*a, **kw)
-            calls.append(out.seconds)
-            return out
-
-        sandbox.run = counted
-        try:
-            result = grade_submission(sub, options)  # warm-up (imports, template, digits)
-            totals, per_grade = [], []
-            for _ in range(runs):
-                calls.clear()
-                t = time.perf_counter()
-                result = grade_submission(sub, options)
-                totals.append(time.perf_counter() - t)
-                per_grade.append(list(calls))
-        finally:
-            sandbox.run = real_run
+        result, totals, per_grade = _timed_grades(sub, options, runs)
         total = statistics.median(totals)
         n = len(per_grade[0])
         inside = statistics.median(sum(c) for c in per_grade)
