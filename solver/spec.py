@@ -158,6 +158,9 @@ class Spec:
     demo: dict[str, sympy.Rational | str] = field(default_factory=dict)
     variants: dict[str, Variation] = field(default_factory=dict)
     constraints: tuple[str, ...] = ()
+    # A name the question leaves general written out for a named loss (mse: dL_da = -2*(y - a)),
+    # in further names (the target y) an answer may then use.
+    losses: dict[str, dict[str, Formula]] = field(default_factory=dict)
     digest: str = ""  # SHA-256 of the file's text: what references built from it are keyed by
 
     def question_text(self, given: dict[str, sympy.Rational] | None = None) -> str:
@@ -192,7 +195,7 @@ class _Reader(NodeReader):
 
 _TOP_REQUIRED = {"id", "title", "marks", "question", "steps", "answers", "convention"}
 _TOP_OPTIONAL = {"given", "alternatives", "vocabulary", "definitions", "latex", "notes",
-                 "illustration", "demo", "variants", "constraints", "domain"}
+                 "illustration", "demo", "variants", "constraints", "domain", "losses"}
 _CONDITION_RE = re.compile(r"\s*(.+?)\s*(>=|<=|==|!=|>|<)\s*(-?[\d.]+(?:[eE]-?\d+)?)\s*")
 _WHERE_RE = re.compile(r"\s*([A-Za-z]\w*)\s*(>=|<=|>|<)\s*(-?[\d.]+)\s*")
 
@@ -227,6 +230,7 @@ def load_spec(path: str | Path) -> Spec:
         demo=section("demo", _demo, {}),
         variants=section("variants", _variants, {}, given),
         constraints=section("constraints", _constraints, ()),
+        losses=section("losses", _losses, {}),
         digest=hashlib.sha256(r.text.encode()).hexdigest(),
     )
     _check_placeholders(r, top, given, steps)
@@ -351,6 +355,11 @@ def _definitions(r: _Reader, node: yaml.Node) -> dict[str, Formula]:
     return {k: r.formula(v, f"definitions.{k}") for k, v in r.pairs(node, "definitions")}
 
 
+def _losses(r: _Reader, node: yaml.Node) -> dict[str, dict[str, Formula]]:
+    return {name: {k: r.formula(v, f"losses.{name}.{k}") for k, v in r.pairs(m, f"losses.{name}")}
+            for name, m in r.pairs(node, "losses")}
+
+
 def _latex(r: _Reader, node: yaml.Node) -> dict[str, str]:
     return {k: r.string(v, f"latex.{k}") for k, v in r.pairs(node, "latex")}
 
@@ -455,6 +464,9 @@ def _check_names(spec: Spec, r: _Reader, top: dict[str, yaml.Node]) -> None:
             if unknown:
                 raise r.fail(top[where.split("[")[0]], where,
                              f"{c.text!r}: unknown name(s) {', '.join(sorted(unknown))}")
+    for name, subs in spec.losses.items():
+        for k in sorted(subs.keys() - set(spec.vocabulary)):
+            raise r.fail(top["losses"], f"losses.{name}.{k}", "expected a vocabulary name")
     for i, n in enumerate(spec.notes):
         for m in PLACEHOLDER_RE.finditer(n.text):
             if m[1] not in known:
