@@ -120,6 +120,7 @@ def load_overrides(path: Path, rubric: Rubric) -> Overrides:
         seen[target] = got.line
         (corrections if isinstance(got, Correction) else entries).append(got)  # type: ignore
     if errors:
+        errors.sort(key=lambda e: int(e.split(":")[1]) if e.split(":")[1].isdigit() else 0)
         raise OverrideError(f"{len(errors)} problem(s) in {path}, so none of it is applied:\n"
                             + "\n".join(errors))
     return Overrides(Path(path), tuple(entries), tuple(corrections))

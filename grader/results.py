@@ -62,6 +62,17 @@ def exit_status(outcomes: list[str]) -> int:
     return EXIT_PENDING if Outcome.REVIEW in found else EXIT_GRADED
 
 
+# The feedback of an answer in review: why, between these (grader.parta.marking).
+REVIEW_LEAD = "could not read this answer: "
+REVIEW_TAIL = "; left to the instructor (0 points until settled)"
+
+
+def review_reason(feedback: str, suggestion: str = "") -> str:
+    """Why an answer is in review, from its feedback (the suggestion, shown apart, left out)."""
+    why = feedback.removeprefix(REVIEW_LEAD).removesuffix(REVIEW_TAIL)
+    return why.removesuffix(f" ({suggestion})") if suggestion else why
+
+
 @dataclass(frozen=True)
 class AnswerMark:
     """One answer of a Part A question (or one hidden check of a Part B item). `group` and

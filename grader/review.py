@@ -23,6 +23,7 @@ from grader.writers.csvs import REVIEW_COLUMNS
 
 REVIEW_FILE = "review.csv"
 _NEUTRALISED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
+_FIELDS = ("student", "answer", "points", "reason")  # an overrides.yaml entry's
 
 
 class ReviewError(DlhwError, ValueError):
@@ -50,7 +51,10 @@ def read_queue(path: Path) -> list[dict[str, str]]:
             if missing:
                 raise ReviewError(f"{path}:1: expected the columns {', '.join(REVIEW_COLUMNS)}; "
                                   f"missing {', '.join(missing)}")
-            return [{k: _plain(v or "") for k, v in row.items() if k} for row in reader]
+            # The apostrophe that kept an id from being a formula comes off; the texts
+            # (written, why) are only shown, as the queue shows them.
+            return [{k: _plain(v or "") if k in _FIELDS else v or "" for k, v in row.items()
+                     if k} for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ReviewError(f"{path}: cannot read: {exc}") from None
 

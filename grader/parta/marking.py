@@ -23,7 +23,7 @@ from grader.parta.numbers import PLAIN, Reading, fmt_interval, judge_number
 from grader.parta.placement import Placed, file_reading, place, place_question, shown
 from grader.parta.proof import prove_equal
 from grader.parta.references import Convention, QuestionRef, References, references
-from grader.results import AnswerMark, ItemMark, Status
+from grader.results import REVIEW_LEAD, REVIEW_TAIL, AnswerMark, ItemMark, Status
 from grader.rubric import Rubric
 from grader.submission import Other, Value
 from solver.expr import Formula
@@ -47,8 +47,8 @@ def _judge(ref: QuestionRef, conv: Convention, aid: str, entries: dict[str, Entr
         return Judged(Status.BLANK, False, Fraction(0), "no answer given")
     if entry.kind == Status.REVIEW:
         hint = f" ({entry.suggestion})" if entry.suggestion else ""
-        return Judged(Status.REVIEW, False, Fraction(0), f"could not read this answer: "
-                      f"{entry.error}{hint}; left to the instructor (0 points until settled)")
+        return Judged(Status.REVIEW, False, Fraction(0),
+                      f"{REVIEW_LEAD}{entry.error}{hint}{REVIEW_TAIL}")
     # Follow-through is possible when an upstream answer the student gave is not correct.
     wrong_upstream = sorted(d for d in conv.deps[aid]
                             if d in earlier and earlier[d].status in

@@ -108,7 +108,7 @@ def place_question(ref: QuestionRef, block: dict[str, Value],
                 placed.hold(aid, Pending(f"not read: filed under {key!r}, a name of "
                                          f"{' and '.join(owners)}",
                                          f"is it {' or '.join(owners)}?", where))
-        elif near := _near(ref, key):
+        elif near := [aid for aid in _near(ref, key) if aid not in placed.raw]:
             for aid in near:
                 placed.hold(aid, Pending(f"not read: filed under {key!r}, which is not an "
                                          f"answer id of {spec.id}", f"did you mean {aid}?",
@@ -155,13 +155,13 @@ def _declared(ref: QuestionRef, key: str) -> list[str]:
 
 def _near(ref: QuestionRef, key: str) -> list[str]:
     """The answers `key` may have meant: those it names (`w` for w_new, `h_1` for h1), else
-    the closest ids (`dL_dz1_y2` for dL2_dz1), at most three."""
+    the closest ids (`dL_dz1_y2` for dL2_dz1)."""
     k = name_key(key)[0]
     named = [aid for aid in ref.spec.answers if is_answer_name(k, aid, ref.aliases[aid])]
     if named:
         return named
     ids = {aid.lower(): aid for aid in ref.spec.answers}
-    return [ids[m] for m in difflib.get_close_matches(key.lower(), list(ids), n=3,
+    return [ids[m] for m in difflib.get_close_matches(key.lower(), list(ids), n=len(ids),
                                                         cutoff=0.6)]
 
 

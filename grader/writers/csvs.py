@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.fileio import atomic_write
 from grader.context import RunContext
-from grader.results import Result, Status, points
+from grader.results import Result, Status, points, review_reason
 from grader.writers.safe import clean, csv_cell
 from grader.writers.stats import cell, claim_flags, columns, item_stats
 
@@ -64,8 +64,8 @@ def review(results: list[Result], ctx: RunContext) -> str:
     for r in results:
         for item in r.items:
             waiting = [(f"{item.id}.{a.id}", a.max_score, a.written or a.submitted or "",
-                        a.feedback, a.suggestion) for a in item.answers
-                       if a.status == Status.REVIEW]
+                        review_reason(a.feedback, a.suggestion), a.suggestion)
+                       for a in item.answers if a.status == Status.REVIEW]
             if item.status == Status.REVIEW and not item.answers:
                 waiting.append((item.id, item.max_score, "", item.feedback, ""))
             for answer, weight, written, why, suggestion in waiting:
