@@ -97,7 +97,7 @@ def place_question(ref: QuestionRef, block: dict[str, Value],
     placed = Placed({k: v for k, v in block.items() if k in spec.answers and not _blank(v)})
     unread = []
     for key, value in block.items():
-        if key in spec.answers or key in foreign:
+        if key in spec.answers:
             continue
         owners = _declared(ref, key)
         where = f"{spec.id}.{key}: {clip(shown(value))}"
@@ -113,7 +113,7 @@ def place_question(ref: QuestionRef, block: dict[str, Value],
                 placed.hold(aid, Pending(f"not read: filed under {key!r}, which is not an "
                                          f"answer id of {spec.id}", f"did you mean {aid}?",
                                          where))
-        else:
+        elif key not in foreign:
             unread.append(where)
     if unread:
         placed.notes.append(f"not read: {', '.join(unread)} (unknown id; expected one of "
@@ -209,10 +209,10 @@ def _wrong_question(qid: str, block: dict[str, Value], refs: dict[str, QuestionR
 
 
 def _homes(key: str, qid: str, refs: dict[str, QuestionRef]) -> list[str]:
-    """The other questions (at most two) whose answer `key` is, where `qid` has no answer
-    it may be."""
+    """The other questions (at most two) whose answer `key` is, where `qid` has none of that
+    id or name (a near one of `qid`'s may be meant too: both are then reviewed)."""
     ref = refs[qid]
-    if key in ref.spec.answers or _declared(ref, key) or _near(ref, key):
+    if key in ref.spec.answers or _declared(ref, key):
         return []
     homes = [q for q, r in refs.items() if q != qid and key in r.spec.answers]
     return homes if len(homes) <= 2 else []
