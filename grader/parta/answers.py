@@ -83,7 +83,7 @@ def as_written(raw: Text | Value) -> tuple[str, list[str]]:
     a tab; where that left control characters, the text is read as written in the file."""
     assert raw is not None and not isinstance(raw, Other)
     text = raw.text.strip()
-    if isinstance(raw, Text) and raw.quoted and _CONTROL_RE.search(text) and \
+    if isinstance(raw, Text) and raw.quoted and _CONTROL_RE.search(raw.text) and \
             len(raw.source) >= 2 and raw.source[0] == raw.source[-1] == '"':
         inner = raw.source[1:-1].replace('\\"', '"').replace("\\\\", "\\").strip()
         if not _CONTROL_RE.search(inner):
