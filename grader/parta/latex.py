@@ -6,6 +6,7 @@ spelled as a command. A base class of the reader (grader.parta.reader), which ho
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 
 from grader.parta.tokens import EULER, Token
 from solver.expr import ExprError
@@ -20,7 +21,7 @@ class Commands:
     """The reader's LaTeX commands. The grammar (expr, group, the names and calls) is the
     reader's own; the token stream is this class's."""
 
-    names: frozenset[str] | set[str]
+    names: AbstractSet[str]
     toks: list[Token]
     i: int
 

@@ -18,8 +18,8 @@ from grader.writers.stats import cell, claim_flags, columns, item_stats
 
 # review.csv's columns: an overrides.yaml entry (points and reason left for the instructor),
 # then what to settle it from.
-REVIEW_COLUMNS = ["student", "answer", "points", "reason", "folder", "weight", "written", "why",
-                  "suggestion"]
+REVIEW_COLUMNS = ("student", "answer", "points", "reason", "folder", "weight", "written", "why",
+                  "suggestion")
 
 
 def _csv(rows: list[list[object]]) -> str:
@@ -60,7 +60,7 @@ def review(results: list[Result], ctx: RunContext) -> str:
     reason for the instructor, then the folder, the weight, the text exactly as the file has
     it (escapes shown), why, and what it may be. Student text is neutralised so no cell is a
     live formula."""
-    rows: list[list[object]] = [REVIEW_COLUMNS]
+    rows: list[list[object]] = [[*REVIEW_COLUMNS]]
     for r in results:
         for item in r.items:
             waiting = [(f"{item.id}.{a.id}", a.max_score, a.written or a.submitted or "",
