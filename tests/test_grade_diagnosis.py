@@ -3,13 +3,12 @@ decided with its mark (AnswerMark.diagnosis, AnswerMark.group), in the grading w
 
 from __future__ import annotations
 
-from grader.report import to_dict
-
 from grader.parta import grade_question, prepare
 from grader.parta.diagnosis import load_grouping
 from grader.results import Outcome, Result
 from grader.rubric import load_rubric
 from grader.submission import Number, Text
+from grader.writers.json import to_dict
 
 RUBRIC = load_rubric()
 REFS = prepare(RUBRIC)
