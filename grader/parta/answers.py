@@ -20,7 +20,7 @@ from grader.parta.numbers import PLAIN, Reading, ambiguous, clip, read_number
 from grader.parta.reader import shown, student_readings
 from grader.parta.references import QuestionRef
 from grader.parta.remarks import split_remark
-from grader.submission import Other, Text, Value
+from grader.submission import Number, Other, Text, Value
 from solver.expr import MAX_LENGTH, ExprError, Formula
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -51,6 +51,13 @@ def read_entry(ref: QuestionRef, aid: str, raw: Value, reading: Reading = PLAIN)
     text, notes = as_written(raw)
     if len(text) > MAX_LENGTH:  # before any regex: reading stays linear in what was written
         return Entry("review", error=f"answer longer than {MAX_LENGTH} characters")
+    if answer.kind == "numeric" and isinstance(raw, Number):  # the common case: a number
+        try:
+            n = read_number(text, aid in ref.bounds, ref.chain_rel, ref.given, reading)
+            return Entry("value", n.literal, n.value, note=n.note or "")
+        except ExprError as exc:
+            return Entry("review", raw.text, error=str(exc),
+                         suggestion=getattr(exc, "suggestion", ""))
     try:
         parts = segments(text)
         if parts:

@@ -45,6 +45,8 @@ def segments(text: str) -> list[str]:
     """`w = 1.8, b = -0.6` → ["w = 1.8", "b = -0.6"]: the parts of an answer that each give a
     labelled value (a name and `=`, or a value and its branch), split at commas and semicolons
     outside brackets; [] when the answer is not several such values."""
+    if "," not in text and ";" not in text:
+        return []
     cuts = [-1]
     depth = 0
     for i, c in enumerate(text):

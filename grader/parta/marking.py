@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import lru_cache
 
 from core.numfmt import fmt
 from grader.overrides import QUESTION, Override, settle_question
@@ -93,7 +94,7 @@ def _judge_formula(ref: QuestionRef, conv: Convention, aid: str, entry: Entry,
     """A quick exact proof first, else agreement at the random points."""
     formula = entry.formula
     assert formula is not None
-    if formula.names & ref.loss_names.get(aid, frozenset()):
+    if _uses_loss(ref, aid, formula):
         return _judge_loss(ref, conv, aid, formula)
     if _equal_symbolic(ref, conv, aid, formula, rubric):
         return Judged(Status.CORRECT, True, Fraction(1), "correct (equivalent to the expected "
@@ -108,6 +109,19 @@ def _judge_formula(ref: QuestionRef, conv: Convention, aid: str, entry: Entry,
         "; it has no real value there (sqrt or log of a negative number?)"
     return Judged(Status.WRONG, False, Fraction(0), f"not equivalent to the expected expression"
                   f"{branch} (compared at {len(ref.points[aid])} random points){real}")
+
+
+def _uses_loss(ref: QuestionRef, aid: str, formula: Formula) -> bool:
+    """Whether `formula` uses a name only a loss gives (the target y)."""
+    extra = ref.loss_names.get(aid)
+    return extra is not None and not extra.isdisjoint(_names(formula))
+
+
+# Formula.names walks the tree. The reader caches its Formulas (one object per form written),
+# and a Formula hashes by identity (its tree), so this caches by form.
+@lru_cache(maxsize=8192)
+def _names(formula: Formula) -> frozenset[str]:
+    return frozenset(formula.names)
 
 
 def _judge_loss(ref: QuestionRef, conv: Convention, aid: str, formula: Formula) -> Judged:

@@ -30,6 +30,7 @@ from solver.functions import ANSWER_FUNCTIONS, SPELLINGS
 _GREEK_WORDS = {"eta", "alpha", "beta", "lambda", "gamma", "delta", "epsilon", "theta", "mu",
                 "tau", "phi", "omega", "sigma"}
 _MUL_CMDS = {"cdot", "times", "div", "ast"}
+_BINDS = {("op", "/"), ("op", "^"), ("cmd", "div")}  # where a glued product may bind tighter
 
 
 def student_formula(text: str, names: AbstractSet[str]) -> Formula:
@@ -83,7 +84,7 @@ def read_texts(text: str, names: AbstractSet[str]) -> tuple[str, str]:
     toks, glued = tokenize_glued(text, latex)
     try:
         usual = _Reader(list(toks), glued, names, latex).run()
-        if not any(glued):
+        if not any(glued) or not any(t in _BINDS for t in toks):  # no `/` or `^` to bind to
             return usual, usual
         return usual, _Reader(list(toks), glued, names, latex, tight=True).run()
     except RecursionError:  # a safety net only: nesting is counted against MAX_DEPTH

@@ -32,7 +32,9 @@ _BRANCH_WORDS = ("for", "if", "when", "on", "where")
 _GREEK = {"eta", "alpha", "beta", "lambda", "gamma", "delta", "epsilon", "theta", "mu", "tau",
           "phi", "omega", "sigma"}
 _DASHES = (" - ", " – ", " — ", " -- ")
+_DASH_CHARS = ("-", "–", "—")
 _WORDS_ONLY_RE = re.compile(r"[A-Za-z ]+")
+_MAY_REMARK_RE = re.compile(r"\)$|[,;]| [-–—]")  # a cheap first look: where a remark may start
 
 
 def prose_words(text: str, names: AbstractSet[str] = frozenset()) -> list[str]:
@@ -63,16 +65,15 @@ def is_remark(text: str, names: AbstractSet[str] = frozenset()) -> bool:
     stated (`(z < 0)` is read as the branch); or words only (`(unchanged)`, `units`)."""
     if hedged(text):
         return False
+    if not prose_words(text, names):
+        if any(c.isdigit() or c in "+-*/^=<>|" for c in text):
+            return False
+        words = _NAME_RE.findall(text)
+        if not words or not all(len(w) > 1 and w.lower() not in NOT_REMARKS and w not in names
+                                for w in words):
+            return False
     key, branch = name_key(text.strip(" ,;"))
-    if branch is not None and key in ("", *_BRANCH_WORDS):
-        return False
-    if prose_words(text, names):
-        return True
-    if any(c.isdigit() or c in "+-*/^=<>|" for c in text):
-        return False
-    words = _NAME_RE.findall(text)
-    return bool(words) and all(len(w) > 1 and w.lower() not in NOT_REMARKS and w not in names
-                               for w in words)
+    return branch is None or key not in ("", *_BRANCH_WORDS)
 
 
 def split_remark(text: str, names: AbstractSet[str] = frozenset()) -> tuple[str, str]:
@@ -80,7 +81,7 @@ def split_remark(text: str, names: AbstractSet[str] = frozenset()) -> tuple[str,
     increased"), `1 - a^2; chain rule` → ("1 - a^2", "; chain rule"): the answer and a
     trailing remark, or (text, "") when nothing trailing is a remark."""
     text = text.strip()
-    if len(text) > MAX_LENGTH:
+    if len(text) > MAX_LENGTH or not _MAY_REMARK_RE.search(text):
         return text, ""
     head, bracket = split_brackets(text)
     if bracket and is_remark(bracket[1:-1], names):
@@ -106,7 +107,8 @@ def _separators(text: str) -> list[int]:
         depth += (c in "([{") - (c in ")]}")
         if depth:
             continue
-        if c in ",;" or any(text.startswith(d, i) for d in _DASHES):
+        if c in ",;" or (c == " " and text[i + 1:i + 2] in _DASH_CHARS and
+                         any(text.startswith(d, i) for d in _DASHES)):
             out.append(i)
     return out
 
