@@ -376,12 +376,13 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
 
     Exit status: 0 every submission graded; 1 some submission invalid (a file problem); 2 usage
     error; 3 some submission incomplete or not graded, or a tool grading needs is broken here
-    (the grader's side: see dlhw doctor, then run again, with --resume for a batch).
+    (the grader's side: see dlhw doctor, then run again, with --resume for a batch); 4 some
+    answer or item waits for review (settle it in overrides.yaml: dlhw review).
     """
     from grader.batch import grade_one, run_batch, summary
     from grader.context import for_submissions
     from grader.overrides import OverrideError, report_overrides
-    from grader.results import EXIT_INCOMPLETE, exit_status
+    from grader.results import exit_status
     from grader.rubric import RubricError
     from grader.writers.formats import SINGLE, single
     from nets.hardware import cores, thread_count
@@ -402,14 +403,7 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
                               overrides=overrides_path)
     except (RubricError, OverrideError) as exc:
         raise click.UsageError(str(exc)) from None
-    refused = batch and not allow_missing
-    for why in sorted(set(ctx.missing.values())):
-        click.echo(f"dlhw: {'error' if refused else 'warning'}: cannot grade here: {why}",
-                   err=True)
-    if ctx.missing and refused:
-        click.echo("dlhw: error: no submission graded: fix the above, or give --allow-missing "
-                   "to grade what can be graded", err=True)
-        sys.exit(EXIT_INCOMPLETE)
+    _cannot_grade_here(ctx.missing, refused=batch and not allow_missing)
     if batch:
         assert out is not None
         try:
@@ -418,6 +412,8 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
             click.echo(f"interrupted: every result that finished is kept in {out}; run again "
                        "with --resume to grade the rest", err=True)
             sys.exit(130)
+        if resume:
+            click.echo(results.reuse_summary())
         click.echo(f"{summary(results)}; wrote {out / 'gradebook.csv'}")
         for line in report_overrides(ctx.overrides, results):
             click.echo(line)
@@ -428,6 +424,39 @@ def grade(path: Path, batch: bool, out: Path | None, form: str, rubric: Path | N
         for line in report_overrides(ctx.overrides, [result], single=True):
             click.echo(line, err=True)
     sys.exit(exit_status([result.status]))
+
+
+def _cannot_grade_here(missing: dict[str, str], refused: bool) -> None:
+    """Say what the preflight found broken; stop (exit 3) when that refuses the batch."""
+    from grader.results import EXIT_INCOMPLETE
+
+    for why in sorted(set(missing.values())):
+        click.echo(f"dlhw: {'error' if refused else 'warning'}: cannot grade here: {why}",
+                   err=True)
+    if missing and refused:
+        click.echo("dlhw: error: no submission graded: fix the above, or give --allow-missing "
+                   "to grade what can be graded", err=True)
+        sys.exit(EXIT_INCOMPLETE)
+
+
+@cli.command()
+@click.argument("queue", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The overrides file to add the entries to (kept as it is otherwise; "
+                   "default: print them).")
+def review(queue: Path, out: Path | None) -> None:
+    """Write overrides.yaml entries for the review queue QUEUE (a batch's review.csv, or its
+    --out folder): live where review.csv's points column is filled in, commented otherwise.
+
+    Exit status: 0 written, 1 the queue or the overrides file cannot be read.
+    """
+    from grader.review import write_template
+
+    text, live, commented = write_template(queue, out)
+    if out is None:
+        click.echo(text, nl=False)
+    click.echo(f"{live} entr{'y' if live == 1 else 'ies'} settled, {commented} to decide "
+               f"(commented){f'; added to {out}' if out else ''}", err=out is None)
 
 
 @cli.command()

@@ -2,9 +2,11 @@
 
 For every string of tests/data/reader_corpus.yaml: does each reader accept it, and read it as
 what it must be read as (a number, or an expression compared at random points)? And on the
-refused set: how many does each reader wrongly accept? Math-Verify is used here only, as a
-yardstick (`pip install math-verify`); it is not a dependency of the grader, and no student
-text is ever given to it by dlhw.
+refused set: how many does each reader wrongly accept? The corpus's `placement` entries (what
+was filed where no answer is) are a whole file's, not a string's: only dlhw's grading is
+counted there (read as the answer it names, or that answer in review). Math-Verify is used here
+only, as a yardstick (`pip install math-verify`); it is not a dependency of the grader, and no
+student text is ever given to it by dlhw.
 
     python bench/reader_compare.py [--show]
 """
@@ -24,10 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 import sympy  # noqa: E402
 
-from grader.parta import prepare  # noqa: E402
+from grader.parta import grade_parta, prepare  # noqa: E402
 from grader.parta.answers import read_entry  # noqa: E402
+from grader.parta.numbers import Reading  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
-from grader.submission import Text  # noqa: E402
+from grader.submission import Number, Text  # noqa: E402
 from solver.expr import parse, to_sympy  # noqa: E402
 from solver.functions import ANSWER_FUNCTIONS  # noqa: E402
 
@@ -74,14 +77,16 @@ def main() -> None:
     except ImportError:
         sys.exit("Math-Verify is not installed: pip install math-verify")
     corpus = yaml.safe_load((ROOT / "tests" / "data" / "reader_corpus.yaml").read_text())
+    placement = corpus.pop("placement", [])
     refs = prepare(load_rubric())
     tally: dict[str, dict[str, list[int]]] = {}
     for cls, cases in corpus.items():
         for case in cases:
-            where, text, expected = case
+            where, text, expected = case[:3]
+            decimal = case[3] if len(case) > 3 else None
             qid, aid = where.split(".")
             ref = refs[qid]
-            entry = read_entry(ref, aid, Text(text, 1))
+            entry = read_entry(ref, aid, Text(text, 1), Reading(decimal))
             mv = _math_verify(text)
             row = tally.setdefault(cls, {"dlhw": [0, 0], "math-verify": [0, 0]})
             if cls == "refused":
@@ -89,12 +94,12 @@ def main() -> None:
                 row["math-verify"][0] += bool(mv)
                 ok = (entry.kind == "review", not mv)
             else:
-                names = ref.names | {"alpha"}
+                names = ref.names_for(aid) | {"alpha"}
                 if entry.kind == "value":
                     want = sympy.Float(expected)
                     ours = sympy.Float(entry.value)
                 elif entry.kind == "formula":
-                    want = to_sympy(parse(str(expected), ref.names | {"e"}, ANSWER_FUNCTIONS),
+                    want = to_sympy(parse(str(expected), names | {"e"}, ANSWER_FUNCTIONS),
                                     {"e": sympy.E}, ANSWER_FUNCTIONS)
                     ours = to_sympy(entry.formula, {"e": sympy.E}, ANSWER_FUNCTIONS)
                 else:
@@ -102,7 +107,7 @@ def main() -> None:
                 if want is None and not isinstance(expected, str):
                     want = sympy.Float(expected)
                 elif want is None:
-                    want = to_sympy(parse(str(expected), ref.names | {"e"}, ANSWER_FUNCTIONS),
+                    want = to_sympy(parse(str(expected), names | {"e"}, ANSWER_FUNCTIONS),
                                     {"e": sympy.E}, ANSWER_FUNCTIONS)
                 ok = (ours is not None and _same(ours, want, names),
                       any(_same(m, want, names) for m in mv))
@@ -113,6 +118,15 @@ def main() -> None:
             if args.show:
                 print(f"{cls:24} {'ok ' if ok[0] else 'BAD'} {'ok ' if ok[1] else 'bad'} "
                       f"{text[:50]!r:54} mv={', '.join(map(str, mv))[:60]}")
+    _report(corpus, tally)
+    if placement:
+        right = sum(_placed(entry) for entry in placement)
+        print(f"{'placement (whole files)':26} {len(placement):>4}  as they must be: dlhw "
+              f"{right} (Math-Verify reads strings, not files)")
+
+
+def _report(corpus: dict, tally: dict[str, dict[str, list[int]]]) -> None:
+    """The table: per class, how many each reader read and read right; the refused set."""
     print(f"{'class':26} {'n':>4}  {'dlhw read/right':>16}  {'Math-Verify read/right':>22}")
     totals = {"dlhw": [0, 0], "math-verify": [0, 0]}
     n_all = 0
@@ -131,6 +145,19 @@ def main() -> None:
     r = tally["refused"]
     print(f"{'refused (must not read)':26} {len(corpus['refused']):>4}  accepted: dlhw "
           f"{r['dlhw'][0]}, Math-Verify {r['math-verify'][0]}")
+
+
+def _placed(case: list) -> bool:
+    """Is what was filed where no answer is read as the answer it names, or that answer left
+    in review (never blank)?"""
+    where, value, outcome = case
+    qid, key = where.split(".", 1)
+    raw = Text(value, 1) if isinstance(value, str) else Number(str(value), 1)
+    verb, target = outcome.split()
+    q, a = target.split(".")
+    marks = {m.id: m for m in grade_parta({qid: {key: raw}}, {}, load_rubric())}
+    status = next(m for m in marks[q].answers if m.id == a).status
+    return status == "review" if verb == "review" else status not in ("review", "blank")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from core import resources
 from core.fileio import atomic_write
 from grader.context import SEED_ENV, RunContext
 from grader.grade import grade_submission
-from grader.results import Outcome, Result, Status
+from grader.results import Outcome, Result
 from grader.safeio import FileError, Folder, folder_name, shown
 from grader.worker import run_each
 from grader.writers.formats import write_class
@@ -27,6 +27,24 @@ from grader.writers.safe import file_stem, unique_stems
 from nets.hardware import cores
 
 STATE = "resume"  # one file per graded submission: its fingerprint and its result
+
+
+class Batch(list[Result]):
+    """A class's results, in folder order, and those of them reused from a previous run's
+    saved results (`--resume`)."""
+
+    def __init__(self, results: list[Result], reused: list[Result]):
+        super().__init__(results)
+        self.reused = reused
+
+    def reuse_summary(self) -> str:
+        """`reused 3 saved result(s) (2 graded, 1 review); graded 2`."""
+        counts: dict[str, int] = {}
+        for r in self.reused:
+            counts[str(r.status)] = counts.get(str(r.status), 0) + 1
+        shown = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        return (f"reused {len(self.reused)} saved result(s){f' ({shown})' if shown else ''}; "
+                f"graded {len(self) - len(self.reused)}")
 
 
 def submissions(root: Path) -> list[Path]:
@@ -58,7 +76,7 @@ def grade_one(folder: Path, ctx: RunContext, limit: float | None = None,
 
 def run_batch(root: Path, out: Path, ctx: RunContext, jobs: int | None = None,
               limit: float | None = None, resume: bool = False,
-              progress: bool = False) -> list[Result]:
+              progress: bool = False) -> Batch:
     """Grade every subfolder of `root` in `jobs` worker processes (default: one per core), each
     submission stopped after `limit` seconds of wall clock (default: the rubric's
     `submission.time_limit_s`); write every output under `out`, whatever happened to any one
@@ -104,9 +122,10 @@ def run_batch(root: Path, out: Path, ctx: RunContext, jobs: int | None = None,
                  limit=limit or ctx.rubric.time_limit_s, jobs=max(jobs, 1), done=done)
     finally:
         bar.close()
+    reused = {f for f in folders if f not in todo}
     ordered = flag_shared_ids([results[f] for f in folders])
     write_class(ordered, out, ctx, jobs)
-    return ordered
+    return Batch(ordered, [r for f, r in zip(folders, ordered) if f in reused])
 
 
 def _bar(total: int, initial: int, show: bool):  # noqa: ANN202 - tqdm's own type
@@ -118,8 +137,7 @@ def _bar(total: int, initial: int, show: bool):  # noqa: ANN202 - tqdm's own typ
 
 def needs_review(result: Result) -> bool:
     """Whether anything in a result waits for the instructor (an answer or item in review)."""
-    return any(i.status == Status.REVIEW or any(a.status == Status.REVIEW for a in i.answers)
-               for i in result.items)
+    return any(i.pending for i in result.items)
 
 
 def _saved(state: Path, stem: str, fingerprint: str) -> Result | None:
@@ -162,8 +180,7 @@ def setup_fingerprint(ctx: RunContext) -> str:
                for p in sorted((code / pkg).rglob("*.py")))]
     if ctx.course is not None:
         files.append(ctx.course.path)
-    if ctx.overrides.path is not None:
-        files.append(ctx.overrides.path)
+    files += ctx.overrides.files()
     for path in files:
         h.update(str(path).encode() + b"\0")
         if path.is_file():

@@ -33,10 +33,11 @@ from grader.findings import LEVELS, Finding
 from grader.grade import open_submission
 from grader.kinds import KINDS, Evidence
 from grader.kinds.claim import claim_findings
+from grader.parta.numbers import Reading
 from grader.report_check import ASSET_SUFFIXES, MAX_ASSET_BYTES, MAX_ASSETS, refused_asset
 from grader.rubric import Rubric
 from grader.safeio import MAX_ENTRIES, FileError, Folder, folder_name, shown
-from grader.submission import Number, Submission, Text, Value, model_file
+from grader.submission import Number, Submission, Text, model_file
 from grader.writers.safe import clip
 from solver.functions import FUNCTIONS
 
@@ -200,28 +201,43 @@ def _how_to_write(ref: parta.QuestionRef, aid: str) -> str:
 def _answers(sub: Submission, rubric: Rubric) -> Iterator[Finding]:
     assert sub.answers is not None
     refs = parta.prepare(rubric)
+    placed = parta.place(sub.answers, refs, sub.answer_notes)
+    reading = parta.file_reading(sub.answers)
     known = list(refs)
     for qid in sub.answers:
         if qid not in refs:
             yield Finding("problem", "answers.yaml", shown(qid), "unknown question id, not "
                           f"read: {_closest(qid, known)}")
     for qid, ref in refs.items():
-        if qid not in sub.answers:
+        here = placed[qid]
+        if qid not in sub.answers and not here.pending:
             yield Finding("warning", "answers.yaml", qid, "not answered")
             continue
-        raw = sub.answers[qid]
+        raw = sub.answers.get(qid) or {}
         aids = list(ref.spec.answers)
         for aid in raw:
-            if aid not in ref.spec.answers:
+            if aid in ref.spec.answers:
+                continue
+            owner = next((a for a, key in here.filed.items() if key == aid), None)
+            if owner is not None:
+                yield Finding("warning", "answers.yaml", f"{qid}.{shown(aid)}",
+                              f"read as {owner}, a name the question gives it: write {owner}")
+            else:
                 yield Finding("problem", "answers.yaml", f"{qid}.{shown(aid)}",
                               f"unknown answer id, not read: {_closest(aid, aids)}")
         for aid in aids:
-            yield _answer(ref, qid, aid, raw.get(aid))
+            yield _answer(ref, qid, aid, here, reading)
 
 
-def _answer(ref: parta.QuestionRef, qid: str, aid: str, raw: Value) -> Finding:
+def _answer(ref: parta.QuestionRef, qid: str, aid: str, placed: parta.Placed,
+            reading: Reading) -> Finding:
     field = f"{qid}.{aid}"
-    r = parta.read_answer(ref, aid, raw)
+    raw = placed.raw.get(aid)
+    r = parta.read_answer(ref, aid, raw, reading)
+    pending = placed.pending.get(aid)
+    if pending is not None and (r.kind == "blank" or pending.conflict):
+        hint = f" ({pending.suggestion})" if pending.suggestion else ""
+        return Finding("problem", "answers.yaml", field, f"{pending.reason}{hint}")
     if r.kind == "blank":
         return Finding("warning", "answers.yaml", field, "no answer given")
     if r.kind == "review":

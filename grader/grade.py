@@ -12,6 +12,7 @@ from grader import parta
 from grader.context import RunContext
 from grader.course import Course
 from grader.kinds import KINDS, Evidence, Item, not_run
+from grader.overrides import CORRECTED, QUESTION, settle_question
 from grader.results import ItemMark, Outcome, Result, Status
 from grader.safeio import shown
 from grader.submission import Submission, load_submission
@@ -70,7 +71,8 @@ def judge(ev: Evidence) -> Result:
         if unknown:
             remarks.append(f"answers.yaml: unknown question id(s) "
                            f"{', '.join(shown(u) for u in unknown)} "
-                           f"ignored (expected q1 ... q{len(known)})")
+                           f"ignored as questions (expected q1 ... q{len(known)}; what they "
+                           "hold that a question has is in review)")
     variant = None
     if ctx.course is not None:
         if sub.id in ctx.course.students:
@@ -83,19 +85,45 @@ def judge(ev: Evidence) -> Result:
             sub.problems.append(answers_problem)
     if "A" in ctx.parts:
         overrides = ctx.overrides.for_student(sub.id, sub.path.name)
-        notes = dict(sub.answer_notes)
         refs = ctx.references or parta.references(rubric)
+        answers_problem = _settled(sub, ctx, answers_problem, overrides, flags, remarks)
+        notes = dict(sub.answer_notes)
         items += _guarded(lambda: parta.grade_parta(sub.answers, notes, rubric, answers_problem,
                                                     variant, overrides, refs, ctx.grouping),
                           [(q, r.spec.title, "A", r.spec.marks) for q, r in refs.get().items()])
+    settled = ctx.overrides.for_student(sub.id, sub.path.name)
     for item in items_of(ctx):
-        items += _guarded(lambda i=item: [_grade_item(i, ev)],  # type: ignore[misc]
-                          [(item.id, item.title, item.letter, item.marks)])
+        got = _guarded(lambda i=item: [_grade_item(i, ev)],  # type: ignore[misc]
+                       [(item.id, item.title, item.letter, item.marks)])
+        o = settled.get(item.id, {}).get(QUESTION)
+        items += [settle_question(m, o) if o is not None and not m.not_graded else m
+                  for m in got]
     invalid = bool(sub.problems) or any(i.status == Status.INVALID for i in items)
     status = Outcome.INCOMPLETE if any(i.not_graded for i in items) \
-        else Outcome.INVALID if invalid else Outcome.GRADED
+        else Outcome.INVALID if invalid else Outcome.REVIEW if any(i.pending for i in items) \
+        else Outcome.GRADED
     return Result(sub.id, sub.name, status, tuple(items), (*sub.problems, *remarks), sub.declared,
                   tuple(flags))
+
+
+def _settled(sub: Submission, ctx: RunContext, problem: str | None,
+             overrides: dict[str, dict], flags: list[str], remarks: list[str]) -> str | None:
+    """A broken answers.yaml the instructor settled: replaced by a corrected file (read
+    instead, and flagged as such), or every question given its marks (the problem stays
+    shown, but no longer makes the submission invalid). What is left of the problem."""
+    fixed = ctx.overrides.correction(sub.id, sub.path.name)
+    if fixed is not None:
+        sub.problems[:] = [p for p in sub.problems if not p.startswith("answers.yaml")]
+        sub.answers, sub.answer_notes = fixed.answers, dict(fixed.notes)
+        flags.append(f"{CORRECTED} {fixed.path.name}: {fixed.reason}")
+        return problem if problem is not None and not problem.startswith("answers.yaml") \
+            else None
+    questions = ctx.references.get() if ctx.references else {}
+    if problem is not None and problem in sub.problems and questions and all(
+            QUESTION in overrides.get(q, {}) for q in questions):
+        sub.problems.remove(problem)
+        remarks.append(f"{problem} (settled by the instructor's marks for every question)")
+    return problem
 
 
 def _grade_item(item: Item, ev: Evidence) -> ItemMark:

@@ -35,6 +35,7 @@ class Outcome(StrEnum):
     """How a whole submission ended."""
 
     GRADED = "graded"
+    REVIEW = "review"  # graded, but some answer or item waits for the instructor
     INVALID = "invalid"  # a file problem: the instructor must look
     INCOMPLETE = "incomplete"  # the grader could not run some item: graded again by --resume
     ERROR = "error"  # not graded (a limit, a crash): one line why
@@ -46,16 +47,30 @@ class Outcome(StrEnum):
 
 
 # `dlhw grade`'s exit status, for one submission or a batch (the worst row decides).
-EXIT_GRADED, EXIT_INVALID, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_GRADED, EXIT_INVALID, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_PENDING = 0, 1, 2, 3, 4
 
 
 def exit_status(outcomes: list[str]) -> int:
     """3 when some submission is incomplete or not graded (the grader's side: `dlhw doctor`,
-    then --resume), else 1 when some is invalid (a file problem), else 0."""
+    then --resume), else 1 when some is invalid (a file problem), else 4 when some answer or
+    item waits for the instructor (review: settle it in overrides.yaml), else 0."""
     found = {Outcome(o) for o in outcomes}
     if any(o.regrade for o in found):
         return EXIT_INCOMPLETE
-    return EXIT_INVALID if Outcome.INVALID in found else EXIT_GRADED
+    if Outcome.INVALID in found:
+        return EXIT_INVALID
+    return EXIT_PENDING if Outcome.REVIEW in found else EXIT_GRADED
+
+
+# The feedback of an answer in review: why, between these (grader.parta.marking).
+REVIEW_LEAD = "could not read this answer: "
+REVIEW_TAIL = "; left to the instructor (0 points until settled)"
+
+
+def review_reason(feedback: str, suggestion: str = "") -> str:
+    """Why an answer is in review, from its feedback (the suggestion, shown apart, left out)."""
+    why = feedback.removeprefix(REVIEW_LEAD).removesuffix(REVIEW_TAIL)
+    return why.removesuffix(f" ({suggestion})") if suggestion else why
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,10 @@ class AnswerMark:
     # values at the grader's points) and what it most likely is (grader.parta.diagnosis).
     group: tuple[str, ...] = ()
     diagnosis: str = ""
+    # An answer in review: what the instructor may find it is, and the text exactly as the
+    # file has it (quotes and escapes shown; where it was found, when not under its own id).
+    suggestion: str = ""
+    written: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,12 @@ class ItemMark:
     @property
     def not_graded(self) -> bool:
         return self.score is None and self.status in (Status.NOT_RUN, Status.ERROR)
+
+    @property
+    def pending(self) -> bool:
+        """Whether it waits for the instructor: in review itself, or an answer of it is."""
+        return self.status == Status.REVIEW or any(a.status == Status.REVIEW
+                                                   for a in self.answers)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from core.roster import STUDENT_ID_RE
 from grader.safeio import FileError, Folder, folder_name, read_file, shown
 
 __all__ = ["FileError", "Submission", "load_submission", "read_yaml", "parse_yaml", "value_of",
-           "mapping_items"]
+           "mapping_items", "read_answers"]
 
 MAX_YAML_BYTES = 256 * 1024  # a complete answers.yaml is about 2 KB
 MAX_YAML_EVENTS = 20_000
@@ -40,6 +40,7 @@ class Number:
 
     text: str
     line: int
+    source: str = ""  # exactly as written in the file (answers.yaml), quotes and escapes shown
 
     @property
     def value(self) -> float:
@@ -50,6 +51,8 @@ class Number:
 class Text:
     text: str
     line: int
+    source: str = ""  # exactly as written in the file (answers.yaml), quotes and escapes shown
+    quoted: bool = False  # written in double quotes, where YAML reads backslash escapes
 
 
 @dataclass(frozen=True)
@@ -118,23 +121,29 @@ def _checked(text: str, fname: str, loader: type) -> yaml.Node | None:
     return yaml.compose(text, Loader=loader)
 
 
-def value_of(node: yaml.Node) -> Value:
-    """A scalar node as Number/Text; anything else as Other (its kind, for the message)."""
+MAX_SOURCE = 2000  # characters of an answer's source kept, for the instructor's review queue
+
+
+def value_of(node: yaml.Node, document: str = "") -> Value:
+    """A scalar node as Number/Text; anything else as Other (its kind, for the message).
+    `document`: the file's text, from which a value keeps its source as written."""
     line = node.start_mark.line + 1
+    source = document[node.start_mark.index:node.end_mark.index][:MAX_SOURCE].strip() \
+        if document else ""
     if isinstance(node, yaml.ScalarNode):
         if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
             text = node.value.replace("_", "")
             try:
                 float(text)
             except ValueError:  # YAML 1.1 sexagesimal, .inf, .nan: not answers
-                return Text(node.value, line)
-            return Number(text, line)
+                return Text(node.value, line, source)
+            return Number(text, line, source)
         if node.tag == "tag:yaml.org,2002:null":
             return None
         if node.tag == "tag:yaml.org,2002:bool":
             return Other("a yes/no value", line,
                          node.value.lower() in ("true", "yes", "on", "y"))
-        return Text(node.value, line)
+        return Text(node.value, line, source, node.style == '"')
     if isinstance(node, yaml.SequenceNode):
         return Other("a list", line)
     return Other("a mapping", line)
@@ -252,7 +261,7 @@ def _read(sub: Submission, root: Folder, models: tuple[str, ...]) -> None:
         try:
             data = root.read(fname, limit)
             if data is not None:
-                load(parse_yaml(data, fname), fname, sub)
+                load(data, fname, sub)
         except FileError as exc:
             _once(sub, str(exc))
     for attr, rel, limit in COPIED:
@@ -275,12 +284,12 @@ def _once(sub: Submission, problem: str) -> None:
         sub.problems.append(problem)
 
 
-def _metrics(root: yaml.Node | None, fname: str, sub: Submission) -> None:
-    sub.metrics = {k: value_of(v) for k, v in mapping_items(root, fname, "")}
+def _metrics(data: bytes, fname: str, sub: Submission) -> None:
+    sub.metrics = {k: value_of(v) for k, v in mapping_items(parse_yaml(data, fname), fname, "")}
 
 
-def _student(root: yaml.Node | None, fname: str, sub: Submission) -> None:
-    for key, node in mapping_items(root, fname, ""):
+def _student(data: bytes, fname: str, sub: Submission) -> None:
+    for key, node in mapping_items(parse_yaml(data, fname), fname, ""):
         v = value_of(node)
         line = node.start_mark.line + 1
         if key not in ("id", "name"):
@@ -298,17 +307,29 @@ def _student(root: yaml.Node | None, fname: str, sub: Submission) -> None:
             sub.name = v.text[:200]
 
 
-def _answers(root: yaml.Node | None, fname: str, sub: Submission) -> None:
-    """answers.yaml: question id → answer id → value. Shape errors of one question stay local."""
+def _answers(data: bytes, fname: str, sub: Submission) -> None:
+    sub.answers, notes = read_answers(data, fname)
+    for key, found in notes.items():
+        sub.answer_notes.setdefault(key, []).extend(found)
+
+
+def read_answers(data: bytes, fname: str = "answers.yaml"
+                 ) -> tuple[dict[str, dict[str, Value]], dict[str, list[str]]]:
+    """An answers file: question id → answer id → value (each with its source as written),
+    and per question the shape errors that stay local to it (a question that is not a
+    mapping of answers). A file that is not valid YAML raises FileError."""
+    root = parse_yaml(data, fname)
+    document = data.decode("utf-8")
     out: dict[str, dict[str, Value]] = {}
+    notes: dict[str, list[str]] = {}
     for qid, qnode in mapping_items(root, fname, ""):
         key = qid.lower()
         if isinstance(qnode, yaml.ScalarNode) and qnode.tag == "tag:yaml.org,2002:null":
             out[key] = {}
             continue
         try:
-            out[key] = {aid: value_of(v) for aid, v in mapping_items(qnode, fname, qid)}
+            out[key] = {aid: value_of(v, document) for aid, v in mapping_items(qnode, fname, qid)}
         except FileError as exc:
-            sub.answer_notes.setdefault(key, []).append(str(exc))
+            notes.setdefault(key, []).append(str(exc))
             out[key] = {}
-    sub.answers = out
+    return out, notes

@@ -51,7 +51,8 @@ __all__ = ["Answer", "AnswerTolerance", "Condition", "Convention", "LONG_GIVEN",
 
 _TOP_REQUIRED = {"id", "title", "marks", "question", "steps", "answers", "convention"}
 _TOP_OPTIONAL = {"given", "alternatives", "vocabulary", "definitions", "latex", "notes",
-                 "illustration", "demo", "variants", "constraints", "domain", "assumptions"}
+                 "illustration", "demo", "variants", "constraints", "domain", "assumptions",
+                 "losses"}
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -87,6 +88,7 @@ def load_spec(path: str | Path) -> Spec:
         demo=section("demo", spec_read.demo, {}),
         variants=section("variants", spec_read.variants, {}, given),
         constraints=section("constraints", spec_read.conditions("constraints"), ()),
+        losses=section("losses", spec_read.losses, {}),
         digest=hashlib.sha256(r.text.encode()).hexdigest(),
         lines=r.lines,
     )

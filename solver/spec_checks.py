@@ -61,6 +61,9 @@ def _names(spec: Spec, fail: Fail) -> None:
                 raise fail(f"{key}.at", f"{name!r} is not in the vocabulary (at: fixes "
                                 "symbolic names, such as a label, for one step)")
         known.add(step.id)
+    for name, subs in spec.losses.items():
+        for k in sorted(subs.keys() - set(spec.vocabulary)):
+            raise fail(f"losses.{name}.{k}", "expected a vocabulary name")
     for where, conds in [("domain", spec.domain)] + [
             (f"notes[{i}].when", n.when) for i, n in enumerate(spec.notes)]:
         for c in conds:

@@ -278,6 +278,11 @@ def definitions(r: Reader, node: yaml.Node) -> dict[str, Formula]:
             for k, v in r.pairs(node, "definitions")}
 
 
+def losses(r: Reader, node: yaml.Node) -> dict[str, dict[str, Formula]]:
+    return {name: {k: r.formula(v, f"losses.{name}.{k}") for k, v in r.pairs(m, f"losses.{name}")}
+            for name, m in r.pairs(node, "losses")}
+
+
 def latex(r: Reader, node: yaml.Node) -> dict[str, str]:
     return {k: r.string(v, f"latex.{k}") for k, v in r.pairs(node, "latex")}
 

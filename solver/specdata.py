@@ -183,6 +183,9 @@ class Spec:
     demo: dict[str, sympy.Rational | str] = field(default_factory=dict)
     variants: dict[str, Variation] = field(default_factory=dict)
     constraints: tuple[Condition, ...] = ()
+    # A name the question leaves general written out for a named loss (mse: dL_da = -2*(y - a)),
+    # in further names (the target y) an answer may then use.
+    losses: dict[str, dict[str, Formula]] = field(default_factory=dict)
     digest: str = ""  # SHA-256 of the file's text: what references built from it are keyed by
     lines: dict[str, int] = field(default_factory=dict)  # field path → line in the file
 

@@ -234,6 +234,25 @@ def test_unknown_ids_are_named_with_the_closest(tmp_path):
     assert (pct.level, pct.echo) == ("ok", "0.912 (from '91.2')")
 
 
+def test_declared_names_are_read_and_what_is_filed_elsewhere_is_named(tmp_path):
+    """Issue 24: the check reads answers where grading finds them: an id the spec declares as
+    a name of an answer is that answer; a near id, a value labelled for another answer, a
+    question id that is none leave the answer they may be as a problem, with a suggestion."""
+    sub = folder_with(tmp_path, {"answers.yaml": (
+        "q1:\n  a1: 0.6365\nq3:\n  w: 1.8\n  y_pred: 1\n  dL_dw: 'dL/dw = -8, dL/db = -4'\n"
+        "q01:\n  z1: 0.56\n")})
+    findings = {f.field: f for f in only(check_submission(sub), "answers.yaml")}
+    assert (findings["q1.a1"].level, findings["q1.a1"].message) == \
+        ("warning", "read as h1, a name the question gives it: write h1")
+    assert (findings["q1.h1"].level, findings["q1.h1"].echo) == ("ok", "0.6365")
+    assert findings["q3.w_new"].level == "problem"
+    assert "did you mean w_new?" in findings["q3.w_new"].message
+    assert "found in q3.dL_dw's answer" in findings["q3.dL_db"].message
+    assert findings["q3.dL_dw"].echo == "-8 (from 'dL/dw = -8, dL/db = -4')"
+    assert "did you mean q1?" in findings["q1.z1"].message
+    assert findings["q3.loss"].message == "no answer given"  # truly absent: blank
+
+
 def test_unreadable_answers_say_why_and_how_to_write_them(tmp_path):
     sub = folder_with(tmp_path, {"answers.yaml": (
         "q1:\n  output: 0.5722 or 0.55\n  z1: [0.56]\n"

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from cli import cli
 from grader.batch import STATE, setup_fingerprint, submission_fingerprint
 from grader.context import RunContext
+from grader.results import EXIT_GRADED, EXIT_PENDING
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "submission"
@@ -43,7 +44,8 @@ def _class(root: Path, n: int = 4) -> Path:
 def _grade(root: Path, out: Path, *extra: str) -> CliRunner:
     result = CliRunner().invoke(cli, ["grade", str(root), "--batch", "--out", str(out),
                                       "--parts", "A", *extra])
-    assert result.exit_code == 0, result.output
+    # 4 (issue 24): the class's th^2(z) waits for review.
+    assert result.exit_code in (EXIT_GRADED, EXIT_PENDING), result.output
     return result
 
 

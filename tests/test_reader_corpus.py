@@ -1,6 +1,8 @@
-"""Issue 11's proof: the reader reads answers the way students write them, and refuses what it
-must. The corpus (tests/data/reader_corpus.yaml) is read through the grader's own path
-(`grader.parta.answers.read_entry`: equations, branches, decorations, then the whitelist parser)."""
+"""Issues 11 and 24's proof: the reader reads answers the way students write them, and refuses
+what it must. The corpus (tests/data/reader_corpus.yaml) is read through the grader's own path
+(`grader.parta.answers.read_entry`: several values, remarks, equations, branches, decorations,
+then the whitelist parser); its `placement` section through `grade_parta` (what was filed where
+no answer is)."""
 
 from __future__ import annotations
 
@@ -14,18 +16,22 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader.parta import prepare
+from grader.parta import grade_parta, prepare
 from grader.parta.answers import read_entry
+from grader.parta.numbers import Reading
 from grader.parta.reader import student_formula
 from grader.rubric import load_rubric
-from grader.submission import Text
+from grader.submission import Number, Text
 from solver.expr import Formula, parse, to_sympy
 from solver.functions import ANSWER_FUNCTIONS
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "data" / "reader_corpus.yaml").read_text())
-CLASSES = [c for c in CORPUS if c != "refused"]
-READ = [(cls, *case) for cls in CLASSES for case in CORPUS[cls]]
+CLASSES = [c for c in CORPUS if c not in ("refused", "placement")]
+# [class, where, text, expected, the file's decimal convention or None]
+READ = [(cls, *case[:3], case[3] if len(case) > 3 else None) for cls in CLASSES
+        for case in CORPUS[cls]]
 REFUSED = CORPUS["refused"]
+PLACEMENT = CORPUS["placement"]
 RUBRIC = load_rubric()
 REFS = prepare(RUBRIC)
 
@@ -35,22 +41,25 @@ def test_corpus_has_150_strings_in_every_class():
     assert len(READ) >= 150 and len(REFUSED) >= 40
     assert {"plain_names_functions", "function_powers", "implicit_multiplication", "latex",
             "equations", "decorated_numbers"} <= set(CLASSES)
-    assert all(len(CORPUS[c]) >= 15 for c in CLASSES)
+    # Issue 24's classes, each with its own examples beside the issue's.
+    assert {"superscripts_scientific", "remarks", "decimal_convention", "given_names",
+            "implicit_e", "labelled_values", "left_sides", "precedence"} <= set(CLASSES)
+    assert all(len(CORPUS[c]) >= 15 for c in CLASSES) and len(PLACEMENT) >= 25
 
 
-def _entry(where: str, text: str):
+def _entry(where: str, text: str, decimal: str | None = None):
     qid, aid = where.split(".")
-    return REFS[qid], aid, read_entry(REFS[qid], aid, Text(text, 1))
+    return REFS[qid], aid, read_entry(REFS[qid], aid, Text(text, 1), Reading(decimal))
 
 
 def _sym(formula: Formula) -> sympy.Expr:
     return to_sympy(formula, {"e": sympy.E}, functions=ANSWER_FUNCTIONS)
 
 
-@pytest.mark.parametrize("cls,where,text,expected", READ,
-                         ids=[f"{c}:{w}:{t}" for c, w, t, _ in READ])
-def test_corpus_reads_as_expected(cls, where, text, expected):
-    ref, aid, entry = _entry(where, text)
+@pytest.mark.parametrize("cls,where,text,expected,decimal", READ,
+                         ids=[f"{c}:{w}:{t}:{d or ''}" for c, w, t, _, d in READ])
+def test_corpus_reads_as_expected(cls, where, text, expected, decimal):
+    ref, aid, entry = _entry(where, text, decimal)
     kind = "value" if ref.spec.answers[aid].kind == "numeric" else "formula"
     assert entry.kind == kind, f"{text!r} not read as a {kind}: {entry.kind} {entry.error}"
     if entry.kind == "value":
@@ -58,7 +67,7 @@ def test_corpus_reads_as_expected(cls, where, text, expected):
         if text.strip() != entry.text:  # decorated: the feedback says what was read
             assert entry.note
         return
-    want = _sym(parse(str(expected), ref.names | {"e"}, ANSWER_FUNCTIONS))
+    want = _sym(parse(str(expected), ref.names_for(aid) | {"e"}, ANSWER_FUNCTIONS))
     got = _sym(entry.formula)
     assert got == want or sympy.expand(got - want) == 0, f"{text!r} read as {got}"
     assert entry.note.startswith("read ") and " as " in entry.note
@@ -70,6 +79,26 @@ def test_refused_set_goes_to_review_with_a_reason(where, text, reason):
     _, _, entry = _entry(where, text)
     assert entry.kind == "review", f"{text!r} was accepted: {entry}"
     assert reason.lower() in entry.error.lower(), entry.error
+
+
+@pytest.mark.parametrize("where,value,outcome", PLACEMENT,
+                         ids=[f"{w}:{o}" for w, _, o in PLACEMENT])
+def test_what_is_filed_elsewhere_is_read_or_waits_for_review(where, value, outcome):
+    """Issue 24: never a silent zero. An answer filed under a name its spec declares is read as
+    it; anything else filed where no answer is puts the answers it may be in review, with a
+    suggestion; the question's other answers stay blank."""
+    qid, key = where.split(".", 1)
+    raw = Text(value, 1) if isinstance(value, str) else Number(str(value), 1)
+    marks = {m.id: m for m in grade_parta({qid: {key: raw}}, {}, RUBRIC)}
+    verb, target = outcome.split()
+    q, a = target.split(".")
+    mark = next(m for m in marks[q].answers if m.id == a)
+    if verb == "read":
+        assert mark.status not in ("review", "blank"), (mark.status, mark.feedback)
+        assert f"filed under {key!r}" in mark.feedback
+        return
+    assert mark.status == "review" and mark.score == 0, (mark.status, mark.feedback)
+    assert mark.suggestion and mark.written, mark
 
 
 # ---------------------------------------------------------------- the property

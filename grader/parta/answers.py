@@ -1,25 +1,29 @@
 """One answer as a student wrote it, read into a number or a formula before anything judges it.
 
-An answer written as an equation has its left side dropped when it names the answer
-(grader.parta.names), a chain of working `σ(0.56) = 0.6365` must agree with its last number, a
-branch answer may state its branch; what remains is read as a number (grader.parta.numbers) or
-a formula (grader.parta.reader). Anything that cannot be read is `review`, with the reason.
+Several labelled values (`w = 1.8, b = -0.6`) give the answer's own; a trailing remark
+(`1.8 (w increased)`) is dropped; an equation has its left side checked and dropped
+(grader.parta.equations); a branch answer may state its branch; what remains is read as a
+number (grader.parta.numbers) or a formula (grader.parta.reader), a formula in every plausible
+reading (`1/2z`), which must agree. Anything that cannot be read is `review`, with the reason.
 """
 
 from __future__ import annotations
 
-import math
+import re
 from dataclasses import dataclass
 
 from core.numfmt import fmt
-from grader.parta.evaluate import PointError, agrees, eval_formula
-from grader.parta.names import is_answer_name, name_key, split_equation, strip_branch
-from grader.parta.numbers import clip, read_number, split_remark
-from grader.parta.reader import shown, student_formula
+from grader.parta.equations import Review, pick, right_side, same_branch, segments
+from grader.parta.evaluate import values_at
+from grader.parta.names import strip_branch
+from grader.parta.numbers import PLAIN, Reading, ambiguous, clip, read_number
+from grader.parta.reader import shown, student_readings
 from grader.parta.references import QuestionRef
-from grader.submission import Other, Text, Value
+from grader.parta.remarks import split_remark
+from grader.submission import Number, Other, Text, Value
 from solver.expr import MAX_LENGTH, ExprError, Formula
-from solver.spec import Answer
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -32,73 +36,67 @@ class Entry:
     formula: Formula | None = None
     error: str = ""  # review: why it could not be read
     note: str = ""  # how it was read, for the feedback
+    suggestion: str = ""  # review: what the instructor may find it is
 
 
-def read_entry(ref: QuestionRef, aid: str, raw: Value) -> Entry:
-    """Read answer `aid` as written; anything that cannot be read is `review`, with the reason."""
+def read_entry(ref: QuestionRef, aid: str, raw: Value, reading: Reading = PLAIN) -> Entry:
+    """Read answer `aid` as written; anything that cannot be read is `review`, with the reason.
+    `reading`: what the whole file says about reading it (its decimal convention)."""
     answer = ref.spec.answers[aid]
     if raw is None or (isinstance(raw, Text) and not raw.text.strip()):
         return Entry("blank")
     if isinstance(raw, Other):
         expected = "number" if answer.kind == "numeric" else "formula"
         return Entry("review", error=f"expected a {expected}, found {raw.kind}")
-    text = raw.text.strip()
+    text, notes = as_written(raw)
     if len(text) > MAX_LENGTH:  # before any regex: reading stays linear in what was written
         return Entry("review", error=f"answer longer than {MAX_LENGTH} characters")
-    right = _right_side(ref, aid, text, raw.text)
-    if isinstance(right, Entry):
-        return right
-    text, notes = right
-    if answer.where is not None:
-        text, branch = strip_branch(text)
-        if branch is not None and not _same_branch(branch, answer):
-            return Entry("review", raw.text, error=f"written for {branch}, but {aid} is for "
-                         f"{answer.where}")
+    if answer.kind == "numeric" and isinstance(raw, Number):  # the common case: a number
+        try:
+            n = read_number(text, aid in ref.bounds, ref.chain_rel, ref.given, reading)
+            return Entry("value", n.literal, n.value, note=n.note or "")
+        except ExprError as exc:
+            return Entry("review", raw.text, error=str(exc),
+                         suggestion=getattr(exc, "suggestion", ""))
     try:
+        parts = segments(text)
+        if parts:
+            text = pick(ref, aid, parts)
+            notes.append(f"the value labelled as {aid}, of {len(parts)}")
+        original = text
+        text, remark = split_remark(text, ref.names_for(aid) | set(ref.given))
+        text, found = right_side(ref, aid, text)
+        notes += found + ([f"the remark {clip(remark)!r} dropped"] if remark else [])
+        if answer.where is not None:
+            text, branch = strip_branch(text)
+            if branch is not None and not same_branch(branch, answer):
+                raise Review(f"written for {branch}, but {aid} is for {answer.where}")
         if answer.kind == "numeric":
-            n = read_number(text, aid in ref.bounds, ref.chain_rel)
-            return Entry("value", n.literal, n.value,
-                         note=" ".join(filter(None, [
-                             n.note or (f"read {fmt(n.value, 10)}" if notes else ""),
-                             f"({notes[0]})" if notes else ""])))
-        return _read_formula(ref, text)
+            n = read_number(text, aid in ref.bounds, ref.chain_rel, ref.given, reading)
+            how = f"read '{clip(original)}' as {fmt(n.value, 10)}" if remark else \
+                n.note or (f"read {fmt(n.value, 10)}" if notes else "")
+            return Entry("value", n.literal, n.value, note=" ".join(filter(None, [
+                how, f"({'; '.join(notes)})" if notes else ""])))
+        entry = _read_formula(ref, aid, text)
+        return entry if not notes else Entry(entry.kind, entry.text, formula=entry.formula,
+                                              note=f"{entry.note} ({'; '.join(notes)})")
     except ExprError as exc:
-        return Entry("review", raw.text, error=str(exc))
+        return Entry("review", raw.text, error=str(exc),
+                     suggestion=getattr(exc, "suggestion", ""))
 
 
-def _right_side(ref: QuestionRef, aid: str, text: str, original: str
-                ) -> tuple[str, list[str]] | Entry:
-    """What to read of an answer written as an equation, and how it was found; or `review`."""
-    answer = ref.spec.answers[aid]
-    notes: list[str] = []
-    parts = split_equation(text)
-    if len(parts) > 1 and not parts[0]:  # `= 0.5`, `≈ 0.6365`: a decoration, no name
-        if text.startswith("="):
-            notes.append("the value right of '='")
-        text = text.lstrip("=").strip()
-        parts = [text]
-    if len(parts) == 1:
-        return text, notes
-    key, branch = name_key(parts[0])
-    named = is_answer_name(key, aid, ref.aliases[aid])
-    if named and branch and not _same_branch(branch, answer):
-        return Entry("review", text, error=f"written for {branch}, but {aid} is for "
-                     f"{answer.where}")
-    if not named and answer.kind != "numeric" and not _equal_forms(ref, aid, parts):
-        return Entry("review", text, error=f"left of '=', {clip(parts[0])!r} is not a "
-                     f"name for {aid}, nor equal to the right side")
-    working = parts[1:-1] if named else parts[:-1]
-    text = parts[-1]
-    if not text:
-        return Entry("review", original, error="nothing right of '='")
-    if answer.kind == "numeric":
-        # A chain of working, `σ(0.56) = 0.6365`: its numbers must agree with the answer; a
-        # formula in the middle (`h1 = σ(z1) = 0.6365`) is working shown, and skipped.
-        problem = _chain_problem(working, text, aid, ref, named, ref.chain_rel)
-        if problem:
-            return Entry("review", original, error=problem)
-    notes.append(f"the value right of '='{' (the last of several)' if len(parts) > 2 else ''}")
-    return text, notes
+def as_written(raw: Text | Value) -> tuple[str, list[str]]:
+    """The answer's text. In double quotes YAML reads `\\frac` as a form feed and `\\tanh` as
+    a tab; where that left control characters, the text is read as written in the file."""
+    assert raw is not None and not isinstance(raw, Other)
+    text = raw.text.strip()
+    if isinstance(raw, Text) and raw.quoted and _CONTROL_RE.search(raw.text) and \
+            len(raw.source) >= 2 and raw.source[0] == raw.source[-1] == '"':
+        inner = raw.source[1:-1].replace('\\"', '"').replace("\\\\", "\\").strip()
+        if not _CONTROL_RE.search(inner):
+            return inner, ["read as written in the file: its backslashes are LaTeX, not YAML "
+                           "escapes"]
+    return text, []
 
 
 @dataclass(frozen=True)
@@ -111,81 +109,58 @@ class ReadAnswer:
     error: str  # review: why it cannot be read
 
 
-def read_answer(ref: QuestionRef, aid: str, raw: Value) -> ReadAnswer:
+def read_answer(ref: QuestionRef, aid: str, raw: Value, reading: Reading = PLAIN
+                ) -> ReadAnswer:
     """Answer `aid` of `ref`'s question read exactly as grading reads it; nothing is compared
     with a reference."""
-    e = read_entry(ref, aid, raw)
+    e = read_entry(ref, aid, raw, reading)
     read = fmt(e.value, 10) if e.kind == "value" and e.value is not None else \
         shown(e.formula) if e.kind == "formula" and e.formula is not None else ""
     return ReadAnswer(e.kind, read, bool(e.note) and e.note != f"read as {read}", e.error)
 
 
-def _read_formula(ref: QuestionRef, text: str) -> Entry:
+def _read_formula(ref: QuestionRef, aid: str, text: str) -> Entry:
     """A formula; failing that, the same without a trailing remark (`w (unchanged)`), or a
     constant written as a decorated number (`0,01`). The fallbacks run only when the text
     does not read as it is, so `x (dL_da)` stays a product."""
+    names = ref.names_for(aid)
     try:
-        formula = student_formula(text, ref.names)
-        return Entry("formula", text, formula=formula, note=f"read as {shown(formula)}")
+        return _formula(ref, aid, text, student_readings(text, names), "")
+    except Review:
+        raise
     except ExprError as exc:
         error = exc
-    head, remark = split_remark(text)
-    if remark and not any(w in ref.names for w in remark.strip("()").split()):
+    head, remark = split_remark(text, names)
+    if remark:
         try:
-            formula = student_formula(head, ref.names)
-            return Entry("formula", head, formula=formula,
-                         note=f"read as {shown(formula)}, the remark {remark} dropped")
+            return _formula(ref, aid, head, student_readings(head, names),
+                            f", the remark {clip(remark)} dropped")
+        except Review:
+            raise
         except ExprError:
             pass
     try:
         n = read_number(text, False, ref.chain_rel)
     except ExprError:
         raise error from None
-    formula = student_formula(repr(n.value), ref.names)
+    [formula] = student_readings(repr(n.value), names)
     return Entry("formula", text, formula=formula, note=f"read '{clip(text)}' as "
                  f"{shown(formula)}")
 
 
-def _chain_problem(working: list[str], last: str, aid: str, ref: QuestionRef,
-                   first_named: bool, rel: float) -> str | None:
-    """Why a numeric chain `a = b = c` cannot be read, or None: every part that is a number
-    agrees with the last; an unnamed first part must be such a number."""
-    try:
-        value = read_number(last, aid in ref.bounds, rel).value
-    except ExprError:
-        return None  # reading the answer itself says why
-    for k, part in enumerate(working):
-        try:
-            v = read_number(part, aid in ref.bounds, rel).value
-        except ExprError:
-            # Working (`-2(y - a) = -1.075`) is skipped; another answer's name is not.
-            key = name_key(part)[0]
-            if k == 0 and not first_named and any(
-                    is_answer_name(key, other, ref.aliases[other])
-                    for other in ref.spec.answers if other != aid):
-                return f"left of '=', {clip(part)!r} is the name of another answer, not {aid}"
-            continue
-        if not math.isclose(v, value, rel_tol=rel, abs_tol=rel):
-            return f"{clip(part)!r} and {clip(last)!r} differ: which is the answer?"
-    return None
-
-
-def _equal_forms(ref: QuestionRef, aid: str, parts: list[str]) -> bool:
-    """`sech²(z) = 1 - tanh²(z)`: every side reads, and all agree at the answer's points."""
-    try:
-        formulas = [student_formula(p, ref.names) for p in parts]
-    except ExprError:
-        return False
-    try:
-        last: list[float | None] = [eval_formula(formulas[-1], env) for env in ref.points[aid]]
-    except PointError:
-        return False
-    return all(agrees(f, ref.points[aid], last, ref.agree_rel) for f in formulas[:-1])
-
-
-def _same_branch(branch: str, answer: Answer) -> bool:
-    """`z <= 0` states the branch `z < 0` (the kink is not an answer's point)."""
-    name, op, bound = branch.split()
-    where = answer.where
-    return where is None or (name == where.name and op[0] == where.op[0]
-                             and float(bound) == float(where.bound))
+def _formula(ref: QuestionRef, aid: str, text: str, readings: tuple[Formula, ...],
+             remark: str) -> Entry:
+    """The first reading, where every reading agrees at the grader's points; Review showing
+    them where they differ (`1/2z`: z/2 or 1/(2z)?)."""
+    if len(readings) > 1:
+        points = [p for key, ps in ref.loss_points.items() if key[1] == aid for p in ps] \
+            or ref.points.get(aid) or []
+        values = [values_at(f, points) for f in readings]
+        if not points or any(
+                (a is None) != (b is None) or (a is not None and b is not None and
+                                               abs(a - b) > ref.agree_rel * max(1, abs(a)))
+                for a, b in zip(values[0], values[1])):
+            raise Review(ambiguous(text, readings, ["", ""]),
+                         f"{shown(readings[0])} or {shown(readings[1])}")
+    formula = readings[0]
+    return Entry("formula", text, formula=formula, note=f"read as {shown(formula)}{remark}")

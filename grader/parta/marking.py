@@ -11,18 +11,20 @@ question's random points.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import lru_cache
 
 from core.numfmt import fmt
-from grader.overrides import Override
+from grader.overrides import QUESTION, Override, settle_question
 from grader.parta.answers import Entry, read_entry
 from grader.parta.diagnosis import Grouping, diagnose, load_grouping
 from grader.parta.evaluate import agrees, has_value
-from grader.parta.numbers import fmt_interval, judge_number
+from grader.parta.numbers import PLAIN, Reading, fmt_interval, judge_number
+from grader.parta.placement import Placed, file_reading, place, place_question, shown
 from grader.parta.proof import prove_equal
 from grader.parta.references import Convention, QuestionRef, References, references
-from grader.results import AnswerMark, ItemMark, Status
+from grader.results import REVIEW_LEAD, REVIEW_TAIL, AnswerMark, ItemMark, Status
 from grader.rubric import Rubric
 from grader.submission import Other, Value
 from solver.expr import Formula
@@ -45,8 +47,9 @@ def _judge(ref: QuestionRef, conv: Convention, aid: str, entries: dict[str, Entr
     if entry.kind == Status.BLANK:
         return Judged(Status.BLANK, False, Fraction(0), "no answer given")
     if entry.kind == Status.REVIEW:
-        return Judged(Status.REVIEW, False, Fraction(0), f"could not read this answer: "
-                      f"{entry.error}; left to the instructor (0 points until settled)")
+        hint = f" ({entry.suggestion})" if entry.suggestion else ""
+        return Judged(Status.REVIEW, False, Fraction(0),
+                      f"{REVIEW_LEAD}{entry.error}{hint}{REVIEW_TAIL}")
     # Follow-through is possible when an upstream answer the student gave is not correct.
     wrong_upstream = sorted(d for d in conv.deps[aid]
                             if d in earlier and earlier[d].status in
@@ -91,6 +94,8 @@ def _judge_formula(ref: QuestionRef, conv: Convention, aid: str, entry: Entry,
     """A quick exact proof first, else agreement at the random points."""
     formula = entry.formula
     assert formula is not None
+    if _uses_loss(ref, aid, formula):
+        return _judge_loss(ref, conv, aid, formula)
     if _equal_symbolic(ref, conv, aid, formula, rubric):
         return Judged(Status.CORRECT, True, Fraction(1), "correct (equivalent to the expected "
                       "expression)")
@@ -104,6 +109,36 @@ def _judge_formula(ref: QuestionRef, conv: Convention, aid: str, entry: Entry,
         "; it has no real value there (sqrt or log of a negative number?)"
     return Judged(Status.WRONG, False, Fraction(0), f"not equivalent to the expected expression"
                   f"{branch} (compared at {len(ref.points[aid])} random points){real}")
+
+
+def _uses_loss(ref: QuestionRef, aid: str, formula: Formula) -> bool:
+    """Whether `formula` uses a name only a loss gives (the target y)."""
+    extra = ref.loss_names.get(aid)
+    return extra is not None and not extra.isdisjoint(_names(formula))
+
+
+# Formula.names walks the tree. The reader caches its Formulas (one object per form written),
+# and a Formula hashes by identity (its tree), so this caches by form.
+@lru_cache(maxsize=8192)
+def _names(formula: Formula) -> frozenset[str]:
+    return frozenset(formula.names)
+
+
+def _judge_loss(ref: QuestionRef, conv: Convention, aid: str, formula: Formula) -> Judged:
+    """A formula in a loss's names (q6's `-2(y - a)(1 - a^2)x`, the target y): compared at
+    points where dL_da is that loss's, for each loss the spec declares."""
+    used = formula.names & ref.loss_names[aid]
+    tried = []
+    for name, loss in ref.losses.items():
+        if (name, aid) not in ref.loss_points or not used <= loss.names:
+            continue
+        tried.append(f"{name}: {loss.shown()}")
+        if agrees(formula, ref.loss_points[name, aid], conv.loss_refs[name, aid],
+                  ref.agree_rel):
+            return Judged(Status.CORRECT, True, Fraction(1), f"correct for the {name} loss "
+                          f"({loss.shown()}): equivalent to the expected expression")
+    return Judged(Status.WRONG, False, Fraction(0), "not equivalent to the expected expression "
+                  f"for any loss it may be written for ({'; '.join(tried)})")
 
 
 def _follow_through(upstream: list[str], share: Fraction) -> Judged:
@@ -135,19 +170,16 @@ def _equal_symbolic(ref: QuestionRef, conv: Convention, aid: str, formula: Formu
 def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubric,
                    notes: list[str] | None = None,
                    overrides: dict[str, Override] | None = None,
-                   grouping: Grouping | None = None, variant: bool = False) -> ItemMark:
+                   grouping: Grouping | None = None, variant: bool = False,
+                   placed: Placed | None = None, reading: Reading = PLAIN) -> ItemMark:
     """Mark one question. `raw` is answer id → value from answers.yaml (None: not answered);
-    `overrides` answer id → the instructor's settled points, applied last; `grouping` how
-    wrong answers are grouped (default the site's settings); `variant` whether the student is
-    marked against their own numbers."""
-    spec = ref.spec
-    notes = list(notes or [])
-    raw = raw or {}
-    for key in raw:
-        if key not in spec.answers:
-            notes.append(f"unknown answer id {key!r} ignored (expected one of "
-                         f"{', '.join(spec.answers)})")
-    entries = {aid: read_entry(ref, aid, raw.get(aid)) for aid in spec.answers}
+    `overrides` answer id → the instructor's settled points, applied last (QUESTION: the
+    whole question's); `grouping` how wrong answers are grouped (default the site's
+    settings); `variant` whether the student is marked against their own numbers; `placed`
+    where the file's answers were filed (default: read from `raw` alone,
+    grader.parta.placement); `reading` the whole file's conventions."""
+    placed = placed or place_question(ref, raw or {})
+    entries = {aid: _entry(ref, aid, placed, reading) for aid in ref.spec.answers}
     rank, conv, per_conv = _best_convention(ref, entries, rubric)
     marked = _marked(ref, rank, conv, per_conv, overrides or {})
     statuses = {aid: status for aid, (status, _, _) in marked.items()}
@@ -155,9 +187,28 @@ def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubri
     marks = []
     for aid, (status, score, feedback) in marked.items():
         group, why = diagnose(ref, conv, aid, entries[aid], status, statuses, grouping, variant)
-        marks.append(AnswerMark(aid, status, score, ref.weights[aid], feedback,
-                                _shown(raw.get(aid)), group, why))
-    return _item(ref, tuple(marks), rank, conv, notes)
+        value = placed.raw.get(aid)
+        pending = placed.pending.get(aid)
+        written = pending.written if pending and status == Status.REVIEW else shown(value)
+        marks.append(AnswerMark(aid, status, score, ref.weights[aid], feedback, _shown(value),
+                                group, why, entries[aid].suggestion, written))
+    item = _item(ref, tuple(marks), rank, conv, [*(notes or []), *placed.notes])
+    whole = (overrides or {}).get(QUESTION)
+    return settle_question(item, whole) if whole is not None else item
+
+
+def _entry(ref: QuestionRef, aid: str, placed: Placed, reading: Reading) -> Entry:
+    """Answer `aid` read where it was filed; in review where something was filed for it
+    elsewhere (a near id, another question) and nothing under its own id."""
+    pending = placed.pending.get(aid)
+    entry = read_entry(ref, aid, placed.raw.get(aid), reading)
+    if pending is not None and (entry.kind == "blank" or pending.conflict):
+        return Entry("review", error=pending.reason, suggestion=pending.suggestion)
+    key = placed.filed.get(aid)
+    if key is None or entry.kind == "blank":
+        return entry
+    return replace(entry, note=f"filed under {key!r}, a name of {aid}"
+                   + (f"; {entry.note}" if entry.note else ""))
 
 
 def _best_convention(ref: QuestionRef, entries: dict[str, Entry], rubric: Rubric
@@ -255,24 +306,30 @@ def grade_parta(answers: dict[str, dict[str, Value]] | None,
                 refs: References | None = None, grouping: Grouping | None = None
                 ) -> list[ItemMark]:
     """All the questions. `answers` None means no answers.yaml; `invalid` a file-level error;
-    `variant` (seed, student id) marks against that student's own numbers; `overrides`
-    question id → answer id → the instructor's settled points; `refs` the references (default
+    `notes` question id → why its block could not be read; `variant` (seed, student id)
+    marks against that student's own numbers; `overrides` question id → answer id (or
+    QUESTION) → the instructor's settled points; `refs` the references (default
     `references(rubric)`, built once per process); `grouping` how wrong answers are grouped
     (default the site's settings, grader.parta.diagnosis.load_grouping)."""
     questions = (refs or references(rubric)).get(variant)
     grouping = grouping or load_grouping()
+    overrides = overrides or {}
+    placed = place(answers or {}, questions, notes)
+    reading = file_reading(answers or {})
     out: list[ItemMark] = []
     for qid, ref in questions.items():
         spec = ref.spec
-        if invalid is not None:
-            out.append(ItemMark(qid, spec.title, "A", None, Fraction(spec.marks), Status.INVALID,
-                                invalid))
-        elif answers is None:
-            out.append(ItemMark(qid, spec.title, "A", Fraction(0), Fraction(spec.marks),
-                                Status.ABSENT, "answers.yaml not submitted: 0 marks"))
+        whole = overrides.get(qid, {}).get(QUESTION)
+        if invalid is not None or answers is None:
+            status, why = (Status.INVALID, invalid) if invalid is not None else \
+                (Status.ABSENT, "answers.yaml not submitted: 0 marks")
+            item = ItemMark(qid, spec.title, "A", None if invalid is not None else Fraction(0),
+                            Fraction(spec.marks), status, why)
+            out.append(settle_question(item, whole) if whole is not None else item)
         else:
             out.append(grade_question(ref, answers.get(qid), rubric, notes.get(qid),
-                                      (overrides or {}).get(qid), grouping, variant is not None))
+                                      overrides.get(qid), grouping, variant is not None,
+                                      placed[qid], reading))
     return out
 
 

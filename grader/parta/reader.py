@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import ast
 import keyword
-import re
 from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
+from grader.parta.latex import LATEX_NAMES, Commands, wrap
 from grader.parta.tokens import (
     EULER,
     UNICODE_PLAIN,
@@ -22,17 +22,15 @@ from grader.parta.tokens import (
     is_latex,
     normalise,
     replace_all,
-    tokenize,
+    tokenize_glued,
 )
 from solver.expr import MAX_DEPTH, MAX_LENGTH, ExprError, Formula, parse
 from solver.functions import ANSWER_FUNCTIONS, SPELLINGS
 
-_LATEX_NAMES = {"eta": "eta", "alpha": "alpha", "beta": "beta", "lambda": "lambda_"}
 _GREEK_WORDS = {"eta", "alpha", "beta", "lambda", "gamma", "delta", "epsilon", "theta", "mu",
                 "tau", "phi", "omega", "sigma"}
 _MUL_CMDS = {"cdot", "times", "div", "ast"}
-_INDICATOR_CMDS = {"mathbb", "mathbf", "mathds", "mathrm", "boldsymbol", "bm"}
-_SIMPLE_RE = re.compile(r"[\w.]+")
+_BINDS = {("op", "/"), ("op", "^"), ("cmd", "div")}  # where a glued product may bind tighter
 
 
 def student_formula(text: str, names: AbstractSet[str]) -> Formula:
@@ -43,39 +41,70 @@ def student_formula(text: str, names: AbstractSet[str]) -> Formula:
 
 @lru_cache(maxsize=8192)  # a class writes the same few thousand forms; Formula is immutable
 def _student_formula(text: str, names: frozenset[str]) -> Formula:
+    return student_readings(text, names)[0]
+
+
+def student_readings(text: str, names: AbstractSet[str]) -> tuple[Formula, ...]:
+    """Every plausible reading of what a student wrote: one, or where a product written
+    without a space may bind tighter than `/` or `^` (`1/2z`, `a/bc`, `e^-2z`), also that
+    reading, second. The first is the usual precedence (`1/2z` is z/2)."""
+    return _readings(text, frozenset(names))
+
+
+@lru_cache(maxsize=8192)
+def _readings(text: str, names: frozenset[str]) -> tuple[Formula, ...]:
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    allowed = names | {EULER}
     if not is_latex(text):
-        # The common case, SymPy syntax, needs no translation; anything else is read below.
+        # The common case, SymPy syntax, needs no translation and has one reading.
         try:
-            return parse(replace_all(text, UNICODE_PLAIN), names=names | {EULER},
-                         functions=ANSWER_FUNCTIONS)
+            return (parse(replace_all(text, UNICODE_PLAIN), names=allowed,
+                          functions=ANSWER_FUNCTIONS),)
         except ExprError:
             pass
-    return parse(read_text(text, names), names=names | {EULER}, functions=ANSWER_FUNCTIONS)
+    usual, tight = read_texts(text, names)
+    first = parse(usual, names=allowed, functions=ANSWER_FUNCTIONS)
+    if tight == usual:
+        return (first,)
+    second = parse(tight, names=allowed, functions=ANSWER_FUNCTIONS)
+    return (first,) if second.text == first.text else (first, second)
 
 
 def read_text(text: str, names: AbstractSet[str]) -> str:
     """Translate what a student wrote (plain text or LaTeX) into `parse` syntax: implicit
     multiplication, tanh^2(z), |z|, 1[z > 0], dL/da, σ(z), f(z) for the activation, any case of
     a function name. Raises ExprError saying what could not be read."""
+    return read_texts(text, names)[0]
+
+
+def read_texts(text: str, names: AbstractSet[str]) -> tuple[str, str]:
+    """`read_text`'s translation, and the one where a glued product binds tightest."""
     text, latex = normalise(text, names)
+    toks, glued = tokenize_glued(text, latex)
     try:
-        return _Reader(tokenize(text, latex), names, latex).run()
+        usual = _Reader(list(toks), glued, names, latex).run()
+        if not any(glued) or not any(t in _BINDS for t in toks):  # no `/` or `^` to bind to
+            return usual, usual
+        return usual, _Reader(list(toks), glued, names, latex, tight=True).run()
     except RecursionError:  # a safety net only: nesting is counted against MAX_DEPTH
         raise ExprError("formula nested too deeply") from None
 
 
-class _Reader:
+class _Reader(Commands):
     """Recursive-descent reader producing text for `solver.expr.parse`. In LaTeX a letter is
     a token (`xy` is x·y); in plain text a word is (`alpha`, `dL_da`), split into the
-    question's names only where it is none itself (`wx` is w·x)."""
+    question's names only where it is none itself (`wx` is w·x). `tight`: a product written
+    without spaces binds tighter than `/` and `^` (`1/2z` is 1/(2z), `e^-2z` is e^(-2z))."""
 
-    def __init__(self, toks: list[Token], names: AbstractSet[str], latex: bool):
+    def __init__(self, toks: list[Token], glued: list[bool], names: AbstractSet[str],
+                 latex: bool, tight: bool = False):
         self.names = names
         self.latex = latex
         self.depth = 0
         self.toks = toks
+        self.glued = glued
+        self.tight = tight
         self.i = 0
         # `σ + zσ(1 - σ)`: where σ stands alone somewhere, σ means σ(z) throughout, and
         # `σ(1 - σ)` is a product (only `σ(z)` stays a call).
@@ -83,20 +112,6 @@ class _Reader:
             _is_sigma(t) and (k + 1 == len(self.toks) or self.toks[k + 1][0] == "op" and
                               self.toks[k + 1][1] not in ("(", "^", "{", "["))
             for k, t in enumerate(self.toks))
-
-    def peek(self, k: int = 0) -> Token:
-        j = self.i + k
-        return self.toks[j] if j < len(self.toks) else ("end", "")
-
-    def take(self) -> Token:
-        tok = self.peek()
-        self.i += 1
-        return tok
-
-    def expect(self, value: str) -> None:
-        kind, v = self.take()
-        if v != value or kind == "end":
-            raise ExprError(f"expected {value!r}, found {v or 'the end'!r}")
 
     def run(self) -> str:
         quotes = sum(t == ("op", "'") or t == ("op", '"') for t in self.toks)
@@ -125,8 +140,9 @@ class _Reader:
             kind, v = self.peek()
             if (kind == "op" and v in ("*", "/")) or (kind == "cmd" and v in _MUL_CMDS):
                 self.take()
-                out += "/" if v in ("/", "div") else "*"
-                out += self.unary()
+                divide = v in ("/", "div")
+                out += "/" if divide else "*"
+                out += self._divisor() if divide and self.tight else self.unary()
             elif self._starts_atom():
                 if kind == "num" and self.toks[self.i - 1][0] == "num":
                     raise ExprError(f"two numbers side by side ({self.toks[self.i - 1][1]} "
@@ -140,6 +156,24 @@ class _Reader:
         return kind in ("num", "let", "word") or (kind == "op" and v in ("(", "[", "{")) or \
             (kind == "cmd" and v not in _MUL_CMDS)
 
+    def _glued_atom(self, plain: bool = False) -> bool:
+        """The next token starts a factor written with no space before it (`plain`: a name
+        or a number only, no bracket or function)."""
+        if not (self.i < len(self.glued) and self.glued[self.i] and self._starts_atom()):
+            return False
+        kind, v = self.peek()
+        if kind == "num" and self.toks[self.i - 1][0] == "num":
+            return False
+        return not plain or kind in ("num", "let") or (
+            kind == "word" and v.lower() not in SPELLINGS)
+
+    def _divisor(self) -> str:
+        """The tight reading's divisor: the factors glued after `/` (1/2z is 1/(2z))."""
+        parts = [self.unary()]
+        while self._glued_atom():
+            parts.append(self.power())
+        return parts[0] if len(parts) == 1 else f"({'*'.join(parts)})"
+
     def unary(self) -> str:
         negative = False
         while self.peek()[1] in ("-", "+") and self.peek()[0] == "op":  # a loop: ------z
@@ -151,11 +185,12 @@ class _Reader:
         base = self.atom()
         if self.peek() == ("op", "^"):
             self.take()
-            base = f"{_wrap(base)}**{_wrap(self.script())}"
+            base = f"{wrap(base)}**{wrap(self.script(absorb=True))}"
         return base
 
-    def script(self) -> str:
-        """What follows ^ or _: a braced or parenthesised group, or one token."""
+    def script(self, absorb: bool = False) -> str:
+        """What follows ^ or _: a braced or parenthesised group, or one token; in the tight
+        reading an exponent (`absorb`) also takes the names and numbers glued after it."""
         kind, v = self.peek()
         if kind == "op" and v in ("{", "("):
             return self.group(v)
@@ -163,9 +198,18 @@ class _Reader:
             negative = False
             while self.peek()[1] in ("-", "+") and self.peek()[0] == "op":
                 negative ^= self.take()[1] == "-"
-            inner = self.script()
-            return f"-{_wrap(inner)}" if negative else inner
-        self.take()
+            inner = self.script(absorb)
+            return f"-{wrap(inner)}" if negative else inner
+        one = self._script_token()
+        if not (absorb and self.tight):
+            return one
+        parts = [one]
+        while self._glued_atom(plain=True):
+            parts.append(self._script_token())
+        return one if len(parts) == 1 else "*".join(parts)
+
+    def _script_token(self) -> str:
+        kind, v = self.take()
         if kind == "num":
             if self.latex and len(v) > 1 and "." not in v:  # x^23 is x^2·3 in LaTeX
                 self.i -= 1
@@ -176,8 +220,8 @@ class _Reader:
             return self._name(v)
         if kind == "word":
             return self._word_name(v)
-        if kind == "cmd" and v in _LATEX_NAMES:
-            return _LATEX_NAMES[v]
+        if kind == "cmd" and v in LATEX_NAMES:
+            return LATEX_NAMES[v]
         raise ExprError(f"unexpected {v or 'end of input'!r} in an exponent")
 
     def group(self, open_: str = "{") -> str:
@@ -213,7 +257,7 @@ class _Reader:
         if kind == "let":
             if v == "e" and EULER not in self.names and self.peek() == ("op", "^"):
                 self.take()
-                return f"exp({self.script()})"
+                return f"exp({self.script(absorb=True)})"
             if v == "f" and self.peek()[1] == "(":
                 return self._activation()
             return self._name(v)
@@ -250,15 +294,15 @@ class _Reader:
             return word
         if keyword.iskeyword(word):
             raise ExprError(f"{word!r} is not allowed in a formula")
-        if word in _LATEX_NAMES:
-            return _LATEX_NAMES[word]
+        if word in LATEX_NAMES:
+            return LATEX_NAMES[word]
         squeezed = word.replace("_", "")
         if squeezed in self.names:
             return squeezed
         if word.lower() not in _GREEK_WORDS and word.lower() not in SPELLINGS:
             parts = _split_names(word, self.names)
-            if parts:
-                return "*".join(parts)
+            if parts:  # in the tight reading, `bc` in `a/bc` is one factor
+                return f"({'*'.join(parts)})" if self.tight else "*".join(parts)
         return word  # parse names it in its message: unknown name 'y' (expected one of ...)
 
     def _word(self, word: str) -> str:
@@ -268,12 +312,20 @@ class _Reader:
                 nxt[0] in ("num", "word", "let") or nxt[1] in ("(", "^", "|", "[") or
                 (fn == "sigmoid" and self.bare_sigma)):
             return self._call(fn)
-        if word == EULER and EULER not in self.names and nxt == ("op", "^"):
-            self.take()
-            return f"exp({self.script()})"
+        if EULER not in self.names and nxt == ("op", "^") and word.endswith(EULER):
+            head = word[:-1]  # `ze^-z`: z·e^(-z), where z is a name and `ze` is none
+            if not head or (word not in self.names and self._is_names(head)):
+                self.take()
+                power = f"exp({self.script(absorb=True)})"
+                return f"{wrap(self._word_name(head))}*{power}" if head else power
         if word == "f" and nxt[1] == "(" and "f" not in self.names:
             return self._activation()
         return self._word_name(word)
+
+    def _is_names(self, word: str) -> bool:
+        """One of the question's names, or several written together (`wx`)."""
+        return word in self.names or word in LATEX_NAMES or \
+            _split_names(word, self.names) is not None
 
     def _activation(self) -> str:
         """f(z): the question's activation, the name `a` (Swish, Leaky ReLU, ELU call it f)."""
@@ -281,94 +333,6 @@ class _Reader:
         if "a" in self.names and arg in ("z", "w*x+b", "x*w+b", "b+w*x", "b+x*w"):
             return "a"
         raise ExprError(f"f({arg}) is read only as f(z), the activation a")
-
-    # ------------------------------------------------------------ commands and functions
-
-    def _command(self, cmd: str) -> str:
-        if cmd in ("frac", "dfrac", "tfrac", "cfrac"):
-            if self.peek()[1] == "{" and self.peek(1)[1] in ("partial", "d"):
-                if self.peek(2)[1] == "}" or (self.peek(1)[1] == "d" and
-                                              self.peek(2)[0] != "let"):
-                    raise ExprError("d/dz is an operator left to apply: write the derivative "
-                                    "out")
-                return self._derivative()
-            num = self._frac_arg()
-            den = self._frac_arg()
-            return f"{_wrap(num)}/{_wrap(den)}"
-        if cmd in _INDICATOR_CMDS and self._indicator_one():
-            cond = self._try_condition()
-            if cond is None:
-                raise ExprError("an indicator 1[...] needs a condition such as z > 0")
-            return cond
-        if cmd in ("operatorname", "mathrm", "text", "mathit", "textrm", "mathbb", "mathbf"):
-            return self._function_or_name(self._braced_word())
-        if cmd == "partial":
-            raise ExprError("write derivatives as \\frac{\\partial L}{\\partial a}")
-        return self._function_or_name(cmd, case=False)
-
-    def _braced_word(self) -> str:
-        if self.peek()[1] != "{":
-            kind, v = self.take()
-            return v
-        self.take()
-        word = ""
-        while self.peek()[1] != "}":
-            if self.peek()[0] == "end":
-                raise ExprError("unclosed {")
-            word += self.take()[1]
-        self.take()
-        return word
-
-    def _indicator_one(self) -> bool:
-        """After \\mathbb, \\mathbf...: is the argument the digit 1 (or I)?"""
-        if self.peek() == ("num", "1"):
-            self.take()
-            return True
-        if self.peek()[1] == "{" and self.peek(1) in (("num", "1"), ("let", "I")) and \
-                self.peek(2)[1] == "}":
-            self.i += 3
-            return True
-        return False
-
-    def _try_condition(self) -> str | None:
-        """[z > 0], (z > 0), _{z > 0}, \\{z > 0\\} after an indicator 1: heaviside(z)."""
-        start = self.i
-        sub = self.peek()[1] == "_"
-        if sub:
-            self.take()
-        open_ = self.peek()[1]
-        if open_ not in ("[", "(", "{"):
-            self.i = start
-            return None
-        self.take()
-        try:
-            left = self.expr()
-            kind, op = self.take()
-            if op not in (">", "<", ">=", "<="):
-                raise ExprError("not a condition")
-            right = self.expr()
-            self.expect({"[": "]", "(": ")", "{": "}"}[open_])
-        except ExprError:
-            self.i = start
-            return None
-        diff = (left if right == "0" else f"{left} - {_wrap(right)}") if op[0] == ">" else \
-            (f"-{_wrap(left)}" if right == "0" else f"{right} - {_wrap(left)}")
-        return f"heaviside({diff})"
-
-    def _function_or_name(self, word: str, case: bool = True) -> str:
-        fn = SPELLINGS.get(word.lower() if case else word)
-        if fn is not None:
-            return self._call(fn)
-        if word == "e" and EULER not in self.names:
-            if self.peek() == ("op", "^"):
-                self.take()
-                return f"exp({self.script()})"
-            return EULER
-        if word in _LATEX_NAMES:
-            return _LATEX_NAMES[word]
-        if word in self.names:
-            return word
-        raise ExprError(f"unknown command \\{word}")
 
     def _call(self, fn: str) -> str:
         """A function and its argument: tanh(z), \\tanh z, tanh^2(z) = tanh(z)**2, \\sqrt{x}."""
@@ -384,7 +348,7 @@ class _Reader:
         else:
             arg = self._argument()
         call = f"{fn}({arg})"
-        return f"{call}**{_wrap(power)}" if power else call
+        return f"{call}**{wrap(power)}" if power else call
 
     def _argument(self) -> str:
         kind, v = self.peek()
@@ -401,46 +365,9 @@ class _Reader:
             return self.atom()
         return self.power()  # \tanh z, sech^2 z
 
-    def _frac_arg(self) -> str:
-        if self.peek()[1] == "{":
-            return self.group()
-        kind, v = self.take()
-        if kind == "num" and len(v) > 1 and "." not in v:  # \frac12
-            self.i -= 1
-            self.toks[self.i] = ("num", v[1:])
-            return v[0]
-        if kind in ("num", "let"):
-            return v if kind == "num" else self._name(v)
-        raise ExprError("\\frac needs two arguments in braces")
-
-    def _derivative(self) -> str:
-        top = self._dname()
-        bottom = self._dname()
-        return f"d{top}_d{bottom}"
-
-    def _dname(self) -> str:
-        self.expect("{")
-        self.take()  # \partial or d
-        kind, v = self.take()
-        if kind == "cmd" and v in _LATEX_NAMES:
-            v = _LATEX_NAMES[v]
-        elif kind != "let":
-            raise ExprError("expected a name after \\partial")
-        while self.peek()[1] != "}":
-            if self.peek()[0] == "end":
-                raise ExprError("unclosed {")
-            v += self.take()[1].strip("{}")
-        self.take()
-        return v
-
-
 def _is_sigma(tok: Token) -> bool:
     return (tok[0] == "word" and SPELLINGS.get(tok[1].lower()) == "sigmoid") or \
         tok == ("cmd", "sigma")
-
-
-def _wrap(s: str) -> str:
-    return s if _SIMPLE_RE.fullmatch(s) else f"({s})"
 
 
 def _split_names(word: str, names: AbstractSet[str]) -> list[str] | None:

@@ -52,6 +52,8 @@ class Convention:
     refs: dict[str, list[float | None]] = field(default_factory=dict)
     # What the exact proof settled: (answer id, formula text) → equal (grader.parta.marking).
     proofs: dict[tuple[str, str], bool] = field(default_factory=dict)
+    # (loss, answer id) → the answer's value at each of QuestionRef.loss_points' points.
+    loss_refs: dict[tuple[str, str], list[float | None]] = field(default_factory=dict)
 
     def chain(self, env: Point, overrides: Mapping[str, object]) -> Values:
         """Every step's value at `env`, with the student's answers put in for `overrides` (a
@@ -75,6 +77,19 @@ class Convention:
         return out
 
 
+@dataclass(frozen=True)
+class Loss:
+    """A name the question leaves general written out for a named loss (the spec's
+    `losses:`): mse: dL_da = -2*(y - a), in further names (`names`: the target y)."""
+
+    name: str
+    subs: dict[str, Formula]
+    names: frozenset[str]
+
+    def shown(self) -> str:
+        return ", ".join(f"{k} = {f.text}" for k, f in self.subs.items())
+
+
 @dataclass
 class QuestionRef:
     spec: Spec
@@ -90,6 +105,18 @@ class QuestionRef:
     chain_rel: float  # the numbers of a chain `σ(0.56) = 0.6365` agree to this
     tolerances: dict[str, Tolerance]  # numeric answer id → how close it must be
     agree_rel: float  # a symbolic answer agrees with the reference at a point to this
+    losses: dict[str, Loss] = field(default_factory=dict)
+    # Symbolic: answer id → the loss names it may use (an answer computed from dL_da may use
+    # the target y), and (loss, answer id) → points where those names have values too.
+    loss_names: dict[str, frozenset[str]] = field(default_factory=dict)
+    loss_points: dict[tuple[str, str], list[Point]] = field(default_factory=dict)
+    # Numeric: the given values and every step's value, one per convention: what working
+    # left of an answer's `=` (`-2(y - a) = -1.075`) is checked with.
+    working: list[Point] = field(default_factory=list)
+
+    def names_for(self, aid: str) -> set[str]:
+        """The names answer `aid` may use: the question's, and a loss's where it applies."""
+        return self.names | self.loss_names.get(aid, frozenset())
 
 
 class References:
@@ -163,7 +190,43 @@ def build(spec: Spec, parta: PartA, given: dict[str, sympy.Rational] | None = No
             for conv in ref.conventions:
                 conv.chains[aid] = [conv.chain(env, {}) for env in ref.points[aid]]
                 conv.refs[aid] = [values.get(aid) for values in conv.chains[aid]]
+        _losses(ref)
+    else:
+        ref.working = [ref.given | {k: v for k, v in conv.chain(ref.given, {}).items()
+                                    if v is not None} for conv in ref.conventions]
     return ref
+
+
+def _losses(ref: QuestionRef) -> None:
+    """Each loss of the spec, for the answers computed from what it writes out: the names
+    they may then use, points where those have values (seeded), the references there."""
+    spec = ref.spec
+    known = set(spec.vocabulary) | set(spec.definitions)
+    raws = ref.conventions[0].raws
+    for name, subs in spec.losses.items():
+        loss = Loss(name, subs, frozenset(set().union(*(f.names for f in subs.values())) - known))
+        ref.losses[name] = loss
+        for aid in spec.answers:
+            if not _uses(raws, aid) & subs.keys():
+                continue
+            ref.loss_names[aid] = ref.loss_names.get(aid, frozenset()) | loss.names
+            rng = random.Random(zlib.crc32(f"{spec.id}:{aid}:{name}".encode()))
+            points = []
+            for env in ref.points[aid]:
+                point = env | {n: rng.uniform(0.2, 1.6) * rng.choice((-1, 1)) for n in loss.names}
+                point |= {k: eval_formula(f, point) for k, f in subs.items()}
+                points.append(point)
+            ref.loss_points[name, aid] = points
+            for conv in ref.conventions:
+                conv.loss_refs[name, aid] = [conv.chain(env, {}).get(aid) for env in points]
+
+
+def _uses(raws: dict[str, sympy.Expr], sid: str) -> set[str]:
+    """The names a step is computed from, through the steps before it."""
+    out: set[str] = set()
+    for s in raws[sid].free_symbols:
+        out |= _uses(raws, s.name) if s.name in raws and s.name != sid else {s.name}
+    return out
 
 
 def _deps(raws: dict[str, sympy.Expr], spec: Spec) -> dict[str, frozenset[str]]:

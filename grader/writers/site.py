@@ -32,7 +32,7 @@ from grader.results import Result, Status
 from grader.worker import in_parallel
 from grader.writers.json import to_dict
 from grader.writers.safe import clean, file_stem
-from grader.writers.stats import Column, cell, item_stats, part_score
+from grader.writers.stats import Column, cell, claim_flags, item_stats, part_score, pending
 
 # Answered, but not the reference's value; and what follow-through starts from.
 WRONG = (Status.WRONG, Status.IMPRECISE, Status.FOLLOW_THROUGH, Status.CONVENTION)
@@ -83,11 +83,13 @@ class Histogram:
     median: str
     bars: list[dict[str, object]]  # x, y, width, height, count, label
     ticks: list[dict[str, object]]  # x, label
+    pending: int = 0  # left out: a mark of theirs waits for the instructor
     width: int = 360
     height: int = 160
 
 
-def histogram(title: str, values: list[float], mx: float, bins: int) -> Histogram:
+def histogram(title: str, values: list[float], mx: float, bins: int, waiting: int = 0
+              ) -> Histogram:
     """Counts of `values` in `bins` equal bins over [0, mx] (the last closed), laid out as SVG
     coordinates: a plot area of 320 x 120 with room for the axis labels."""
     left, top, w, h = 30, 10, 320, 120
@@ -109,7 +111,7 @@ def histogram(title: str, values: list[float], mx: float, bins: int) -> Histogra
              for k in range(0, bins + 1, max(bins // 5, 1))]
     return Histogram(title, mx, len(values),
                      f"{statistics.fmean(values):.3f}" if values else "",
-                     f"{statistics.median(values):.3f}" if values else "", bars, ticks)
+                     f"{statistics.median(values):.3f}" if values else "", bars, ticks, waiting)
 
 
 # ---------------------------------------------------------------- wrong answers
@@ -299,20 +301,23 @@ def write_site(results: list[Result], out: Path, options: RunContext, cols: list
     maxima = {c.id: c.max for c in cols}
     total_max = sum(maxima.values())
     stats = [item_stats(results, c) for c in cols]
-    totals = [float(r["score"]) for r in rows if r.get("score") is not None]  # type: ignore
+    # A total or part with a mark pending review is left out of its plot, and counted.
+    totals = [float(r["score"]) for r, res in zip(rows, results)  # type: ignore[arg-type]
+              if r.get("score") is not None and not pending(res)]
     plots = [histogram(f"Total (out of {total_max:g})", totals, total_max,
-                       settings.histogram_bins)]
+                       settings.histogram_bins, sum(pending(r) for r in results))]
     for p in sorted(set(parts.values())):
         pc = [c for c in maxima if parts[c] == p]
         scores = [s for s in (part_score(r, pc) for r in results) if s is not None]
         plots.append(histogram(f"Part {p} (out of {sum(maxima[c] for c in pc):g})", scores,
-                               sum(maxima[c] for c in pc), settings.histogram_bins))
+                               sum(maxima[c] for c in pc), settings.histogram_bins,
+                               sum(pending(r, pc) for r in results)))
     students = [{
         "folder": r["folder"], "student": r["student"], "name": r.get("name") or "",
         "stem": _stem(r),
         "cells": [cell(res.item(c)) for c in maxima],
         "total": _num(r.get("score")), "status": r["status"],
-        "flags": len(r.get("flags") or []),  # type: ignore[arg-type]
+        "flags": len(r.get("flags") or []) + len(claim_flags(res)),  # type: ignore[arg-type]
     } for r, res in zip(rows, results)]
     statuses = Counter(str(r["status"]) for r in rows)
     index = env.get_template("index.html.j2").render(
