@@ -3,22 +3,24 @@ grader asks and the sandbox only answers.
 
 The runner (problems/partb_checks.py) holds no secret. The grader sends it, one request at a
 time, each with a fresh random nonce: every cell of the notebook, then every check with its
-inputs (drawn from the run's secret seed), the known-good activations only once the activation
-checks are answered. Each answer must be the next frame of the channel and name the nonce just
-sent; anything else (an answer nobody asked for, a second answer to a request, a frame of
-another name: records the runner did not write) voids the run, which goes to review with the
-reason. Error messages come back as the student's own cell, line and message, capped, with any
-text of the runner's own removed. A runner that never says it started is the grader's failure.
+inputs (drawn from the run's secret seed), and, once the activation checks are answered, the
+known-good versions of only the activations those answers got wrong. Each answer must be the
+next frame of the channel and name the nonce just sent; anything else (an answer nobody asked
+for, a second answer to a request, a frame of another name: records the runner did not write)
+voids the run, which goes to review with the reason. Error messages come back as the student's
+own cell, line and message, capped, with any text of the runner's own removed. A runner that
+never says it started is the grader's failure.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import io
 import json
 import math
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,7 @@ class Conversation:
 
     cells: list[RunCell]
     plan: Plan
-    check_time_s: float
+    cfg: ChecksConfig
     redact: list[str]  # lines of the runner's source, kept out of messages
     ready: bool = False
     answered: dict[str, dict] = field(default_factory=dict)  # "cell:N" or check id → answer
@@ -78,13 +80,14 @@ class Conversation:
             installed = False
             for check in checks:
                 if check["kind"] not in ACTIVATION_KINDS and not installed:
-                    good = resources.path("problems", "partb_good.py").read_text()
-                    self._ask(s, "install", {"op": "install", "source": good}, 60.0)
                     installed = True
+                    if wrong := self._failed_activations():
+                        self._ask(s, "install", {"op": "install", "names": sorted(wrong),
+                                                 "source": good_source(wrong)}, 60.0)
                 self._ask(s, check["id"], {"op": "check", "kind": check["kind"],
                                            "args": to_json(check["args"]),
-                                           "time_s": self.check_time_s},
-                          self.check_time_s + _SLACK_S)
+                                           "time_s": self.cfg.check_time_s},
+                          self.cfg.check_time_s + _SLACK_S)
             s.send({"op": "end"})
         except Violation as exc:
             self.void = str(exc)
@@ -92,6 +95,22 @@ class Conversation:
             self.void = f"frames the runner did not write ({exc})"
         except channel.Closed as exc:
             self.stopped = str(exc) if self.ready else ""
+
+    def _failed_activations(self) -> set[str]:
+        """The activations (functions and derivatives) whose checks the answers so far fail."""
+        from grader.notebook_judge import judge
+
+        specs = [c for c in self.cfg.checks if c.kind in ACTIVATION_KINDS]
+        outputs = {k: a.get("out") for k, a in self.answered.items() if a.get("ok") is True}
+        errors = {k: str(a.get("error", "failed")) for k, a in self.answered.items()
+                  if a.get("ok") is not True}
+        verdicts = judge(replace(self.cfg, checks=specs), self.plan, outputs, errors, "")
+        wrong: set[str] = set()
+        for spec, verdict in zip(specs, verdicts):
+            if not verdict.passed:
+                wrong |= {spec.options["fn"], spec.options["grad"]} \
+                    if spec.kind == "activation" else {"softmax"}
+        return wrong
 
     def _ask(self, s: channel.Session, key: str, request: dict, timeout: float) -> None:
         nonce = secrets.token_hex(16)
@@ -118,6 +137,21 @@ class Conversation:
         return text[:_SHOWN]
 
 
+def good_source(names: set[str]) -> str:
+    """The definitions of `names` in problems/partb_good.py, with the helpers they use, and
+    nothing else of the file (read with ast, never imported)."""
+    text = resources.path("problems", "partb_good.py").read_text()
+    defs = {n.name: n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)}
+    wanted, todo = set(), [n for n in names if n in defs]
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo += [x.id for x in ast.walk(defs[name])
+                     if isinstance(x, ast.Name) and x.id in defs and x.id.startswith("_")]
+    return "\n\n".join(str(ast.get_source_segment(text, defs[n])) for n in sorted(wanted)) + "\n"
+
+
 def _hidden() -> list[str]:
     """scikit-learn's copy of the digits: with it, a notebook could look the test labels up."""
     spec = importlib.util.find_spec("sklearn")
@@ -139,7 +173,7 @@ def run_notebook(cells: list[RunCell], the_plan: Plan, cfg: ChecksConfig,
         buf = io.BytesIO()
         np.savez(buf, **the_plan.digits)
         inputs["digits.npz"] = buf.getvalue()
-    conv = Conversation(cells, the_plan, cfg.check_time_s, redact)
+    conv = Conversation(cells, the_plan, cfg, redact)
     out = sandbox.run(sandbox.python_argv("/in/runner.py"), limits=limits, inputs=inputs,
                       hide=_hidden(), talk=conv.talk)
     if out.status in ("unavailable", "starved"):  # the grader's side: nothing is marked

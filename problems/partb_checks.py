@@ -5,8 +5,9 @@ code and no seed.
 It answers the grader, one request at a time (a JSON line on stdin, with the grader's nonce):
 run the next notebook cell, call a check's functions on the inputs the request carries (drawn
 from the grader's secret seed for this run; the digits' training and evaluation images are in
-/in/digits.npz, their evaluation labels never are), or put the known-good activations in place
-(sent only after the activation checks are answered). Each answer is one frame of the grader's
+/in/digits.npz, their evaluation labels never are), or put the known-good versions of the
+activations the student's code got wrong in place (sent only after the activation checks are
+answered, and only those). Each answer is one frame of the grader's
 channel (fd 3), naming the request's nonce; answers come back in order. The student's code
 shares this process and can tamper with anything here: it can only change what comes out, which
 the grader judges against its own reference, outside, and any answer the grader did not ask
@@ -182,6 +183,21 @@ def main():
     sys.stdout.flush()
 
 
+def install(ns, source, names):
+    """Put the known-good versions of `names` (defined by `source`) in place of the student's,
+    in the namespace and in an ACTIVATIONS table of (function, derivative) pairs."""
+    good = {"np": np}
+    exec(compile(source, "<known-good activations>", "exec"), good)
+    chosen = {n: good[n] for n in names if n in good}
+    ns.update(chosen)
+    table = ns.get("ACTIVATIONS")
+    if isinstance(table, dict):
+        for name in list(table):
+            if name in chosen or name + "_grad" in chosen:
+                table[name] = (chosen.get(name, ns.get(name)),
+                               chosen.get(name + "_grad", ns.get(name + "_grad")))
+
+
 def serve(ns, req):
     """One request: run a cell, call a check, or put the known-good activations in place."""
     if req["op"] == "cell":
@@ -192,8 +208,7 @@ def serve(ns, req):
             return {"ok": False, "error": short_error(exc)}
     if req["op"] == "install":
         try:
-            exec(compile(req["source"], "<known-good activations>", "exec"), ns)
-            ns["install_good_activations"](ns)
+            install(ns, req["source"], req["names"])
         except BaseException:  # a namespace the student broke: the checks will say so
             pass
         return {"ok": True}

@@ -434,3 +434,44 @@ def importing_nets(solution: dict, first: str = "") -> dict:
                 rest.split("# ENDCODE", 1)[1]
             first = ""
     return nb
+
+
+_SPY = '''
+import json as _json
+_loads, _seen = _json.loads, []
+
+
+def _spy(text, *args, **kwargs):
+    got = _loads(text, *args, **kwargs)
+    if isinstance(got, dict) and got.get("op") == "install":
+        _seen.append((got.get("names"), len(got.get("source", ""))))
+    return got
+
+
+_json.loads = _spy
+'''
+_TELL = '''
+def accuracy(y, pred):
+    raise RuntimeError("SEEN " + repr(_seen))
+'''
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_the_known_good_activations_are_only_the_ones_answered_wrong(tmp_path, solution,
+                                                                      options, wrong):
+    """The red team's capture (a cell wraps json.loads, which the runner shares, and a later
+    check raises what it saw): the reference notebook is sent no reference code at all; one
+    with a wrong sigmoid derivative is sent sigmoid's pair only, and still loses one check."""
+    nb = appended(solution, "B1.1", _SPY)
+    if wrong:
+        nb = edited(nb, "B1.1", "return s * (1.0 - s)", "return s * (1.0 - s) ** 2")
+    nb = appended(nb, "B6.1", _TELL)
+    _, items = grade(tmp_path, nb, options, name=f"spy{int(wrong)}")
+    said = next(a.feedback for a in items["layers"].answers if a.id == "digits_metrics")
+    seen = said.split("SEEN ", 1)[1][:120]
+    if wrong:
+        assert seen.startswith("[(['sigmoid', 'sigmoid_grad'], "), seen
+        assert "tanh" not in seen and "softmax" not in seen
+        assert all(full(items, iid) for iid in ("perceptron", "xor_net", "digits_mlp")), items
+    else:
+        assert seen.startswith("[]"), seen
