@@ -60,7 +60,8 @@ def prose(runs: dict[str, Run], parta_dl_dw: float, sigfigs: int) -> dict[str, s
 
 
 def _part_b(m: Metrics, parta_dl_dw: float, sigfigs: int) -> dict[str, str]:
-    gates = {g: {k: m(f"perceptron.{g}.{k}") for k in ("converged", "epochs", "accuracy")}
+    gates = {g: R.Gate(converged=m(f"perceptron.{g}.converged"),
+                       epochs=m(f"perceptron.{g}.epochs"), accuracy=m(f"perceptron.{g}.accuracy"))
              for g in ("and", "or", "xor")}
     return {
         "perceptron": R.perceptron(gates),
@@ -110,7 +111,7 @@ def _fashion(m: Metrics, runs: dict[str, Run]) -> dict[str, str]:
     cfg = runs["fashion"].config
     classes = cfg["classes"]
     per_class = {c: float(m(f"fashion.per_class_accuracy.{slug(c)}")) for c in classes}
-    worst = min(per_class, key=per_class.get)
+    worst = min(per_class, key=per_class.__getitem__)
     acc = _by(m, "optimizers.fashion", OPTIMIZER_NAMES, "test_accuracy")
     return {
         "test_accuracy": pct(m("fashion.test_accuracy"), 2),

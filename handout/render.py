@@ -61,7 +61,10 @@ def layer_rows(layers: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def _answer(sol: Solution, answer: str) -> float:
     """A Part A answer's value as the solver computed it (exact, then to a float)."""
-    return float(sol.answers[answer].number)
+    number = sol.answers[answer].number
+    if number is None:
+        raise HandoutError(f"Part A {sol.spec.id}: answer {answer!r} is symbolic, not a number")
+    return float(number)
 
 
 def render_handout(runs: dict[str, Run], out: Path, commands: list[str]) -> Path:

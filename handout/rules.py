@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import TypedDict
 
 from handout.wording import (
     gap_pts,
@@ -42,7 +43,15 @@ def named_values(values: Mapping[str, float], fmt=pct, **fill: object) -> str:
 # ------------------------------------------------------------------ Part B
 
 
-def perceptron(gates: Mapping[str, Mapping[str, float]]) -> str:
+class Gate(TypedDict):
+    """One logic gate's perceptron run (metrics perceptron.{gate}.*)."""
+
+    converged: bool
+    epochs: int
+    accuracy: float
+
+
+def perceptron(gates: Mapping[str, Gate]) -> str:
     """AND and OR are separable (the rule must converge), XOR is not (it must not)."""
     conv = [g for g in ("and", "or") if gates[g]["converged"]]
     stuck = [g for g in ("and", "or") if not gates[g]["converged"]]
@@ -168,8 +177,8 @@ def adam_vs_sgd(adam: float, sgd: float) -> str:
 
 def optimizer_spread(acc: Mapping[str, float]) -> str:
     """'matters little' only when best and worst are within the declared points."""
-    hi = max(acc, key=acc.get)
-    lo = min(acc, key=acc.get)
+    hi = max(acc, key=acc.__getitem__)
+    lo = min(acc, key=acc.__getitem__)
     d = points(acc[hi], acc[lo])
     n = {2: "Both", 3: "All three", 4: "All four", 5: "All five"}.get(len(acc), "All")
     if d <= Decimal(str(threshold("optimizer_spread_points"))):
@@ -180,7 +189,7 @@ def optimizer_spread(acc: Mapping[str, float]) -> str:
 
 
 def optimizers_regression(mse: Mapping[str, float]) -> str:
-    lo, hi = min(mse, key=mse.get), max(mse, key=mse.get)
+    lo, hi = min(mse, key=mse.__getitem__), max(mse, key=mse.__getitem__)
     ratio = mse[hi] / mse[lo]
     text = f"Regression, held-out MSE: {named_values(mse, num)} ({best(mse, False, num)})"
     if ratio <= threshold("mse_spread_ratio"):

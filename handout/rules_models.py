@@ -38,7 +38,7 @@ def hardest_class(per_class: Mapping[str, float], row: Sequence[int], worst: str
                   classes: Sequence[str]) -> str:
     """The hardest and easiest class, and what the hardest is mistaken for (its nonzero
     confusions, at most two, most frequent first). `per_class` is keyed by class name."""
-    easiest = max(per_class, key=per_class.get)
+    easiest = max(per_class, key=per_class.__getitem__)
     i = list(classes).index(worst)
     mistakes = sorted(((n, j) for j, n in enumerate(row) if j != i and n > 0), reverse=True)[:2]
     text = f"the hardest class is {worst} ({pct(per_class[worst])})"
@@ -137,8 +137,9 @@ def batch_norm(no_bn: float, ref: float) -> str:
             f"{pct(ref)} with it: on this small budget its benefit did not show")
 
 
-def _geometry(r: Mapping[str, Any]) -> tuple[str, int, int]:
-    """(kernel as LaTeX, stride, padding) of a layer-table row (nets.models.layer_table)."""
+def _geometry(r: Mapping[str, Any]) -> tuple[str, Any, Any]:
+    """(kernel as LaTeX, stride, padding) of a layer-table row (nets.models.layer_table):
+    stride and padding as the table has them (ints; None for a layer without them)."""
     k, s, p = (r.get(n) for n in ("kernel_size", "stride", "padding"))
     kernel = "\\times ".join(map(str, k)) if isinstance(k, list) else f"{k}\\times {k}"
     return (kernel, s[0] if isinstance(s, list) else s, p[0] if isinstance(p, list) else p)
@@ -183,8 +184,8 @@ def capacity(acc: Mapping[str, float], params: Mapping[str, int]) -> str:
     """Did the biggest variant win? The variants by accuracy, with their sizes."""
     listed = listing([f"{label(k)} {pct(acc[k])} ({count(params[k])} parameters)"
                       for k in acc])
-    top = max(acc, key=acc.get)
-    biggest = max(params, key=params.get)
+    top = max(acc, key=acc.__getitem__)
+    biggest = max(params, key=params.__getitem__)
     text = f"In the variant study: {listed}. "
     if top == biggest:
         return text + (f"The largest network ({label(top)}) scored best: more capacity helped "
@@ -215,7 +216,7 @@ def weight_spread(std_by_epoch: Mapping[str, Sequence[float]]) -> str:
         else "changed"
     text = f"The spread (standard deviation) of each layer's weights {verb} by a factor of {listed}"
     if len(factor) > 1:
-        hi, lo = max(factor, key=factor.get), min(factor, key=factor.get)
+        hi, lo = max(factor, key=factor.__getitem__), min(factor, key=factor.__getitem__)
         text += f": most in the {label(hi)}, least in the {label(lo)}"
     early = [k for k, v in std_by_epoch.items() if len(v) > 2 and v[-1] != v[0] and
              abs(v[1] - v[0]) / abs(v[-1] - v[0]) >= threshold("first_epoch_share")]

@@ -92,7 +92,9 @@ def pm(mean: float, std: float) -> str:
     s = show(Fraction(std), 2, "ascii") if std else ""
     if not s or "e" in s:
         return f"{num(mean)} $\\pm$ {num(std, 2) if s else 0}"
-    places = max(-Decimal(s).as_tuple().exponent, 0)
+    exponent = Decimal(s).as_tuple().exponent
+    assert isinstance(exponent, int)  # `show` gives a finite number, never NaN or infinity
+    places = max(-exponent, 0)
     return f"${mean:.{places}f} \\pm {s}$"
 
 

@@ -21,7 +21,7 @@ def numeric_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> 
     (e.g. a closure over it). Returns an array of x's shape.
     """
     grad = np.zeros_like(x, dtype=float)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     for _ in it:
         i = it.multi_index
         old = x[i]

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nets.layers import activation_backward, activation_forward, affine_backward, affine_forward
+from nets.layers import (
+    ActivationCache,
+    AffineCache,
+    activation_backward,
+    activation_forward,
+    affine_backward,
+    affine_forward,
+)
 from nets.losses import cross_entropy_loss, mse_loss
 
 
@@ -49,14 +56,14 @@ class MLP:
 
     def forward(self, X: np.ndarray) -> tuple[np.ndarray, list]:
         """X: (N, sizes[0]) -> (scores (N, sizes[-1]) before the output head, caches)."""
-        caches = []
+        caches: list[AffineCache | ActivationCache] = []
         h = X
         for layer in range(1, self.n_layers + 1):
-            h, cache = affine_forward(h, self.params[f"W{layer}"], self.params[f"b{layer}"])
-            caches.append(cache)
+            h, affine = affine_forward(h, self.params[f"W{layer}"], self.params[f"b{layer}"])
+            caches.append(affine)
             if layer < self.n_layers:
-                h, cache = activation_forward(h, self.hidden)
-                caches.append(cache)
+                h, activation = activation_forward(h, self.hidden)
+                caches.append(activation)
         return h, caches
 
     def loss_and_grads(self, X: np.ndarray, y: np.ndarray,

@@ -33,14 +33,15 @@ class NeuronStep:
     b_new: float  # b - lr · dL/db
 
 
-def neuron_step(x: np.ndarray, y: float, w: np.ndarray, b: float, lr: float) -> NeuronStep:
+def neuron_step(x: np.ndarray | float, y: float, w: np.ndarray | float, b: float,
+                lr: float) -> NeuronStep:
     """One gradient-descent step for one sample; x and w: (D,) (or scalars), y a number."""
     x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
     z = float(np.sum(w * x) + b)
-    a = float(sigmoid(z))
+    a = float(sigmoid(np.asarray(z)))
     loss = (y - a) ** 2
     dL_da = -2.0 * (y - a)
-    da_dz = float(sigmoid_grad(z))
+    da_dz = float(sigmoid_grad(np.asarray(z)))
     dL_dz = dL_da * da_dz  # chain rule through the activation
     dL_dw = dL_dz * x  # ∂z/∂w = x
     dL_db = dL_dz  # ∂z/∂b = 1

@@ -17,6 +17,7 @@ Files written to the run folder:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +289,7 @@ def write_figures(out: Path, art: dict[str, dict[str, Any]], split: DigitsSplit)
         X, y = LOGIC_GATES[gate]
         verdict = "converged" if r.converged else f"no convergence in {r.epochs} epochs"
         paths.append(plots.save_decision_boundary(
-            out / f"perceptron_{gate}.png", lambda P, r=r: perceptron_predict(P, r.w, r.b), X, y,
+            out / f"perceptron_{gate}.png", partial(perceptron_predict, w=r.w, b=r.b), X, y,
             f"Perceptron on {gate.upper()}: {verdict}"))
     paths.append(plots.save_curve(
         out / "perceptron_mistakes.png",

@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from collections.abc import Collection, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -28,11 +29,9 @@ FLOAT_DIGITS = 12
 
 def _normalise(obj: Any, digits: int) -> Any:
     """Plain-Python copy of `obj` with every float rounded to `digits` significant digits."""
-    # numpy is optional here so that this module stays importable by anything.
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is a core dependency
-        np = None
+    # numpy is not imported here so that this module stays importable by anything: an object
+    # that is a numpy array or scalar means numpy is already loaded.
+    np = sys.modules.get("numpy")
     if np is not None:
         if isinstance(obj, np.ndarray):
             return [_normalise(v, digits) for v in obj.tolist()]
@@ -164,10 +163,10 @@ def cpu_info() -> dict[str, Any]:
         try:                   # "Features" on ARM)
             for line in Path("/proc/cpuinfo").read_text().splitlines():
                 key, _, value = line.partition(":")
-                key = {"model name": "Model name", "flags": "Flags",
-                       "Features": "Flags"}.get(key.strip())
-                if key:
-                    fields.setdefault(key, value.strip())
+                field = {"model name": "Model name", "flags": "Flags",
+                         "Features": "Flags"}.get(key.strip())
+                if field:
+                    fields.setdefault(field, value.strip())
         except OSError:
             pass
     return {"model_name": fields.get("Model name", "unknown"),

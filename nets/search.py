@@ -94,7 +94,7 @@ def make_spec(task: str, strategy: str, space: Mapping[str, Any], x, y, *,
 
 def run_searches(url: str, name: str, specs: Sequence[Mapping[str, Any]], *,
                  workers: int | None = None, fresh: bool = False, data_dir: str | None = None,
-                 preloaded: Mapping[str, Any] | None = None,
+                 preloaded: Mapping[tuple[str, str], Any] | None = None,
                  progress: bool = True) -> dict[str, SearchResult]:
     """Make (or resume) one study per spec, run `workers` local workers until every
     configuration is done, and read the results back: study name -> SearchResult.

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import CategoricalDistribution
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
@@ -111,6 +112,7 @@ def _open(url: str, heartbeat: int | None, checked: bool) -> RDBStorage:
     kind, path = _backend(url)
     engine: dict[str, Any] = {}
     if kind == "sqlite":
+        assert path is not None  # _backend names an SQLite storage's file
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = {"creator": lambda: _sqlite_connection(path)}
     else:
@@ -189,12 +191,22 @@ def spec_of(storage: RDBStorage, study: str) -> dict[str, Any]:
 
 def load(storage: RDBStorage, study: str) -> optuna.Study:
     spec = spec_of(storage, study)
-    sampler = (optuna.samplers.GridSampler(
-        {k: list(d.choices) for k, d in SP.from_json(spec["space"]).items()}, seed=spec["seed"])
+    sampler = (optuna.samplers.GridSampler(_grid(study, spec), seed=spec["seed"])
         if spec["strategy"] == "grid" else optuna.samplers.RandomSampler(seed=spec["seed"]))
     with SP.quiet():
         return optuna.load_study(study_name=study, storage=storage, sampler=sampler,
                                  pruner=pruner(spec))
+
+
+def _grid(study: str, spec: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """A grid study's space back as lists: a grid stores every parameter as categorical."""
+    grid = {}
+    for k, d in SP.from_json(spec["space"]).items():
+        if not isinstance(d, CategoricalDistribution):
+            raise SearchError(f"study {study}: grid parameter {k!r} is stored as "
+                              f"{type(d).__name__}; expected a list of values")
+        grid[k] = list(d.choices)
+    return grid
 
 
 def pruner(spec: Mapping[str, Any]) -> optuna.pruners.BasePruner:

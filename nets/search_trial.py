@@ -58,6 +58,7 @@ def fit_config(task: str, params: Mapping[str, Any], x_tr, y_tr, seed: int, epoc
     asked = H.current().precision
     precision = "fp32" if asked == "auto" or task == "regression" else asked
     torch.manual_seed(seed)
+    model: torch.nn.Module
     if task == "regression":
         model = MLP((params["hidden"],) * 2, params["activation"])
         # Full batch: 160 points fit in one step, and the gradient is then exact.

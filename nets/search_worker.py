@@ -33,14 +33,16 @@ POLL, POLL_MAX = 0.05, 2.0
 
 
 class Beat:
-    """Records a running trial's heartbeat every `interval` seconds from a thread."""
+    """Records a running trial's heartbeat every `interval` seconds from a thread (None: the
+    storage has no heartbeat, so none is recorded)."""
 
-    def __init__(self, storage: optuna.storages.RDBStorage, trial_id: int, interval: int):
+    def __init__(self, storage: optuna.storages.RDBStorage, trial_id: int,
+                 interval: int | None):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(storage, trial_id, interval),
                                         daemon=True)
 
-    def _run(self, storage, trial_id: int, interval: int) -> None:
+    def _run(self, storage, trial_id: int, interval: int | None) -> None:
         while not self._stop.wait(interval):
             try:
                 storage.record_heartbeat(trial_id)

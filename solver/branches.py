@@ -161,7 +161,9 @@ def restrict(line: Formula, choose: Chooser, everywhere: bool = False
 
         def generic_visit(self, node: ast.AST) -> ast.AST:
             super().generic_visit(node)
-            options = pieces(node) if isinstance(node, ast.expr) else None
+            if not isinstance(node, ast.expr):
+                return node
+            options = pieces(node)
             names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             if options is None or (self.var is not None and self.var not in names):
                 return node

@@ -190,6 +190,7 @@ class Printer:
         pieces: list[tuple[str, str]] = []
         rest: ast.AST = node
         while isinstance(rest, ast.IfExp):
+            assert isinstance(rest.test, ast.Compare)  # expr.parse admits only comparisons
             pieces.append((self._node(rest.body, src)[0], self._compare(rest.test, src)))
             rest = rest.orelse
         last = self._node(rest, src)[0]

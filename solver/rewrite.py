@@ -35,8 +35,11 @@ def number(value: Fraction) -> ast.expr:
 def constant(node: ast.expr) -> Fraction | None:
     """The exact value of a tree made of numbers only (+ − × ÷, integer powers); else None."""
     if isinstance(node, ast.Constant) and not isinstance(node.value, bool):
-        return Fraction(Decimal(repr(node.value))) if isinstance(node.value, float) \
-            else Fraction(node.value)
+        value = node.value
+        if isinstance(value, float):
+            return Fraction(Decimal(repr(value)))
+        assert isinstance(value, int)  # expr.parse admits only int and float constants
+        return Fraction(value)
     if isinstance(node, ast.UnaryOp):
         inner = constant(node.operand)
         return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import sympy
+
 from core import resources
 from core.errors import DlhwError
 from solver import spec_checks, spec_read
@@ -66,7 +68,7 @@ def load_spec(path: str | Path) -> Spec:
     def section(name: str, read: Callable[..., T], empty: T, *args: object) -> T:
         return read(r, top[name], *args) if name in top else empty
 
-    given = section("given", spec_read.given, {})
+    given: dict[str, sympy.Rational] = section("given", spec_read.given, {})
     marks = r.integer(top["marks"], "marks")
     if marks < 1:
         raise r.fail(top["marks"], "marks", "expected at least 1")

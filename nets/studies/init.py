@@ -8,6 +8,7 @@ init.fashion.{scheme}.distinct_units.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,15 @@ def distinct_units(layer: nn.Linear, tol: float = 1e-6) -> int:
     return len(kept)
 
 
+def first_linear(model: nn.Module) -> nn.Linear:
+    """The first fully connected layer of `model` (the MLP's first hidden layer)."""
+    return next(m for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def _regression_mlp(scheme: str, seed: int) -> nn.Module:
+    return init_weights(MLP((64, 64), "tanh"), scheme, seed, NORMAL_STD)
+
+
 def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: bool = False,
         progress: bool = True, data_dir: str | None = None) -> dict:
     """Zero vs normal(0, 0.01^2) vs Xavier vs He: symmetry and convergence speed."""
@@ -48,11 +58,11 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
         loss = t.hist.train_loss
         return {"final_mse": loss[-1],
                 "epochs_to_0.05": next((i + 1 for i, v in enumerate(loss) if v < 0.05), None),
-                "distinct_units": distinct_units(t.model.net[0])}
+                "distinct_units": distinct_units(first_linear(t.model))}
 
     reg = train_arms(
         # Plain momentum SGD: an adaptive optimizer would partly hide a bad initial scale.
-        {s: Arm(lambda s=s: init_weights(MLP((64, 64), "tanh"), s, seed, NORMAL_STD),
+        {s: Arm(partial(_regression_mlp, s, seed),
                 TrainConfig(epochs=reg_epochs, batch_size=32, optimizer="momentum", lr=0.01,
                             seed=seed, task="regression"))
          for s in SCHEMES},
@@ -76,14 +86,14 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
         return init_weights(model, scheme, seed, NORMAL_STD)
 
     fashion = train_arms(
-        {s: Arm(lambda s=s: deep_mlp(s),
+        {s: Arm(partial(deep_mlp, s),
                 TrainConfig(epochs=f_epochs, batch_size=64, optimizer="momentum", lr=0.01,
                             seed=seed))
          for s in SCHEMES},
         x, y, seed=seed, prefix="init.fashion", metrics=m, progress=progress, desc="fashion",
         record=lambda t: {"final_loss": t.hist.train_loss[-1],
                           "test_accuracy": evaluate(t.model, xt, yt)["accuracy"],
-                          "distinct_units": distinct_units(t.model[1].net[0])})
+                          "distinct_units": distinct_units(first_linear(t.model))})
     save_curve(run_dir / "fashion_loss.png",
                {label(k, std=NORMAL_STD): t.hist.train_loss for k, t in fashion.items()},
                "epoch", "train cross-entropy",

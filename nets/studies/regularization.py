@@ -8,6 +8,7 @@ regularization.regression.{method}.train_mse, .val_mse, .gap, .clean_mse, .weigh
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import torch
 
 from nets import data as D
 from nets.labels import label, plural
-from nets.models import MLP, CNNSpec, build_cnn
+from nets.models import CNN, MLP, CNNSpec, build_cnn
 from nets.plots import save_curve
 from nets.runinfo import make_run_dir
 from nets.studies.common import (
@@ -62,7 +63,7 @@ def _regression(run_dir: Path, m: dict[str, Any], seed: int, epochs: int | None,
     xtr, ytr = d.x_train[perm[n_val:]], d.y_train[perm[n_val:]]
     xva, yva = d.x_train[perm[:n_val]], d.y_train[perm[:n_val]]
     reg_epochs = epochs or (300 if quick else 3000)
-    methods = {  # METHODS -> (train-config overrides, dropout)
+    methods: dict[str, tuple[dict[str, Any], float]] = {  # METHODS -> (overrides, dropout)
         "none": ({}, 0.0), "l1": ({"l1": 1e-4}, 0.0), "l2": ({"weight_decay": 1e-3}, 0.0),
         "dropout": ({}, 0.1), "early_stopping": ({"early_stopping": max(reg_epochs // 20, 5)}, 0.0),
     }
@@ -75,7 +76,7 @@ def _regression(run_dir: Path, m: dict[str, Any], seed: int, epochs: int | None,
                 "epochs": t.hist.stopped_epoch + 1, **weight_stats(t.model)}
 
     reg = train_arms(
-        {name: Arm(lambda drop=drop: MLP((128, 128), "relu", dropout=drop),
+        {name: Arm(partial(MLP, (128, 128), "relu", dropout=drop),
                    TrainConfig(epochs=reg_epochs, batch_size=len(xtr), optimizer="adam",
                                lr=1e-2, seed=seed, task="regression", **over),
                    {"dropout": drop})
@@ -92,6 +93,10 @@ def _regression(run_dir: Path, m: dict[str, Any], seed: int, epochs: int | None,
     return reg, {"train": len(xtr), "val": len(xva)}
 
 
+def _regularized_cnn(dropout: float) -> CNN:
+    return build_cnn(CNNSpec(widths=(32, 64, 128), convs=(1, 2, 1), dropout=dropout))
+
+
 def _fashion(run_dir: Path, m: dict[str, Any], seed: int, epochs: int | None, quick: bool,
              progress: bool, data_dir: str | None) -> tuple[dict[str, Trained], int, int]:
     """A small training subset, so that the unregularized CNN overfits."""
@@ -100,7 +105,7 @@ def _fashion(run_dir: Path, m: dict[str, Any], seed: int, epochs: int | None, qu
     x, y, xv, yv = fashion_split(fd, n_train, n_val, seed)
     xt, yt = fashion_test(fd, quick, seed)
     f_epochs = epochs or (2 if quick else 12)
-    methods = {  # METHODS -> (train-config overrides, dropout)
+    methods: dict[str, tuple[dict[str, Any], float]] = {  # METHODS -> (overrides, dropout)
         "none": ({}, 0.0), "l1": ({"l1": 1e-5}, 0.0), "l2": ({"weight_decay": 1e-3}, 0.0),
         "dropout": ({}, 0.5), "early_stopping": ({"early_stopping": 2}, 0.0),
     }
@@ -113,8 +118,7 @@ def _fashion(run_dir: Path, m: dict[str, Any], seed: int, epochs: int | None, qu
                 "epochs": t.hist.stopped_epoch + 1, **weight_stats(t.model)}
 
     fashion = train_arms(
-        {name: Arm(lambda drop=drop: build_cnn(CNNSpec(widths=(32, 64, 128), convs=(1, 2, 1),
-                                                       dropout=drop)),
+        {name: Arm(partial(_regularized_cnn, drop),
                    TrainConfig(epochs=f_epochs, batch_size=64, optimizer="adam", lr=1e-3,
                                seed=seed, **over),
                    {"dropout": drop})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -20,12 +20,14 @@ from torch import nn
 
 from nets import data as D
 from nets.labels import label as display_name
-from nets.models import build_cnn
+from nets.models import CNN, build_cnn
 from nets.plots import pyplot, save_figure, save_image_grid
 from nets.runinfo import make_run_dir
 from nets.studies.common import Figure, Study, fashion_test, run_config, save_run
 from nets.studies.fashion import REFERENCE
 from nets.train import TrainConfig, evaluate, fit
+
+L = TypeVar("L", bound=nn.Module)
 
 
 def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: bool = False,
@@ -36,12 +38,15 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     n_train = 1500 if quick else 20000
     x, y = D.subset(fd.x_train, fd.y_train, n_train, seed)
     xt, yt = fashion_test(fd, quick, seed)
-    cfg = TrainConfig(**{**REFERENCE, "epochs": epochs or (2 if quick else 6),
-                         "batch_size": 64 if quick else 128, "lr": 0.05}, seed=seed)
+    recipe: dict[str, Any] = {**REFERENCE, "epochs": epochs or (2 if quick else 6),
+                              "batch_size": 64 if quick else 128, "lr": 0.05}
+    cfg = TrainConfig(**recipe, seed=seed)
     torch.manual_seed(seed)
     model = build_cnn("reference")
-    layers = {"conv1": model.features[0][0], "conv_last": model.features[-1][0],
-              "fc": model.classifier[-1]}
+    conv1 = _layers(model.features[0], nn.Conv2d)[0]
+    layers: dict[str, nn.Conv2d | nn.Linear] = {
+        "conv1": conv1, "conv_last": _layers(model.features[-1], nn.Conv2d)[0],
+        "fc": _layers(model.classifier, nn.Linear)[-1]}
     snaps: dict[str, list[np.ndarray]] = {k: [] for k in layers}
 
     def snapshot(_epoch: int, _model: nn.Module, _h) -> None:
@@ -52,7 +57,7 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     h = fit(model, x, y, cfg, on_epoch=snapshot, progress=progress, desc="viz model")
     model = model.to(memory_format=torch.contiguous_format)
     m: dict[str, Any] = {"viz.test_accuracy": evaluate(model, xt, yt)["accuracy"]}
-    _filters_figure(run_dir, layers["conv1"])
+    _filters_figure(run_dir, conv1)
     m |= _activation_figures(run_dir, model, xt[0], D.CLASSES[int(yt[0])])
     m |= _weight_histograms_figure(run_dir, snaps)
     m |= _saliency_figure(run_dir, model, xt, yt, samples=8 if quick else 32, seed=seed)
@@ -61,6 +66,11 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     return save_run(run_dir, "viz", m, {"seed": seed, "quick": quick, "train_images": n_train,
                                         "train": run_config(cfg, h), "actmax_steps": steps,
                                         "saliency": "vanilla gradient, max over channels"})
+
+
+def _layers(module: nn.Module, kind: type[L]) -> list[L]:
+    """The layers of type `kind` inside `module`, in order."""
+    return [m for m in module.modules() if isinstance(m, kind)]
 
 
 # ------------------------------------------------------------------ one helper per figure
@@ -74,7 +84,7 @@ def _filters_figure(run_dir: Path, conv1: nn.Conv2d) -> None:
                     cmap="RdBu_r", symmetric=True, panel=0.55)
 
 
-def _activation_figures(run_dir: Path, model: nn.Module, img: torch.Tensor,
+def _activation_figures(run_dir: Path, model: CNN, img: torch.Tensor,
                         label: str) -> dict[str, Any]:
     """Feature maps of one test image after the first and the last ReLU, and the image."""
     m: dict[str, Any] = {}
@@ -137,7 +147,7 @@ def _saliency_figure(run_dir: Path, model: nn.Module, xt: torch.Tensor, yt: torc
     return m
 
 
-def _actmax_figures(run_dir: Path, model: nn.Module, steps: int, seed: int) -> dict[str, Any]:
+def _actmax_figures(run_dir: Path, model: CNN, steps: int, seed: int) -> dict[str, Any]:
     """Inputs maximizing the ten class logits, and eight channels of the last conv stage."""
     # Image i of the batch maximizes logit i (hence the diagonal).
     imgs, b, a = activation_maximization(model, lambda z: model(z).diagonal(), 10, steps=steps,
@@ -147,7 +157,9 @@ def _actmax_figures(run_dir: Path, model: nn.Module, steps: int, seed: int) -> d
                     [D.CLASSES[c].split("/")[0] for c in range(10)],
                     "Inputs maximizing each class logit", cols=10, cmap="gray", panel=0.8)
     # Up to the last ReLU (128 x 7 x 7), i.e. the last stage without its pooling.
-    deep = nn.Sequential(*model.features[:-1], *list(model.features[-1])[:-1])
+    last_stage = model.features[-1]
+    assert isinstance(last_stage, nn.Sequential)  # CNN: each stage is a Sequential
+    deep = nn.Sequential(*model.features[:-1], *list(last_stage)[:-1])
 
     def channel_mean(z: torch.Tensor) -> torch.Tensor:
         return deep(z).mean((2, 3)).diagonal()
@@ -163,7 +175,7 @@ def _actmax_figures(run_dir: Path, model: nn.Module, steps: int, seed: int) -> d
 # ------------------------------------------------------------------ the methods
 
 
-def activation_maps(model: nn.Module, image: torch.Tensor) -> dict[str, torch.Tensor]:
+def activation_maps(model: CNN, image: torch.Tensor) -> dict[str, torch.Tensor]:
     """Outputs of the first and the last ReLU (early vs deep feature maps) for one image."""
     relus = [mod for mod in model.features.modules() if isinstance(mod, nn.ReLU)]
     grabbed: dict[str, torch.Tensor] = {}
