@@ -168,11 +168,12 @@ def _toy(n: int = 512, seed: int = 0):
 
 
 def test_fit_records_the_measured_choice(monkeypatch):
+    from nets import steps as S
     from nets import train as T
 
-    T._PLANS.clear()
+    S._PLANS.clear()
     clock, _ = fake_clock(AVX2)
-    monkeypatch.setattr(T, "step_timer", lambda *a, **k: clock)
+    monkeypatch.setattr(S, "step_timer", lambda *a, **k: clock)
     monkeypatch.setattr(H, "bf16_native", lambda flags=None: True)
     model, x, y = _toy()
     cfg = T.TrainConfig(epochs=4, batch_size=32, optimizer="momentum", lr=0.01, seed=0)
@@ -183,15 +184,16 @@ def test_fit_records_the_measured_choice(monkeypatch):
     # The same model and batch again: the measurement is reused, and says so.
     model2, x, y = _toy()
     assert T.fit(model2, x, y, cfg, progress=False).plan["how"] == "measured (cached)"
-    T._PLANS.clear()
+    S._PLANS.clear()
 
 
 def test_time_budget_cuts_epochs_and_plans_the_schedule_for_them(monkeypatch):
+    from nets import steps as S
     from nets import train as T
 
-    T._PLANS.clear()
+    S._PLANS.clear()
     clock, _ = fake_clock({FP32: 0.01})  # 16 steps/epoch * 0.01 s * overhead: ~0.18 s/epoch
-    monkeypatch.setattr(T, "step_timer", lambda *a, **k: clock)
+    monkeypatch.setattr(S, "step_timer", lambda *a, **k: clock)
     built: dict = {}
     one_cycle = torch.optim.lr_scheduler.OneCycleLR
 
@@ -210,14 +212,15 @@ def test_time_budget_cuts_epochs_and_plans_the_schedule_for_them(monkeypatch):
     assert built["epochs"] == planned  # one-cycle anneals fully within the epochs that run
     assert h.plan["epochs"]["planned"] == planned and h.plan["epochs"]["cut_by_budget"]
     assert len(h.train_loss) == planned == h.plan["epochs"]["run"]
-    T._PLANS.clear()
+    S._PLANS.clear()
 
 
 def test_probing_leaves_the_run_bit_identical():
     """The probe trains deep copies of the model: the run's numbers cannot depend on it."""
+    from nets import steps as S
     from nets import train as T
 
-    T._PLANS.clear()
+    S._PLANS.clear()
     states = []
     for budget in (None, 1e6):  # a budget forces the real probe even with one candidate
         model, x, y = _toy(256)
@@ -229,7 +232,7 @@ def test_probing_leaves_the_run_bit_identical():
         states.append(model.state_dict())
     for k, v in states[0].items():
         assert torch.equal(v, states[1][k]), k
-    T._PLANS.clear()
+    S._PLANS.clear()
 
 
 def test_regression_stays_fp32_under_auto():
@@ -289,9 +292,10 @@ def test_quick_run_accuracy_does_not_depend_on_the_precision():
 
 def test_on_a_cpu_without_bf16_units_auto_never_runs_bf16(monkeypatch):
     """The AVX2-only EPYC: no bf16 step is even timed, so quick runs cost what fp32 costs."""
+    from nets import steps as S
     from nets import train as T
 
-    T._PLANS.clear()
+    S._PLANS.clear()
     monkeypatch.setattr(H, "bf16_native", lambda flags=None: False)
     timed: list[Candidate] = []
 
@@ -299,14 +303,14 @@ def test_on_a_cpu_without_bf16_units_auto_never_runs_bf16(monkeypatch):
         timed.append(c)
         return AVX2[c]
 
-    monkeypatch.setattr(T, "step_timer", lambda *a, **k: clock)
+    monkeypatch.setattr(S, "step_timer", lambda *a, **k: clock)
     model, x, y = _toy()
     cfg = T.TrainConfig(epochs=4, batch_size=32, optimizer="momentum", lr=0.01, seed=0,
                         device="cpu")  # the CPU's flags decide; a GPU has bf16 units anyway
     h = T.fit(model, x, y, cfg, progress=False)
     assert h.plan["precision"] == "fp32" and timed
     assert {c.precision for c in timed} == {"fp32"}
-    T._PLANS.clear()
+    S._PLANS.clear()
 
 
 def test_with_torch_held_to_avx2_auto_measures_bf16_as_emulated_and_runs_fp32():
@@ -345,28 +349,85 @@ print(json.dumps({"isa": torch.backends.cpu.get_cpu_capability(), "plan": h.plan
 
 
 def test_a_failing_torch_compile_falls_back_to_eager_with_the_same_weights(monkeypatch):
-    """Where compiling pays (a long GPU run) but the toolchain is missing, the first compiled
-    step fails while compiling; the run goes on eager, bit-identical to an eager run, and the
-    plan says why."""
+    """Where compiling was chosen (a long GPU run, or asked for) or is being timed (a long CPU
+    run) but the toolchain is missing, the first compiled step fails while compiling; the run
+    goes on eager, bit-identical to an eager run, and the plan says why."""
+    from nets import steps as S
     from nets import train as T
 
     class Uncompilable(torch.nn.Module):  # what torch.compile gives without Triton
         def forward(self, x):
             raise RuntimeError("Cannot find a working triton installation")
 
-    T._PLANS.clear()
+    S._PLANS.clear()
     monkeypatch.setattr(torch, "compile", lambda m, **kw: Uncompilable())
+    monkeypatch.setattr(H, "cpu_compiler", lambda: "/usr/bin/g++")
     plans, states = [], []
-    for compiles in (True, False):
-        monkeypatch.setattr(H, "worth_compiling", lambda *a, compiles=compiles, **k: compiles)
+    for choice in ("compile", "measure", "eager"):
+        monkeypatch.setattr(H, "compile_choice", lambda *a, c=choice, **k: (c, "test"))
         model, x, y = _toy(256)
         cfg = T.TrainConfig(epochs=2, batch_size=32, optimizer="adam", lr=1e-3,
                             precision="fp32", channels_last=False, time_budget=1e6,
                             device="cpu", seed=3)  # the budget forces the probe's timings
         plans.append(T.fit(model, x, y, cfg, progress=False).plan)
         states.append(model.state_dict())
-    assert plans[0]["compile"] is False and "triton" in plans[0]["compile_error"]
-    assert plans[1]["compile"] is False and plans[1]["compile_error"] == ""
+    for plan in plans[:2]:
+        assert plan["compile"] is False and "triton" in plan["compile_error"]
+    assert plans[2]["compile"] is False and plans[2]["compile_error"] == ""
+    for state in states[:2]:
+        for k, v in state.items():
+            assert torch.equal(v, states[2][k]), k
+    S._PLANS.clear()
+
+
+def test_compile_choice_measures_only_long_cpu_runs_with_a_compiler(monkeypatch):
+    monkeypatch.setattr(H, "cpu_compiler", lambda: "/usr/bin/g++")
+    assert H.compile_choice("cpu", 600.0)[0] == "measure"
+    assert H.compile_choice("cpu", H.CPU_COMPILE_PROBE_SECONDS / 2)[0] == "eager"
+    assert H.compile_choice("cpu", 600.0, asked=False)[0] == "eager"
+    assert H.compile_choice("cpu", 1.0, asked=True)[0] == "compile"
+    assert H.compile_choice("cuda", 35.0)[0] == "eager"   # the H200's reference run
+    assert H.compile_choice("cuda", 1000.0)[0] == "compile"
+    monkeypatch.setattr(H, "cpu_compiler", lambda: None)
+    action, why = H.compile_choice("cpu", 1e6, asked=True)
+    assert action == "eager" and "compiler" in why
+    assert H.compiled_wins(0.100, 0.090) and not H.compiled_wins(0.100, 0.098)
+
+
+def test_timing_compiled_steps_keeps_the_faster_and_restores_the_weights(monkeypatch):
+    """The CPU's compile probe, with the compiled module standing in as the eager one (no C++
+    compiler needed): the probe times both, records them, restores the model it trained, and
+    whichever it keeps, the run's weights are those of an eager run's."""
+    from nets import steps as S
+    from nets import train as T
+
+    S._PLANS.clear()
+    compiled_calls = []
+
+    class Stand(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            compiled_calls.append(len(x))
+            return self.m(x)
+
+    monkeypatch.setattr(torch, "compile", lambda m, **kw: Stand(m))
+    states, plans = [], []
+    for choice in ("measure", "eager"):
+        monkeypatch.setattr(H, "compile_choice", lambda *a, c=choice, **k: (c, "test"))
+        model, x, y = _toy(256)
+        cfg = T.TrainConfig(epochs=2, batch_size=32, optimizer="momentum", lr=0.05,
+                            precision="fp32", channels_last=False, time_budget=1e6,
+                            device="cpu", seed=1)
+        plans.append(T.fit(model, x, y, cfg, progress=False).plan)
+        states.append(model.state_dict())
+    probe = plans[0]["compile_probe"]
+    assert len(probe["compiled"]) == len(probe["eager"]) == 3 and probe["compile_seconds"] >= 0
+    assert plans[0]["compile"] == H.compiled_wins(
+        *(sorted(probe[k])[1] for k in ("eager", "compiled")))
+    assert plans[0]["compile_how"].startswith("measured")
     for k, v in states[0].items():
         assert torch.equal(v, states[1][k]), k
-    T._PLANS.clear()
+    S._PLANS.clear()
