@@ -44,8 +44,8 @@ ARCHS: dict[str, dict] = {
     "c122": {"convs": (1, 2, 2)},
     "c121": {"convs": (1, 2, 1)},
     "c112": {"convs": (1, 1, 2)},
+    "n24": {"widths": (24, 48, 96), "convs": (1, 2, 2)},
     "n16": {"widths": (16, 64, 128), "convs": (1, 2, 2)},
-    "w48": {"widths": (48, 96, 192), "convs": (1, 2, 1)},
 }
 COSTS = Path(__file__).with_name("recipe_costs.json")
 # What the reference run plans for: its 600 s budget, less ~30 s of probes (precision and
@@ -63,20 +63,20 @@ def candidates() -> list[dict]:
     return [
         {"arch": "c122"},                                    # the reference, at the budget
         {"arch": "c122", "batch_size": 512, "lr": 0.2},      # batch and lr scaled together
-        {"arch": "c121"},                                    # width/epochs: cheaper, longer
-        {"arch": "c112"},
+        {"arch": "c121"},                                    # width/depth against epochs
+        {"arch": "n24"},
         {"arch": "c122", "label_smoothing": 0.0},
-        {"arch": "c122", "erase": 0.25},
-        {"arch": "c122", "schedule": "cosine"},              # no warm-up, cosine decay
         {"arch": "c122", "lr": 0.2},
         {"arch": "c122", "batch_size": 128, "lr": 0.05},
-        {"arch": "n16"},
-        {"arch": "c122", "label_smoothing": 0.2},
-        {"arch": "c121", "batch_size": 512, "lr": 0.2},
-        {"arch": "c122", "batch_size": 512, "lr": 0.3},
+        {"arch": "c112"},
+        {"arch": "c122", "schedule": "cosine"},              # no warm-up, cosine decay
+        {"arch": "c122", "erase": 0.25},
         {"arch": "c122", "dropout": 0.1},
+        {"arch": "c122", "label_smoothing": 0.2},
+        {"arch": "c122", "batch_size": 512, "lr": 0.3},
+        {"arch": "c121", "batch_size": 512, "lr": 0.2},
+        {"arch": "n16"},
         {"arch": "c122", "weight_decay": 1e-3},
-        {"arch": "w48"},
     ]
 
 

@@ -264,7 +264,7 @@ def describe(plan: Plan, steps: int, limit: float | None) -> str:
                       if v)
     line = (f"{plan.candidate.name} on {plan.device}, {'compiled' if plan.compile else 'eager'}"
             f" ({plan.compile_how}); {plan.how}" + (f": {timed} ms/step" if timed else "")
-            + f"; {ep['planned']} epochs of {steps} steps")
+            + f"; {ep['planned']} epoch{'s' * (ep['planned'] != 1)} of {steps} steps")
     if ep.get("estimated_seconds"):
         line += f" ~ {ep['estimated_seconds']:.0f} s"
     if ep["cut_by_budget"]:

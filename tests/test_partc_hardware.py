@@ -192,7 +192,7 @@ def test_time_budget_cuts_epochs_and_plans_the_schedule_for_them(monkeypatch):
     from nets import train as T
 
     S._PLANS.clear()
-    clock, _ = fake_clock({FP32: 0.01})  # 16 steps/epoch * 0.01 s * overhead: ~0.18 s/epoch
+    clock, _ = fake_clock({FP32: 1.0})  # 16 steps/epoch * 1 s * overhead: 17.6 s/epoch
     monkeypatch.setattr(S, "step_timer", lambda *a, **k: clock)
     built: dict = {}
     one_cycle = torch.optim.lr_scheduler.OneCycleLR
@@ -202,17 +202,81 @@ def test_time_budget_cuts_epochs_and_plans_the_schedule_for_them(monkeypatch):
         return one_cycle(opt, **kw)
 
     monkeypatch.setattr(torch.optim.lr_scheduler, "OneCycleLR", spy)
+    # What the probe planned, kept (re-planning from the first epoch is tested apart).
+    monkeypatch.setattr(S, "replan", lambda plan, cfg, epochs, *a: epochs)
     model, x, y = _toy()
     cfg = T.TrainConfig(epochs=20, batch_size=32, optimizer="momentum", lr=0.1,
                         schedule="onecycle", precision="fp32", channels_last=False,
-                        time_budget=0.5, seed=0)
+                        time_budget=100.0, seed=0)
     h = T.fit(model, x, y, cfg, progress=False)
-    planned = H.epochs_that_fit(0.5, 20, 16, 0.01)
-    assert 1 <= planned < 20
+    ep = h.plan["epochs"]
+    # The budget holds the probes too: what is left of it after them, at the measured pace.
+    planned = H.epochs_that_fit(100.0 - ep["probe_seconds"], 20, 16, 1.0)
+    assert 1 <= planned < 20 and ep["probe_seconds"] >= 0
     assert built["epochs"] == planned  # one-cycle anneals fully within the epochs that run
-    assert h.plan["epochs"]["planned"] == planned and h.plan["epochs"]["cut_by_budget"]
-    assert len(h.train_loss) == planned == h.plan["epochs"]["run"]
+    assert ep["planned"] == planned and ep["cut_by_budget"]
+    assert len(h.train_loss) == planned == ep["run"]
     S._PLANS.clear()
+
+
+def test_replanning_after_the_first_epoch_takes_its_pace():
+    from nets import steps as S
+    from nets.train import TrainConfig
+
+    cfg = TrainConfig(epochs=30, schedule="onecycle", time_budget=600)
+    plan = H.Plan(epochs={"planned": 20})
+    # The first epoch took 25 s and ended 40 s into the run (the probes took 15 s).
+    assert S.replan(plan, cfg, 20, 1, 25.0, 40.0) == 1 + int(560 // (25 * H.REPLAN_MARGIN))
+    assert plan.epochs["replanned"] == 22 and plan.epochs["cut_by_budget"] is True
+    assert S.replan(plan, cfg, 20, 1, 40.0, 55.0) == 14  # slower than the probe said
+    assert S.replan(plan, cfg, 20, 1, 1.0, 2.0) == 30    # never more than the recipe
+    assert S.replan(plan, cfg, 20, 1, 700.0, 710.0) == 1  # the budget is spent: stop
+    assert S.replan(plan, TrainConfig(epochs=30), 20, 1, 1.0, 1.0) == 20  # no budget
+    cosine = TrainConfig(epochs=30, schedule="cosine", time_budget=600)
+    assert S.replan(plan, cosine, 20, 1, 1.0, 1.0) == 20  # only one-cycle is rebuilt
+
+
+def test_a_replanned_run_anneals_its_one_cycle_fully(monkeypatch):
+    """The probe (a fake clock: 1 s a step) plans one epoch; the first real epoch is far
+    faster, so the run re-plans to the recipe's 4 epochs and rebuilds the schedule from where
+    it is: the last step ends at one-cycle's final learning rate, no step beyond it."""
+    from nets import steps as S
+    from nets import train as T
+
+    S._PLANS.clear()
+    clock, _ = fake_clock({FP32: 1.0})
+    monkeypatch.setattr(S, "step_timer", lambda *a, **k: clock)
+    built = []
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR
+    monkeypatch.setattr(torch.optim.lr_scheduler, "OneCycleLR",
+                        lambda opt, **kw: built.append(one_cycle(opt, **kw)) or built[-1])
+    model, x, y = _toy()
+    cfg = T.TrainConfig(epochs=4, batch_size=32, optimizer="nesterov", lr=0.1,
+                        schedule="onecycle", precision="fp32", channels_last=False,
+                        time_budget=30.0, device="cpu", seed=0)
+    h = T.fit(model, x, y, cfg, progress=False)
+    ep = h.plan["epochs"]
+    assert (ep["planned"], ep["replanned"], ep["run"], len(h.train_loss)) == (1, 4, 4, 4)
+    sched = built[-1]
+    assert len(built) == 2 and sched.total_steps == sched.last_epoch == 4 * 16
+    # Where a schedule planned for 4 epochs from the start ends.
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    planned = one_cycle(opt, max_lr=0.1, epochs=4, steps_per_epoch=16)
+    for _ in range(4 * 16):
+        opt.step()
+        planned.step()
+    assert sched.get_last_lr()[0] == pytest.approx(planned.get_last_lr()[0])
+    S._PLANS.clear()
+
+
+def test_validation_each_epoch_can_use_a_subset():
+    from nets import train as T
+
+    model, x, y = _toy(256)
+    cfg = T.TrainConfig(epochs=2, batch_size=64, optimizer="adam", lr=1e-3, val_images=1,
+                        precision="fp32", device="cpu", seed=0)
+    h = T.fit(model, x, y, cfg, x[:100], y[:100], progress=False)
+    assert len(h.val_acc) == 2 and set(h.val_acc) <= {0.0, 1.0}  # one image: right or wrong
 
 
 def test_probing_leaves_the_run_bit_identical():

@@ -35,7 +35,7 @@ from nets.studies.common import (
     slug,
     train_arms,
 )
-from nets.train import TrainConfig, evaluate, fit, predict
+from nets.train import History, TrainConfig, evaluate, fit, predict
 
 # The reference FashionMNIST recipe (Part 2/5), defined by work (epochs, batches), not by one
 # machine's clock. Precision, layout and compiling are not part of it: `fit` measures them.
@@ -59,12 +59,13 @@ TIME_BUDGET = 600.0
 
 def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: bool = False,
         progress: bool = True, data_dir: str | None = None,
-        time_budget: float | None = None) -> dict:
+        time_budget: float | None = None, variants: bool = True) -> dict:
     """The reference CNN on all 60,000 images, its export, and depth/width variants on a subset.
 
     The reference trains for the epochs that fit `time_budget` seconds at the measured speed
     (None: TIME_BUDGET; 0: the recipe's epochs, with an estimate over TIME_BUDGET announced).
-    Quick runs have no budget unless one is given.
+    Quick runs have no budget unless one is given. `variants` False skips Part 5's variants
+    (bench/reference.py times the reference alone).
     """
     run_dir = make_run_dir(out)
     fd = D.load_fashion(data_dir)
@@ -75,9 +76,8 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
     xt, yt = fashion_test(fd, quick, seed)
     # Quick: smaller batches, so that 2,000 images still give BN and the schedule enough steps.
     quick_over = {"epochs": 3, "batch_size": 64, "lr": 0.05} if quick else {}
-    budget = (None if quick else TIME_BUDGET) if time_budget is None else time_budget or None
     cfg = TrainConfig(**{**REFERENCE, **quick_over, **({"epochs": epochs} if epochs else {})},
-                      seed=seed, time_budget=budget)
+                      seed=seed, time_budget=budget_for(quick, time_budget))
     torch.manual_seed(seed)
     model = build_cnn("reference")
     rows = layer_table(model)
@@ -95,24 +95,35 @@ def run(out: str | Path, *, seed: int = 0, epochs: int | None = None, quick: boo
         "fashion.epochs": h.plan["epochs"]["run"], **plan_metrics(h.plan, cfg),
         **evaluate_reference(run_dir, model, xt, yt, data_dir),
     }
-    test = f"test ({min(len(xt), cfg.val_images or len(xt)):,} images)"
+    _curves(run_dir, h, f"test ({min(len(xt), cfg.val_images or len(xt)):,} images)")
+    config = {
+        "seed": seed, "quick": quick, "train_images": len(x), "test_images": len(xt),
+        "classes": list(D.CLASSES),
+        "model": {"variant": "reference", **ARCHITECTURES["reference"].to_dict()}, "layers": rows,
+        "train": run_config(cfg, h), "normalize": {"mean": D.MEAN, "std": D.STD},
+        "tta": "hflip" if REFERENCE_TTA else None, "measured": measured}
+    if variants:
+        trained, var_cfg = _variants(run_dir, m, fd, xt, yt, seed, quick, progress)
+        config |= {"variants": {k: v.to_dict() for k, v in ARCHITECTURES.items()},
+                   "variants_train": var_cfg.to_dict(),
+                   "variants_resolved": {k: t.hist.plan for k, t in trained.items()}}
+    return save_run(run_dir, "fashion", m, config)
+
+
+def _curves(run_dir: Path, h: History, test: str) -> None:
     save_curve(run_dir / "loss.png", {"train (smoothed labels, augmented)": h.train_loss,
                                       test: h.val_loss}, "epoch", "cross-entropy",
                "Reference CNN: loss")
     save_curve(run_dir / "accuracy.png", {"train (augmented)": h.train_acc, test: h.val_acc},
                "epoch", "accuracy", "Reference CNN: accuracy (single view)")
 
-    variants, var_cfg = _variants(run_dir, m, fd, xt, yt, seed, quick, progress)
-    return save_run(run_dir, "fashion", m, {
-        "seed": seed, "quick": quick, "train_images": len(x), "test_images": len(xt),
-        "classes": list(D.CLASSES),
-        "model": {"variant": "reference", **ARCHITECTURES["reference"].to_dict()}, "layers": rows,
-        "train": run_config(cfg, h), "normalize": {"mean": D.MEAN, "std": D.STD},
-        "tta": "hflip" if REFERENCE_TTA else None,
-        "measured": measured,
-        "variants": {k: v.to_dict() for k, v in ARCHITECTURES.items()},
-        "variants_train": var_cfg.to_dict(),
-        "variants_resolved": {k: t.hist.plan for k, t in variants.items()}})
+
+def budget_for(quick: bool, time_budget: float | None) -> float | None:
+    """The reference run's training budget: the one given (0: none), else TIME_BUDGET, except
+    in a quick run (a few epochs on a subset), which has none unless given one."""
+    if time_budget is None:
+        return None if quick else TIME_BUDGET
+    return time_budget or None
 
 
 def plan_metrics(plan: dict, cfg: TrainConfig) -> dict[str, Any]:
