@@ -13,8 +13,14 @@ One policy, used by the CLI, the benchmarks and the test suite:
   takes the fastest; bf16 must win by a margin, because fp32 is the exact recipe and a tie is
   not worth the rounding.
 
-`measure` and `pick` are pure decision logic over a timing function, so tests drive them with a
-fake clock; `nets.train.fit` supplies the real one (steps of a copy of the actual model).
+- Compiling: torch.compile where it pays within the run. On a GPU, CUDA graphs for runs long
+  enough to pay their compile time back twice (`worth_compiling`); on a CPU, inductor's C++
+  backend is timed in runs long enough to pay for trying (`compile_choice`), and kept only
+  where its steps are faster (`compiled_wins`).
+- Time: `epochs_that_fit` a budget at the measured speed.
+
+`measure`, `pick` and the compile choices are pure decision logic over timings, so tests drive
+them with a fake clock; `nets.steps` supplies the real one (steps of a copy of the actual model).
 Nothing here imports torch at module level: conftest and the CLI set the thread environment
 before torch is loaded.
 """

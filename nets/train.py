@@ -316,7 +316,7 @@ def _prepare(model: nn.Module, plan: Plan, cfg: TrainConfig, x: torch.Tensor, y:
     stepper = S.Stepper(model, plan, cfg, desc, eager)
     if stepper.measure:
         bs = min(cfg.batch_size, len(x))
-        stepper.time_compiled(x[:bs], y[:bs], cfg)
+        stepper.time_compiled(x[:bs], y[:bs], cfg, tail=len(x) % bs)
         epochs = S.plan_epochs(plan, cfg, steps, spent + time.perf_counter() - start)
     limit = cfg.time_budget or target_seconds
     if limit and plan.step_seconds:

@@ -459,14 +459,15 @@ def test_compile_choice_measures_only_long_cpu_runs_with_a_compiler(monkeypatch)
 
 
 def test_timing_compiled_steps_keeps_the_faster_and_restores_the_weights(monkeypatch):
-    """The CPU's compile probe, with the compiled module standing in as the eager one (no C++
-    compiler needed): the probe times both, records them, restores the model it trained, and
-    whichever it keeps, the run's weights are those of an eager run's."""
+    """The CPU's compile probe, with a stand-in for the compiled module that runs the model
+    itself (no C++ compiler needed): the probe times both, records them, restores the model it
+    trained, keeps the compiled module where it wins (compiled for the last, smaller batch too,
+    before training) and not where it loses; either way the weights are an eager run's."""
     from nets import steps as S
     from nets import train as T
 
     S._PLANS.clear()
-    compiled_calls = []
+    compiled_calls: list[int] = []
 
     class Stand(torch.nn.Module):
         def __init__(self, m):
@@ -478,20 +479,27 @@ def test_timing_compiled_steps_keeps_the_faster_and_restores_the_weights(monkeyp
             return self.m(x)
 
     monkeypatch.setattr(torch, "compile", lambda m, **kw: Stand(m))
-    states, plans = [], []
-    for choice in ("measure", "eager"):
+    states, plans, calls = [], [], []
+    for choice, wins in (("measure", True), ("measure", False), ("eager", None)):
         monkeypatch.setattr(H, "compile_choice", lambda *a, c=choice, **k: (c, "test"))
-        model, x, y = _toy(256)
+        monkeypatch.setattr(H, "compiled_wins", lambda *a, w=wins: w)
+        model, x, y = _toy(250)  # 7 batches of 32 and one of 26
         cfg = T.TrainConfig(epochs=2, batch_size=32, optimizer="momentum", lr=0.05,
                             precision="fp32", channels_last=False, time_budget=1e6,
                             device="cpu", seed=1)
         plans.append(T.fit(model, x, y, cfg, progress=False).plan)
+        calls.append(list(compiled_calls))
+        compiled_calls.clear()
         states.append(model.state_dict())
-    probe = plans[0]["compile_probe"]
-    assert len(probe["compiled"]) == len(probe["eager"]) == 3 and probe["compile_seconds"] >= 0
-    assert plans[0]["compile"] == H.compiled_wins(
-        *(sorted(probe[k])[1] for k in ("eager", "compiled")))
-    assert plans[0]["compile_how"].startswith("measured")
-    for k, v in states[0].items():
-        assert torch.equal(v, states[1][k]), k
+    for plan in plans[:2]:
+        probe = plan["compile_probe"]
+        assert len(probe["compiled"]) == len(probe["eager"]) == 3
+        assert probe["compile_seconds"] >= 0 and plan["compile_how"].startswith("measured")
+    assert [p["compile"] for p in plans] == [True, False, False]
+    # Probe: 1 + 3 steps; then the tail batch; then 2 epochs of 8 batches, all compiled.
+    assert calls[0] == [32] * 4 + [26] + ([32] * 7 + [26]) * 2
+    assert calls[1] == [32] * 4 and calls[2] == []
+    for state in states[:2]:
+        for k, v in state.items():
+            assert torch.equal(v, states[2][k]), k
     S._PLANS.clear()
