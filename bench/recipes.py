@@ -154,8 +154,8 @@ def cost(rounds: int) -> None:
     H.set_threads()
     fd = D.load_fashion()
     load0 = os.getloadavg()
-    cpu = cpu_info()["model_name"]
-    print(f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+    model_name = cpu_info()["model_name"]
+    print(f"{model_name}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
           f"load {load0[0]:.2f}")
     # Channels-last won in every precision on the CPUs measured so far (bench/partc.py).
     cands = [c for c in H.candidates("auto", None, True, H.bf16_native()) if c.channels_last]
@@ -167,19 +167,33 @@ def cost(rounds: int) -> None:
             build_cnn(CNNSpec(**ARCHS[arch])), fd.x_train[:bs], fd.y_train[:bs],
             TrainConfig(**{**REFERENCE, "batch_size": bs}), "cpu")
     keys = [(k, c) for k in clocks for c in cands]
-    times = H.measure(keys, lambda kc: clocks[kc[0]](kc[1]), rounds=rounds, drop=float("inf"))
+    # CPU seconds per thread beside the wall clock: about what a step takes alone where other
+    # processes share the cores (if the threads scale), a check on a figure taken under load.
+    cpu: dict = {kc: [] for kc in keys}
+    threads = torch.get_num_threads()
+
+    def clock(kc: tuple) -> float:
+        c0 = time.process_time()
+        wall = clocks[kc[0]](kc[1])
+        cpu[kc].append((time.process_time() - c0) / threads)
+        return wall
+
+    times = H.measure(keys, clock, rounds=rounds, drop=float("inf"))
     out: dict = {}
     for k in clocks:
         mine = {c: times[(k, c)] for c in cands}
         best = H.pick(mine)
         ms = {c.name: round(statistics.median(t) * 1000, 2) for c, t in mine.items()}
-        out[k] = {"ms": ms[best.name], "candidate": best.name, **ms}
+        out[k] = {"ms": ms[best.name], "candidate": best.name, **ms,
+                  "cpu_ms_per_thread": round(statistics.median(cpu[(k, best)][-rounds:]) * 1000,
+                                             2)}
         bs = int(k.split("/b")[1])
         each = ", ".join(f"{n} {v}" for n, v in ms.items())
         print(f"{k:10} {best.name:18} {ms[best.name]:6.1f} ms/step  "
-              f"{ms[best.name] / bs:5.3f} ms/image  ({each})")
+              f"{ms[best.name] / bs:5.3f} ms/image  ({each}; cpu/thread "
+              f"{out[k]['cpu_ms_per_thread']})")
     COSTS.write_text(json.dumps({
-        "cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "cpu": model_name, "threads": threads, "torch": torch.__version__,
         "load_avg_start": load0[0], "load_avg_end": os.getloadavg()[0], "rounds": rounds,
         "date": time.strftime("%Y-%m-%d %H:%M"), "costs": out}, indent=1) + "\n")
     print(f"wrote {COSTS}; load {os.getloadavg()[0]:.2f}")

@@ -3,8 +3,8 @@
 Optimizers (SGD, momentum, Nesterov, Adam, AdamW, RMSprop), L1 (added to the loss) and L2 (the
 optimizer's weight decay), dropout (in the model), early stopping (on validation loss, restoring
 the best weights), initialization schemes, one-cycle or cosine schedules, label smoothing,
-batch augmentation and channels-last. Evaluation is its own function, always in eval mode under
-inference mode, so dropout and batch norm never leak training behaviour into reported figures.
+batch augmentation and channels-last. Evaluation is its own function, always in eval mode
+without autograd, so dropout and batch norm never leak training behaviour into reported figures.
 How the steps run on this machine (precision, layout, compiling, the epochs a time budget holds)
 is `nets.steps`'s job.
 """
@@ -193,7 +193,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str = "cl
     return res
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference mode: callers may go on computing with the outputs
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Model outputs for all of x, in eval mode, on the CPU."""
     was_training = model.training
