@@ -45,7 +45,6 @@ ARCHS: dict[str, dict] = {
     "c121": {"convs": (1, 2, 1)},
     "c112": {"convs": (1, 1, 2)},
     "n24": {"widths": (24, 48, 96), "convs": (1, 2, 2)},
-    "n16": {"widths": (16, 64, 128), "convs": (1, 2, 2)},
 }
 COSTS = Path(__file__).with_name("recipe_costs.json")
 # What the reference run plans for: its 600 s budget, less ~30 s of probes (precision and
@@ -75,7 +74,7 @@ def candidates() -> list[dict]:
         {"arch": "c122", "label_smoothing": 0.2},
         {"arch": "c122", "batch_size": 512, "lr": 0.3},
         {"arch": "c121", "batch_size": 512, "lr": 0.2},
-        {"arch": "n16"},
+        {"arch": "n24", "dropout": 0.1},
         {"arch": "c122", "weight_decay": 1e-3},
     ]
 
@@ -84,7 +83,15 @@ def cost_key(arch: str, batch_size: int) -> str:
     return f"{arch}/b{batch_size}"
 
 
-def sized(recipe: dict, costs: dict) -> dict:
+def step_ms(measured: dict) -> dict[str, float]:
+    """ms per step of each cost key: the wall clock where the machine was quiet when measured
+    (load below its threads), else the CPU time per thread (what a step takes alone)."""
+    quiet = measured["load_avg_start"] < measured["threads"]
+    return {k: v["ms"] if quiet else v["cpu_ms_per_thread"]
+            for k, v in measured["costs"].items()}
+
+
+def sized(recipe: dict, costs: dict[str, float]) -> dict:
     """`recipe` with the epochs that fit TRAIN_SECONDS at its measured CPU step cost."""
     from nets.studies.fashion import REFERENCE
 
@@ -93,7 +100,7 @@ def sized(recipe: dict, costs: dict) -> dict:
     if key not in costs:
         raise SystemExit(f"{COSTS}: no step cost for {key}; run python bench/recipes.py --cost")
     steps = -(-RUN_IMAGES // bs)
-    epochs = H.epochs_that_fit(TRAIN_SECONDS, MAX_EPOCHS, steps, costs[key]["ms"] / 1000,
+    epochs = H.epochs_that_fit(TRAIN_SECONDS, MAX_EPOCHS, steps, costs[key] / 1000,
                                overhead=LOOP_OVERHEAD)
     return {**recipe, "epochs": epochs}
 
@@ -244,7 +251,7 @@ def main() -> None:
     if a.table:
         table(a.out, a.seeds)
         return
-    costs = json.loads(COSTS.read_text())["costs"]
+    costs = step_ms(json.loads(COSTS.read_text()))
     recipes = [{**sized(r, costs), **({"epochs": a.epochs} if a.epochs else {})}
                for r in candidates()[:a.first]]
     if a.list:
