@@ -45,6 +45,7 @@ ARCHS: dict[str, dict] = {
     "c121": {"convs": (1, 2, 1)},
     "c112": {"convs": (1, 1, 2)},
     "n24": {"widths": (24, 48, 96), "convs": (1, 2, 2)},
+    "c133": {"convs": (1, 3, 3)},
 }
 COSTS = Path(__file__).with_name("recipe_costs.json")
 # What the reference run plans for: its 600 s budget, less ~30 s of probes (precision and
@@ -61,19 +62,19 @@ def candidates() -> list[dict]:
     each is the reference recipe with the changes it names; epochs come from the costs."""
     return [
         {"arch": "c122"},                                    # the reference, at the budget
-        {"arch": "c122", "batch_size": 512, "lr": 0.2},      # batch and lr scaled together
+        {"arch": "c122", "batch_size": 128, "lr": 0.05},     # batch and lr scaled together
+        {"arch": "c122", "lr": 0.2},
         {"arch": "c121"},                                    # width/depth against epochs
         {"arch": "n24"},
-        {"arch": "c122", "label_smoothing": 0.0},
-        {"arch": "c122", "lr": 0.2},
-        {"arch": "c122", "batch_size": 128, "lr": 0.05},
-        {"arch": "c112"},
-        {"arch": "c122", "schedule": "cosine"},              # no warm-up, cosine decay
-        {"arch": "c122", "erase": 0.25},
+        {"arch": "c122", "batch_size": 512, "lr": 0.2},
         {"arch": "c122", "dropout": 0.1},
+        {"arch": "c122", "label_smoothing": 0.0},
+        {"arch": "c112"},
+        {"arch": "c133"},
+        {"arch": "c122", "schedule": "cosine"},              # no warm-up, cosine decay
+        {"arch": "c122", "batch_size": 128, "lr": 0.1},
+        {"arch": "c122", "erase": 0.25},
         {"arch": "c122", "label_smoothing": 0.2},
-        {"arch": "c122", "batch_size": 512, "lr": 0.3},
-        {"arch": "c121", "batch_size": 512, "lr": 0.2},
         {"arch": "n24", "dropout": 0.1},
         {"arch": "c122", "weight_decay": 1e-3},
     ]

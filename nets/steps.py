@@ -240,6 +240,7 @@ class Stepper:
     def _give_up(self, exc: Exception) -> None:
         self.module, self.plan.compile = self.model, False
         self.plan.compile_error = f"{type(exc).__name__}: {exc}"[:300]
+        self.plan.compile_how += "; compiling failed: eager"
         note(f"{self.desc}: torch.compile failed ({self.plan.compile_error}); training eager")
 
     def __call__(self, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
