@@ -16,6 +16,7 @@ OUT/search.jsonl as runs finish, so a search cut short by its deadline keeps wha
 
   python bench/recipes.py --cost                       # step cost here -> recipe_costs.json
   python bench/recipes.py --list                       # the candidates and their epochs
+  python bench/recipes.py --only 0 4 --workers 2       # two of them, here on the CPU
   python bench/recipes.py --device cuda --workers 8 --deadline 300 --out DIR
   python bench/recipes.py --table --out DIR            # mean validation accuracy per recipe
   python bench/recipes.py --first 2 --epochs 1 --train-images 2000 --out /tmp/r  # smoke test
@@ -243,6 +244,7 @@ def main() -> None:
                     help="seconds after which no new run starts")
     ap.add_argument("--out", type=Path, default=Path("build/recipes"))
     ap.add_argument("--first", type=int, help="only the first N candidates")
+    ap.add_argument("--only", type=int, nargs="+", help="only these candidates (0-based)")
     ap.add_argument("--epochs", type=int, help="override every candidate's epochs (smoke test)")
     ap.add_argument("--train-images", type=int, default=TRAIN_IMAGES, help="(smoke test)")
     a = ap.parse_args()
@@ -253,8 +255,9 @@ def main() -> None:
         table(a.out, a.seeds)
         return
     costs = step_ms(json.loads(COSTS.read_text()))
+    chosen = [r for i, r in enumerate(candidates()[:a.first]) if a.only is None or i in a.only]
     recipes = [{**sized(r, costs), **({"epochs": a.epochs} if a.epochs else {})}
-               for r in candidates()[:a.first]]
+               for r in chosen]
     if a.list:
         print("\n".join(name(r) for r in recipes))
         return
