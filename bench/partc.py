@@ -186,7 +186,42 @@ def bench_batches(fd, cand, steps: int) -> None:
               f"{per * 1e6:7.1f} us/image  {base / per:5.2f}x batch 256 per image")
 
 
-def main() -> None:
+def report_reference(run: Path) -> None:
+    """The reference run's accuracy, seconds and plan, as its metrics and config recorded them."""
+    if not (run / "metrics.json").is_file():
+        print(f"\nno reference run in {run}: run `dlhw run fashion` or pass --train")
+        return
+    m = json.loads((run / "metrics.json").read_text())
+    c = json.loads((run / "config.json").read_text())
+    meas, res = c.get("measured", {}), c["train"].get("resolved", {})
+    hw = c.get("hardware", {}).get("cpu", {})
+    print(f"\nreference run {run}: {hw.get('model_name', 'CPU not recorded')}")
+    print(f"fashion.test_accuracy   {m['fashion.test_accuracy']:.4f}  (target >= 0.940; "
+          f"{m['fashion.epochs']} epochs, {m['fashion.params']} parameters)")
+    print(f"fashion.train_seconds   {m['fashion.train_seconds']:.1f} s  (target <= "
+          f"{REFERENCE_SECONDS:.0f}; {res.get('precision', 'bf16 (before issue 15)')}"
+          f"{'+channels_last' if res.get('channels_last') else ''}; "
+          f"cpu {meas.get('cpu_seconds', float('nan')):.0f} s, load avg at start "
+          f"{meas.get('load_avg_start')}, at end {meas.get('load_avg_end')})")
+    if res.get("epochs", {}).get("cut_by_budget"):
+        print(f"  epochs cut by the time budget: {res['epochs']}")
+
+
+def bench_regression(runs: int) -> None:
+    """The regression study's clean MSE over `runs` seeds."""
+    clean = []
+    for seed in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_study("regression", tmp, seed=seed, progress=False)
+        clean.append(r["regression.clean_mse"])
+        print(f"regression seed {seed}: clean_mse {r['regression.clean_mse']:.6f}, "
+              f"test_mse {r['regression.test_mse']:.5f} (noise floor 0.01), "
+              f"cv_mse {r['regression.cv_mse']:.5f}; {load()}")
+    print(f"regression.clean_mse    median {statistics.median(clean):.6f} over {len(clean)} "
+          f"seeds (target <= 0.001)")
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3, help="repeats for medians (default 3)")
     ap.add_argument("--steps", type=int, default=7, help="timed steps per candidate (default 7)")
@@ -199,7 +234,11 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--cold-compile", action="store_true",
                     help="time torch.compile with an empty inductor cache")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
 
     import torch
 
@@ -241,34 +280,8 @@ def main() -> None:
         print(f"\ntraining the reference CNN into {run} ...; {load()}")
         run_study("fashion", run, progress=False, data_dir=args.data_dir,
                   time_budget=args.time_budget)
-    if (run / "metrics.json").is_file():
-        m = json.loads((run / "metrics.json").read_text())
-        c = json.loads((run / "config.json").read_text())
-        meas, res = c.get("measured", {}), c["train"].get("resolved", {})
-        hw = c.get("hardware", {}).get("cpu", {})
-        print(f"\nreference run {run}: {hw.get('model_name', 'CPU not recorded')}")
-        print(f"fashion.test_accuracy   {m['fashion.test_accuracy']:.4f}  (target >= 0.940; "
-              f"{m['fashion.epochs']} epochs, {m['fashion.params']} parameters)")
-        print(f"fashion.train_seconds   {m['fashion.train_seconds']:.1f} s  (target <= "
-              f"{REFERENCE_SECONDS:.0f}; {res.get('precision', 'bf16 (before issue 15)')}"
-              f"{'+channels_last' if res.get('channels_last') else ''}; "
-              f"cpu {meas.get('cpu_seconds', float('nan')):.0f} s, load avg at start "
-              f"{meas.get('load_avg_start')}, at end {meas.get('load_avg_end')})")
-        if res.get("epochs", {}).get("cut_by_budget"):
-            print(f"  epochs cut by --time-budget: {res['epochs']}")
-    else:
-        print(f"\nno reference run in {run}: run `dlhw run fashion` or pass --train")
-
-    clean = []
-    for seed in range(args.runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            r = run_study("regression", tmp, seed=seed, progress=False)
-        clean.append(r["regression.clean_mse"])
-        print(f"regression seed {seed}: clean_mse {r['regression.clean_mse']:.6f}, "
-              f"test_mse {r['regression.test_mse']:.5f} (noise floor 0.01), "
-              f"cv_mse {r['regression.cv_mse']:.5f}; {load()}")
-    print(f"regression.clean_mse    median {statistics.median(clean):.6f} over {len(clean)} "
-          f"seeds (target <= 0.001)")
+    report_reference(run)
+    bench_regression(args.runs)
 
     if (run / "model.pt2").is_file():
         secs = []

@@ -29,7 +29,7 @@ from torch import nn
 from nets import hardware as H
 from nets.augment import augment_batch, erase_batch
 from nets.hardware import Candidate, Plan
-from nets.train import TrainConfig, l1_penalty, make_optimizer
+from nets.recipe import TrainConfig, l1_penalty, make_optimizer
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor,

@@ -6,7 +6,7 @@ the best weights), initialization schemes, one-cycle or cosine schedules, label 
 batch augmentation and channels-last. Evaluation is its own function, always in eval mode
 without autograd, so dropout and batch norm never leak training behaviour into reported figures.
 How the steps run on this machine (precision, layout, compiling, the epochs a time budget holds)
-is `nets.steps`'s job.
+is `nets.steps`'s job; the settings, optimizers and initializations are `nets.recipe`'s.
 """
 
 from __future__ import annotations
@@ -24,55 +24,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nets import steps as S
 from nets.augment import augment_batch, erase_batch
+from nets.recipe import (
+    INITS,
+    OPTIMIZERS,
+    TrainConfig,
+    init_weights,
+    l1_penalty,
+    make_optimizer,
+    weight_tensors,
+)
 
 if TYPE_CHECKING:
     from nets.hardware import Plan
-    from nets.steps import Stepper
 
-__all__ = ["augment_batch", "erase_batch"]  # here since Part C began; nets.augment has them
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
-INITS = ("default", "zero", "normal", "xavier", "he")
-
-
-@dataclass
-class TrainConfig:
-    """Everything one training run depends on; saved verbatim to config.json."""
-
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0  # L2 (coupled, as torch's SGD/Adam/RMSprop do it)
-    l1: float = 0.0            # coefficient of sum |w| over weight matrices/kernels
-    schedule: str = "none"     # none | onecycle | cosine
-    label_smoothing: float = 0.0
-    augment: bool = False      # random +-2 px shift and horizontal flip, per sample, on batches
-    erase: float = 0.0         # probability of random erasing (a grey rectangle), per sample
-    early_stopping: int = 0    # patience in epochs on validation loss (0: off)
-    # How the steps run, not what they compute (only rounding differs); None: the session's
-    # setting (`nets.hardware.session`, from --precision/--device), "auto" unless set.
-    # precision: fp32, bf16 (forward under bfloat16 autocast; weights, gradient accumulation
-    # and the optimizer stay float32) or auto (measured, see nets.hardware).
-    precision: str | None = None
-    channels_last: bool | None = None  # None: measured with the precision
-    device: str | None = None          # auto | cpu | cuda
-    compile: bool | None = None        # torch.compile; None: where measured to pay (nets.steps)
-    # Seconds of training the run may take, probes included: measured steps decide how many
-    # epochs fit, and the schedule is planned for those (None: the recipe's epochs, however
-    # long they take). `epochs` is then the most the run may take.
-    time_budget: float | None = None
-    # Validation after each epoch on this many of the validation images (a fixed random
-    # subset; 0: all of them): the curves need no more, and the final figures are computed
-    # on the whole test set apart.
-    val_images: int = 0
-    seed: int = 0
-    task: str = "classification"  # or "regression"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+# Imported from here since Part C began; nets.augment and nets.recipe define them.
+__all__ = ["augment_batch", "erase_batch", "INITS", "OPTIMIZERS", "TrainConfig", "init_weights",
+           "l1_penalty", "make_optimizer", "weight_tensors"]
 
 
 @dataclass
@@ -91,64 +60,6 @@ class History:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def make_optimizer(name: str, params, lr: float, momentum: float = 0.9,
-                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """The homework's optimizers by name; "momentum" is SGD with heavy-ball momentum."""
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
-    if name == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "nesterov":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True,
-                               weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-
-
-def init_weights(model: nn.Module, scheme: str, seed: int = 0, std: float = 0.01) -> nn.Module:
-    """Re-initialize Linear/Conv weights: zero, normal(0, std), Xavier (Glorot) or He (Kaiming).
-
-    Biases go to zero for every scheme, so only the weights' scheme differs between runs.
-    "zero" shows the symmetry problem: all hidden units of a layer get identical gradients
-    and stay identical forever.
-    """
-    if scheme == "default":
-        return model
-    if scheme not in INITS:
-        raise ValueError(f"unknown init {scheme!r}; expected one of {', '.join(INITS)}")
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if not isinstance(m, nn.Linear | nn.Conv2d):
-            continue
-        w = m.weight
-        with torch.no_grad():
-            if scheme == "zero":
-                w.zero_()
-            elif scheme == "normal":
-                w.normal_(0.0, std, generator=g)
-            elif scheme == "xavier":
-                nn.init.xavier_normal_(w, generator=g)
-            else:
-                nn.init.kaiming_normal_(w, nonlinearity="relu", generator=g)
-            if m.bias is not None:
-                m.bias.zero_()
-    return model
-
-
-def weight_tensors(model: nn.Module) -> list[torch.Tensor]:
-    """Weight matrices and kernels (not biases, not BN affine): what L1/L2 analyses look at."""
-    return [m.weight for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
-
-
-def l1_penalty(model: nn.Module) -> torch.Tensor:
-    return sum(w.abs().sum() for w in weight_tensors(model))
 
 
 def _device_and_layout(model: nn.Module) -> tuple[torch.device, bool]:
@@ -220,21 +131,14 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
     """
     from tqdm.auto import tqdm
 
-    from nets import steps as S
-
     t_start = time.perf_counter()
     hist = History()
     plan = dataclasses.replace(plan) if plan else S.plan_run(model, x_train, y_train, cfg)
-    dev = plan.device
     torch.manual_seed(cfg.seed)  # dropout masks
     g = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
-    if dev == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: autotuned kernels pay back
-    model.to(dev)
-    if plan.channels_last:
-        model.to(memory_format=torch.channels_last)
-    x_train, y_train = x_train.to(dev), y_train.to(dev)
-    x_val, y_val = _validation_subset(x_val, y_val, cfg.val_images, dev)
+    _to_device(model, plan)
+    x_train, y_train = x_train.to(plan.device), y_train.to(plan.device)
+    x_val, y_val = _validation_subset(x_val, y_val, cfg.val_images, plan.device)
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum,
                          cfg.weight_decay)
     steps = math.ceil(len(x_train) / cfg.batch_size)
@@ -293,6 +197,15 @@ class _Best:
         return bool(patience) and self.bad >= patience
 
 
+def _to_device(model: nn.Module, plan: Plan) -> None:
+    """The model on the plan's device, in its layout."""
+    if plan.device == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: autotuned kernels pay back
+    model.to(plan.device)
+    if plan.channels_last:
+        model.to(memory_format=torch.channels_last)
+
+
 def _validation_subset(x: torch.Tensor | None, y: torch.Tensor | None, n: int, dev: str
                        ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """The validation set on the device, or `n` of it (a fixed random subset, seed 0)."""
@@ -306,10 +219,8 @@ def _validation_subset(x: torch.Tensor | None, y: torch.Tensor | None, n: int, d
 
 def _prepare(model: nn.Module, plan: Plan, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
              steps: int, desc: str, spent: float, target_seconds: float | None
-             ) -> tuple[Stepper, int]:
+             ) -> tuple[S.Stepper, int]:
     """The stepper (compiled or not, measured where it may pay) and the epochs to run."""
-    from nets import steps as S
-
     start = time.perf_counter()
     epochs = S.plan_epochs(plan, cfg, steps, spent)
     eager = plan.step_seconds and plan.step_seconds * steps * epochs
@@ -352,7 +263,7 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, epochs: int, st
     return None
 
 
-def _train_epoch(model: nn.Module, stepper: Stepper, opt: torch.optim.Optimizer,
+def _train_epoch(model: nn.Module, stepper: S.Stepper, opt: torch.optim.Optimizer,
                  sched: torch.optim.lr_scheduler.LRScheduler | None, x: torch.Tensor,
                  y: torch.Tensor, cfg: TrainConfig, plan: Plan, g: torch.Generator,
                  hist: History, bar) -> None:
