@@ -227,9 +227,8 @@ def _partc_options(default_out: str):
 
 _TIME_BUDGET = click.option(
     "--time-budget", default=None, type=click.FloatRange(min=0), metavar="SECONDS",
-    help="Training seconds for the reference CNN: it runs the epochs that fit at the speed "
-         "measured on its first steps (recorded in config.json); 0 runs the recipe's epochs "
-         "however long they take  [default: the study's, 600; none with --quick].")
+    help="The reference CNN's training seconds: the epochs that fit at its measured speed; 0: "
+         "the recipe's epochs, however long  [default: the study's, 600; none with --quick].")
 
 
 def _study_command(study: Study) -> click.Command:
