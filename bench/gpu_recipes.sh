@@ -7,8 +7,9 @@
 # after $DEADLINE s, the search is stopped at $SEARCH_TIMEOUT s, and the table is printed from
 # the runs that finished (each is written to search.jsonl as it ends).
 # Writes to $OUT: env.txt, search.log, search.jsonl, table.txt, table.json.
-# FashionMNIST's four IDX .gz files: $DLHW_DATA, else Debian's folder, else ./.gpu-data (copy
-# them there and name .gpu-data in the call's carry; see README "Part C").
+# FashionMNIST's four IDX .gz files: $DLHW_DATA, else Debian's folder, else ./.gpu-data (before
+# the call: mkdir .gpu-data && cp /usr/share/datasets/fashion-mnist/*.gz .gpu-data/, 30 MB; an
+# untracked folder travels with the working tree, an ignored one must be named in carry).
 set -u
 OUT=${OUT:-build/gpu-recipes}
 mkdir -p "$OUT"
