@@ -237,9 +237,9 @@ def _partc_options(default_out: str):
 
 
 _TIME_BUDGET = click.option(
-    "--time-budget", default=None, type=click.FloatRange(min=1), metavar="SECONDS",
-    help="Training seconds for the reference CNN: its epochs are cut to those that fit at "
-         "the speed measured on the first steps (recorded in config.json).")
+    "--time-budget", default=None, type=click.FloatRange(min=0), metavar="SECONDS",
+    help="The reference CNN's training seconds: the epochs that fit at its measured speed; 0: "
+         "the recipe's epochs, however long  [default: the study's, 600; none with --quick].")
 
 
 def _storage(**kw):

@@ -22,10 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main() -> None:
     import torch
 
+    from nets.augment import augment_batch
     from nets.hardware import Candidate
     from nets.models import build_cnn
+    from nets.steps import train_step as _train_step
     from nets.studies.fashion import REFERENCE
-    from nets.train import TrainConfig, _train_step, augment_batch, make_optimizer
+    from nets.train import TrainConfig, make_optimizer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=30)

@@ -2,8 +2,8 @@
 # The GPU checks of issue 15 as one prepared script, for a lent GPU machine (device tool).
 # Stages ($STAGES, default all, in this order):
 #   tests    the CUDA tests and the hardware-policy tests (beside the next stage, 2 threads)
-#   search   the recipe search on a validation split (bench/recipes.py), then the chosen
-#            recipe's one test-set run
+#   search   the recipe search on a validation split (bench/recipes.py; bench/gpu_recipes.sh
+#            is the same search as a call of its own)
 #   compile  eager vs torch.compile vs CUDA graphs per training step (bench/cuda_step.py)
 #   run      `dlhw run fashion --device cuda`, alone on the card, timed
 # Writes at most 8 files to $OUT. Needs FashionMNIST's IDX files in $DLHW_DATA.
@@ -24,9 +24,10 @@ if has tests; then
    echo "rc=$?" >> "$OUT/pytest.log") &
 fi
 if has search; then
-  timeout "${SEARCH_TIMEOUT:-330}" $PY bench/recipes.py --device cuda --workers "${WORKERS:-6}" \
-      --deadline "${DEADLINE:-240}" --final --out "$OUT" > "$OUT/search.log" 2>&1
+  timeout "${SEARCH_TIMEOUT:-330}" $PY bench/recipes.py --device cuda --workers "${WORKERS:-8}" \
+      --deadline "${DEADLINE:-240}" --out "$OUT" > "$OUT/search.log" 2>&1
   echo "rc=$?" >> "$OUT/search.log"
+  $PY bench/recipes.py --table --out "$OUT" >> "$OUT/search.log" 2>&1
 fi
 if has compile; then
   timeout "${COMPILE_TIMEOUT:-200}" $PY bench/cuda_step.py > "$OUT/cuda_step.log" 2>&1

@@ -13,8 +13,14 @@ One policy, used by the CLI, the benchmarks and the test suite:
   takes the fastest; bf16 must win by a margin, because fp32 is the exact recipe and a tie is
   not worth the rounding.
 
-`measure` and `pick` are pure decision logic over a timing function, so tests drive them with a
-fake clock; `nets.train.fit` supplies the real one (steps of a copy of the actual model).
+- Compiling: torch.compile where it pays within the run. On a GPU, CUDA graphs for runs long
+  enough to pay their compile time back twice (`worth_compiling`); on a CPU, inductor's C++
+  backend is timed in runs long enough to pay for trying (`compile_choice`), and kept only
+  where its steps are faster (`compiled_wins`).
+- Time: `epochs_that_fit` a budget at the measured speed.
+
+`measure`, `pick` and the compile choices are pure decision logic over timings, so tests drive
+them with a fake clock; `nets.steps` supplies the real one (steps of a copy of the actual model).
 Nothing here imports torch at module level: conftest and the CLI set the thread environment
 before torch is loaded.
 """
@@ -48,10 +54,20 @@ PROBE_PAYBACK = 4
 COMPILE_MODE = "reduce-overhead"
 COMPILE_SECONDS = 20.0
 COMPILE_SPEEDUP = 2.0
+# On a CPU, inductor's C++ backend is not assumed to pay: a run whose eager steps take this
+# long times it (nets.steps.Stepper). Compiling the reference CNN's training step took 25-64 s
+# on 2 EPYC cores with a cold cache (load 1 to 8), 2-3 s with inductor's cache warm; even a 20%
+# faster step pays back twice the cold compile only in a run of 300 s or more.
+CPU_COMPILE_PROBE_SECONDS = 300.0
+# Compiled steps must be this much faster than eager ones to be kept (timing noise).
+COMPILE_MARGIN = 0.05
 # A training epoch's step costs about what the probe times (bench/partc.py's "loop/probe step":
 # 0.96-1.04 on the AVX-512 EPYC) plus batch gathering and the scheduler; 1.1 leaves a margin so
 # that a --time-budget run ends inside its budget.
 STEP_OVERHEAD = 1.1
+# After the first epoch the budget is re-planned from that epoch's own time, which includes
+# everything but the load changing later: a smaller margin.
+REPLAN_MARGIN = 1.03
 
 
 class DeviceError(DlhwError, RuntimeError):
@@ -257,14 +273,61 @@ def worth_probing(run_steps: int, n_candidates: int, rounds: int = 3) -> bool:
 
 def worth_compiling(device: str, eager_seconds: float, compile_seconds: float = COMPILE_SECONDS,
                     speedup: float = COMPILE_SPEEDUP) -> bool:
-    """torch.compile only where its one-off cost is paid back twice: on a GPU, long runs.
+    """On a GPU: torch.compile (CUDA graphs) where its one-off cost is paid back twice.
 
     A small CNN's GPU step is bound by kernel launches, which CUDA graphs remove; the reference
     run (35 s eager on an H200) is too short for that to pay back, longer ones are compiled.
-    On the CPU it is never tried: compiling takes minutes on 2 cores, a large share of a
-    10-minute budget, for a gain nobody measured here.
+    A CPU's compiling is measured instead (`compile_choice`).
     """
     return device == "cuda" and eager_seconds * (1 - 1 / speedup) > 2 * compile_seconds
+
+
+def cpu_compiler() -> str | None:
+    """The C++ compiler inductor's CPU backend would call ($CXX, else g++ or clang++), if any."""
+    import shutil
+
+    for name in (os.environ.get("CXX"), "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def compile_mode(device: str) -> str | None:
+    """torch.compile's mode: CUDA graphs on a GPU (launch-bound steps), inductor's default on
+    a CPU (CUDA graphs do not exist there)."""
+    return COMPILE_MODE if device == "cuda" else None
+
+
+def compile_choice(device: str, eager_seconds: float | None,
+                   asked: bool | None = None) -> tuple[str, str]:
+    """("compile" | "measure" | "eager", why) for a run of `eager_seconds` of eager steps.
+
+    `asked` (TrainConfig.compile) False never compiles, True compiles wherever it can; None
+    decides: on a GPU by `worth_compiling`, on a CPU by timing it (nets.steps.Stepper) in runs
+    of `CPU_COMPILE_PROBE_SECONDS` or more where a C++ compiler is installed.
+    """
+    if asked is False:
+        return "eager", "compile off"
+    if device == "cpu" and not cpu_compiler():
+        return "eager", "no C++ compiler for inductor"
+    if asked:
+        return "compile", "compile asked for"
+    if not eager_seconds:
+        return "eager", "run not timed"
+    if device == "cuda":
+        pays = worth_compiling(device, eager_seconds)
+        return ("compile" if pays else "eager",
+                f"CUDA graphs {'pay' if pays else 'do not pay'} back twice in "
+                f"{eager_seconds:.0f} s")
+    if eager_seconds < CPU_COMPILE_PROBE_SECONDS:
+        return "eager", f"{eager_seconds:.0f} s of steps: too short to time compiling"
+    return "measure", "timing compiled steps"
+
+
+def compiled_wins(eager_seconds: float, compiled_seconds: float,
+                  margin: float = COMPILE_MARGIN) -> bool:
+    """Keep a compiled step (its compilation already paid) only where it is clearly faster."""
+    return compiled_seconds < (1 - margin) * eager_seconds
 
 
 @dataclass
@@ -275,7 +338,9 @@ class Plan:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
-    compile_error: str = ""  # why torch.compile was given up for eager steps (nets.train)
+    compile_how: str = ""    # why compiled or not (`compile_choice`, or the measured steps)
+    compile_probe: dict = field(default_factory=dict)  # s/step compiled and eager, compiling
+    compile_error: str = ""  # why torch.compile was given up for eager steps (nets.steps)
     how: str = "fixed"  # measured | measured (cached) | fixed: why nothing was timed
     timings: dict[str, list[float]] = field(default_factory=dict)  # s/step per candidate
     step_seconds: float | None = None  # the chosen candidate's median

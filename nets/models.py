@@ -50,6 +50,9 @@ class CNNSpec:
     dropout: float = 0.25
     batch_norm: bool = True
     kernel: int = 3
+    # The first convolution's stride: 2 halves the image there instead of the first stage's
+    # pooling, so no layer runs at full resolution after it (a cheaper step on a CPU).
+    stride: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,18 +82,22 @@ class CNN(nn.Module):
         self.spec = spec
         stages: list[nn.Module] = []
         ch = in_channels
-        for width, count in zip(spec.widths, spec.convs, strict=True):
+        for i, (width, count) in enumerate(zip(spec.widths, spec.convs, strict=True)):
             block: list[nn.Module] = []
-            for _ in range(count):
+            for j in range(count):
+                stride = spec.stride if i == j == 0 else 1
                 # No conv bias before BN: BN's shift makes it redundant.
-                block.append(nn.Conv2d(ch, width, spec.kernel, padding=spec.kernel // 2,
-                                       bias=not spec.batch_norm))
+                block.append(nn.Conv2d(ch, width, spec.kernel, stride=stride,
+                                       padding=spec.kernel // 2, bias=not spec.batch_norm))
                 if spec.batch_norm:
                     block.append(nn.BatchNorm2d(width))
                 block.append(nn.ReLU(inplace=True))
                 ch = width
-            block.append(nn.MaxPool2d(2))
-            size //= 2
+            if i == 0 and spec.stride > 1:
+                size = -(-size // spec.stride)  # a padded strided convolution rounds up
+            else:
+                block.append(nn.MaxPool2d(2))
+                size //= 2
             stages.append(nn.Sequential(*block))
         self.features = nn.Sequential(*stages)
         head: list[nn.Module] = [nn.Flatten(), nn.Dropout(spec.dropout)]

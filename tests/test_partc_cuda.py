@@ -73,18 +73,19 @@ def test_cpu_and_cuda_reach_the_same_accuracy_with_the_same_recipe():
 
 def test_auto_precision_on_cuda_is_measured_with_bf16_among_the_candidates():
     from nets import hardware as H
+    from nets import steps as S
     from nets import train as T
     from nets.models import build_cnn
     from nets.studies.fashion import REFERENCE
 
     (x, y), _ = _data()
-    T._PLANS.clear()
+    S._PLANS.clear()
     with H.session("auto", "auto"):
         cfg = T.TrainConfig(**{**REFERENCE, "epochs": 2, "batch_size": 64}, seed=0)
         h = T.fit(build_cnn("reference"), x, y, cfg, progress=False)
     assert h.plan["device"] == "cuda" and h.plan["how"] == "measured"
     assert {"fp32", "bf16"} <= {name.split("+")[0] for name in h.plan["timings"]}
-    T._PLANS.clear()
+    S._PLANS.clear()
 
 
 def test_search_on_cuda_runs_its_fits_in_one_process(tmp_path):

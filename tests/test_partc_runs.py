@@ -86,6 +86,19 @@ def test_fashion_quick_beats_chance_and_export_round_trips(quick_runs):
     assert config["hardware"]["cpu"]["model_name"] and config["hardware"]["cpu"]["flags"]
     if not config["hardware"]["bf16_native"] and config["hardware"]["device"] == "cpu":
         assert resolved["precision"] == "fp32"  # emulated bf16 is never picked by auto
+    # The plan is printed with the metrics: how the steps ran, their pace, the CPU.
+    assert m["fashion.steps"].startswith(resolved["precision"]) and m["fashion.step_ms_run"] > 0
+    assert m["fashion.cpu"].startswith(config["hardware"]["cpu"]["model_name"])
+    assert m["fashion.time_budget"] == 0.0 and config["train"]["time_budget"] is None  # quick
+
+
+def test_the_reference_run_is_on_a_budget_by_default():
+    from nets.studies.fashion import TIME_BUDGET, budget_for
+
+    assert budget_for(quick=False, time_budget=None) == TIME_BUDGET == 600.0
+    assert budget_for(quick=True, time_budget=None) is None  # a few epochs of a subset
+    assert budget_for(quick=False, time_budget=0) is None    # --time-budget 0: the recipe's
+    assert budget_for(quick=True, time_budget=120.0) == 120.0
 
 
 def test_cli_passes_device_precision_and_budget_to_the_studies(tmp_path, monkeypatch):
