@@ -91,11 +91,12 @@ def solve(question: str | None, all_: bool, latex: bool, markdown: bool, json_: 
         raise click.UsageError("--student and --seed go together")
     if student is not None and assignments:
         raise click.UsageError("--set and --student exclude each other")
-    specs = load_all() if all_ else [find_spec(question)]
+    specs = load_all() if all_ or question is None else [find_spec(question)]
     overrides = parse_assignments(assignments)
     # Only JSON prints exact values; the other forms need the floats alone.
     solutions = [solve_spec(spec, overrides,
-                            variant_given(spec, seed, student) if student is not None else None,
+                            variant_given(spec, seed, student)
+                            if student is not None and seed is not None else None,
                             exact=form == "json", sigfigs=precision)
                  for spec in specs]
     if form == "latex":

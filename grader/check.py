@@ -20,6 +20,7 @@ sizes capped) and models and the report run only in the sandbox, as in grading.
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import os
 import re
@@ -81,7 +82,7 @@ def iter_findings(folder: Path, ctx: RunContext | None = None) -> Iterator[Findi
         ev = Evidence(sub, ctx, mode="check")
         for kind in KINDS.values():  # the notebook once, then each model, then the report
             for item in (i for i in ctx.rubric.items if i.kind == kind.name):
-                yield from _guarded(kind.file(item), lambda i=item, k=kind: k.check(i, ev))
+                yield from _guarded(kind.file(item), functools.partial(kind.check, item, ev))
 
 
 def _guarded(file: str, findings: Callable[[], Iterator[Finding]]) -> Iterator[Finding]:

@@ -12,15 +12,16 @@ from grader import parta
 from grader.context import RunContext
 from grader.course import Course
 from grader.kinds import KINDS, Evidence, Item, not_run
+from grader.kinds.base import Run
 from grader.overrides import CORRECTED, QUESTION, settle_question
 from grader.results import ItemMark, Outcome, Result, Status
 from grader.safeio import shown
 from grader.submission import Submission, load_submission
 
 
-def items_of(ctx: RunContext) -> list[Item]:
+def items_of(ctx: Run) -> list[Item]:
     """The Part B/C items graded in this run (`--parts`)."""
-    return [i for i in ctx.rubric.items if i.letter in ctx.parts]
+    return [i for i in ctx.items if i.letter in ctx.parts]
 
 
 def open_submission(folder: Path, ctx: RunContext, submitter: str | None = None) -> Submission:
@@ -37,7 +38,7 @@ def grade_submission(folder: Path, ctx: RunContext, submitter: str | None = None
     with open_submission(folder, ctx, submitter) as sub:
         ev = Evidence(sub, ctx)
         gather(ev)
-        return judge(ev)
+        return judge(ev, ctx)
 
 
 def runnable(item: Item, ev: Evidence) -> str | None:
@@ -58,8 +59,9 @@ def gather(ev: Evidence) -> None:
                 pass
 
 
-def judge(ev: Evidence) -> Result:
-    sub, ctx = ev.sub, ev.ctx
+def judge(ev: Evidence, ctx: RunContext) -> Result:
+    """The marks for what `gather` read and ran (`ev.ctx` is `ctx`)."""
+    sub = ev.sub
     rubric = ctx.rubric
     items: list[ItemMark] = []
     flags = identity_flags(sub, ctx.course)

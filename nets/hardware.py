@@ -255,9 +255,9 @@ def pick(times: Mapping[Candidate, Sequence[float]], margin: float = BF16_MARGIN
     if not med:
         raise ValueError("no candidate could be timed")
     fp32 = [c for c in med if c.precision == "fp32"]
-    best = min(med, key=med.get)
+    best = min(med, key=med.__getitem__)
     if best.precision != "fp32" and fp32:
-        best_fp32 = min(fp32, key=med.get)
+        best_fp32 = min(fp32, key=med.__getitem__)
         if med[best] > (1 - margin) * med[best_fp32]:
             return best_fp32
     return best

@@ -110,4 +110,4 @@ def weight_tensors(model: nn.Module) -> list[torch.Tensor]:
 
 
 def l1_penalty(model: nn.Module) -> torch.Tensor:
-    return sum(w.abs().sum() for w in weight_tensors(model))
+    return torch.stack([w.abs().sum() for w in weight_tensors(model)]).sum()

@@ -21,6 +21,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -139,7 +140,7 @@ def plan_epochs(plan: Plan, cfg: TrainConfig, steps: int, spent: float = 0.0) ->
     anneals fully within the epochs that run; recorded in `plan.epochs`."""
     epochs = cfg.epochs
     per_epoch = plan.step_seconds and plan.step_seconds * steps * H.STEP_OVERHEAD
-    if cfg.time_budget and per_epoch:
+    if cfg.time_budget and per_epoch and plan.step_seconds:
         epochs = H.epochs_that_fit(cfg.time_budget - spent, cfg.epochs, steps,
                                    plan.step_seconds)
     plan.epochs = {"recipe": cfg.epochs, "planned": epochs, "budget_seconds": cfg.time_budget,
@@ -183,7 +184,7 @@ class Stepper:
         action, plan.compile_how = H.compile_choice(plan.device, eager_seconds, cfg.compile)
         plan.compile = action == "compile"
         if plan.compile:
-            self.module = torch.compile(model, mode=H.compile_mode(plan.device))
+            self.module = cast(nn.Module, torch.compile(model, mode=H.compile_mode(plan.device)))
         # The first epoch whose time is the run's pace: not one that compiled in its first step.
         self.steady_epoch = 1 if plan.compile else 0
         self.measure = action == "measure"
@@ -200,7 +201,8 @@ class Stepper:
         """
         plan, cand, dev = self.plan, self.plan.candidate, self.plan.device
         saved = copy.deepcopy(self.model.state_dict())
-        module = torch.compile(self.model, mode=H.compile_mode(dev))
+        # On a module, torch.compile returns an OptimizedModule (an nn.Module); typed Callable.
+        module = cast(nn.Module, torch.compile(self.model, mode=H.compile_mode(dev)))
         opt = make_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr, cfg.momentum,
                              cfg.weight_decay)
         times: dict[str, list[float]] = {"compiled": [], "eager": []}

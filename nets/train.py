@@ -157,7 +157,7 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
                 epochs, bar.total = new, new * steps
                 sched = make_scheduler(opt, cfg, epochs, steps, done=(epoch + 1) * steps)
         stop = False
-        if x_val is not None:
+        if x_val is not None and y_val is not None:
             te = time.perf_counter()
             loss = _validate(model, x_val, y_val, cfg.task, epoch, hist, bar)
             stop = best.update(loss, epoch, model, hist, cfg.early_stopping)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from typing import overload
 
 # C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings, overrides and isolates.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -16,6 +17,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _STEM_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_STEM = 100
+
+
+@overload
+def clean(value: str) -> str: ...
+@overload
+def clean(value: list | tuple) -> list: ...
+@overload
+def clean(value: dict) -> dict: ...
+@overload
+def clean(value: object) -> object: ...
 
 
 def clean(value: object) -> object:

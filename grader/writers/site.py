@@ -17,6 +17,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import jinja2
@@ -52,7 +53,7 @@ def load_settings(path: Path | None = None) -> Settings:
     """templates/site/site.yaml; a missing or mistyped field is one line naming it."""
     path = path or resources.path("templates", "site/site.yaml")
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    out = {}
+    out: dict[str, Any] = {}
     for name, kind in (("histogram_bins", int), ("wrong_groups", int), ("examples", int),
                        ("value_sigfigs", int), ("match_rel", float)):
         value = data.get(name) if isinstance(data, dict) else None
@@ -179,8 +180,9 @@ def wrong_answers(results: list[Result], options: RunContext, settings: Settings
                 groups.setdefault(w.key, []).append(w)
             made = [_group(g, settings) for g in groups.values()]
             made.sort(key=lambda g: (-g.count, g.shown))
-            reference = sig(primary[aid].value, settings.value_sigfigs) \
-                if spec.kind == "numeric" and primary[aid].value is not None \
+            value = primary[aid].value
+            reference = sig(value, settings.value_sigfigs) \
+                if spec.kind == "numeric" and value is not None \
                 else str(primary[aid].exact) if spec.kind != "numeric" else ""
             if varied and ref.spec.variants:
                 reference = "each student's own"
@@ -220,13 +222,18 @@ class Waiting:
     why: str
 
 
+def _questions(row: Row) -> dict[str, Any]:
+    questions = row.get("questions")
+    return questions if isinstance(questions, dict) else {}
+
+
 def waiting_for_review(rows: list[Row]) -> list[Waiting]:
     """Part A answers the grader could not read, and items (a memorising model, a notebook
     doing much better on exact images than noisy ones) marked `review`."""
     out = []
     for row in rows:
         stem = _stem(row)
-        for iid, q in (row.get("questions") or {}).items():  # type: ignore[union-attr]
+        for iid, q in _questions(row).items():
             answers = q.get("answers") or {}
             if q.get("part") == "A":
                 out += [Waiting(str(row["folder"]), stem, iid, aid, a.get("submitted") or "",
@@ -344,7 +351,7 @@ def write_site(results: list[Result], out: Path, options: RunContext, cols: list
 def _items(row: Row) -> list[dict[str, object]]:
     """The student's items in gradebook order, each with its answers (Part A) or checks."""
     out = []
-    for iid, q in (row.get("questions") or {}).items():  # type: ignore[union-attr]
+    for iid, q in _questions(row).items():
         out.append({"id": iid, "title": q.get("title", ""), "part": q.get("part", ""),
                     "score": q.get("score"), "max": q.get("max_score"),
                     "status": q.get("status", ""), "feedback": q.get("feedback", ""),

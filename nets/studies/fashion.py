@@ -11,6 +11,7 @@ fashion.export.eval_seconds.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -44,8 +45,9 @@ from nets.train import History, TrainConfig, evaluate, fit, predict
 # recipes sized to the same 2-core CPU time, this architecture scored best; random erasing
 # (TrainConfig.erase) lowered validation accuracy for both depths it was tried with.
 # `epochs` is the most the run takes: by default it plans the epochs that fit TIME_BUDGET.
-REFERENCE = dict(epochs=30, batch_size=256, optimizer="nesterov", lr=0.1, weight_decay=5e-4,
-                 schedule="onecycle", label_smoothing=0.1, augment=True, val_images=2000)
+REFERENCE: dict[str, Any] = dict(
+    epochs=30, batch_size=256, optimizer="nesterov", lr=0.1, weight_decay=5e-4,
+    schedule="onecycle", label_smoothing=0.1, augment=True, val_images=2000)
 # Horizontal-flip test-time augmentation (averaging the logits of an image and its mirror): off.
 # It raised validation accuracy in all 9 recipes of that search (+0.17 points on average, +0.13
 # for this one) and test accuracy by 0.10 (94.15% against 94.05%, the same weights), but it made
@@ -153,7 +155,7 @@ def _variants(run_dir: Path, m: dict[str, Any], fd: D.FashionData, xt: torch.Ten
     var_cfg = TrainConfig(**{**REFERENCE, "epochs": 1 if quick else 5, "batch_size": 64,
                              "lr": 0.05}, seed=seed)
     variants = train_arms(
-        {name: Arm(lambda arch=arch: build_cnn(arch), var_cfg)
+        {name: Arm(functools.partial(build_cnn, arch), var_cfg)
          for name, arch in ARCHITECTURES.items()},
         xs, ys, seed=seed, prefix="fashion.variants", metrics=m, progress=progress,
         desc="variant",
