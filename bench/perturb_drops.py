@@ -86,7 +86,7 @@ def fashion(cnn: Path, seeds: list[int]) -> None:
         nn = np.concatenate([(norms - 2 * q[i:i + 1000] @ flat.T).argmin(1)
                              for i in range(0, len(q), 1000)])
         rows["1-NN memoriser"].append(judge(y[nn], y, split, 1).drop)
-    print(f"fashion ({cnn}), {p.images} of {len(x)} shown shifted {p.shift_px[0]:g}-"
+    print(f"fashion ({cnn}), {p.share:.0%} of {len(x)} shown shifted {p.shift_px[0]:g}-"
           f"{p.shift_px[1]:g} px, rotated up to {p.rotate_deg:g} deg; drop = exact - perturbed:")
     for name, drops in rows.items():
         summary(name, drops)
@@ -116,7 +116,7 @@ def digits(seeds: list[int]) -> None:
         ref.append(v.drop)
         acc.append(v.marked)
         memo.append(judge(lookup(table, pl.digits["X_eval"]), y_test, split, 1).drop)
-    print(f"digits (reference MLP, {pc.mlp_hidden} hidden), {cfg.perturbed} of {len(X_test)} "
+    print(f"digits (reference MLP, {pc.mlp_hidden} hidden), {cfg.perturbed:.0%} of {len(X_test)} "
           f"shown with noise {cfg.perturb_noise:g}; drop = exact - noisy:")
     summary("reference MLP", ref)
     summary("exact lookup", memo)

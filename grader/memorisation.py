@@ -30,10 +30,10 @@ class Split:
     perturbed: np.ndarray
 
 
-def draw_split(n: int, n_perturbed: int, rng: np.random.Generator) -> Split:
-    """Every one of `n` test images once, `n_perturbed` of them (at most half) perturbed, in a
-    random order: both drawn from `rng` (the run's secret seed)."""
-    k = min(n_perturbed, n // 2)
+def draw_split(n: int, share: float, rng: np.random.Generator) -> Split:
+    """Every one of `n` test images once, a `share` of them perturbed (at least one image in
+    each part), in a random order: both drawn from `rng` (the run's secret seed)."""
+    k = min(max(round(n * share), 1), n - 1)
     index = rng.permutation(n)
     perturbed = np.zeros(n, dtype=bool)
     perturbed[rng.choice(n, k, replace=False)] = True

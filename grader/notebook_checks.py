@@ -50,7 +50,7 @@ class ChecksConfig:
     h: float
     max_rel_error: float
     perturb_noise: float
-    perturbed: int  # test images shown noisy (their exact twins are not shown)
+    perturbed: float  # share of the test images shown noisy (their exact twins are not)
     max_drop: float
     checks: tuple[CheckSpec, ...]
 
@@ -120,7 +120,7 @@ def _load_checks(path: Path) -> ChecksConfig:
         h=float(r.number(g["h"], "gradcheck.h", 0, 1)),
         max_rel_error=float(r.number(g["max_rel_error"], "gradcheck.max_rel_error", 0, 1)),
         perturb_noise=float(r.number(d["perturb_noise"], "digits.perturb_noise", 0, 1)),
-        perturbed=int(r.number(d["perturbed"], "digits.perturbed", 1, 100_000)),
+        perturbed=float(r.number(d["perturbed"], "digits.perturbed", 0, 1)),
         max_drop=float(r.number(d["max_drop"], "digits.max_drop", 0, 1)),
         checks=tuple(checks))
 

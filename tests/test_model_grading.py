@@ -244,10 +244,10 @@ def test_jitter_is_seeded_sub_pixel_and_leaves_no_exact_copy():
 
 
 def test_split_shows_each_image_once_in_a_secret_order():
-    s = draw_split(1000, 300, np.random.default_rng(7))
+    s = draw_split(1000, 0.3, np.random.default_rng(7))
     assert sorted(s.index.tolist()) == list(range(1000)) and s.perturbed.sum() == 300
-    assert not np.array_equal(s.index, draw_split(1000, 300, np.random.default_rng(8)).index)
-    assert draw_split(10, 300, np.random.default_rng(7)).perturbed.sum() == 5  # half at most
+    assert not np.array_equal(s.index, draw_split(1000, 0.3, np.random.default_rng(8)).index)
+    assert draw_split(10, 1.0, np.random.default_rng(7)).perturbed.sum() == 9  # one exact
 
 
 def test_lookup_table_falls_on_the_perturbed_images_and_the_reference_does_not(
@@ -271,7 +271,7 @@ def test_lookup_table_falls_on_the_perturbed_images_and_the_reference_does_not(
     d = fashion.detail
     assert d["clean_accuracy"] == 1.0 and d["perturbed_accuracy"] < 0.2, fashion.feedback
     assert fashion.status == "review" and fashion.score == 0, (fashion.status, fashion.feedback)
-    assert "looked up" in fashion.feedback and "1.0000 on 500 exact" in fashion.feedback
+    assert "looked up" in fashion.feedback and "1.0000 on 800 exact" in fashion.feedback
     assert "12345" not in fashion.feedback + json.dumps(fashion.detail, default=str)
 
 

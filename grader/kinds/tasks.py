@@ -3,7 +3,7 @@ rubric (`task:` of a model item) and built from these task types:
 
 - `classification`: a data set's test images (uint8 (N, 1, 28, 28), scaled to [0, 1] by the
   runner), logits (N, classes) back, scored by accuracy; with `perturbation`, each test image is
-  shown once, `images` of them (drawn from the run's secret seed) moved by a sub-pixel shift and
+  shown once, a `share` of them (drawn from the run's secret seed) moved by a sub-pixel shift and
   a small rotation, never beside their clean twin (grader/memorisation.py): a model that looks
   the public test set up loses far more on them than the reference CNN does, goes to review and
   is marked from the perturbed images;
@@ -88,7 +88,7 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"sin": np.sin, "cos"
 
 @dataclass(frozen=True)
 class Perturbation:
-    images: int  # how many test images are shown perturbed (their clean twins are not shown)
+    share: float  # of the test images shown perturbed (their clean twins are not shown)
     shift_px: tuple[float, float]  # the shift's length, uniform in this range, any direction
     rotate_deg: float  # rotation, uniform in ±this
     reference_drop: float  # the reference CNN's median drop (shown in feedback)
@@ -156,7 +156,7 @@ class Classification(Task):
                 return Measured(True, acc, len(x), detail={"seconds": seconds})
             return Prepared(x, len(x), plain)
         rng = np.random.default_rng(seed)
-        split = draw_split(len(x), p.images, rng)
+        split = draw_split(len(x), p.share, rng)
         shown = x[split.index]  # a copy, in the secret order
         shown[split.perturbed] = jitter_images(shown[split.perturbed], rng, p.shift_px,
                                                p.rotate_deg)
@@ -288,7 +288,7 @@ def read_task(r: NodeReader, node: yaml.Node, where: str) -> Task:
 
 
 def _perturbation(r: NodeReader, node: yaml.Node, where: str) -> Perturbation:
-    p = r.mapping(node, where, {"images", "shift_px", "rotate_deg", "reference_drop",
+    p = r.mapping(node, where, {"share", "shift_px", "rotate_deg", "reference_drop",
                                 "max_drop"}, set())
     shift = r.seq(p["shift_px"], f"{where}.shift_px")
     if len(shift) != 2:
@@ -297,7 +297,7 @@ def _perturbation(r: NodeReader, node: yaml.Node, where: str) -> Perturbation:
     if not 0 < lo <= hi:
         raise r.fail(p["shift_px"], f"{where}.shift_px", "expected 0 < shortest <= longest")
     return Perturbation(
-        images=int(r.number(p["images"], f"{where}.images", 100, 1_000_000)),
+        share=float(r.number(p["share"], f"{where}.share", 0, 1)),
         shift_px=(lo, hi),
         rotate_deg=float(r.number(p["rotate_deg"], f"{where}.rotate_deg", 0, 30)),
         reference_drop=float(r.number(p["reference_drop"], f"{where}.reference_drop", 0, 1)),
