@@ -15,13 +15,14 @@ import io
 import json
 import math
 import tempfile
+import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from core.pt2 import UnsafeModel, validate
+from core.pt2 import ROOT, WEIGHTS_CONFIG, UnsafeModel, validate
 from grader import sandbox
 from nets import run_exported
 
@@ -42,6 +43,8 @@ class Ran:
     reason: str = ""
     seconds: float = 0.0  # the whole sandboxed run (every model in it), start-up included
     timing: dict = field(default_factory=dict)  # import_s, load_s, eval_s inside the sandbox
+    parameters: int = 0  # weight elements in the validated archive (never the student's word)
+    probed: np.ndarray | None = None  # outputs of the copy with perturbed weights (Job.probe)
 
     @property
     def ok(self) -> bool:
@@ -55,6 +58,7 @@ class Job:
     name: str
     path: Path
     inputs: np.ndarray
+    probe: tuple[float, int] | None = None  # (scale, seed): also run a weight-perturbed copy
 
 
 def run_models(jobs: Sequence[Job], *, time_limit_s: float, memory_limit_mb: int,
@@ -66,11 +70,11 @@ def run_models(jobs: Sequence[Job], *, time_limit_s: float, memory_limit_mb: int
     ran: dict[str, Ran] = {}
     with tempfile.TemporaryDirectory(prefix="dlhw-model-") as tmp:
         inputs: dict[str, bytes | Path] = {"run_exported.py": HARNESS}
-        todo = []
+        todo, names, params = [], [], {}
         for job in sorted(jobs, key=lambda j: j.inputs.nbytes):
             clean = Path(tmp) / f"{job.name}.pt2"
             try:
-                validate(job.path, clean)
+                params[job.name] = validate(job.path, clean).parameters
             except UnsafeModel as exc:
                 ran[job.name] = Ran(None, "refused", str(exc))
                 continue
@@ -78,19 +82,66 @@ def run_models(jobs: Sequence[Job], *, time_limit_s: float, memory_limit_mb: int
             np.save(arr, np.ascontiguousarray(job.inputs), allow_pickle=False)
             inputs |= {f"{job.name}.pt2": clean, f"{job.name}.npy": arr.getvalue()}
             todo.append(job)
+            names.append(job.name)
+            if job.probe is not None:  # after its model: a probe that hangs costs it nothing
+                probe = Path(tmp) / f"{job.name}_probe.pt2"
+                perturb_weights(clean, probe, *job.probe)
+                inputs |= {probe.name: probe, f"{job.name}_probe.npy": arr.getvalue()}
+                names.append(f"{job.name}_probe")
         if todo:
-            limits = sandbox.Limits(wall_s=time_limit_s,
-                                    cpu_s=max(1, math.ceil(time_limit_s * threads)),
-                                    memory_mb=memory_limit_mb, file_mb=64, threads=threads)
-            out = sandbox.run(sandbox.python_argv("/in/run_exported.py", str(batch),
-                                                  str(threads), *(j.name for j in todo)),
-                              limits=limits, inputs=inputs)
-            if "ready" not in out.files and out.status != "unavailable":
-                why = out.reason or " ".join(out.stderr.split())[-200:] or out.status
-                out = sandbox.Outcome("not-ready", reason=f"the sandbox did not start the "
-                                      f"model runner ({why})")
-            ran |= {j.name: _outputs(out, j.name, len(j.inputs)) for j in todo}
+            out = _sandboxed(names, inputs, time_limit_s, memory_limit_mb, threads, batch)
+            for j in todo:
+                r = _outputs(out, j.name, len(j.inputs))
+                probed = _outputs(out, f"{j.name}_probe", len(j.inputs)) if j.probe else None
+                ran[j.name] = replace(r, parameters=params[j.name],
+                                      probed=probed.outputs if probed else None)
     return {j.name: ran[j.name] for j in jobs}
+
+
+def _sandboxed(names: list[str], inputs: dict[str, bytes | Path], time_limit_s: float,
+               memory_limit_mb: int, threads: int, batch: int) -> sandbox.Outcome:
+    limits = sandbox.Limits(wall_s=time_limit_s, cpu_s=max(1, math.ceil(time_limit_s * threads)),
+                            memory_mb=memory_limit_mb, file_mb=64, threads=threads)
+    out = sandbox.run(sandbox.python_argv("/in/run_exported.py", str(batch), str(threads),
+                                          *names), limits=limits, inputs=inputs)
+    if "ready" not in out.files and out.status != "unavailable":
+        why = out.reason or " ".join(out.stderr.split())[-200:] or out.status
+        out = sandbox.Outcome("not-ready", reason=f"the sandbox did not start the model runner "
+                              f"({why})")
+    return out
+
+
+# schema.ScalarType codes of the floating-point dtypes (13: bfloat16, kept as its top 16 bits)
+_FLOATS = {6: np.float16, 7: np.float32, 8: np.float64, 13: np.uint16}
+
+
+def perturb_weights(src: Path, dst: Path, scale: float, seed: int) -> None:
+    """A copy of the archive `validate` wrote at `src` whose floating-point weight files each
+    get Gaussian noise of `scale` times their RMS (the grader's own archive: read plainly).
+    A trained network's outputs move; a closed form's, with parameters it ignores, do not."""
+    rng = np.random.default_rng(seed)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        config = json.loads(zin.read(f"{ROOT}/{WEIGHTS_CONFIG}"))["config"]
+        dtypes = {f"{ROOT}/data/weights/{e['path_name']}": e["tensor_meta"]["dtype"]
+                  for e in config.values()}
+        for info in zin.infolist():
+            data = zin.read(info)
+            code = dtypes.get(info.filename)
+            if code in _FLOATS and data:
+                data = _noisy(data, code, scale, rng)
+            zout.writestr(info.filename, data)
+
+
+def _noisy(data: bytes, code: int, scale: float, rng: np.random.Generator) -> bytes:
+    raw = np.frombuffer(data, dtype=_FLOATS[code])
+    w = (raw.astype(np.uint32) << 16).view(np.float32) if code == 13 else raw.astype(np.float64)
+    w = w.astype(np.float64)
+    finite = np.isfinite(w)
+    rms = float(np.sqrt(np.mean(w[finite] ** 2))) if finite.any() else 0.0
+    w = w + scale * rms * rng.standard_normal(w.shape)
+    if code == 13:
+        return (w.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16).tobytes()
+    return w.astype(_FLOATS[code]).tobytes()
 
 
 def run_model(path: Path, inputs: np.ndarray, *, time_limit_s: float, memory_limit_mb: int,

@@ -21,6 +21,7 @@ import numpy as np
 from core import resources
 from core.errors import DlhwError
 from core.yamlnodes import NodeReader
+from grader.memorisation import add_noise, draw_split
 
 KINDS = ("activation", "softmax", "affine", "mse", "cross_entropy", "neuron_step",
          "train_neuron", "sgd_step", "digits_metrics", "perceptron", "xor_net", "digits")
@@ -49,6 +50,7 @@ class ChecksConfig:
     h: float
     max_rel_error: float
     perturb_noise: float
+    perturbed: float  # share of the test images shown noisy (their exact twins are not)
     max_drop: float
     checks: tuple[CheckSpec, ...]
 
@@ -86,7 +88,7 @@ def _load_checks(path: Path) -> ChecksConfig:
     top = r.mapping(r.load(), "", {"seed", "check_time_s", "rtol", "atol", "gradcheck", "digits",
                                    "checks"}, set())
     g = r.mapping(top["gradcheck"], "gradcheck", {"h", "max_rel_error"}, set())
-    d = r.mapping(top["digits"], "digits", {"perturb_noise", "max_drop"}, set())
+    d = r.mapping(top["digits"], "digits", {"perturb_noise", "perturbed", "max_drop"}, set())
     checks = []
     for cid, node in r.pairs(top["checks"], "checks"):
         where = f"checks.{cid}"
@@ -118,6 +120,7 @@ def _load_checks(path: Path) -> ChecksConfig:
         h=float(r.number(g["h"], "gradcheck.h", 0, 1)),
         max_rel_error=float(r.number(g["max_rel_error"], "gradcheck.max_rel_error", 0, 1)),
         perturb_noise=float(r.number(d["perturb_noise"], "digits.perturb_noise", 0, 1)),
+        perturbed=float(r.number(d["perturbed"], "digits.perturbed", 0, 1)),
         max_drop=float(r.number(d["max_drop"], "digits.max_drop", 0, 1)),
         checks=tuple(checks))
 
@@ -131,7 +134,7 @@ class Plan:
 
     checks: list[dict[str, Any]]
     digits: dict[str, np.ndarray]  # X_train, y_train, X_eval
-    secret: dict[str, Any]  # test labels and the order of the shuffled evaluation images
+    secret: dict[str, Any]  # test labels and which test image each evaluation image is
 
 
 @functools.lru_cache(maxsize=1)
@@ -161,11 +164,11 @@ def plan(cfg: ChecksConfig, seed: int) -> Plan:
     secret: dict[str, Any] = {}
     if needs_digits:
         X_train, y_train, X_test, y_test = _digits()
-        noisy = np.clip(X_test + rng.normal(0.0, cfg.perturb_noise, X_test.shape), 0.0, 1.0)
-        order = rng.permutation(2 * len(X_test))
-        digits = {"X_train": X_train, "y_train": y_train,
-                  "X_eval": np.concatenate([X_test, noisy])[order]}
-        secret = {"y_test": y_test, "order": order}
+        split = draw_split(len(X_test), cfg.perturbed, rng)  # each test image once
+        shown = X_test[split.index]
+        shown[split.perturbed] = add_noise(shown[split.perturbed], rng, cfg.perturb_noise)
+        digits = {"X_train": X_train, "y_train": y_train, "X_eval": shown}
+        secret = {"y_test": y_test, "split": split}
     for c in cfg.checks:
         checks.append({"id": c.id, "kind": c.kind, "args": _DRAW[c.kind](c, cfg, pc, rng)})
     return Plan(checks, digits, secret)

@@ -22,7 +22,8 @@ from grader.context import RunContext
 from grader.grade import grade_submission
 from grader.kinds import Limits
 from grader.kinds.model import measure as measure_in
-from grader.kinds.tasks import DATASETS, shift_images
+from grader.kinds.tasks import DATASETS
+from grader.memorisation import draw_split, jitter_images
 from grader.model_check import run_model
 from grader.rubric import load_rubric
 from nets.fashion_files import DEBIAN_DIR
@@ -170,33 +171,41 @@ def test_zip_bomb_refused_without_the_grader_growing(tmp_path, exported, declare
 # ---------------------------------------------------------------- memorisation
 
 
-class Memoriser(nn.Module):
-    """The issue's attack: random projections of the public test images, the label of the
-    nearest one. Pure torch ops, exported for real."""
+class Lookup(nn.Module):
+    """The issue's attack: an exact-match table of public test images (a one-hot matmul: an
+    image within a hair of a stored one gets its label, any other image class 0). Pure torch
+    ops, exported for real."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, dim: int = 32):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
         super().__init__()
-        g = torch.Generator().manual_seed(0)
-        proj = torch.randn(images[0].numel(), dim, generator=g)
-        keys = images.flatten(1) @ proj
-        self.register_buffer("proj", proj)
+        keys = images.flatten(1)
         self.register_buffer("keys", keys)
-        self.register_buffer("key_norms", (keys * keys).sum(1))
-        self.register_buffer("answers", nn.functional.one_hot(labels, 10).float() * 10)
+        self.register_buffer("norms", (keys * keys).sum(1))
+        self.register_buffer("answers", nn.functional.one_hot(labels, 10).float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = x.flatten(1) @ self.proj
-        d = self.key_norms - 2 * q @ self.keys.T
-        return self.answers[d.argmin(1)]
+        q = x.flatten(1)
+        d = self.norms - 2 * q @ self.keys.T + (q * q).sum(1, keepdim=True)
+        return torch.relu(1 - d / 0.5) @ self.answers  # 1 on a match, else 0
 
 
-def export_memoriser(path: Path) -> Path:
-    x, y = DATASETS["fashion-mnist"](DEBIAN_DIR)
-    model = Memoriser(torch.from_numpy(x.copy()).float() / 255, torch.from_numpy(y.copy())).eval()
+def export_lookup(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
+    model = Lookup(torch.from_numpy(x.copy()).float() / 255, torch.from_numpy(y.copy())).eval()
     batch = torch.export.Dim("batch", min=1, max=65536)
     ep = torch.export.export(model, (torch.rand(2, 1, 28, 28),), dynamic_shapes=({0: batch},))
     torch.export.save(ep, str(path))
     return path
+
+
+def fashion_subset(folder: Path, n: int) -> tuple[Path, np.ndarray, np.ndarray]:
+    """The first `n` real test images as IDX files: the grader told to use only those."""
+    x, y = DATASETS["fashion-mnist"](DEBIAN_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "t10k-images-idx3-ubyte").write_bytes(
+        b"\x00\x00\x08\x03" + struct.pack(">III", n, 28, 28) + x[:n].tobytes())
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(
+        b"\x00\x00\x08\x01" + struct.pack(">I", n) + y[:n].astype(np.uint8).tobytes())
+    return folder, x[:n], y[:n]
 
 
 def train_reference_cnn(path: Path, n: int = 10_000, epochs: int = 2) -> Path:
@@ -215,35 +224,54 @@ def train_reference_cnn(path: Path, n: int = 10_000, epochs: int = 2) -> Path:
     return export_model(model, path)
 
 
-def test_shift_keeps_pixels_and_is_seeded():
-    x = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 1, 28, 28)
-    a = shift_images(x, 1, np.random.default_rng(3))
-    b = shift_images(x, 1, np.random.default_rng(3))
-    assert np.array_equal(a, b) and not np.array_equal(a, x)
-    def moved(img, src, dy, dx):  # the overlap of a shifted image is the original's
-        return np.array_equal(img[0, max(0, dy):28 + min(0, dy), max(0, dx):28 + min(0, dx)],
-                              src[0, max(0, -dy):28 + min(0, -dy), max(0, -dx):28 + min(0, -dx)])
+def test_jitter_is_seeded_sub_pixel_and_leaves_no_exact_copy():
+    _needs_fashion()
+    x = DATASETS["fashion-mnist"](DEBIAN_DIR)[0][:200]
+    a = jitter_images(x, np.random.default_rng(3), (0.5, 1.0), 5)
+    assert np.array_equal(a, jitter_images(x, np.random.default_rng(3), (0.5, 1.0), 5))
+    assert np.array_equal(jitter_images(x, np.random.default_rng(3), (0, 0), 0), x)
+    # No exact copy, nor an integer shift of one (the old lookup matched all nine).
+    for i in range(len(x)):
+        assert not any(np.array_equal(a[i], np.roll(x[i], (dy, dx), (-2, -1)))
+                       for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    # Still the same garment: far closer to its original than to another image.
+    def flat(v):
+        return v.reshape(len(v), -1).astype(float)
 
-    for img, src in zip(a, x):
-        assert any(moved(img, src, dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+    own = np.linalg.norm(flat(a) - flat(x), axis=1)
+    other = np.linalg.norm(flat(a) - flat(np.roll(x, 1, 0)), axis=1)
+    assert np.median(own) < 0.5 * np.median(other)
 
 
-def test_memoriser_is_flagged_and_the_reference_cnn_is_not(tmp_path, items, monkeypatch):
+def test_split_shows_each_image_once_in_a_secret_order():
+    s = draw_split(1000, 0.3, np.random.default_rng(7))
+    assert sorted(s.index.tolist()) == list(range(1000)) and s.perturbed.sum() == 300
+    assert not np.array_equal(s.index, draw_split(1000, 0.3, np.random.default_rng(8)).index)
+    assert draw_split(10, 1.0, np.random.default_rng(7)).perturbed.sum() == 9  # one exact
+
+
+def test_lookup_table_falls_on_the_perturbed_images_and_the_reference_does_not(
+        tmp_path, items, monkeypatch):
+    """An exact table of the public test images scores 100% on those shown exact and ~10% on
+    the shifted and rotated others: review, marked from the latter (0 marks). The reference
+    CNN recipe is not flagged. On the first 1,000 test images (the table's 3 MB)."""
     _needs_sandbox()
     _needs_fashion()
     monkeypatch.setenv("DLHW_PERTURB_SEED", "12345")
-    ref = measure(items["fashion"], train_reference_cnn(tmp_path / "ref.pt2"))
+    data, x, y = fashion_subset(tmp_path / "data", 1000)
+    ctx = RunContext.build(parts="C", data_dir=data)
+    ref = measure_in(items["fashion"], train_reference_cnn(tmp_path / "ref.pt2"), ctx)
     assert ref.ok, ref.error
     # Two epochs on 10k images: well above chance (0.1), short of the full run's 0.93.
     assert ref.value > 0.75 and not ref.review, ref
-    # The memoriser through the grader: it knows the public test set by heart, keeps its
-    # measured marks but is marked for review; the seed is nowhere in what the student sees.
-    sub = _submission(tmp_path, {"fashion": export_memoriser(tmp_path / "memo.pt2")})
-    fashion = next(i for i in grade_submission(sub, RunContext.build(parts="C")).items
-                   if i.id == "fashion")
-    assert fashion.detail.get("measured") == 1.0, (fashion.status, fashion.feedback)
-    assert fashion.status == "review" and "REVIEW" in fashion.feedback
-    assert "memorised" in fashion.feedback
+    assert ref.value == ref.detail["accuracy_shown"]
+    sub = _submission(tmp_path, {"fashion": export_lookup(tmp_path / "table.pt2", x, y)},
+                      "fashion.test_accuracy: 1.0\n")
+    fashion = next(i for i in grade_submission(sub, ctx).items if i.id == "fashion")
+    d = fashion.detail
+    assert d["clean_accuracy"] == 1.0 and d["perturbed_accuracy"] < 0.2, fashion.feedback
+    assert fashion.status == "review" and fashion.score == 0, (fashion.status, fashion.feedback)
+    assert "looked up" in fashion.feedback and "1.0000 on 800 exact" in fashion.feedback
     assert "12345" not in fashion.feedback + json.dumps(fashion.detail, default=str)
 
 
@@ -284,6 +312,38 @@ def test_regression_measured_against_sin_on_the_graders_grid(tmp_path, items):
     assert zero.ok and abs(zero.value - 0.5) < 0.01  # mean of sin² over whole periods
     wide = measure(items["regression"], _export_mlp(_Const(2), tmp_path / "wide.pt2"))
     assert not wide.ok and "expected (N, 1)" in wide.error
+
+
+class _Sin(nn.Module):
+    """The issue's row: torch.sin, no parameters, no training (MSE 2e-16)."""
+
+    def forward(self, x):
+        return torch.sin(x)
+
+
+class _Ignores(nn.Module):
+    """torch.sin beside 64 parameters the output ignores."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(64))
+
+    def forward(self, x):
+        return torch.sin(x) + 0 * self.w.sum()
+
+
+@pytest.mark.parametrize("model, evidence", [
+    (_Sin, "0 learned parameters in the archive"),
+    (_Ignores, "output unchanged when its 64 parameters are perturbed")])
+def test_a_closed_form_earns_nothing_and_goes_to_review(tmp_path, model, evidence):
+    _needs_sandbox()
+    sub = _submission(tmp_path, {"regression": _export_mlp(model(), tmp_path / "r.pt2")},
+                      "regression.clean_mse: 0.0\n")
+    reg = next(i for i in grade_submission(sub, RunContext.build(parts="C")).items
+               if i.id == "regression")
+    assert reg.score == 0 and reg.status == "review", (reg.status, reg.feedback)
+    assert evidence in reg.feedback and "earns nothing" in reg.feedback, reg.feedback
+    assert reg.detail["measured"] < 1e-10  # the fit itself is perfect: that is not the point
 
 
 class _Slow(nn.Module):

@@ -254,7 +254,8 @@ def test_digits_labels_cannot_be_looked_up(tmp_path, solution, options):
 
 def test_a_memorised_test_set_is_flagged(tmp_path, solution, options):
     """A predict that looks the exact test images up (here from a table the notebook carries)
-    and guesses otherwise scores 100% on them, but collapses on the noisy copies: review."""
+    and guesses otherwise scores 100% on them, but collapses on the noisy ones: review, marked
+    from those (0 marks)."""
     from nets.partb import PartBConfig, load_split
 
     s = load_split(PartBConfig())
@@ -271,8 +272,41 @@ def test_a_memorised_test_set_is_flagged(tmp_path, solution, options):
             "MLP.predict = _lookup\n")
     _, items = grade(tmp_path, appended(solution, "B6.1", code), options)
     mlp = items["digits_mlp"]
-    assert mlp.status == "review" and "noisy copies" in mlp.feedback
-    assert "1:" in mlp.feedback.split("measured ")[1][:3]
+    assert mlp.status == "review" and "looked up" in mlp.feedback, mlp.feedback
+    assert mlp.score == 0 and "1.0000 on 18 exact" in mlp.feedback, mlp.feedback
+
+
+def test_the_twin_lookup_falls_on_the_noisy_images(tmp_path, solution, options):
+    """The issue's row: train_sgd does nothing; predict looks the exact test images up in a
+    table the notebook carries and gives every other image the label of the nearest exact one
+    shown (its clean twin, when the grader showed both). Each test image is now shown once:
+    the noisy ones have no twin there, so the table falls on them and the check goes to
+    review, marked from the noisy images."""
+    from nets.partb import PartBConfig, load_split
+
+    s = load_split(PartBConfig())
+    table = {bytes((s.X_test[i] * 16).round().astype("uint8")).hex(): int(s.y_test[i])
+             for i in range(len(s.y_test))}
+    code = (f"_TABLE = {table!r}\n"
+            "def train_sgd(model, X, y, rng, *args, **kwargs):\n"
+            "    return None\n"
+            "_predict = MLP.predict\n"
+            "def _lookup(self, X):\n"
+            "    if X.shape[1] != 64:\n"
+            "        return _predict(self, X)\n"
+            "    keys = [bytes((x * 16).round().astype('uint8')).hex() for x in X]\n"
+            "    known = np.array([k in _TABLE for k in keys])\n"
+            "    out = np.array([_TABLE.get(k, 0) for k in keys])\n"
+            "    if known.any() and not known.all():\n"
+            "        d = ((X[~known][:, None] - X[known][None]) ** 2).sum(-1)\n"
+            "        out[~known] = out[known][d.argmin(1)]\n"
+            "    return out\n"
+            "MLP.predict = _lookup\n")
+    _, items = grade(tmp_path, appended(solution, "B6.1", code), options)
+    for iid in ("digits_mlp", "digits_softmax"):
+        it = items[iid]
+        assert it.status == "review" and "looked up" in it.feedback, it.feedback
+        assert "1.0000 on 18 exact" in it.feedback and it.score == 0, it.feedback
 
 
 # ---------------------------------------------------------------- hostile notebook files

@@ -7,6 +7,7 @@ archive is never loaded. With no model, the item's claim earns at most its unver
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from core.yamlnodes import NodeReader
 from grader.findings import Finding
 from grader.kinds.base import Evidence, Item, Kind, Run, mark, not_run
 from grader.kinds.claim import read_claim, reference, share_of
-from grader.kinds.tasks import Measured, Prepared, Task, read_task
+from grader.kinds.tasks import Function, Measured, Prepared, Task, read_task
 from grader.model_check import FAULTS, Job, Ran, UnsafeModel, run_models, unusable, why
 from grader.results import ItemMark, Status
 from grader.submission import Submission, model_file
@@ -53,7 +54,7 @@ def measure_models(items: list[tuple[Item, Path]], ctx: Run) -> dict[str, Measur
             except UnsafeModel as exc:
                 measured[item.id] = Measured(False, error=str(exc), refused=True)
             continue
-        jobs.append(Job(item.id, path, prepared.inputs))
+        jobs.append(Job(item.id, path, prepared.inputs, prepared.probe))
         scorers[item.id] = (item, prepared)
     if jobs:
         ran = _run(jobs, [scorers[j.name][0] for j in jobs], ctx.threads)
@@ -82,7 +83,11 @@ def _scored(item: Item, ran: Ran, prep: Prepared) -> Measured:
     if bad is not None:
         return Measured(False, error=bad)
     assert ran.outputs is not None
-    return prep.score(ran.outputs, ran.seconds)
+    m = prep.score(ran.outputs, ran.seconds)
+    if isinstance(task, Function):
+        void = task.not_a_network(ran.parameters, ran.outputs, ran.probed)
+        m = replace(m, void=void, detail={**(m.detail or {}), "parameters": ran.parameters})
+    return m
 
 
 def measure(item: Item, path: Path, ctx: Run) -> Measured:
@@ -179,6 +184,10 @@ def _no_model(item: Item, sub: Submission) -> ItemMark:
 
 def _marked(item: Item, sub: Submission, m: Measured) -> ItemMark:
     assert m.value is not None
+    if m.void:
+        return mark(item, Fraction(0), Status.REVIEW, f"{_task(item).describe(m)}"  # type: ignore[attr-defined]
+                    f", but it earns nothing: {m.void}; REVIEW: an instructor looks at it",
+                    measured=m.value, **(m.detail or {}))
     share, reason = share_of(item, m.value)
     text = f"{_task(item).describe(m)}: {reason}" + reference(item)  # type: ignore[attr-defined]
     claimed = read_claim(sub, item.claim)[0] if item.claim else None

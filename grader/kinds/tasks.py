@@ -2,12 +2,16 @@
 rubric (`task:` of a model item) and built from these task types:
 
 - `classification`: a data set's test images (uint8 (N, 1, 28, 28), scaled to [0, 1] by the
-  runner), logits (N, classes) back, scored by accuracy; with `perturbation`, copies of some
-  test images (which ones, and each one's direction, drawn from the run's secret seed) shifted
-  by `shift_px` pixels: a model that memorised the public test set loses far more on them than
-  on the same images unshifted, much more than the reference CNN does, and goes to review;
+  runner), logits (N, classes) back, scored by accuracy; with `perturbation`, each test image is
+  shown once, a `share` of them (drawn from the run's secret seed) moved by a sub-pixel shift and
+  a small rotation, never beside their clean twin (grader/memorisation.py): a model that looks
+  the public test set up loses far more on them than the reference CNN does, goes to review and
+  is marked from the perturbed images;
 - `function`: evenly spaced x over `interval` (float32 (N, 1)), f(x) (N, 1) back, scored by the
-  MSE against the clean function.
+  MSE against the clean function; with `network`, the model must be a trained network: at least
+  `min_parameters` learned parameters (counted in the validated archive) that its output depends
+  on (a copy of the archive with its weights perturbed, run beside it, must move the outputs by
+  `min_change`), else it earns nothing and goes to review with the evidence.
 
 The grader computes every score here, outside the sandbox: the model only ever sees inputs.
 A new task type is a class here and a line in TASK_TYPES; a new data set or function a line in
@@ -29,6 +33,7 @@ import numpy as np
 import yaml
 
 from core.yamlnodes import NodeReader
+from grader.memorisation import Split, draw_split, jitter_images, judge
 from nets.fashion_files import read_split
 
 log = logging.getLogger("dlhw.grader")
@@ -45,6 +50,7 @@ class Measured:
     error: str = ""
     review: str = ""  # non-empty: why the model needs an instructor's look
     detail: dict[str, Any] | None = None
+    void: str = ""  # non-empty: why the value earns nothing (not a trained network), for review
     refused: bool = False  # the archive failed validation (`error` says why): never loaded
     fault: bool = False
 
@@ -60,6 +66,8 @@ class Prepared:
     inputs: np.ndarray
     n: int
     score: Scorer
+    probe: tuple[float, int] | None = None  # (scale, seed): run a weight-perturbed copy too
+    split: Split | None = None  # which inputs are perturbed (the grader's secret)
 
 
 @functools.lru_cache(maxsize=2)
@@ -80,10 +88,20 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"sin": np.sin, "cos"
 
 @dataclass(frozen=True)
 class Perturbation:
-    shift_px: int
-    images: int  # how many test images get a shifted copy (drawn with the secret seed)
-    reference_drop: float  # the reference CNN's accuracy drop on them
-    max_extra_drop: float  # a drop beyond reference_drop + this: review
+    share: float  # of the test images shown perturbed (their clean twins are not shown)
+    shift_px: tuple[float, float]  # the shift's length, uniform in this range, any direction
+    rotate_deg: float  # rotation, uniform in ±this
+    reference_drop: float  # the reference CNN's median drop (shown in feedback)
+    max_drop: float  # clean minus perturbed accuracy beyond this: review, marked from perturbed
+
+
+@dataclass(frozen=True)
+class Network:
+    """What makes a model a trained network (a `function` task's `network:`)."""
+
+    min_parameters: int
+    perturb: float  # each weight tensor gets Gaussian noise of this times its RMS
+    min_change: float  # the outputs' RMS change under that noise must reach this
 
 
 @dataclass(frozen=True)
@@ -132,54 +150,35 @@ class Classification(Task):
             return Measured(False, error=f"not run: FashionMNIST test set unavailable here: "
                             f"{exc}", fault=True)
         p = self.perturbation
+        if p is None:
+            def plain(outputs: np.ndarray, seconds: float) -> Measured:
+                acc = float((outputs.argmax(1) == y).mean())
+                return Measured(True, acc, len(x), detail={"seconds": seconds})
+            return Prepared(x, len(x), plain)
         rng = np.random.default_rng(seed)
-        pick = np.sort(rng.choice(len(x), min(p.images, len(x)), replace=False)) if p else \
-            np.zeros(0, dtype=np.int64)
-        shifted = shift_images(x[pick], p.shift_px, rng) if p else x[:0]
+        split = draw_split(len(x), p.share, rng)
+        shown = x[split.index]  # a copy, in the secret order
+        shown[split.perturbed] = jitter_images(shown[split.perturbed], rng, p.shift_px,
+                                               p.rotate_deg)
 
         def score(outputs: np.ndarray, seconds: float) -> Measured:
-            pred = outputs.argmax(1)
-            acc = float((pred[:len(x)] == y).mean())
-            detail: dict[str, Any] = {"seconds": seconds}
-            review = ""
-            if p is not None:
-                acc_pick = float((pred[pick] == y[pick]).mean())  # the same images, unshifted
-                acc_shift = float((pred[len(x):] == y[pick]).mean())
-                review = _memorised(p, len(pick), acc_pick, acc_shift)
-                detail = {"shifted_accuracy": acc_shift, "unshifted_accuracy": acc_pick,
-                          "seconds": seconds}
-                log.info("accuracy %.4f; on %d images %.4f, shifted %.4f, sandbox %.2f s",
-                         acc, len(pick), acc_pick, acc_shift, seconds)
-            return Measured(True, acc, len(x), review=review, detail=detail)
+            v = judge(outputs.argmax(1), y, split, p.max_drop)
+            review = v.evidence(f"shifted by {p.shift_px[0]:g}-{p.shift_px[1]:g} pixels and "
+                                f"rotated by up to {p.rotate_deg:g} degrees",
+                                f"the reference CNN loses {p.reference_drop * 100:.1f}")
+            log.info("accuracy %.4f; clean %.4f on %d, perturbed %.4f on %d, sandbox %.2f s",
+                     v.overall, v.clean, v.n_clean, v.perturbed, v.n_perturbed, seconds)
+            return Measured(True, v.marked, len(x), review=review,
+                            detail={**v.detail(), "seconds": seconds})
 
-        return Prepared(np.concatenate([x, shifted]), len(x), score)
+        return Prepared(shown, len(x), score, split=split)
 
     def describe(self, m: Measured) -> str:
+        if m.detail and "perturbed_accuracy" in m.detail:
+            return (f"measured test accuracy {m.value:.4f} on {m.n} images (each shown once, "
+                    f"some shifted and rotated: {m.detail['clean_accuracy']:.4f} on the exact "
+                    f"ones, {m.detail['perturbed_accuracy']:.4f} on the others)")
         return f"measured test accuracy {m.value:.4f} on {m.n} images"
-
-
-def _memorised(p: Perturbation, n: int, acc_pick: float, acc_shift: float) -> str:
-    drop = acc_pick - acc_shift
-    if drop <= p.reference_drop + p.max_extra_drop:
-        return ""
-    return (f"accuracy falls from {acc_pick:.4f} to {acc_shift:.4f} on copies of {n} test "
-            f"images shifted by {p.shift_px} pixel(s), a drop of {drop * 100:.1f} points "
-            f"(reference CNN: {p.reference_drop * 100:.1f}): a model that memorised the public "
-            "test set behaves like this")
-
-
-def shift_images(x: np.ndarray, px: int, rng: np.random.Generator) -> np.ndarray:
-    """Each image moved by `px` pixels in one of the 8 directions (drawn from `rng`), the
-    uncovered border filled with background (0): labels are unchanged."""
-    dirs = np.array([(dy, dx) for dy in (-px, 0, px) for dx in (-px, 0, px) if dy or dx])
-    pick = dirs[rng.integers(0, len(dirs), len(x))]
-    out = np.zeros_like(x)
-    h, w = x.shape[-2:]
-    for dy, dx in dirs:
-        sel = np.flatnonzero((pick[:, 0] == dy) & (pick[:, 1] == dx))
-        src = x[sel][..., max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
-        out[sel, ..., max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)] = src
-    return out
 
 
 @dataclass(frozen=True)
@@ -188,6 +187,7 @@ class Function(Task):
     interval: tuple[float, float]
     interval_text: str  # as the rubric writes it, e.g. [-2π, 2π]
     points: int
+    network: Network | None = None
     type: ClassVar[str] = "function"
     output: ClassVar[str] = "outputs"
 
@@ -211,7 +211,30 @@ class Function(Task):
             mse = float(np.mean((outputs[:, 0].astype(np.float64) - truth) ** 2))
             return Measured(True, mse, len(x), detail={"seconds": seconds})
 
-        return Prepared(x, len(x), score)
+        net = self.network
+        return Prepared(x, len(x), score, None if net is None else (net.perturb, seed))
+
+    def not_a_network(self, parameters: int, outputs: np.ndarray,
+                      probed: np.ndarray | None) -> str:
+        """Why the model is not a trained network (`network:`), with the evidence, or ''.
+        `parameters` come from the validated archive; `probed` are the outputs of its copy with
+        perturbed weights (None when that copy failed: its failure shows the dependence)."""
+        net = self.network
+        if net is None:
+            return ""
+        if parameters < net.min_parameters:
+            return (f"{parameters} learned parameter{'s' * (parameters != 1)} in the archive, "
+                    f"fewer than {net.min_parameters}: not a trained network (a closed form "
+                    "earns nothing)")
+        if probed is None or probed.shape != outputs.shape:
+            return ""
+        moved = float(np.sqrt(np.mean((probed.astype(np.float64) - outputs) ** 2)))
+        if not np.isfinite(moved) or moved >= net.min_change:
+            return ""
+        return (f"output unchanged when its {parameters} parameters are perturbed (noise of "
+                f"{net.perturb:g} times each weight tensor's RMS moved it by {moved:.2g} RMS, "
+                f"a trained network's by at least {net.min_change:g}): the output does not "
+                "depend on learned parameters")
 
     def describe(self, m: Measured) -> str:
         from core.numfmt import fmt
@@ -235,7 +258,7 @@ def _endpoint(r: NodeReader, node: yaml.Node, where: str) -> tuple[float, str]:
 def read_task(r: NodeReader, node: yaml.Node, where: str) -> Task:
     """A model item's `task:` mapping (file:line: field: expectation on error)."""
     m = r.mapping(node, where, {"type"}, {"data", "classes", "perturbation", "function",
-                                          "interval", "points"})
+                                          "interval", "points", "network"})
     kind = r.string(m["type"], f"{where}.type")
     if kind == "classification":
         c = r.mapping(node, where, {"type", "data", "classes"}, {"perturbation"})
@@ -246,7 +269,7 @@ def read_task(r: NodeReader, node: yaml.Node, where: str) -> Task:
                               _perturbation(r, c["perturbation"], f"{where}.perturbation")
                               if "perturbation" in c else None)
     if kind == "function":
-        f = r.mapping(node, where, {"type", "function", "interval", "points"}, set())
+        f = r.mapping(node, where, {"type", "function", "interval", "points"}, {"network"})
         name = r.string(f["function"], f"{where}.function")
         if name not in FUNCTIONS:
             raise r.fail(f["function"], f"{where}.function",
@@ -258,18 +281,35 @@ def read_task(r: NodeReader, node: yaml.Node, where: str) -> Task:
         if not lo < hi:
             raise r.fail(f["interval"], f"{where}.interval", "expected low < high")
         return Function(name, (lo, hi), f"[{lo_t}, {hi_t}]",
-                        int(r.number(f["points"], f"{where}.points", 10, 1_000_000)))
+                        int(r.number(f["points"], f"{where}.points", 10, 1_000_000)),
+                        _network(r, f["network"], f"{where}.network") if "network" in f
+                        else None)
     raise r.fail(m["type"], f"{where}.type", f"expected one of {', '.join(TASK_TYPES)}")
 
 
 def _perturbation(r: NodeReader, node: yaml.Node, where: str) -> Perturbation:
-    p = r.mapping(node, where, {"shift_px", "reference_drop", "max_extra_drop"}, {"images"})
+    p = r.mapping(node, where, {"share", "shift_px", "rotate_deg", "reference_drop",
+                                "max_drop"}, set())
+    shift = r.seq(p["shift_px"], f"{where}.shift_px")
+    if len(shift) != 2:
+        raise r.fail(p["shift_px"], f"{where}.shift_px", "expected [shortest, longest]")
+    lo, hi = (float(r.number(n, f"{where}.shift_px", 0, 4)) for n in shift)
+    if not 0 < lo <= hi:
+        raise r.fail(p["shift_px"], f"{where}.shift_px", "expected 0 < shortest <= longest")
     return Perturbation(
-        shift_px=int(r.number(p["shift_px"], f"{where}.shift_px", 1, 4)),
-        images=int(r.number(p["images"], f"{where}.images", 100, 1_000_000))
-        if "images" in p else 10_000,
+        share=float(r.number(p["share"], f"{where}.share", 0, 1)),
+        shift_px=(lo, hi),
+        rotate_deg=float(r.number(p["rotate_deg"], f"{where}.rotate_deg", 0, 30)),
         reference_drop=float(r.number(p["reference_drop"], f"{where}.reference_drop", 0, 1)),
-        max_extra_drop=float(r.number(p["max_extra_drop"], f"{where}.max_extra_drop", 0, 1)))
+        max_drop=float(r.number(p["max_drop"], f"{where}.max_drop", 0, 1)))
+
+
+def _network(r: NodeReader, node: yaml.Node, where: str) -> Network:
+    n = r.mapping(node, where, {"min_parameters", "perturb", "min_change"}, set())
+    return Network(
+        min_parameters=int(r.number(n["min_parameters"], f"{where}.min_parameters", 1, 10**9)),
+        perturb=float(r.number(n["perturb"], f"{where}.perturb", 0, 10)),
+        min_change=float(r.number(n["min_change"], f"{where}.min_change", 0, 100)))
 
 
 TASK_TYPES = {"classification": Classification, "function": Function}
