@@ -12,6 +12,7 @@ from grader import parta
 from grader.context import RunContext
 from grader.course import Course
 from grader.kinds import KINDS, Evidence, Item, not_run
+from grader.kinds.claim import withheld
 from grader.results import ItemMark, Outcome, Result, Status
 from grader.safeio import shown
 from grader.submission import Submission, load_submission
@@ -99,6 +100,8 @@ def judge(ev: Evidence) -> Result:
 
 
 def _grade_item(item: Item, ev: Evidence) -> ItemMark:
+    if item.requires and not KINDS[item.kind].submitted(ev.sub, item):
+        return withheld(item, ev.sub)
     why = runnable(item, ev)
     if why is not None:
         return not_run(item, why)

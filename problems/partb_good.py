@@ -41,9 +41,8 @@ GOOD = {
 def install_good_activations(ns):
     ns.update(GOOD)
     table = ns.get("ACTIVATIONS")
-    if isinstance(table, dict):
-        for name in list(table):
-            if name in GOOD and name + "_grad" in GOOD:
-                table[name] = (GOOD[name], GOOD[name + "_grad"])
-
-
+    if not isinstance(table, dict):  # its given cell failed on a name a broken region lacks
+        table = ns["ACTIVATIONS"] = dict.fromkeys(n for n in GOOD if n + "_grad" in GOOD)
+    for name in list(table):
+        if name in GOOD and name + "_grad" in GOOD:
+            table[name] = (GOOD[name], GOOD[name + "_grad"])
