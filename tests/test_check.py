@@ -66,7 +66,7 @@ def test_example_submission_is_ready():
     assert "PROBLEM" not in out
     assert "answers.yaml: q6.derivative: read as 1 - tanh(z)**2" in out
     assert "answers.yaml: q1.z1: read as 0.56" in out
-    assert "metrics.yaml: fashion.test_accuracy: read as 0.9164" in out
+    assert "metrics.yaml: fashion.test_accuracy: read as 0.912" in out
     assert "partb.ipynb: tags: the template's tags and fixed cells are intact" in out
     assert "models/regression.pt2: loads in the sandbox and maps (N, 1) inputs to (N, 1)" in out
     assert "models/fashion.pt2: loads in the sandbox and maps (N, 1, 28, 28) inputs to logits " \
