@@ -119,7 +119,8 @@ def _entries(root: Folder, rel: str = "") -> list[tuple[str, int, int]] | None:
 
 def _layout(folder: Path, rubric: Rubric) -> Iterator[Finding]:
     """Which expected files are there; what else is (reported, not read)."""
-    expected = REQUIRED | {model_file(i.id): False for i in rubric.items if i.kind == "model"}
+    expected = REQUIRED | {model_file(i.id): bool(i.requires) for i in rubric.items
+                           if i.kind == "model"}
     try:
         with Folder(folder) as root:
             top = _entries(root) or []

@@ -13,6 +13,7 @@ from grader.context import RunContext
 from grader.course import Course
 from grader.kinds import KINDS, Evidence, Item, not_run
 from grader.kinds.base import Run
+from grader.kinds.claim import withheld
 from grader.overrides import CORRECTED, QUESTION, settle_question
 from grader.results import ItemMark, Outcome, Result, Status
 from grader.safeio import shown
@@ -129,6 +130,8 @@ def _settled(sub: Submission, ctx: RunContext, problem: str | None,
 
 
 def _grade_item(item: Item, ev: Evidence) -> ItemMark:
+    if item.requires and not KINDS[item.kind].submitted(ev.sub, item):
+        return withheld(item, ev.sub)
     why = runnable(item, ev)
     if why is not None:
         return not_run(item, why)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from fractions import Fraction
 
 import yaml
@@ -16,7 +17,8 @@ from grader.kinds.base import CLAIM_TYPES
 
 ITEM_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 _BARS = ("at_least", "at_most", "equals")
-_COMMON = {"claim", "partial", "time_limit_s", "memory_limit_mb", "leaderboard", *_BARS}
+_COMMON = {"claim", "partial", "time_limit_s", "memory_limit_mb", "leaderboard", "requires",
+           *_BARS}
 
 
 def read_items(r: NodeReader, top: dict[str, yaml.Node], refs: dict[str, float | bool],
@@ -65,11 +67,29 @@ def read_item(r: NodeReader, part: str, iid: str, node: yaml.Node,
     elif m.keys() & {"time_limit_s", "memory_limit_mb"}:
         raise r.fail(node, where, f"a {name} check runs nothing: it takes no time or memory "
                      "limit")
-    return Item(iid, part, r.string(m["title"], f"{where}.title"),
+    item = Item(iid, part, r.string(m["title"], f"{where}.title"),
                 r.number(m["marks"], f"{where}.marks", 0, 25), name,
                 kind.read(r, {k: m[k] for k in kind.fields if k in m}, where), claim, full,
                 partial, share, limits,
                 r.string(m["leaderboard"], f"{where}.leaderboard") if "leaderboard" in m else "")
+    return _required(r, m, where, item)
+
+
+def _required(r: NodeReader, m: dict[str, yaml.Node], where: str, item: Item) -> Item:
+    """`requires`: the file the item is measured from, which the homework asks for. A claim
+    without it earns nothing, so an unverified share makes no sense beside it."""
+    if "requires" not in m:
+        return item
+    want = KINDS[item.kind].file(item)
+    got = r.string(m["requires"], f"{where}.requires")
+    if got != want or want == "metrics.yaml":
+        raise r.fail(m["requires"], f"{where}.requires", f"expected {want}, the file a "
+                     f"{item.kind} check measures" if want != "metrics.yaml" else
+                     f"a {item.kind} check measures no file")
+    if item.claim is not None and item.claim.unverified_share:
+        raise r.fail(m["requires"], f"{where}.requires", "an item measured from a required "
+                     "file takes no claim.unverified_share (a claim without the file earns 0)")
+    return replace(item, requires=got)
 
 
 def _claim(r: NodeReader, node: yaml.Node, where: str, refs: dict[str, float | bool]) -> Claim:

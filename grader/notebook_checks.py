@@ -39,6 +39,7 @@ class CheckSpec:
     kind: str
     weight: Fraction
     options: dict[str, str]  # fn, grad, gate, model
+    calls: tuple[str, ...] = ()  # the notebook's functions it calls (the checks file's `calls`)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def _load_checks(path: Path) -> ChecksConfig:
 
     r = NodeReader(path, ChecksError)
     top = r.mapping(r.load(), "", {"seed", "check_time_s", "rtol", "atol", "gradcheck", "digits",
-                                   "checks"}, set())
+                                   "calls", "checks"}, set())
+    calls = _calls(r, top["calls"], CHECKED_NAMES)
     g = r.mapping(top["gradcheck"], "gradcheck", {"h", "max_rel_error"}, set())
     d = r.mapping(top["digits"], "digits", {"perturb_noise", "perturbed", "max_drop"}, set())
     checks = []
@@ -111,7 +113,9 @@ def _load_checks(path: Path) -> ChecksConfig:
             raise r.fail(node, where, "expected gate and/or/xor, model softmax/mlp")
         weight = r.number(m["weight"], f"{where}.weight", 0, 100) if "weight" in m else \
             Fraction(1)
-        checks.append(CheckSpec(cid, r.ident(m["item"], f"{where}.item"), kind, weight, opts))
+        own = tuple(opts[k] for k in ("fn", "grad") if k in opts)
+        checks.append(CheckSpec(cid, r.ident(m["item"], f"{where}.item"), kind, weight, opts,
+                                calls[kind] + own))
     return ChecksConfig(
         seed=r.integer(top["seed"], "seed"),
         check_time_s=float(r.number(top["check_time_s"], "check_time_s", 1, 3600)),
@@ -123,6 +127,20 @@ def _load_checks(path: Path) -> ChecksConfig:
         perturbed=float(r.number(d["perturbed"], "digits.perturbed", 0, 1)),
         max_drop=float(r.number(d["max_drop"], "digits.max_drop", 0, 1)),
         checks=tuple(checks))
+
+
+def _calls(r: NodeReader, node: Any, names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Each kind of check's calls: every kind listed, every name one the notebook declares."""
+    m = r.mapping(node, "calls", set(KINDS), set())
+    out = {}
+    for kind in KINDS:
+        seq = r.seq(m[kind], f"calls.{kind}")
+        out[kind] = tuple(r.string(n, f"calls.{kind}") for n in seq)
+        for n, name in zip(seq, out[kind]):
+            if name not in names:
+                raise r.fail(n, f"calls.{kind}", f"{name!r}: expected a name the student "
+                             "notebook declares (nets.notebook.CHECKED_NAMES)")
+    return out
 
 
 # ---------------------------------------------------------------- inputs

@@ -201,6 +201,17 @@ def answers(submitted: dict, template: dict) -> list[Answer]:
     return out
 
 
+def region_code(submitted: dict, template: dict) -> list[tuple[str, str]]:
+    """Each answer region's code as submitted and as in the template (its code cells joined;
+    "" for a text region), for reading what it defines (never for running)."""
+    def code(nb: dict, r: Region) -> str:
+        return "\n".join(raw_source(nb["cells"][i]) for i in r.cells
+                         if nb["cells"][i].get("cell_type") == "code")
+
+    return [(code(submitted, sr), code(template, tr)) for tr, sr in
+            zip(structure(template).regions, structure(submitted).regions)]
+
+
 def cells_to_run(submitted: dict, regions: list[Answer]) -> list[RunCell]:
     """The code cells to execute, in order: the answer regions and the fixed definition cells.
 

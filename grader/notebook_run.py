@@ -81,9 +81,9 @@ class Conversation:
             for check in checks:
                 if check["kind"] not in ACTIVATION_KINDS and not installed:
                     installed = True
-                    if wrong := self._failed_activations():
-                        self._ask(s, "install", {"op": "install", "names": sorted(wrong),
-                                                 "source": good_source(wrong)}, 60.0)
+                    wrong = self._failed_activations()  # none: still the table rebuilt
+                    self._ask(s, "install", {"op": "install", "names": sorted(wrong),
+                                             "source": good_source(wrong)}, 60.0)
                 self._ask(s, check["id"], {"op": "check", "kind": check["kind"],
                                            "args": to_json(check["args"]),
                                            "time_s": self.cfg.check_time_s},
@@ -149,7 +149,7 @@ def good_source(names: set[str]) -> str:
             wanted.add(name)
             todo += [x.id for x in ast.walk(defs[name])
                      if isinstance(x, ast.Name) and x.id in defs and x.id.startswith("_")]
-    return "\n\n".join(str(ast.get_source_segment(text, defs[n])) for n in sorted(wanted)) + "\n"
+    return "".join(f"{ast.get_source_segment(text, defs[n])}\n\n" for n in sorted(wanted))
 
 
 def _hidden() -> list[str]:

@@ -159,6 +159,11 @@ def _counted(lines: list[str]) -> list[int]:
     return out
 
 
+def counted_words(text: str) -> int:
+    """The words of `text` that count (see `_counted`): a written answer's prose."""
+    return sum(_counted(text[:MAX_LINES * 200].splitlines()[:MAX_LINES]))
+
+
 _PREFIX = re.compile(r"(?:[ivxlcdm]{1,7})?[a-z]?")  # `III.`, `A.`, `I-A` (digits are gone)
 _TRIES = 2000  # places a title's letters are tried at, per heading
 

@@ -191,11 +191,13 @@ def install(ns, source, names):
     chosen = {n: good[n] for n in names if n in good}
     ns.update(chosen)
     table = ns.get("ACTIVATIONS")
-    if isinstance(table, dict):
-        for name in list(table):
-            if name in chosen or name + "_grad" in chosen:
-                table[name] = (chosen.get(name, ns.get(name)),
-                               chosen.get(name + "_grad", ns.get(name + "_grad")))
+    if not isinstance(table, dict):  # its given cell failed on a name a broken region lacks
+        table = ns["ACTIVATIONS"] = {n: (ns[n], ns[n + "_grad"]) for n in list(ns)
+                                     if callable(ns.get(n)) and callable(ns.get(n + "_grad"))}
+    for name in list(table):
+        if name in chosen or name + "_grad" in chosen:
+            table[name] = (chosen.get(name, ns.get(name)),
+                           chosen.get(name + "_grad", ns.get(name + "_grad")))
 
 
 def serve(ns, req):

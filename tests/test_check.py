@@ -69,7 +69,8 @@ def test_example_submission_is_ready():
     assert "metrics.yaml: fashion.test_accuracy: read as 0.912" in out
     assert "partb.ipynb: tags: the template's tags and fixed cells are intact" in out
     assert "models/regression.pt2: loads in the sandbox and maps (N, 1) inputs to (N, 1)" in out
-    assert "warning models/fashion.pt2: not submitted (optional)" in out
+    assert "models/fashion.pt2: loads in the sandbox and maps (N, 1, 28, 28) inputs to logits " \
+        "(N, 10)" in out
     for check in ("Times", "10pt", "page size", "two columns"):
         assert f"ok      report.tex: {check}: " in out
     assert out.splitlines()[-1].startswith("ready to submit: 0 problem(s)")
@@ -185,9 +186,9 @@ def test_missing_files_are_named(tmp_path):
     findings = check_submission(sub)
     problems = {f.file: f.message for f in findings if f.level == "problem"}
     assert problems == {rel: "missing (every submission holds it)"
-                        for rel in ("metrics.yaml", "partb.ipynb", "report.tex")}
+                        for rel in ("metrics.yaml", "partb.ipynb", "report.tex",
+                                    "models/regression.pt2", "models/fashion.pt2")}
     warnings = {(f.file, f.field): f.message for f in findings if f.level == "warning"}
-    assert warnings[("models/fashion.pt2", "")] == "not submitted (optional)"
     assert warnings[("student.yaml", "")] == "not submitted (optional)"
     assert warnings[("notes.txt", "")].startswith("not expected in a submission: not read")
     assert warnings[("answers.yaml", "q2")] == "not answered"
@@ -196,7 +197,7 @@ def test_missing_files_are_named(tmp_path):
     code, out = run_check(sub)
     assert code == 1
     assert "PROBLEM report.tex: missing (every submission holds it)" in out
-    assert out.splitlines()[-1].startswith("not ready: 3 problem(s)")
+    assert out.splitlines()[-1].startswith("not ready: 5 problem(s)")
 
 
 def test_unparsable_yaml_names_file_and_line(tmp_path):

@@ -91,9 +91,9 @@ def test_notebook_item_in_a_submission(tmp_path, template):
 
 
 def test_claims_alone_earn_nothing_and_are_validated(tmp_path):
-    """metrics.yaml is a claim: without a notebook or a model nothing is measured, so an item
-    earns at most its unverified_share (0 for Part B); out-of-range or mistyped claims are
-    refused by file, line and field."""
+    """metrics.yaml is a claim: without the notebook or the model it is about, nothing is
+    measured and the homework's file is missing, so the item earns 0 and asks for the file;
+    out-of-range or mistyped claims are refused by file, line and field."""
     from grader.kinds.claim import read_claim
     from grader.rubric import load_rubric
     from grader.submission import load_submission
@@ -111,10 +111,9 @@ def test_claims_alone_earn_nothing_and_are_validated(tmp_path):
     items = {i.id: i for i in grade_submission(sub, ctx).items}
     for iid in ids:
         item = items[iid]
-        assert item.status == "unverified", (iid, item.status)
-        assert item.score <= rubric[iid].claim.unverified_share * item.max_score, item.feedback
-        if rubric[iid].part == "partb":
-            assert item.score == 0 and "not verified" in item.feedback
+        assert item.status == "absent" and item.score == 0, (iid, item.status)
+        assert f"{rubric[iid].requires} not submitted: 0 marks" in item.feedback
+        assert "claimed in metrics.yaml earns nothing without it" in item.feedback
     (sub / "metrics.yaml").write_text(
         f"{metric['perceptron']}: 0\n{metric['xor_net']}: 101\n"
         f"{metric['digits_softmax']}: '0.97'\n{metric['digits_mlp']}: -0.2\n"

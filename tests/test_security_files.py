@@ -75,7 +75,8 @@ def test_symlinked_models_folder_and_parent_folders_are_refused(tmp_path):
     assert any(p.startswith("models: a symbolic link") for p in sub.problems), sub.problems
     fashion = next(i for i in sub.items if i.id == "fashion")
     # The linked model was not taken: mallory has no model (and no metrics.yaml).
-    assert fashion.status == "absent" and fashion.feedback.startswith("no model"), fashion
+    assert fashion.status == "absent" and fashion.feedback.startswith(
+        "models/fashion.pt2 not submitted"), fashion
 
 
 def test_symlinked_submission_folder_is_refused(tmp_path):

@@ -76,6 +76,8 @@ class Item:
     partial_share: Fraction = Fraction(0)
     limits: Limits | None = None  # for the kinds that run something in the sandbox
     leaderboard: str = ""  # a Gradescope leaderboard column showing its measured value
+    requires: str = ""  # the file the homework asks for and the item is measured from: without
+    # it the item earns nothing, whatever metrics.yaml claims
 
     @property
     def metric(self) -> str | None:

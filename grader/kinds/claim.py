@@ -114,6 +114,20 @@ def unverified(item: Item, claimed: Value, why: str) -> ItemMark:
                 " of the marks", claimed=claimed)
 
 
+def withheld(item: Item, sub: Submission) -> ItemMark:
+    """The file the item is measured from is missing: 0 marks, whatever metrics.yaml claims
+    (withholding the work never beats handing in weak work), and the feedback asks for it."""
+    text = f"{item.requires} not submitted: 0 marks (this item is marked only from it: submit it)"
+    if item.claim is not None:
+        claimed, why = read_claim(sub, item.claim)
+        if claimed is not None:
+            text += (f"; {item.claim.metric} = {shown(claimed)} claimed in metrics.yaml earns "
+                     "nothing without it")
+        elif why.startswith("metrics.yaml:"):
+            text += f"; {why}"
+    return mark(item, Fraction(0), Status.ABSENT, text, withheld=True)
+
+
 def unclaimed(sub: Submission, item: Item, why: str) -> ItemMark:
     """No valid claim: absent, blank or unparseable, 0 marks."""
     status = Status.ABSENT if sub.metrics is None else \

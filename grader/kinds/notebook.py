@@ -1,8 +1,9 @@
 """Part B: the notebook, read and checked against the template, executed once in the sandbox
 with the hidden checks of problems/partb_checks.yaml; two kinds mark that one run:
 
-- `notebook`: the template intact, every code answer edited and running, every text answer
-  written;
+- `notebook`: the template intact; each code answer region earns the share of the hidden checks
+  that call the functions it defines (grader/notebook_regions.py), each text answer region its
+  share with `text_words` words of prose;
 - `code`: the hidden checks of the item (problems/partb_checks.yaml, `item:`), marked by the
   weighted share that pass or, with bars, by the value they measure.
 """
@@ -10,10 +11,13 @@ with the hidden checks of problems/partb_checks.yaml; two kinds mark that one ru
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import yaml
+
+from core.yamlnodes import NodeReader
 from grader import notebook_checks as nc
 from grader.findings import Finding
 from grader.kinds.base import Evidence, Item, Kind, Limits, mark, not_run
@@ -26,8 +30,10 @@ from grader.notebook_file import (
     cells_to_run,
     check_notebook,
     read_notebook,
+    region_code,
 )
 from grader.notebook_judge import judge
+from grader.notebook_regions import Credit, code_credit, text_credit
 from grader.notebook_run import NotebookRun, run_notebook
 from grader.results import AnswerMark, ItemMark, Status
 from grader.sandbox import Limits as SandboxLimits
@@ -62,6 +68,7 @@ class NotebookEvidence:
     regions: int = 0  # the template's answer regions
     run: NotebookRun = field(default_factory=lambda: NotebookRun({}, {}, {}))
     results: list[CheckResult] = field(default_factory=list)
+    code: list[tuple[str, str]] = field(default_factory=list)  # per region: submitted, template
 
 
 def gather_notebook(ev: Evidence) -> NotebookEvidence:
@@ -94,7 +101,8 @@ def gather_notebook(ev: Evidence) -> NotebookEvidence:
         return NotebookEvidence(f"REVIEW: the run is void: {run.void}; 0 marks until an "
                                 "instructor has looked", Status.REVIEW, regions, total, run)
     return NotebookEvidence("", None, regions, total, run,
-                            judge(cfg, plan, run.outputs, run.errors, run.stopped))
+                            judge(cfg, plan, run.outputs, run.errors, run.stopped),
+                            region_code(nb, ctx.template))
 
 
 def _evidence(ev: Evidence) -> NotebookEvidence:
@@ -116,10 +124,21 @@ class _NotebookBase(Kind):
 
 
 class NotebookKind(_NotebookBase):
-    """The notebook as a whole: its answer regions hold code that runs and written text."""
+    """The notebook as a whole: each answer region earns what its hidden checks or its prose
+    earn (grader/notebook_regions.py)."""
 
     name = "notebook"
+    fields = frozenset({"text_words"})
     sandboxed = True
+
+    def read(self, r: NodeReader, m: dict[str, yaml.Node], where: str) -> int:
+        """`text_words`: the words of prose a text answer needs (default 20)."""
+        if "text_words" not in m:
+            return 20
+        words = r.integer(m["text_words"], f"{where}.text_words")
+        if not 1 <= words <= 1000:
+            raise r.fail(m["text_words"], f"{where}.text_words", "expected 1 to 1000 words")
+        return words
 
     def grade(self, item: Item, ev: Evidence) -> ItemMark:
         st = _evidence(ev)
@@ -132,27 +151,27 @@ class NotebookKind(_NotebookBase):
             assert st.status is not None
             return mark(item, score, st.status, f"{st.problem}: 0 marks"
                         if score is not None else st.problem)
-        good, notes = 0, []
-        for a in st.answers:
-            ok, why = _region(a, st.run)
-            good += ok
-            if not ok:
-                notes.append(f"{a.label}: {why}")
+        credits = _credits(item, st, _check_values(st.results, ev.ctx.items))
+        earned = sum((c.share for c in credits), Fraction(0))
+        notes = [f"{a.label}: {c.why}" for a, c in zip(st.answers, credits) if c.share < 1]
         run = st.run
         fixed_errors = [f"cell {i}: {e}" for i, e in sorted(run.cells.items()) if e and
                         not any(i in a.cells for a in st.answers)]
         total = len(st.answers)
-        share = Fraction(good, total) if total else Fraction(0)
-        status = Status.CORRECT if share == 1 else Status.BLANK if good == 0 else Status.PARTIAL
-        text = (f"template intact; {good} of {total} answer regions hold code that runs or a "
-                "written answer; executed in the sandbox")
+        share = earned / total if total else Fraction(0)
+        status = Status.CORRECT if share == 1 else Status.PARTIAL if share else \
+            Status.WRONG if any(a.edited for a in st.answers) else Status.BLANK
+        text = (f"template intact; {shown(float(earned))} of {total} answer regions earned (code "
+                "by the hidden checks calling its functions, text by its prose); executed in "
+                "the sandbox")
         if run.stopped:
             text += f"; {run.stopped}"
         if notes:
             text += "; " + "; ".join(notes)
         if fixed_errors:
             text += "; given cells failed: " + "; ".join(fixed_errors[:3])
-        return mark(item, share, status, text, answered=good, regions=total)
+        return mark(item, share, status, text, answered=sum(c.share == 1 for c in credits),
+                    regions=total)
 
     def check(self, item: Item, ev: Evidence) -> Iterator[Finding]:
         st = _evidence(ev)
@@ -179,18 +198,45 @@ class NotebookKind(_NotebookBase):
         return super().flags(item, mark_)
 
 
-def _region(a: Answer, run: NotebookRun) -> tuple[bool, str]:
-    """Whether an answer region counts (a text written; code edited and running), and why not."""
-    if a.kind == "TEXT":
-        ok = a.edited and bool(a.text)
-        return ok, "" if ok else "left blank"
+def _credits(item: Item, st: NotebookEvidence, value: Mapping[str, Fraction]) -> list[Credit]:
+    """Each answer region's credit: text by its prose; code edited and running, then by the
+    checks calling its functions (by edit and run alone where it defines none)."""
+    calls = {c.id: c.calls for c in nc.load_checks().checks}
+    out = []
+    for a in st.answers:
+        if a.kind == "TEXT":
+            out.append(text_credit(a.text, item.config or 20) if a.edited
+                       else Credit(Fraction(0), "left blank"))
+            continue
+        ran = _ran(a, st.run)
+        code, template = st.code[a.number] if a.number < len(st.code) else ("", "")
+        credit = code_credit(code, template, st.results, calls, value) if not ran else None
+        out.append(Credit(Fraction(0), ran) if ran else credit or Credit(Fraction(1)))
+    return out
+
+
+def _ran(a: Answer, run: NotebookRun) -> str:
+    """Why a code region does not count before any check (left as in the template, failing or
+    not run), or "" when it was edited and ran."""
     failed = next((run.cells[i] for i in a.cells if run.cells.get(i)), "")
     missing = any(i not in run.cells for i in a.cells)
-    ok = a.edited and not failed and not missing
-    why = "left as in the template" if not a.edited else \
+    return "left as in the template" if not a.edited else \
         f"does not run: {failed}" if failed else \
         f"not run: {run.stopped or 'no report came back'}" if missing else ""
-    return ok, why
+
+
+def _check_values(results: list[CheckResult], items: tuple[Item, ...]) -> dict[str, Fraction]:
+    """What each check earned, 0 to 1: a pass; a measured accuracy, its item's bars (nothing
+    while under review)."""
+    by_id = {i.id: i for i in items}
+    out = {}
+    for r in results:
+        item = by_id.get(r.item)
+        if r.measured is not None and item is not None and item.full is not None:
+            out[r.id] = Fraction(0) if r.review else share_of(item, r.measured)[0]
+        else:
+            out[r.id] = Fraction(int(r.passed))
+    return out
 
 
 class CodeKind(_NotebookBase):
