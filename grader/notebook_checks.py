@@ -98,8 +98,8 @@ def _load_checks(path: Path) -> ChecksConfig:
         kind = r.string(m["kind"], f"{where}.kind")
         if kind not in KINDS:
             raise r.fail(m["kind"], f"{where}.kind", f"expected one of {', '.join(KINDS)}")
-        opts = {k: r.string(m[k], f"{where}.{k}") for k in ("fn", "grad", "gate", "model")
-                if k in m}
+        opts: dict[str, str] = {k: r.string(m[k], f"{where}.{k}")
+                                for k in ("fn", "grad", "gate", "model") if k in m}
         for k in ("fn", "grad"):
             if k in opts and opts[k] not in CHECKED_NAMES:
                 raise r.fail(m[k], f"{where}.{k}", "expected a name the student notebook "

@@ -134,6 +134,7 @@ def check_notebook(submitted: dict, template: dict) -> tuple[str, str, int, int]
     for k, (want, got) in enumerate(zip(t.markers + [None], s.markers + [None])):
         if want != got and (want is None or got is None or want[0] != got[0]):
             if want is None:
+                assert got is not None  # want != got
                 return "invalid", f"extra {got[0]} tag at cell {got[1]}", 0, len(t.regions)
             where = f"cell {got[1]}" if got else "the end"
             return "invalid", (f"{want[0]} tag #{k + 1} (cell {want[1]} of the template) "

@@ -88,7 +88,8 @@ class Judge:
         grad = _array(o["grad"], z, a["grad"])
         fd = (_array(o["f_plus"], z, a["fn"]) - _array(o["f_minus"], z, a["fn"])) / (2 * a["h"])
         self.close(grad, g(z), a["grad"], inputs=z)
-        rel = np.linalg.norm(grad - fd) / max(np.linalg.norm(grad) + np.linalg.norm(fd), 1e-300)
+        scale = float(np.linalg.norm(grad) + np.linalg.norm(fd))
+        rel = float(np.linalg.norm(grad - fd)) / max(scale, 1e-300)
         if not rel <= self.cfg.max_rel_error:
             raise Mismatch(f"gradient check of {a['grad']}{given}: relative error {rel:.1e} "
                            f"against central differences of {a['fn']} (expected at most "
@@ -201,6 +202,7 @@ class Judge:
                            f"{a['max_epochs']} epochs): expected convergence to weights that "
                            f"separate y = {y.tolist()}, got converged={converged}, w = "
                            f"{_show(w)}, b = {b:g} predicting {pred.tolist()}")
+        return None
 
     def xor_net(self, a: dict, o: dict) -> float:
         y = np.asarray(a["y"])

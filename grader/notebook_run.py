@@ -101,10 +101,11 @@ class Conversation:
         from grader.notebook_judge import judge
 
         specs = [c for c in self.cfg.checks if c.kind in ACTIVATION_KINDS]
-        outputs = {k: a.get("out") for k, a in self.answered.items() if a.get("ok") is True}
+        outputs = {k: a["out"] for k, a in self.answered.items()
+                   if a.get("ok") is True and isinstance(a.get("out"), dict)}
         errors = {k: str(a.get("error", "failed")) for k, a in self.answered.items()
                   if a.get("ok") is not True}
-        verdicts = judge(replace(self.cfg, checks=specs), self.plan, outputs, errors, "")
+        verdicts = judge(replace(self.cfg, checks=tuple(specs)), self.plan, outputs, errors, "")
         wrong: set[str] = set()
         for spec, verdict in zip(specs, verdicts):
             if not verdict.passed:
@@ -171,7 +172,7 @@ def run_notebook(cells: list[RunCell], the_plan: Plan, cfg: ChecksConfig,
     inputs: dict[str, bytes | Path] = {"runner.py": runner.encode()}
     if the_plan.digits:
         buf = io.BytesIO()
-        np.savez(buf, **the_plan.digits)
+        np.savez(buf, **the_plan.digits)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
         inputs["digits.npz"] = buf.getvalue()
     conv = Conversation(cells, the_plan, cfg, redact)
     out = sandbox.run(sandbox.python_argv("/in/runner.py"), limits=limits, inputs=inputs,

@@ -35,6 +35,7 @@ import ast
 import functools
 import importlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,7 +150,7 @@ def _code(r: NodeReader, node: yaml.Node, where: str) -> Code:
                 .replace("{METRICS_END}", METRICS_END))
 
 
-_READERS = {
+_READERS: dict[str, Callable[[NodeReader, yaml.Node, str], CellSpec]] = {
     "markdown": lambda r, node, where: Md(r.string(node, where).strip()),
     "code": _code,
     "given": _given,
