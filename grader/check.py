@@ -44,7 +44,7 @@ from solver.functions import FUNCTIONS
 
 __all__ = ["Finding", "check_submission", "iter_findings", "ready", "render", "LEVELS"]
 
-# The files grading reads (README, "Grading"; examples/submission/); `True`: required.
+# The files grading reads (README, "Grading", and the example submission); `True`: required.
 REQUIRED = {"answers.yaml": True, "metrics.yaml": True, "partb.ipynb": True, "report.tex": True,
             "student.yaml": False}
 _PROBLEM_RE = re.compile(r"([^\s:]{1,200}?)(?::(\d{1,9}))?: (.*)", re.DOTALL)
