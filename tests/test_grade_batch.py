@@ -132,8 +132,8 @@ def test_interrupted_batch_loses_nothing(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     kept = {p.name for p in (out / STATE).iterdir()}
-    if proc.returncode == 0:  # it finished before the signal: nothing was interrupted
-        assert len(kept) == 30
+    if proc.returncode in (EXIT_GRADED, EXIT_PENDING):  # finished before the signal (4: an
+        assert len(kept) == 30                            # answer waits for review)
     else:
         assert proc.returncode == 130 and "run again with --resume" in err, err
         assert 3 <= len(kept) < 30
