@@ -84,11 +84,9 @@ def student() -> Runtime:
 
 def _of(exe: str) -> Runtime:
     """Another interpreter's runtime, found by asking it (its own environment, as it is)."""
-    done = subprocess.run([exe, "-I", "-c", "import json, sys; print(json.dumps([sys.prefix, "
-                           "sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]))"],
-                          capture_output=True, text=True, cwd="/", timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-    prefixes = json.loads(done.stdout) if done.returncode == 0 else []
+    said = _ask(exe, ("-I",), "import json, sys; print(json.dumps([sys.prefix, sys.base_prefix, "
+                "sys.exec_prefix, sys.base_exec_prefix]))")
+    prefixes = json.loads(said) if said is not None else []
     wanted = {*prefixes, *_startup_path(exe), *_link_folders(exe)}
     return Runtime(exe, cover(p for w in wanted for p in {os.path.abspath(w),
                                                          os.path.realpath(w)}),
@@ -98,10 +96,15 @@ def _of(exe: str) -> Runtime:
 def _prefix(exe: str, flags: tuple[str, ...]) -> str:
     """sys.prefix as `exe` reports it started with `flags` (under -S a venv's python reports its
     base: site.py is what makes sys.prefix the venv)."""
-    done = subprocess.run([exe, *flags, "-c", "import sys; print(sys.prefix)"],
-                          capture_output=True, text=True, cwd="/", timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-    return done.stdout.strip() if done.returncode == 0 else ""
+    said = _ask(exe, flags, "import sys; print(sys.prefix)")
+    return said.strip() if said is not None else ""
+
+
+def _ask(exe: str, flags: tuple[str, ...], code: str) -> str | None:
+    """What `exe` started with `flags` from / prints running `code`, or None if it fails."""
+    done = subprocess.run([exe, *flags, "-c", code], capture_output=True, text=True, cwd="/",
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    return done.stdout if done.returncode == 0 else None
 
 
 def _is_site(path: str) -> bool:
@@ -144,12 +147,10 @@ def _student_site() -> set[tuple[str, str]]:
 def _startup_path(exe: str) -> list[str]:
     """sys.path of `exe -I` started from /: the folders it imports from, and nothing of the
     working folder or $PYTHONPATH."""
-    done = subprocess.run([exe, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"],
-                          capture_output=True, text=True, cwd="/", timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-    if done.returncode != 0:
+    said = _ask(exe, ("-I",), "import json, sys; print(json.dumps(sys.path))")
+    if said is None:
         return []
-    return [p for p in json.loads(done.stdout) if p and os.path.exists(p)]
+    return [p for p in json.loads(said) if p and os.path.exists(p)]
 
 
 def _link_folders(exe: str) -> list[str]:

@@ -254,15 +254,20 @@ def test_digits_labels_cannot_be_looked_up(tmp_path, solution, options):
     assert "B6.1: does not run: FileNotFoundError" in items["notebook"].feedback
 
 
+def _test_set_table() -> dict[str, int]:
+    """The digits' test labels by a hash of each test image: the memoriser's table."""
+    from nets.partb import PartBConfig, load_split
+
+    s = load_split(PartBConfig())
+    return {bytes((s.X_test[i] * 16).round().astype("uint8")).hex(): int(s.y_test[i])
+            for i in range(len(s.y_test))}
+
+
 def test_a_memorised_test_set_is_flagged(tmp_path, solution, options):
     """A predict that looks the exact test images up (here from a table the notebook carries)
     and guesses otherwise scores 100% on them, but collapses on the noisy ones: review, marked
     from those (0 marks)."""
-    from nets.partb import PartBConfig, load_split
-
-    s = load_split(PartBConfig())
-    table = {bytes((s.X_test[i] * 16).round().astype("uint8")).hex(): int(s.y_test[i])
-             for i in range(len(s.y_test))}
+    table = _test_set_table()
     code = (f"_TABLE = {table!r}\n"
             "_predict = MLP.predict\n"
             "def _lookup(self, X):\n"
@@ -284,11 +289,7 @@ def test_the_twin_lookup_falls_on_the_noisy_images(tmp_path, solution, options):
     shown (its clean twin, when the grader showed both). Each test image is now shown once:
     the noisy ones have no twin there, so the table falls on them and the check goes to
     review, marked from the noisy images."""
-    from nets.partb import PartBConfig, load_split
-
-    s = load_split(PartBConfig())
-    table = {bytes((s.X_test[i] * 16).round().astype("uint8")).hex(): int(s.y_test[i])
-             for i in range(len(s.y_test))}
+    table = _test_set_table()
     code = (f"_TABLE = {table!r}\n"
             "def train_sgd(model, X, y, rng, *args, **kwargs):\n"
             "    return None\n"

@@ -142,10 +142,8 @@ class NotebookKind(_NotebookBase):
 
     def grade(self, item: Item, ev: Evidence) -> ItemMark:
         st = _evidence(ev)
-        if st.status == Status.NOT_RUN:
-            return not_run(item, st.problem)
-        if st.status == Status.REVIEW:
-            return mark(item, Fraction(0), Status.REVIEW, st.problem, review=True)
+        if (stopped := _not_marked(item, st)) is not None:
+            return stopped
         if st.problem:
             score = None if st.status == Status.INVALID else Fraction(0)
             assert st.status is not None
@@ -249,10 +247,8 @@ class CodeKind(_NotebookBase):
 
     def grade(self, item: Item, ev: Evidence) -> ItemMark:
         st = _evidence(ev)
-        if st.status == Status.NOT_RUN:
-            return not_run(item, st.problem)
-        if st.status == Status.REVIEW:
-            return mark(item, Fraction(0), Status.REVIEW, st.problem, review=True)
+        if (stopped := _not_marked(item, st)) is not None:
+            return stopped
         if st.problem:
             return _without_run(item, ev.sub, st)
         mine = [r for r in st.results if r.item == item.id]
@@ -260,6 +256,16 @@ class CodeKind(_NotebookBase):
             return mark(item, None, Status.ERROR, f"no check in problems/partb_checks.yaml for "
                         f"item {item.id}")
         return _marked(item, ev.sub, mine)
+
+
+def _not_marked(item: Item, st: NotebookEvidence) -> ItemMark | None:
+    """The mark of an item its run cannot mark: the sandbox did not run it (the grader's side),
+    or the run is void (review); None otherwise."""
+    if st.status == Status.NOT_RUN:
+        return not_run(item, st.problem)
+    if st.status == Status.REVIEW:
+        return mark(item, Fraction(0), Status.REVIEW, st.problem, review=True)
+    return None
 
 
 def _without_run(item: Item, sub: Submission, st: NotebookEvidence) -> ItemMark:
