@@ -9,24 +9,21 @@ give the same bytes."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from core import resources
-from core.fileio import atomic_write
 from grader.context import SEED_ENV, RunContext
 from grader.grade import grade_submission
+from grader.journal import Journal
 from grader.results import Outcome, Result
 from grader.safeio import FileError, Folder, folder_name, shown
 from grader.worker import run_each
 from grader.writers.formats import write_class
 from grader.writers.safe import file_stem, unique_stems
 from nets.hardware import cores
-
-STATE = "resume"  # one file per graded submission: its fingerprint and its result
 
 
 class Batch(list[Result]):
@@ -82,24 +79,21 @@ def run_batch(root: Path, out: Path, ctx: RunContext, jobs: int | None = None,
     `submission.time_limit_s`); write every output under `out`, whatever happened to any one
     submission.
 
-    Each result is saved under `out/resume/` the moment it arrives, so an interrupted batch
+    Each result is saved in `out/resume.jsonl` the moment it arrives, so an interrupted batch
     loses nothing; `resume` reuses every saved result whose submission (its files' bytes) and
     grading set-up (rubric, references, specs, course, overrides, parts, dlhw's code) are
     unchanged, and that was final (not incomplete, not in error). `progress`: a bar on
     stderr."""
     folders = submissions(root)
     jobs = jobs or cores()
-    state = out / STATE
-    state.mkdir(parents=True, exist_ok=True)
     setup = setup_fingerprint(ctx)
     prints = {f: submission_fingerprint(f, setup) for f in folders}
     names = unique_stems([folder_name(f) for f in folders])
     stems = {f: names[folder_name(f)] for f in folders}
-    results: dict[Path, Result] = {}
-    if resume:
-        for f in folders:
-            if (saved := _saved(state, stems[f], prints[f])) is not None:
-                results[f] = saved
+    journal = Journal(out)
+    reused = _reusable(journal, stems, prints) if resume else {}
+    datas = {f: data for f, (data, _) in reused.items()}
+    results = {f: result for f, (_, result) in reused.items()}
     todo = [f for f in folders if f not in results]
     bar = _bar(len(folders), len(results), progress)
     review = sum(needs_review(r) for r in results.values())
@@ -110,22 +104,44 @@ def run_batch(root: Path, out: Path, ctx: RunContext, jobs: int | None = None,
         result = Result.from_data(data) if data is not None else \
             Result.error(shown(folder_name(f)), stems[f], str(error))
         results[f] = result
-        atomic_write(state / f"{result.file}.json",
-                     json.dumps({"fingerprint": prints[f], "result": result.to_data()},
-                                sort_keys=True, allow_nan=False))
+        # The worker's data as it came, not the Result turned back into data: the same bytes.
+        datas[f] = data if data is not None else result.to_data()
+        journal.append(stems[f], prints[f], datas[f])
         review += needs_review(result)
         bar.set_postfix_str(f"{review} to review", refresh=False)
         bar.update()
 
     try:
-        run_each(lambda f: grade_folder(f, ctx, stem=stems[f]).to_data(), todo,
-                 limit=limit or ctx.rubric.time_limit_s, jobs=max(jobs, 1), done=done)
+        with journal:
+            run_each(lambda f: grade_folder(f, ctx, stem=stems[f]).to_data(), todo,
+                     limit=limit or ctx.rubric.time_limit_s, jobs=max(jobs, 1), done=done)
     finally:
         bar.close()
-    reused = {f for f in folders if f not in todo}
+    journal.rewrite((stems[f], prints[f], datas[f]) for f in folders)
+    graded = set(todo)
     ordered = flag_shared_ids([results[f] for f in folders])
     write_class(ordered, out, ctx, jobs)
-    return Batch(ordered, [r for f, r in zip(folders, ordered) if f in reused])
+    return Batch(ordered, [r for f, r in zip(folders, ordered) if f not in graded])
+
+
+def _reusable(journal: Journal, stems: dict[Path, str], prints: dict[Path, str]
+              ) -> dict[Path, tuple[dict, Result]]:
+    """The saved results (as saved, and read) of the folders graded from exactly these
+    inputs, and final: a submission the grader could not finish (a limit, a crash) is tried
+    again."""
+    saved = journal.records()
+    out = {}
+    for f, stem in stems.items():
+        record = saved.get(stem)
+        if record is None or record["fingerprint"] != prints[f]:
+            continue
+        try:
+            result = Result.from_data(record["result"])
+        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError):
+            continue
+        if not Outcome(result.status).regrade:
+            out[f] = (record["result"], result)
+    return out
 
 
 def _bar(total: int, initial: int, show: bool):  # noqa: ANN202 - tqdm's own type
@@ -138,20 +154,6 @@ def _bar(total: int, initial: int, show: bool):  # noqa: ANN202 - tqdm's own typ
 def needs_review(result: Result) -> bool:
     """Whether anything in a result waits for the instructor (an answer or item in review)."""
     return any(i.pending for i in result.items)
-
-
-def _saved(state: Path, stem: str, fingerprint: str) -> Result | None:
-    """The saved result named `stem` if it was graded, from exactly these inputs, and final."""
-    try:
-        saved = json.loads((state / f"{stem}.json").read_text())
-        if saved.get("fingerprint") != fingerprint:
-            return None
-        result = Result.from_data(saved["result"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    # A submission the grader could not finish (a limit, a crash, an item it could not run)
-    # is tried again.
-    return None if Outcome(result.status).regrade else result
 
 
 def submission_fingerprint(folder: Path, setup: str) -> str:

@@ -17,8 +17,9 @@ import yaml
 from click.testing import CliRunner
 
 from cli import cli
-from grader.batch import STATE, setup_fingerprint, submission_fingerprint
+from grader.batch import setup_fingerprint, submission_fingerprint
 from grader.context import RunContext
+from grader.journal import NAME, Journal
 from grader.results import EXIT_GRADED, EXIT_PENDING
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,20 +51,26 @@ def _grade(root: Path, out: Path, *extra: str) -> CliRunner:
 
 
 def _saved(out: Path, student: str) -> dict:
-    return json.loads((out / STATE / f"{student}.json").read_text())
+    return Journal(out).records()[student]
+
+
+def _edit_saved(out: Path, edit) -> None:
+    """Every saved record through `edit(stem, result)`, as a hand edit of the file would."""
+    path = out / NAME
+    lines = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        edit(record["stem"], record["result"])
+        lines.append(json.dumps(record) + "\n")
+    path.write_text("".join(lines))
 
 
 def test_resume_reuses_exactly_the_unchanged_submissions(tmp_path):
     root, out = _class(tmp_path / "class"), tmp_path / "out"
     _grade(root, out, "--jobs", "2")
-    assert sorted(p.name for p in (out / STATE).iterdir()) == [
-        f"s{k:03d}.json" for k in range(4)]
+    assert sorted(Journal(out).records()) == [f"s{k:03d}" for k in range(4)]
     # Mark the saved rows: a reused row keeps the mark, a regraded one loses it.
-    for k in range(4):
-        path = out / STATE / f"s{k:03d}.json"
-        saved = json.loads(path.read_text())
-        saved["result"]["name"] = "FROM-SAVED"
-        path.write_text(json.dumps(saved))
+    _edit_saved(out, lambda stem, result: result.update(name="FROM-SAVED"))
     answers = root / "s001" / "answers.yaml"
     answers.write_text(answers.read_text().replace("0.51", "0.5722"))
     _grade(root, out, "--resume")
@@ -79,11 +86,7 @@ def test_resume_reuses_exactly_the_unchanged_submissions(tmp_path):
 def test_a_changed_rubric_regrades_everyone(tmp_path):
     root, out = _class(tmp_path / "class", 2), tmp_path / "out"
     _grade(root, out)
-    for k in range(2):
-        path = out / STATE / f"s{k:03d}.json"
-        saved = json.loads(path.read_text())
-        saved["result"]["name"] = "FROM-SAVED"
-        path.write_text(json.dumps(saved))
+    _edit_saved(out, lambda stem, result: result.update(name="FROM-SAVED"))
     rubric = tmp_path / "rubric.yaml"
     rubric.write_text((ROOT / "problems" / "rubric.yaml").read_text() + "\n# edited\n")
     _grade(root, out, "--resume", "--rubric", str(rubric))
@@ -126,18 +129,19 @@ def test_interrupted_batch_loses_nothing(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if (out / STATE).is_dir() and len(list((out / STATE).glob("[!.]*"))) >= 3:  # not temps
+        if (out / NAME).exists() and len(Journal(out).records()) >= 3:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    kept = {p.name for p in (out / STATE).iterdir()}
+    kept = Journal(out).records()
     if proc.returncode in (EXIT_GRADED, EXIT_PENDING):  # finished before the signal (4: an
         assert len(kept) == 30                            # answer waits for review)
     else:
         assert proc.returncode == 130 and "run again with --resume" in err, err
         assert 3 <= len(kept) < 30
-    assert not list((out / STATE).glob(".*"))  # no half-written file left behind
+    # Every line is a whole record: nothing half-written is left behind.
+    assert len((out / NAME).read_text().splitlines()) == len(kept)
     _grade(root, out, "--resume")
     _grade(root, tmp_path / "fresh")
     assert (out / "gradebook.csv").read_bytes() == (tmp_path / "fresh" / "gradebook.csv"
@@ -152,8 +156,8 @@ def test_outputs_written_in_forked_processes_are_the_same_bytes(tmp_path):
 
     root = _class(tmp_path / "class", 3)
     _grade(root, tmp_path / "out")
-    saved = [Result.from_data(json.loads((tmp_path / "out" / STATE / f"s{k:03d}.json")
-                                         .read_text())["result"]) for k in range(3)]
+    records = Journal(tmp_path / "out").records()
+    saved = [Result.from_data(records[f"s{k:03d}"]["result"]) for k in range(3)]
     rows = [replace(saved[k % 3], folder=f"t{k:04d}", student=f"t{k:04d}", file=f"t{k:04d}")
             for k in range(250)]  # enough for the pages and JSON files to be split over forks
     options = RunContext.build(parts="A")
@@ -169,10 +173,21 @@ def test_outputs_written_in_forked_processes_are_the_same_bytes(tmp_path):
 def test_resume_tries_again_what_could_not_be_graded(tmp_path):
     root, out = _class(tmp_path / "class", 2), tmp_path / "out"
     _grade(root, out)
-    path = out / STATE / "s001.json"
-    saved = json.loads(path.read_text())
-    saved["result"] |= {"status": "error", "name": "FROM-SAVED"}  # as a stopped worker leaves it
-    path.write_text(json.dumps(saved))
+    # As a stopped worker leaves it.
+    _edit_saved(out, lambda stem, result: result.update(status="error", name="FROM-SAVED")
+                if stem == "s001" else None)
     _grade(root, out, "--resume")
     assert "FROM-SAVED" not in (out / "gradebook.csv").read_text()
-    assert json.loads(path.read_text())["result"]["status"] == "graded"
+    assert _saved(out, "s001")["result"]["status"] == "graded"
+
+
+def test_a_saved_line_cut_short_is_ignored_and_the_next_starts_on_its_own(tmp_path):
+    journal = Journal(tmp_path)
+    with journal:
+        journal.append("a", "fa", {"x": 1})
+    with open(tmp_path / NAME, "a") as f:  # the machine stopped mid-write
+        f.write('{"stem": "b", "fingerpri')
+    with journal:
+        journal.append("c", "fc", {"x": 3})
+    assert journal.records() == {"a": {"fingerprint": "fa", "result": {"x": 1}},
+                                 "c": {"fingerprint": "fc", "result": {"x": 3}}}

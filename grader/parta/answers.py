@@ -39,9 +39,28 @@ class Entry:
     suggestion: str = ""  # review: what the instructor may find it is
 
 
+# Distinct answers read per question reference, at most: a class repeats its answers (most
+# students write the same right values), and reading is the dearest part of marking one.
+MAX_READS = 20000
+
+
 def read_entry(ref: QuestionRef, aid: str, raw: Value, reading: Reading = PLAIN) -> Entry:
     """Read answer `aid` as written; anything that cannot be read is `review`, with the reason.
-    `reading`: what the whole file says about reading it (its decimal convention)."""
+    `reading`: what the whole file says about reading it (its decimal convention). Kept in
+    `ref.reads` by everything the reading depends on (the text as parsed and as written, not
+    the line)."""
+    if not isinstance(raw, Number | Text):
+        return _read_entry(ref, aid, raw, reading)
+    key = (aid, type(raw), raw.text, raw.source, isinstance(raw, Text) and raw.quoted, reading)
+    entry = ref.reads.get(key)
+    if entry is None:
+        if len(ref.reads) >= MAX_READS:
+            ref.reads.clear()
+        entry = ref.reads[key] = _read_entry(ref, aid, raw, reading)
+    return entry
+
+
+def _read_entry(ref: QuestionRef, aid: str, raw: Value, reading: Reading) -> Entry:
     answer = ref.spec.answers[aid]
     if raw is None or (isinstance(raw, Text) and not raw.text.strip()):
         return Entry("blank")

@@ -10,7 +10,7 @@ question's random points.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
@@ -26,7 +26,7 @@ from grader.parta.proof import prove_equal
 from grader.parta.references import Convention, QuestionRef, References, references
 from grader.results import REVIEW_LEAD, REVIEW_TAIL, AnswerMark, ItemMark, Status
 from grader.rubric import Rubric
-from grader.submission import Other, Value
+from grader.submission import Number, Other, Text, Value
 from solver.expr import Formula
 from solver.plaintext import latex_to_plain
 
@@ -39,6 +39,9 @@ class Judged:
     ok: bool  # correct in this convention
     share: Fraction
     feedback: str
+
+
+MAX_JUDGED = 50000
 
 
 def _judge(ref: QuestionRef, conv: Convention, aid: str, entries: dict[str, Entry],
@@ -56,8 +59,17 @@ def _judge(ref: QuestionRef, conv: Convention, aid: str, entries: dict[str, Entr
                             (Status.WRONG, Status.IMPRECISE, Status.FOLLOW_THROUGH))
     overrides = {d: (entries[d].formula if entries[d].kind == "formula" else entries[d].value)
                  for d in conv.deps[aid] if entries[d].kind in ("formula", "value")}
-    judge = _judge_number if entry.kind == "value" else _judge_formula
-    judged = judge(ref, conv, aid, entry, wrong_upstream, overrides, rubric)
+    # Settled once per convention and everything the judgement depends on: a class repeats
+    # its answers, and the read answer (one object per form written) stands for its text.
+    key = (aid, entry, tuple(wrong_upstream), tuple(overrides.items()), id(rubric))
+    judged = conv.judged.get(key)
+    if judged is None:
+        judge = _judge_number if entry.kind == "value" else _judge_formula
+        judged = judge(ref, conv, aid, entry, wrong_upstream, overrides, rubric)
+        if len(conv.judged) >= MAX_JUDGED:
+            conv.judged.clear()
+        conv.keep[id(rubric)] = rubric  # alive while its id is a key
+        conv.judged[key] = judged
     if entry.note:
         return Judged(judged.status, judged.ok, judged.share, f"{entry.note}: {judged.feedback}")
     return judged
@@ -179,11 +191,40 @@ def grade_question(ref: QuestionRef, raw: dict[str, Value] | None, rubric: Rubri
     where the file's answers were filed (default: read from `raw` alone,
     grader.parta.placement); `reading` the whole file's conventions."""
     placed = placed or place_question(ref, raw or {})
+    grouping = grouping or load_grouping()
+    # A question marked once per way of answering it and everything its marks depend on (a
+    # class repeats its answers); one with overrides or answers filed elsewhere every time.
+    key = None if overrides or placed.pending or placed.filed else (
+        tuple((aid, _written(v)) for aid, v in placed.raw.items()), tuple(placed.notes),
+        tuple(notes or ()), reading, id(grouping), variant, id(rubric))
+    item = ref.marked.get(key) if key is not None else None
+    if item is None:
+        item = _grade_question(ref, rubric, notes, overrides, grouping, variant, placed,
+                               reading)
+        if key is not None:
+            if len(ref.marked) >= MAX_JUDGED:
+                ref.marked.clear()
+            ref.keep.update({id(rubric): rubric, id(grouping): grouping})
+            ref.marked[key] = item
+    return item
+
+
+def _written(v: Value) -> tuple:
+    """A value as everything marking reads of it: not its line."""
+    if isinstance(v, Text):
+        return (Text, v.text, v.source, v.quoted)
+    if isinstance(v, Number):
+        return (Number, v.text, v.source)
+    return (Other, v.kind, v.flag) if isinstance(v, Other) else (None,)
+
+
+def _grade_question(ref: QuestionRef, rubric: Rubric, notes: list[str] | None,
+                    overrides: dict[str, Override] | None, grouping: Grouping,
+                    variant: bool, placed: Placed, reading: Reading) -> ItemMark:
     entries = {aid: _entry(ref, aid, placed, reading) for aid in ref.spec.answers}
     rank, conv, per_conv = _best_convention(ref, entries, rubric)
     marked = _marked(ref, rank, conv, per_conv, overrides or {})
     statuses = {aid: status for aid, (status, _, _) in marked.items()}
-    grouping = grouping or load_grouping()
     marks = []
     for aid, (status, score, feedback) in marked.items():
         group, why = diagnose(ref, conv, aid, entries[aid], status, statuses, grouping, variant)
@@ -222,11 +263,25 @@ def _best_convention(ref: QuestionRef, entries: dict[str, Entry], rubric: Rubric
         for aid in ref.spec.answers:
             judged[aid] = _judge(ref, conv, aid, entries, judged, rubric)
         per_conv[conv.name] = judged
-        total = sum((j.share * ref.weights[aid] for aid, j in judged.items()), Fraction(0))
+        total = _total(_points(j.share, ref.weights[aid]) for aid, j in judged.items())
         if best is None or total > best[0]:
             best = (total, rank)
     assert best is not None
     return best[1], ref.conventions[best[1]], per_conv
+
+
+_ZERO = Fraction(0)
+
+
+def _points(share: Fraction, weight: Fraction) -> Fraction:
+    """share x weight, without Fraction arithmetic for the usual shares, all or nothing (a
+    class's marking did 260 Fraction operations a submission)."""
+    return weight if share == 1 else _ZERO if not share else share * weight
+
+
+def _total(points: Iterable[Fraction]) -> Fraction:
+    """The sum, skipping the zeros."""
+    return sum((p for p in points if p), _ZERO)
 
 
 def _marked(ref: QuestionRef, rank: int, conv: Convention,
@@ -237,7 +292,7 @@ def _marked(ref: QuestionRef, rank: int, conv: Convention,
     out: dict[str, tuple[Status, Fraction, str]] = {}
     for aid in ref.spec.answers:
         j = judged[aid]
-        status, feedback, score = j.status, j.feedback, j.share * ref.weights[aid]
+        status, feedback, score = j.status, j.feedback, _points(j.share, ref.weights[aid])
         if rank > 0 and j.ok and not primary[aid].ok:
             status = Status.CONVENTION
             feedback = f"correct in the {conv.name} convention"
@@ -261,7 +316,7 @@ _ORDER = (Status.REVIEW, Status.OVERRIDE, Status.CORRECT, Status.CONVENTION,
 def _item(ref: QuestionRef, marks: tuple[AnswerMark, ...], rank: int, conv: Convention,
           notes: list[str]) -> ItemMark:
     spec = ref.spec
-    total = sum((m.score for m in marks), Fraction(0))
+    total = _total(m.score for m in marks)
     blank = all(m.status == Status.BLANK for m in marks)
     counts: dict[Status, int] = {}
     for m in marks:

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import sympy
 
@@ -54,6 +55,10 @@ class Convention:
     proofs: dict[tuple[str, str], bool] = field(default_factory=dict)
     # (loss, answer id) → the answer's value at each of QuestionRef.loss_points' points.
     loss_refs: dict[tuple[str, str], list[float | None]] = field(default_factory=dict)
+    # Judgements already made (grader.parta.marking._judge), and the objects their keys name
+    # by id (kept alive while they do): caches, not part of the value.
+    judged: dict[tuple, Any] = field(default_factory=dict, compare=False, repr=False)
+    keep: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def chain(self, env: Point, overrides: Mapping[str, object]) -> Values:
         """Every step's value at `env`, with the student's answers put in for `overrides` (a
@@ -113,6 +118,12 @@ class QuestionRef:
     # Numeric: the given values and every step's value, one per convention: what working
     # left of an answer's `=` (`-2(y - a) = -1.075`) is checked with.
     working: list[Point] = field(default_factory=list)
+    # Answers already read (grader.parta.answers.read_entry), questions already marked
+    # (grader.parta.marking.grade_question) and the objects their keys name by id (kept alive
+    # while they do): caches, not part of the value.
+    reads: dict[tuple, Any] = field(default_factory=dict, compare=False, repr=False)
+    marked: dict[tuple, Any] = field(default_factory=dict, compare=False, repr=False)
+    keep: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def names_for(self, aid: str) -> set[str]:
         """The names answer `aid` may use: the question's, and a loss's where it applies."""

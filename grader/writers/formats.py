@@ -12,7 +12,7 @@ from grader.context import RunContext
 from grader.results import Result
 from grader.writers.csvs import write_csvs
 from grader.writers.gradescope import leaderboard, to_gradescope
-from grader.writers.json import to_json, write_students
+from grader.writers.json import to_dict, to_json, write_students
 from grader.writers.table import to_table
 
 SINGLE: dict[str, Callable[[Result, RunContext], str]] = {
@@ -34,5 +34,6 @@ def write_class(results: list[Result], out: Path, ctx: RunContext, jobs: int = 1
 
     out.mkdir(parents=True, exist_ok=True)
     write_csvs(results, out, ctx)
-    write_students(results, out, jobs)
-    write_site(results, out, ctx, columns(ctx), jobs)
+    rows = [to_dict(r, folder=True) for r in results]  # once: both writers render them
+    write_students(results, rows, out, jobs)
+    write_site(results, rows, out, ctx, columns(ctx), jobs)

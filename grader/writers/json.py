@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core import jsonio
 from core.fileio import atomic_write
 from grader.results import Result, points
 from grader.writers.safe import clean
@@ -47,17 +48,20 @@ def to_json(result: Result) -> str:
                       allow_nan=False)
 
 
-def student_file(result: Result) -> str:
-    """students/<stem>.json's text (sorted keys: the same result gives the same bytes)."""
-    data = {k: v for k, v in to_dict(result, folder=True).items() if k != "file"}
-    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, allow_nan=False) + "\n"
+def student_file(row: dict[str, Any]) -> str:
+    """students/<stem>.json's text from the batch's row (`to_dict(result, folder=True)`);
+    sorted keys: the same result gives the same bytes."""
+    data = {k: v for k, v in row.items() if k != "file"}
+    return jsonio.dumps(data, sort_keys=True, indent=True).decode() + "\n"
 
 
-def write_students(results: list[Result], out: Path, jobs: int = 1) -> None:
-    """students/<stem>.json for every result, split over `jobs` forked processes."""
+def write_students(results: list[Result], rows: list[dict[str, Any]], out: Path,
+                   jobs: int = 1) -> None:
+    """students/<stem>.json for every result (its row beside it), split over `jobs` forked
+    processes."""
     from grader.worker import in_parallel
 
     students = out / "students"
     students.mkdir(parents=True, exist_ok=True)
     in_parallel(lambda k: atomic_write(students / f"{results[k].file}.json",
-                                       student_file(results[k])), len(results), jobs)
+                                       student_file(rows[k])), len(results), jobs)

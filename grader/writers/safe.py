@@ -13,6 +13,7 @@ from typing import overload
 # C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings, overrides and isolates.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSAFE = re.compile(f"{_CONTROL.pattern}|{_SURROGATE.pattern}")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _STEM_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -33,6 +34,8 @@ def clean(value: object) -> object:
     """`value` with every string (keys too) made printable: lone surrogates become U+FFFD,
     controls a space (tab, newline) or nothing."""
     if isinstance(value, str):
+        if _UNSAFE.search(value) is None:  # nearly every string: no copy, no substitution
+            return value if type(value) is str else str(value)
         return _SURROGATE.sub("\ufffd", _CONTROL.sub(_blank, value))
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # JSON has no inf or nan

@@ -31,7 +31,6 @@ from grader import parta
 from grader.context import RunContext
 from grader.results import Result, Status
 from grader.worker import in_parallel
-from grader.writers.json import to_dict
 from grader.writers.safe import clean, file_stem
 from grader.writers.stats import Column, cell, claim_flags, item_stats, part_score, pending
 
@@ -294,11 +293,11 @@ def _csp(script: str, style: str) -> str:
             "img-src 'none'; base-uri 'none'; form-action 'none'")
 
 
-def write_site(results: list[Result], out: Path, options: RunContext, cols: list[Column],
-               jobs: int = 1) -> None:
-    """results/index.html and results/students/<stem>.html for the class's results, whose
-    mark columns are `cols` (grader.writers.stats); the student pages in `jobs` processes."""
-    rows = [to_dict(r, folder=True) for r in results]
+def write_site(results: list[Result], rows: list[Row], out: Path, options: RunContext,
+               cols: list[Column], jobs: int = 1) -> None:
+    """results/index.html and results/students/<stem>.html for the class's results (their
+    rows, `to_dict(result, folder=True)`, beside them), whose mark columns are `cols`
+    (grader.writers.stats); the student pages in `jobs` processes."""
     settings = load_settings()
     env = _environment()
     script = resources.path("templates", "site/sort.js").read_text(encoding="utf-8")
