@@ -90,7 +90,7 @@ def run_batch(root: Path, out: Path, ctx: RunContext, jobs: int | None = None,
     prints = {f: submission_fingerprint(f, setup) for f in folders}
     names = unique_stems([folder_name(f) for f in folders])
     stems = {f: names[folder_name(f)] for f in folders}
-    journal = Journal(out)
+    journal = Journal(out, fresh=not resume)
     reused = _reusable(journal, stems, prints) if resume else {}
     datas = {f: data for f, (data, _) in reused.items()}
     results = {f: result for f, (_, result) in reused.items()}
@@ -117,7 +117,8 @@ def run_batch(root: Path, out: Path, ctx: RunContext, jobs: int | None = None,
                      limit=limit or ctx.rubric.time_limit_s, jobs=max(jobs, 1), done=done)
     finally:
         bar.close()
-    journal.rewrite((stems[f], prints[f], datas[f]) for f in folders)
+    if resume:  # the saved records of folders gone or graded again go
+        journal.rewrite((stems[f], prints[f], datas[f]) for f in folders)
     graded = set(todo)
     ordered = flag_shared_ids([results[f] for f in folders])
     write_class(ordered, out, ctx, jobs)

@@ -5,7 +5,8 @@ One file appended to, not one file per submission: creating a file costs this ki
 ~0.6 ms of system time, which was a fifth of the parent's work in a Part A class. Each line is
 one `write` of a whole record; a line cut short (the machine stopped mid-write) does not parse
 and is ignored, and the next append starts on a line of its own. The last record of a stem wins;
-at the end of a batch the file is rewritten with exactly the class's records (atomically).
+a batch without --resume starts the file afresh, one with it ends by rewriting the file with
+exactly the class's records (atomically).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ def _line(stem: str, fingerprint: str, result: dict[str, Any]) -> bytes:
 
 class Journal:
     """The saved results under `out`: `records()` to read them, `append` while grading (as a
-    context manager: the file is opened once), `rewrite` at the end."""
+    context manager: the file is opened once, emptied first when `fresh`), `rewrite` to keep
+    exactly a class's records."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, fresh: bool = False):
         self.path = out / NAME
+        self.fresh = fresh
         self._fd: int | None = None
 
     def records(self) -> dict[str, dict[str, Any]]:
@@ -52,7 +55,8 @@ class Journal:
 
     def __enter__(self) -> Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | \
+            (os.O_TRUNC if self.fresh else 0)
         self._fd = os.open(self.path, flags, 0o644)
         size = os.fstat(self._fd).st_size
         if size and os.pread(self._fd, 1, size - 1) != b"\n":
