@@ -150,7 +150,7 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
     while epoch < epochs:
         te0 = time.perf_counter()
         _train_epoch(model, stepper, opt, sched, x_train, y_train, cfg, plan, g, hist, bar)
-        if epoch == stepper.steady_epoch:  # the first epoch at the run's own pace
+        if S.replans_after(epoch, stepper.steady_epoch, epochs):
             new = S.replan(plan, cfg, epochs, epoch + 1, time.perf_counter() - te0,
                            time.perf_counter() - t_start - hist.eval_seconds)
             if new != epochs:
@@ -255,7 +255,8 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, epochs: int, st
         with warnings.catch_warnings():  # resuming: torch warns about last_epoch >= 0
             warnings.simplefilter("ignore")
             return torch.optim.lr_scheduler.OneCycleLR(
-                opt, max_lr=cfg.lr, epochs=epochs, steps_per_epoch=steps, last_epoch=done - 1)
+                opt, max_lr=cfg.lr, epochs=epochs, steps_per_epoch=steps,
+                pct_start=S.WARMUP_SHARE, last_epoch=done - 1)
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
     if cfg.schedule != "none":
