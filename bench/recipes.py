@@ -69,7 +69,7 @@ def candidates() -> list[dict]:
         {"arch": "c121"},                                    # width/depth against epochs
         {"arch": "n24"},
         {"arch": "c122", "batch_size": 512, "lr": 0.2},
-        {"arch": "c122", "dropout": 0.1},
+        {"arch": "c122", "dropout": 0.25},                  # the former default
         {"arch": "c122", "label_smoothing": 0.0},
         {"arch": "c112"},
         {"arch": "c133"},
@@ -78,8 +78,9 @@ def candidates() -> list[dict]:
         {"arch": "c122", "batch_size": 128, "lr": 0.1},
         {"arch": "c122", "erase": 0.25},
         {"arch": "c122", "label_smoothing": 0.2},
-        {"arch": "n24", "dropout": 0.1},
+        {"arch": "n24", "dropout": 0.25},
         {"arch": "c122", "weight_decay": 1e-3},
+        {"arch": "c122", "dropout": 0.0},                   # the head without dropout
     ]
 
 

@@ -47,7 +47,9 @@ class CNNSpec:
     widths: tuple[int, ...] = (32, 64, 128)
     convs: tuple[int, ...] = (1, 2, 2)
     hidden: int = 0  # width of an extra fully connected layer (0: none)
-    dropout: float = 0.25
+    # Before the head: 0.1 beat 0.25 and 0 at the reference's 20 CPU-budget epochs (validation
+    # 94.20% against 94.03% and 94.09%, 2 seeds each; bench/recipes.py).
+    dropout: float = 0.1
     batch_norm: bool = True
     kernel: int = 3
     # The first convolution's stride: 2 halves the image there instead of the first stage's

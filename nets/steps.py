@@ -154,18 +154,19 @@ def plan_epochs(plan: Plan, cfg: TrainConfig, steps: int, spent: float = 0.0) ->
 
 def replans_after(epoch: int, steady: int, epochs: int) -> bool:
     """Whether the run re-plans after `epoch` (0-based) of `epochs`: after the first epoch at
-    its own pace (`steady`), and after each later one in the first half of one-cycle's warm-up
-    (30% of the steps), where rebuilding the schedule barely moves it. The first epoch runs
-    slower than the rest (6% on the 2-core EPYC: 30.0 s against 28.3 on average), so planning
-    on it alone left ~50 s of the 600 s budget unused."""
-    return epoch == steady or steady < epoch and (epoch + 1) <= WARMUP_SHARE / 2 * epochs
+    its own pace (`steady`) and after each later one in one-cycle's warm-up (30% of the
+    steps), where rebuilding the schedule only stretches the ramp. The first epochs can run
+    slower than the rest (6% on the 2-core EPYC, 30.0 s against 28.3; 31.4 s against 28.2
+    on a machine busy for its first minute), and planning on the first half of the warm-up
+    alone left up to 90 s of the 600 s budget unused."""
+    return epoch == steady or steady < epoch and (epoch + 1) <= WARMUP_SHARE * epochs
 
 
 def replan(plan: Plan, cfg: TrainConfig, epochs: int, done: int, epoch_seconds: float,
            spent: float) -> int:
-    """The epochs that fit the budget at the pace of the epoch just run (`epoch_seconds` of
-    stepping), `done` epochs and `spent` seconds into the run; `epochs` where nothing is to be
-    re-planned.
+    """The epochs that fit the budget at the pace of the epochs run (`epoch_seconds` of
+    stepping, the median of the steady epochs so far), `done` epochs and `spent` seconds into
+    the run; `epochs` where nothing is to be re-planned.
 
     The probe times single steps of a copy; an epoch's own time (shuffling, augmentation, the
     scheduler, a shared machine's load) is the better measure. Re-planned in one-cycle's

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import statistics
 import time
 import warnings
 from collections.abc import Callable
@@ -145,13 +146,14 @@ def fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, cfg: Tra
     stepper, epochs = _prepare(model, plan, cfg, x_train, y_train, steps, desc,
                                time.perf_counter() - t_start, target_seconds)
     sched = make_scheduler(opt, cfg, epochs, steps)
-    best, epoch = _Best(), 0
+    best, epoch, paces = _Best(), 0, []
     bar = tqdm(total=epochs * steps, desc=desc, unit="step", disable=not progress, leave=False)
     while epoch < epochs:
         te0 = time.perf_counter()
         _train_epoch(model, stepper, opt, sched, x_train, y_train, cfg, plan, g, hist, bar)
-        if S.replans_after(epoch, stepper.steady_epoch, epochs):
-            new = S.replan(plan, cfg, epochs, epoch + 1, time.perf_counter() - te0,
+        paces += [time.perf_counter() - te0] if epoch >= stepper.steady_epoch else []
+        if S.replans_after(epoch, stepper.steady_epoch, epochs):  # at the median pace so far
+            new = S.replan(plan, cfg, epochs, epoch + 1, statistics.median(paces),
                            time.perf_counter() - t_start - hist.eval_seconds)
             if new != epochs:
                 epochs, bar.total = new, new * steps
