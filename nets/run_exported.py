@@ -37,7 +37,7 @@ def outputs(module, x, batch: int):
             if i == 0:
                 y, layout = _channels_last(module, xb)
             else:
-                y = _call(module, xb if xb.dim() != 4 else xb.contiguous(memory_format=layout))
+                y = _call(module, xb.contiguous(memory_format=layout))  # 4-D if channels-last
             outs.append(y)
     return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
