@@ -117,8 +117,9 @@ def run_batch(root: Path, out: Path, ctx: RunContext, jobs: int | None = None,
                      limit=limit or ctx.rubric.time_limit_s, jobs=max(jobs, 1), done=done)
     finally:
         bar.close()
-    if resume:  # the saved records of folders gone or graded again go
-        journal.rewrite((stems[f], prints[f], datas[f]) for f in folders)
+    # A finished batch leaves exactly the class's records in the class's order: appended as
+    # results arrived (any order, with several workers), the same inputs would give other bytes.
+    journal.rewrite((stems[f], prints[f], datas[f]) for f in folders)
     graded = set(todo)
     ordered = flag_shared_ids([results[f] for f in folders])
     write_class(ordered, out, ctx, jobs)

@@ -5,8 +5,9 @@ One file appended to, not one file per submission: creating a file costs this ki
 ~0.6 ms of system time, which was a fifth of the parent's work in a Part A class. Each line is
 one `write` of a whole record; a line cut short (the machine stopped mid-write) does not parse
 and is ignored, and the next append starts on a line of its own. The last record of a stem wins;
-a batch without --resume starts the file afresh, one with it ends by rewriting the file with
-exactly the class's records (atomically).
+a batch without --resume starts the file afresh, and a finished batch ends by rewriting the file
+with exactly the class's records in the class's order (atomically), so the same inputs give the
+same bytes whatever order the workers finished in.
 """
 
 from __future__ import annotations
