@@ -29,6 +29,8 @@ from nets import run_exported
 __all__ = ["UnsafeModel", "Job", "Ran", "run_models", "run_model", "inspect_pt2", "unusable"]
 
 HARNESS = Path(run_exported.__file__)  # copied into the sandbox and run there as a script
+# Copied beside it (not imported here: it imports torch): runs plain programs node by node.
+INTERPRETER = HARNESS.with_name("pt2_interpret.py")
 BATCH = 256  # cache-sized batches: the fastest on CPU (nets/export.py)
 MAX_OUTPUTS = 1000  # columns a model may return per input
 inspect_pt2 = validate  # the name the Part C tests and studies use for the grader's check
@@ -69,7 +71,8 @@ def run_models(jobs: Sequence[Job], *, time_limit_s: float, memory_limit_mb: int
     gets `threads` cores for `time_limit_s` of wall clock."""
     ran: dict[str, Ran] = {}
     with tempfile.TemporaryDirectory(prefix="dlhw-model-") as tmp:
-        inputs: dict[str, bytes | Path] = {"run_exported.py": HARNESS}
+        inputs: dict[str, bytes | Path] = {"run_exported.py": HARNESS,
+                                           "pt2_interpret.py": INTERPRETER}
         todo, names, params = [], [], {}
         for job in sorted(jobs, key=lambda j: j.inputs.nbytes):
             clean = Path(tmp) / f"{job.name}.pt2"
