@@ -87,6 +87,21 @@ def test_the_same_bits_as_torch_export_in_both_layouts(make, x, tmp_path):
     assert len(direct.parameters()) == len(list(built.parameters()))
 
 
+@pytest.mark.parametrize("tta", [False, True])
+def test_the_reference_export_gives_the_same_bits(tta, tmp_path):
+    """The reference CNN as `nets.export` writes it: batch norm folded, weights stored
+    channels-last (strided), a bounded batch dimension, flip TTA inside the graph or not."""
+    from nets.export import export_model
+    from nets.models import build_cnn
+
+    torch.manual_seed(0)
+    export_model(build_cnn("reference"), tmp_path / "raw.pt2", tta=tta)
+    validate(tmp_path / "raw.pt2", tmp_path / "m.pt2")
+    path, x = str(tmp_path / "m.pt2"), _images(19).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert torch.equal(pt2_interpret.load(path)(x), torch.export.load(path).module()(x))
+
+
 @pytest.mark.parametrize("make, x, decompose", [
     (_TwoOut, torch.zeros(2, 3), False), (_CNN, _images(2), True)])
 def test_what_it_does_not_read_it_refuses(make, x, decompose, tmp_path):

@@ -21,6 +21,8 @@ from tests.conftest import require
 
 CLAIM = "regression.clean_mse: 0.001\nfashion.test_accuracy: 0.95\n"
 
+SEED = 12345  # the perturbation seed of every grading here (reproducible marks)
+
 
 def _folder(root: Path, name: str, metrics: str = CLAIM) -> Path:
     sub = root / name
@@ -50,8 +52,11 @@ def regression_model(path: Path, steps: int) -> Path:
 
 
 def _items(sub: Path, parts: str = "C") -> dict:
-    return {i.id: i for i in grade_submission(sub, RunContext.build(parts=parts,
-                                                                    template=None)).items}
+    # A fixed perturbation seed: the weight-perturbation probe of a barely trained model moves
+    # its output close to the threshold, so a drawn seed made the review status a coin flip
+    # (seed 4497282879426666189 gives review).
+    ctx = RunContext.build(parts=parts, template=None, seed=SEED)
+    return {i.id: i for i in grade_submission(sub, ctx).items}
 
 
 def test_claims_without_the_models_earn_nothing_and_ask_for_them(tmp_path):
@@ -116,7 +121,7 @@ def test_a_weak_honest_submission_ranks_above_every_cheating_row(tmp_path, monke
     from tests.test_notebook_regions import PROSE, stubbed, weak
 
     require(sandbox.unavailable_reason() is None, str(sandbox.unavailable_reason()))
-    ctx = RunContext.build(parts="BC", template=template_notebook())
+    ctx = RunContext.build(parts="BC", template=template_notebook(), seed=SEED)
     honest = _folder(tmp_path, "honest", "regression.clean_mse: 0.04\n")
     solution = json.loads(json.dumps(build_notebook(student=False)))
     (honest / "partb.ipynb").write_text(json.dumps(weak(solution)))
