@@ -43,17 +43,20 @@ from nets.train import History, TrainConfig, evaluate, fit, predict
 # machine's clock. Precision, layout and compiling are not part of it: `fit` measures them.
 # Chosen on 10,000 held-out training images, never on the test set (bench/recipes.py): among
 # recipes sized to the same 2-core CPU time, this architecture scored best; random erasing
-# (TrainConfig.erase) lowered validation accuracy for both depths it was tried with.
+# (TrainConfig.erase) lowered validation accuracy for both depths it was tried with. At the 20
+# epochs that fit 600 s on a 2-core AMD EPYC, on 2,000 held-out images (2 seeds): the learning
+# rate 0.2 94.26% against 0.1's 94.20% (with flip TTA 94.45% against 94.37%).
 # `epochs` is the most the run takes: by default it plans the epochs that fit TIME_BUDGET.
 REFERENCE: dict[str, Any] = dict(
-    epochs=30, batch_size=256, optimizer="nesterov", lr=0.1, weight_decay=5e-4,
+    epochs=30, batch_size=256, optimizer="nesterov", lr=0.2, weight_decay=5e-4,
     schedule="onecycle", label_smoothing=0.1, augment=True, val_images=2000)
-# Horizontal-flip test-time augmentation (averaging the logits of an image and its mirror): off.
-# It raised validation accuracy in all 9 recipes of that search (+0.17 points on average, +0.13
-# for this one) and test accuracy by 0.10 (94.15% against 94.05%, the same weights), but it made
-# re-evaluating the export 2.6x slower (2.85 s against 1.09 s on 2 cores; the goal is < 2 s),
-# a cost every grading of the reference model would pay.
-REFERENCE_TTA = False
+# Horizontal-flip test-time augmentation (averaging the logits of an image and its mirror),
+# inside the exported program: on. It raised validation accuracy in all 9 recipes of the GPU
+# search (+0.17 points on average) and at 20 epochs on the CPU (+0.17 and +0.19 for the two
+# learning rates above). It doubles the cost of evaluating the export (two views of each image:
+# about 4 s for the 10,000 test images on 2 cores), paid once per run and by whoever grades the
+# reference model; students' models are evaluated as they come.
+REFERENCE_TTA = True
 # Seconds of training (probes included) the reference run plans its epochs for, by default:
 # the goal is 94% within 10 minutes on 2 cores. `dlhw run fashion --time-budget S` sets
 # another; 0 runs the recipe's epochs however long they take (and says when that is over this).
