@@ -8,10 +8,12 @@ are plain: aten operators on tensors, numbers and a few enums. `load` reads such
 GraphModule that `torch.export.load(...).module()` builds, so the outputs are the same bits.
 
 Only what this module knows is run this way: one tensor in, one tensor out, the TRAINING
-dialect (what `torch.export.export` writes), a schema version torch reads, parameters, buffers
-and constants stored raw, no state mutated, argument kinds below. Anything else makes `load`
-raise `Unsupported`, and `__call__` raises it for an input outside the exported shape: the
-caller then loads the archive with torch.export, as before, and torch decides.
+dialect (what `torch.export.export` writes), a schema version torch reads, parameters (declared
+so), buffers and constants stored raw where torch's loader looks for them, no mutated state
+among the outputs (the graph's own in-place operators mutate as torch's module does), the
+argument kinds below. Anything else makes `load` raise `Unsupported`, and `__call__` raises it
+for an input outside the exported shape: the caller then loads the archive with torch.export,
+as before, and torch decides.
 
 Self-contained (torch and the standard library): the grader copies it into the sandbox beside
 `run_exported.py`.
@@ -25,6 +27,7 @@ import re
 import zipfile
 
 import torch
+from torch import nn
 
 DTYPES = {1: torch.uint8, 2: torch.int8, 3: torch.int16, 4: torch.int32, 5: torch.int64,
           6: torch.float16, 7: torch.float32, 8: torch.float64, 9: torch.complex32,
@@ -62,10 +65,13 @@ def load(path: str) -> "Program":
 
 
 def _payloads(z: zipfile.ZipFile, folder: str, config: str) -> dict[str, torch.Tensor]:
-    """Tensors by name from a weights or constants folder: raw bytes viewed as their metadata
-    says, one storage per file (names sharing a file alias, as torch loads them)."""
+    """Tensors by name from a weights or constants folder, as torch's loader makes them: raw
+    bytes viewed as their metadata says, one storage per file (names sharing a file alias), an
+    nn.Parameter where the entry declares one (`is_param`), `requires_grad` as recorded. Not a
+    formality: some kernels choose their path by it even under no_grad (a GRU's outputs move by
+    1e-7 at some batch sizes), and torch's module refuses a parameter that is not a Parameter."""
     files: dict[str, torch.Tensor] = {}
-    out = {}
+    out: dict[str, torch.Tensor] = {}
     for name, meta in json.loads(z.read(f"{folder}/{config}"))["config"].items():
         tm = meta.get("tensor_meta") or {}
         if meta.get("use_pickle") or not meta["path_name"].startswith(("weight_", "tensor_")) \
@@ -76,10 +82,13 @@ def _payloads(z: zipfile.ZipFile, folder: str, config: str) -> dict[str, torch.T
         if meta["path_name"] not in files:
             data = z.read(f"{folder}/{meta['path_name']}")
             # A fresh (aligned) storage, as torch's reader gives; empty files are zeros.
-            files[meta["path_name"]] = (torch.frombuffer(bytearray(data), dtype=dtype).clone()
-                                        if data else torch.zeros(sizes, dtype=dtype))
-        out[name] = torch.as_strided(files[meta["path_name"]], sizes, _ints(tm["strides"]),
-                                     _ints([tm["storage_offset"]])[0])
+            flat = (torch.frombuffer(bytearray(data), dtype=dtype).clone() if data else
+                    torch.zeros(sizes, dtype=dtype))
+            files[meta["path_name"]] = flat.requires_grad_(bool(tm.get("requires_grad")))
+        t = torch.as_strided(files[meta["path_name"]], sizes, _ints(tm["strides"]),
+                             _ints([tm["storage_offset"]])[0])
+        out[name] = nn.Parameter(t, requires_grad=bool(tm.get("requires_grad"))) \
+            if meta.get("is_param") else t
     return out
 
 
@@ -125,8 +134,9 @@ class Program:
             # Where torch's loader looks: the state dict holds parameters and persistent
             # buffers, the constants the rest
             store = weights if kind == "parameter" or body.get("persistent") else constants
-            if body[key] not in store:
-                raise Unsupported(f"no tensor for {body[key]}")
+            if body[key] not in store or \
+                    isinstance(store[body[key]], nn.Parameter) != (kind == "parameter"):
+                raise Unsupported(f"no tensor for {body[key]}, or not of its kind")
             target = self.state if kind != "tensor_constant" else constants
             target[body[key]] = store[body[key]]
             self.params += [body[key]] if kind == "parameter" else []
@@ -147,10 +157,12 @@ class Program:
         return [self.state[k] for k in self.params]
 
     def to(self, *, memory_format: torch.memory_format) -> "Program":
-        # nn.Module.to converts only 4-D and 5-D tensors to a memory format
-        for k, t in self.state.items():
-            if t.dim() in (4, 5):
-                self.state[k] = t.to(memory_format=memory_format)
+        # nn.Module.to converts only 4-D and 5-D tensors to a memory format. All or nothing:
+        # where a conversion fails (channels-last of a 5-D weight) torch's module is left half
+        # converted, this program as it was; either way the caller hands the archive to torch.
+        with torch.no_grad():  # and parameters stay Parameters, as nn.Module._apply keeps them
+            self.state = {k: _like(t, t.to(memory_format=memory_format)) if t.dim() in (4, 5)
+                          else t for k, t in self.state.items()}
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,6 +172,10 @@ class Program:
         for node in self.nodes:
             node.run(env)
         return env[self.output]
+
+
+def _like(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    return nn.Parameter(new, old.requires_grad) if isinstance(old, nn.Parameter) else new
 
 
 def _shape(sizes: list, ranges: dict) -> list:

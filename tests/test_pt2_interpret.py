@@ -46,6 +46,23 @@ class _Assorted(nn.Module):
         return torch.log_softmax(self.back(torch.tanh(self.tied(z))), dim=-1)
 
 
+class _Recurrent(nn.Module):
+    """Rows as a sequence through a GRU and self-attention: the GRU kernel's path depends on
+    its weights' requires_grad even under no_grad (outputs 1e-7 apart at batches of 2 and 3),
+    so the direct run must hold them as torch's loader does."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(28, 16, batch_first=True)
+        self.attn = nn.MultiheadAttention(16, 4, batch_first=True)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        h, _ = self.gru(x.squeeze(1))
+        a, _ = self.attn(h, h, h, need_weights=False)
+        return self.fc(a.mean(1))
+
+
 class _TwoOut(nn.Module):
     def forward(self, x):
         return x.sum(1), x.mean(1)
@@ -72,7 +89,8 @@ def _images(n: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("make, x", [
     (_CNN, _images(37)), (_ViewsConvOutput, _images(9)), (_StridesMatter, _images(5)),
-    (_Assorted, _images(33)), (_MLP, torch.linspace(-3, 3, 41).reshape(-1, 1))])
+    (_Assorted, _images(33)), (_Recurrent, _images(3)), (_Recurrent, _images(2)),
+    (_MLP, torch.linspace(-3, 3, 41).reshape(-1, 1))])
 def test_the_same_bits_as_torch_export_in_both_layouts(make, x, tmp_path):
     torch.manual_seed(0)
     path = _archive(make(), x[:2], tmp_path)
@@ -118,6 +136,29 @@ def test_an_input_outside_the_exported_shape_is_left_to_torch(tmp_path):
         for wrong in (_images(5), torch.zeros(4, 1, 28, 27), torch.zeros(4, 28, 28)):
             with pytest.raises(pt2_interpret.Unsupported):
                 program(wrong)
+
+
+def test_parameters_declared_plain_tensors_are_refused(tmp_path):
+    """torch's module refuses a parameter whose entry says `is_param: false` (a hand-edited
+    archive the validator passes): so does the direct run, which hands it to torch."""
+    import json
+    import zipfile
+
+    raw = _archive(_MLP(), torch.zeros(2, 1), tmp_path)
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(tmp_path / "edit.pt2", "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("model_weights_config.json"):
+                config = json.loads(data)
+                for entry in config["config"].values():
+                    entry["is_param"] = False
+                data = json.dumps(config).encode()
+            dst.writestr(info.filename, data)
+    validate(tmp_path / "edit.pt2", tmp_path / "clean.pt2")
+    with pytest.raises(Exception, match="not an instance of torch.nn.Parameter"):
+        torch.export.load(str(tmp_path / "clean.pt2")).module()
+    with pytest.raises(pt2_interpret.Unsupported):
+        pt2_interpret.load(str(tmp_path / "clean.pt2"))
 
 
 def test_two_inputs_are_refused(tmp_path):
