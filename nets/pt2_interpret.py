@@ -137,8 +137,8 @@ class Program:
             if body[key] not in store or \
                     isinstance(store[body[key]], nn.Parameter) != (kind == "parameter"):
                 raise Unsupported(f"no tensor for {body[key]}, or not of its kind")
-            target = self.state if kind != "tensor_constant" else constants
-            target[body[key]] = store[body[key]]
+            if kind != "tensor_constant":  # torch registers these; constants stay attributes
+                self.state[body[key]] = store[body[key]]
             self.params += [body[key]] if kind == "parameter" else []
             self.inputs.append((name, body[key]))
         self.constants = constants
