@@ -51,17 +51,23 @@ def load(path: str) -> "Program":
             raise Unsupported("more than one folder")
         root = roots.pop()
         prog = json.loads(z.read(f"{root}/models/model.json"))
+        _check_program(prog)  # before any weight is read
         weights = _payloads(z, f"{root}/data/weights", "model_weights_config.json")
         constants = _payloads(z, f"{root}/data/constants", "model_constants_config.json")
+    gm = prog["graph_module"]
+    return Program(gm["graph"], gm["signature"], weights, constants,
+                   prog.get("range_constraints") or {})
+
+
+def _check_program(prog: dict) -> None:
+    """Unsupported unless torch reads this schema, in the TRAINING dialect, and the model is
+    called with one tensor and returns one."""
     from torch._export.serde.schema import SCHEMA_VERSION  # 16 ms: not torch._export.serde
 
     version = prog.get("schema_version") or {}
     if version.get("major") != SCHEMA_VERSION[0] or prog.get("verifiers") != ["TRAINING"]:
         raise Unsupported("schema version or dialect")
-    gm = prog["graph_module"]
-    _check_call_spec(gm)
-    return Program(gm["graph"], gm["signature"], weights, constants,
-                   prog.get("range_constraints") or {})
+    _check_call_spec(prog["graph_module"])
 
 
 def _payloads(z: zipfile.ZipFile, folder: str, config: str) -> dict[str, torch.Tensor]:
@@ -250,7 +256,7 @@ class _Node:
         return args, kwargs
 
     def _arg(self, arg: dict):
-        """A builder: a constant value, or ("ref", name) / lists of them, resolved per call."""
+        """The argument as a value, with each graph value in it a `_Ref` (resolved per call)."""
         (kind, v), = arg.items()
         if kind in ("as_int", "as_ints", "as_bool", "as_bools", "as_string", "as_strings",
                     "as_none"):
@@ -305,18 +311,13 @@ class _Node:
 
     def run(self, env: dict) -> None:
         result = self.op(*_resolve(self.args, env), **_resolve(self.kwargs, env))
-        if not self.outputs:  # an assertion
-            pass
-        elif len(self.outputs) == 1 and not isinstance(self.outputs[0], list):
-            if self.outputs[0] is not None:
-                env[self.outputs[0]] = result
-        else:
-            parts = [result] if len(self.outputs) == 1 else result
-            for out, value in zip(self.outputs, parts):
-                for name, v in zip(*((out, value) if isinstance(out, list) else
-                                     ([out], [value]))):
-                    if name is not None:
-                        env[name] = v
+        # One output (a value, or a list of them) is the result; several are its items.
+        parts = [result] if len(self.outputs) <= 1 else result
+        for out, value in zip(self.outputs, parts):
+            if isinstance(out, list):
+                env.update((name, v) for name, v in zip(out, value) if name is not None)
+            elif out is not None:
+                env[out] = value
         for name in self.drop:  # as torch's generated forward does: memory back at last use
             env.pop(name, None)
 

@@ -82,7 +82,6 @@ def _channels_last(module, xb):
 
 def run(name: str, batch: int) -> dict:
     import numpy as np
-    import torch
 
     t0 = time.perf_counter()
     x = np.load(f"/in/{name}.npy", allow_pickle=False)
@@ -95,7 +94,7 @@ def run(name: str, batch: int) -> dict:
         if loader == "torch.export":
             raise
         # What the direct run refused or failed at, torch decides: its outputs or its error
-        module, loader = torch.export.load(path).module(), "torch.export"
+        module, loader = _by_torch(path)
         y = outputs(module, x, batch)
     t2 = time.perf_counter()
     buf = io.BytesIO()
@@ -108,13 +107,18 @@ def load(path: str):
     """The archive's model and how it was loaded: its program run node by node where
     `pt2_interpret` reads it ("graph": the same operators, the same bits, without the 1.45 s
     of imports torch.export needs), else torch.export's module ("torch.export")."""
-    import torch
     from pt2_interpret import load as load_graph
 
     try:
         return load_graph(path), "graph"
     except Exception:  # noqa: BLE001 - Unsupported, or not plain in a way it did not foresee
-        return torch.export.load(path).module(), "torch.export"
+        return _by_torch(path)
+
+
+def _by_torch(path: str):
+    import torch
+
+    return torch.export.load(path).module(), "torch.export"
 
 
 def main(batch: int, threads: int, names: list[str]) -> None:
