@@ -40,6 +40,7 @@ def main(ctl_fd: int, modules: list) -> None:
         except Exception:  # noqa: BLE001 - the run imports it itself and meets the error there
             pass
     _sweep()  # caches the imports wrote (matplotlib's font list) go before the first run
+    start = _attributes(libc)
     ctl = socket.socket(fileno=ctl_fd)
     _send(ctl, {"ready": os.getpid()})
     while True:
@@ -58,7 +59,10 @@ def main(ctl_fd: int, modules: list) -> None:
         _send(ctl, {"pid": pid})
         _, status = os.waitpid(pid, 0)
         _send(ctl, {"status": os.waitstatus_to_exitcode(status)})
-        _send(ctl, {"left": _sweep()})
+        left = _sweep()
+        if _attributes(libc) != start:  # what a child may set on its parent, same uid
+            left = ", ".join(filter(None, (left, "the server's limits or scheduling")))
+        _send(ctl, {"left": left})
 
 
 def _child(job: dict, fds: list) -> None:
@@ -133,6 +137,16 @@ def _print_exception() -> None:
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001
         pass
+
+
+def _attributes(libc) -> tuple:
+    """What a process of the same uid may change on this one and every later child inherits:
+    its rlimits (prlimit), nice value, scheduling policy, CPU affinity, I/O priority."""
+    limits = tuple(resource.getrlimit(getattr(resource, name)) for name in sorted(dir(resource))
+                   if name.startswith("RLIMIT_"))
+    ioprio = libc.syscall(252 if os.uname().machine == "x86_64" else 31, 1, 0)  # ioprio_get
+    return (limits, os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0),
+            os.sched_getparam(0).sched_priority, tuple(sorted(os.sched_getaffinity(0))), ioprio)
 
 
 def _sweep() -> str:

@@ -202,3 +202,22 @@ def test_limits_hold_in_a_child_as_in_a_cold_run():
                                                                     memory_mb=1024))
     assert not out.ok
     assert look()["tmp"] == []
+
+
+@pytest.mark.parametrize("attack", [
+    "resource.prlimit(ppid, resource.RLIMIT_CPU, (1, 1))",
+    "resource.prlimit(ppid, resource.RLIMIT_AS, (64 << 20, 64 << 20))",
+    "resource.prlimit(ppid, resource.RLIMIT_NOFILE, (8, 8))",
+    "os.setpriority(os.PRIO_PROCESS, ppid, 19)",
+    "os.sched_setaffinity(ppid, {min(os.sched_getaffinity(0))})",
+    "os.sched_setscheduler(ppid, os.SCHED_IDLE, os.sched_param(0))",
+    "ctypes.CDLL(None).syscall(251, 1, ppid, (3 << 13) | 7)",  # ioprio_set: idle class
+])
+def test_what_a_child_sets_on_the_server_never_reaches_the_next_run(attack):
+    """A child may change its parent's limits and scheduling (same uid: prlimit, setpriority,
+    affinity, I/O priority); the next student's child would inherit them."""
+    py("import ctypes, os, resource\nppid = os.getppid()\n" + attack + "\n")
+    assert server() is None
+    out = py(SEND + "import os, resource\n"
+             "send('r', repr((resource.getrlimit(resource.RLIMIT_CPU), os.nice(0))))")
+    assert out.ok and out.files["r"] == repr(((LIMITS.cpu_s, LIMITS.cpu_s + 1), 0)).encode()
