@@ -71,6 +71,8 @@ class Conversation:
     _seq: int = 0
 
     def talk(self, s: channel.Session) -> None:
+        # From the start every time: a run the warm sandbox gave up on runs again cold.
+        self.ready, self.answered, self.stopped, self.void, self._seq = False, {}, "", "", 0
         try:
             name, _ = s.receive(math.inf)  # the runner's import of numpy, under load
             if name != "ready":

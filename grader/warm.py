@@ -9,9 +9,10 @@ again) computes or sees. What runs of one warm sandbox share, and cold runs do n
 each is closed:
 
 - the server's memory: it is not dumpable, so a child (same uid, no capabilities) can neither
-  ptrace it nor read or write its memory, descriptors or environment through /proc; a child can
-  only signal it, and a server that stops answering ends the run as `unavailable` (the grader's
-  side: not marked, graded again by --resume) and the sandbox is torn down;
+  ptrace it nor read or write its memory, descriptors or environment through /proc; what a
+  child may set on it (same uid: rlimits by prlimit, nice, scheduling policy, affinity, I/O
+  priority) is compared after each run; a server killed or stopped mid-run is torn down and the
+  run runs again cold, on the same inputs (aborting never draws new ones);
 - processes: after each run the grader counts the sandbox's control group; any process beyond
   the server's own (a daemon, a stopped fork) tears the sandbox down before the next run;
 - files: the server deletes everything in /tmp and /dev/shm after each run (links not followed,
@@ -20,8 +21,8 @@ each is closed:
 - SysV IPC objects in the sandbox's namespace: any left tears it down; POSIX message queues
   cannot be made (RLIMIT_MSGQUEUE 0);
 - the control socket: closed in the child before anything of the student's runs;
-- random state: each child reseeds Python's and numpy's generators from the OS, as a fresh
-  interpreter would be seeded (torch's default seed is fixed at import in both).
+- random state: each child reseeds Python's, numpy's and torch's generators from the OS, as a
+  fresh interpreter seeds them; it gets a session (and scheduler autogroup) of its own.
 
 Accepted: kernel objects keyed by the uid (the user keyring), shared by a grading process's cold
 runs as well; a colluding pair could pass data through them, never marks. A run's clocks start at
@@ -29,7 +30,9 @@ its fork, so the imports no longer count against its time limit.
 
 Warm sandboxes need bubblewrap and a control group (to count processes); elsewhere, with
 `DLHW_WARM=0`, or where the server cannot start, runs are cold (`grader.bwrap`). Any failure of
-the server before a run starts sends that run cold: the grader's failure is never the student's.
+the server sends that run cold: the grader's failure is never the student's. The child runs the
+script as `python SCRIPT` would (a module `__main__`, its tracebacks, exit statuses as bwrap
+reports them, Python's shutdown, the same recursion head-room); it differs in its parent's pid.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -65,6 +69,7 @@ ENV = "DLHW_WARM"  # "0": every run cold
 SERVER = Path(__file__).with_name("warm_server.py")
 _START_S = 120.0  # the server's imports, under load
 _SWEEP_S = 30.0  # its report of what the run left
+_REAP_S = 10.0  # from the run's channel closing to its exit status: a server that says nothing
 _SERVER_CPU_S = 24 * 3600  # the server's own CPU limit: above any run's (a child may only lower it)
 
 
@@ -131,26 +136,29 @@ class _Server:
             finally:
                 session.close()
             end = min(end, time.monotonic() + AFTER_TALK_S)
-        rc, stop = self._wait(limits, end, cpu0, waited0)
+        rc, stop = self._wait(limits, end, cpu0, waited0, reader)
+        if rc is None and not stop:  # run again cold: aborting cannot draw new inputs
+            close(self)
+            reader.result()
+            raise _Broken("the server stopped answering during the run")
         clean = not stop and self._swept()
         oom = self.group.out_of_memory()
         cpu = self.group.cpu_seconds() - cpu0
         if not clean or oom:  # before reading: a leftover process may hold the channel open
             close(self)
         files = reader.result()
-        if rc is None and not stop:
-            return Outcome("unavailable", seconds=time.monotonic() - t0, reason="the warm "
-                           "sandbox's server stopped during the run (graded again by --resume)")
         ran = Outcome("ok", rc, time.monotonic() - t0, tail(out_path, limits.keep_output),
                       tail(err_path, limits.keep_output), files, cpu_seconds=cpu,
                       boundaries=(*self.group.describe(limits.memory_mb, limits.processes),
                                   DISK_BOUNDARY))
         return verdict(ran, stop, oom, limits)
 
-    def _wait(self, limits: Limits, end: float, cpu0: float,
-              waited0: float) -> tuple[int | None, str]:
+    def _wait(self, limits: Limits, end: float, cpu0: float, waited0: float,
+              reader: channel.Reader) -> tuple[int | None, str]:
         """The child's exit status, or (None, why it was stopped) as `supervise` says it;
-        (None, "") when the server stopped answering."""
+        (None, "") when the server stopped answering: it closed the socket, or the run's
+        channel closed (the child is gone) and no status followed."""
+        gone = math.inf
         while True:
             try:
                 msg = self._receive("status", min(end, time.monotonic() + 0.25))
@@ -158,9 +166,15 @@ class _Server:
             except _Broken as exc:
                 if str(exc) != "timeout":
                     return None, ""
+            if reader.ended():
+                gone = min(gone, time.monotonic())
+                if time.monotonic() - gone > _REAP_S:
+                    return None, ""
             if self.group.cpu_seconds() - cpu0 > limits.cpu_s:
                 return None, "cpu"
             if time.monotonic() >= end:
+                if reader.ended():  # the child is gone; its server never said so
+                    return None, ""
                 if self.group.waited_seconds() - waited0 > limits.wall_s / 2 and \
                         self.group.cpu_seconds() - cpu0 < limits.wall_s * limits.threads / 4:
                     return None, "starved"

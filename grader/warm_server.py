@@ -58,7 +58,8 @@ def main(ctl_fd: int, modules: list) -> None:
             os.close(fd)
         _send(ctl, {"pid": pid})
         _, status = os.waitpid(pid, 0)
-        _send(ctl, {"status": os.waitstatus_to_exitcode(status)})
+        code = os.waitstatus_to_exitcode(status)
+        _send(ctl, {"status": 128 - code if code < 0 else code})  # a signal: as bwrap says it
         left = _sweep()
         if _attributes(libc) != start:  # what a child may set on its parent, same uid
             left = ", ".join(filter(None, (left, "the server's limits or scheduling")))
@@ -72,12 +73,12 @@ def _child(job: dict, fds: list) -> None:
         for target, fd in enumerate(fds):  # stdin, stdout, stderr, the channel (3)
             os.dup2(fd, target)
         os.closerange(len(fds), 1 << 16)  # the control socket and the received copies
+        os.setsid()  # a session (and scheduler autogroup) of its own, as bwrap gives a cold run
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)  # as any fresh process (its own /proc)
         cpu = int(job["cpu_s"])
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        _fresh_state()
-        sys.argv = list(job["argv"])
+        _fresh_state(list(job["argv"]))
         code = _run(sys.argv[0])
     except BaseException:  # noqa: BLE001 - reported as the run's own error, like Python does
         _print_exception()
@@ -85,36 +86,63 @@ def _child(job: dict, fds: list) -> None:
         os._exit(code)
 
 
-def _fresh_state() -> None:
+def _fresh_state(argv: list) -> None:
     """What a fresh interpreter would not share with its siblings: the random generators
-    seeded from the OS at start (torch's default seed is fixed at import: it stays)."""
+    seeded from the OS at start (Python's, numpy's, torch's), its argv, its import caches."""
     random.seed()
     numpy_random = sys.modules.get("numpy.random")
     if numpy_random is not None:
         numpy_random.seed()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.seed()
+    here = sys.orig_argv.index(sys.argv[0]) if sys.argv[0] in sys.orig_argv else 0
+    sys.orig_argv = [*sys.orig_argv[:here], *argv]
+    sys.argv = argv
     import importlib
 
     importlib.invalidate_caches()  # /in holds this run's files, not the last one's
 
 
 def _run(script: str) -> int:
-    """Run `script` as __main__ and end as Python's own shutdown does: wait for non-daemon
-    threads, run atexit functions, flush; the exit status it would have had."""
+    """Run `script` as `python SCRIPT` runs it (a module __main__ with the builtins module,
+    tracebacks from its own frames, the same recursion depth), then end as Python's shutdown
+    does: non-daemon threads joined, atexit functions, __main__'s globals finalized, flushed.
+    The exit status it would have had."""
     import atexit
-    import runpy
+    import builtins
+    import gc
+    import importlib.machinery
+    import signal
     import threading
+    import types
 
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__file__=script, __builtins__=builtins, __cached__=None,
+                         __loader__=importlib.machinery.SourceFileLoader("__main__", script))
+    sys.modules["__main__"] = main
+    depth, frame = 1, sys._getframe()  # and exec()'s own level
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    sys.setrecursionlimit(sys.getrecursionlimit() + depth)  # this server's frames are not its
     code = 0
     try:
-        runpy.run_path(script, run_name="__main__")
+        with open(script, "rb") as f:
+            source = f.read()
+        exec(compile(source, script, "exec", dont_inherit=True), main.__dict__)
     except SystemExit as exc:
         code = _exit_code(exc.code)
+    except KeyboardInterrupt:
+        _print_exception(skip=1)
+        code = 128 + signal.SIGINT  # Python dies of SIGINT; bwrap says 130
     except BaseException:  # noqa: BLE001 - printed as the interpreter prints it
-        _print_exception()
+        _print_exception(skip=1)
         code = 1
     try:
         threading._shutdown()  # type: ignore[attr-defined]
         atexit._run_exitfuncs()
+        main.__dict__.clear()
+        gc.collect()
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001
@@ -131,9 +159,13 @@ def _exit_code(value: object) -> int:
     return 1
 
 
-def _print_exception() -> None:
+def _print_exception(skip: int = 0) -> None:
+    """The traceback as Python prints it, without this server's own `skip` frames."""
     try:
-        sys.excepthook(*sys.exc_info())
+        kind, exc, tb = sys.exc_info()
+        for _ in range(skip):
+            tb = tb.tb_next if tb is not None else None
+        sys.excepthook(kind, exc, tb)  # type: ignore[arg-type]
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001
         pass
