@@ -121,7 +121,8 @@ def _run(script: str) -> int:
     main.__dict__.update(__file__=script, __builtins__=builtins, __cached__=None,
                          __loader__=importlib.machinery.SourceFileLoader("__main__", script))
     sys.modules["__main__"] = main
-    depth, frame = 1, sys._getframe()  # and exec()'s own level
+    frame: types.FrameType | None = sys._getframe()
+    depth = 1  # and exec()'s own level
     while frame is not None:
         depth, frame = depth + 1, frame.f_back
     sys.setrecursionlimit(sys.getrecursionlimit() + depth)  # this server's frames are not its
