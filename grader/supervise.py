@@ -219,7 +219,8 @@ def _wait(proc: subprocess.Popen, group: boundary.Group | None, limits: Limits,
             # Waiting for a CPU most of the time, yet given under a quarter of its cores: the
             # machine's other work, not the run's own processes (which its share would feed).
             if group is not None and group.waited_seconds() > limits.wall_s / 2 and \
-                    group.cpu_seconds() < limits.wall_s * limits.threads / 4:
+                    group.cpu_seconds() < limits.wall_s * limits.threads / 4 and \
+                    not group.deprioritized():
                 return None, "starved"
             return None, "wall"
 

@@ -86,6 +86,15 @@ class _Server:
     group: boundary.Group
     box: Path
     baseline: frozenset[int]  # the group's processes with the server idle
+    pid: int = 0  # the server's, as this side sees it
+
+    def _stopped(self) -> bool:
+        """Whether the server is stopped (a child may SIGSTOP it): it will never answer."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                return f.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
+        except (OSError, IndexError):
+            return True
 
     def job(self, script_argv: list[str], limits: Limits, inputs: Mapping[str, bytes | Path],
             talk: Talk | None) -> Outcome | None:
@@ -166,6 +175,8 @@ class _Server:
             except _Broken as exc:
                 if str(exc) != "timeout":
                     return None, ""
+            if self._stopped():
+                return None, ""
             if reader.ended():
                 gone = min(gone, time.monotonic())
                 if time.monotonic() - gone > _REAP_S:
@@ -176,17 +187,22 @@ class _Server:
                 if reader.ended():  # the child is gone; its server never said so
                     return None, ""
                 if self.group.waited_seconds() - waited0 > limits.wall_s / 2 and \
-                        self.group.cpu_seconds() - cpu0 < limits.wall_s * limits.threads / 4:
+                        self.group.cpu_seconds() - cpu0 < limits.wall_s * limits.threads / 4 \
+                        and not self.group.deprioritized():
                     return None, "starved"
                 return None, "wall"
 
     def _swept(self) -> bool:
         """Whether the sandbox is as the next run must find it: the server's sweep left nothing
         and no process but the server's own remains in the group."""
-        try:
-            left = self._receive("left", time.monotonic() + _SWEEP_S)["left"]
-        except _Broken:
-            return False
+        deadline = time.monotonic() + _SWEEP_S
+        while True:
+            try:
+                left = self._receive("left", min(deadline, time.monotonic() + 0.25))["left"]
+                break
+            except _Broken as exc:
+                if str(exc) != "timeout" or self._stopped() or time.monotonic() >= deadline:
+                    return False
         return left == "" and self.group.pids() <= self.baseline
 
     def _receive(self, key: str, deadline: float) -> dict:
@@ -277,7 +293,19 @@ def _start(key: tuple, prefix: list[str], preload: Sequence[str], limits: Limits
         close(server)
         return None
     server.baseline = frozenset(group.pids())
+    server.pid = next((p for p in server.baseline if _runs_server(p)), 0)
+    if not server.pid:
+        close(server)
+        return None
     return server
+
+
+def _runs_server(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"/in/_warm.py" in f.read().split(b"\0")
+    except OSError:
+        return False
 
 
 def close(server: _Server) -> None:

@@ -174,12 +174,18 @@ def _print_exception(skip: int = 0) -> None:
 
 def _attributes(libc) -> tuple:
     """What a process of the same uid may change on this one and every later child inherits:
-    its rlimits (prlimit), nice value, scheduling policy, CPU affinity, I/O priority."""
+    its rlimits (prlimit), nice value, scheduling attributes, CPU affinity, I/O priority."""
     limits = tuple(resource.getrlimit(getattr(resource, name)) for name in sorted(dir(resource))
                    if name.startswith("RLIMIT_"))
-    ioprio = libc.syscall(252 if os.uname().machine == "x86_64" else 31, 1, 0)  # ioprio_get
+    x86 = os.uname().machine == "x86_64"
+    ioprio = libc.syscall(252 if x86 else 31, 1, 0)  # ioprio_get
+    # sched_getattr: policy, flags, nice, priority, runtime (a custom time slice, settable by
+    # the same uid), deadline, period, utilisation clamps
+    attr = ctypes.create_string_buffer(128)
+    libc.syscall(315 if x86 else 275, 0, attr, 128, 0)
     return (limits, os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0),
-            os.sched_getparam(0).sched_priority, tuple(sorted(os.sched_getaffinity(0))), ioprio)
+            os.sched_getparam(0).sched_priority, tuple(sorted(os.sched_getaffinity(0))), ioprio,
+            attr.raw)
 
 
 def _sweep() -> str:

@@ -265,3 +265,17 @@ def test_torch_numpy_and_python_generators_differ_between_runs():
              code.encode()}, warm=("numpy", "torch")).files["r"] for _ in range(2)]
     a, b = (eval(d) for d in draws)  # noqa: S307 - our own repr of four numbers
     assert all(x != y for x, y in zip(a, b)), (a, b)
+
+
+def test_a_custom_time_slice_set_on_the_server_never_reaches_the_next_run():
+    """sched_setattr's runtime is a time slice a same-uid process may set on a normal task
+    (Linux 6.12 and later); the next child would inherit it."""
+    out = py(SEND + """import ctypes, os, struct
+attr = struct.pack('IIQiIQQQ', 48, 0, 0, 0, 0, 100_000_000, 0, 0)
+libc = ctypes.CDLL(None, use_errno=True)
+send('rc', str(libc.syscall(314 if os.uname().machine == 'x86_64' else 274, os.getppid(),
+                            attr, 0)))
+""")
+    if out.files["rc"] != b"0":
+        pytest.skip("this kernel refuses a custom time slice: nothing to carry over")
+    assert server() is None
