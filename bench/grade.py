@@ -251,6 +251,9 @@ def whole_class(n: int, jobs_list: list[int], fashion: Path) -> None:
         counts = make_complete_class(tmp / "class", n, fashion)
         print(machine())
         print(f"generated {n} complete submissions (fashion models: {counts})")
+        print(f"speed gauge: the FashionMNIST model on 10,000 images, one thread: "
+              f"{gauge(fashion):.2f} s of CPU (the same VM has read 4.1-5.9 s: compare figures "
+              f"taken at the same gauge)")
         times = {}
         for jobs in jobs_list:
             options = RunContext.build(threads=thread_count(jobs))
@@ -272,6 +275,27 @@ def whole_class(n: int, jobs_list: list[int], fashion: Path) -> None:
         print(f"a class of 200 at this rate: {best / n * 200 / 60:.1f} min; target < 10 min")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def gauge(model: Path) -> float:
+    """CPU seconds of one thread running `model` as the sandbox does (nets/run_exported.py) on
+    10,000 images: most of a complete submission's cost, and a reading of the machine's speed
+    at the moment (a VM's varies by a third within a day)."""
+    import numpy as np
+    import torch
+
+    from grader.model_check import BATCH
+    from nets import pt2_interpret, run_exported
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        x = (np.random.default_rng(0).random((10_000, 1, 28, 28)) * 255).astype(np.uint8)
+        start = time.process_time()
+        run_exported.outputs(pt2_interpret.load(str(model)), x, BATCH)
+        return time.process_time() - start
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _cpu() -> float:

@@ -29,10 +29,15 @@ def run(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, bytes |
         hide: Sequence[str | Path] = (), talk: Talk | None = None) -> Outcome:
     """Run `argv` under bubblewrap in `box` (see the module's docstring); `hide`: folders that
     appear empty inside."""
-    root = os.geteuid() == 0
-    uid = run_uid()
     indir = fill_box(box, inputs)
+    return execute(command(indir, limits, ro_binds, env, cwd, hide) + argv, box, limits,
+                   os.geteuid() == 0, talk=talk)
 
+
+def command(indir: Path, limits: Limits, ro_binds: Sequence[str | Path], env: Mapping[str, str],
+            cwd: str, hide: Sequence[str | Path] = ()) -> list[str]:
+    """bwrap's command line up to the program: `indir` read-only at /in, the rest as above."""
+    root = os.geteuid() == 0
     cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
     if not root:
@@ -47,9 +52,7 @@ def run(box: Path, argv: list[str], limits: Limits, inputs: Mapping[str, bytes |
             "--chdir", cwd, "--clearenv"]
     for key, value in environment(limits, env).items():
         cmd += ["--setenv", key, value]
-    if root:
-        cmd += setpriv(uid)
-    return execute(cmd + argv, box, limits, root, talk=talk)
+    return cmd + (setpriv(run_uid()) if root else [])
 
 
 def _root_binds(extra: Sequence[str | Path], hide: Sequence[str | Path] = ()) -> list[str]:

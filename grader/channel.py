@@ -76,6 +76,10 @@ class Reader:
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
+    def ended(self) -> bool:
+        """Whether the writer side is closed (every holder of it is gone)."""
+        return not self._thread.is_alive()
+
     def result(self, timeout: float = 10.0) -> dict[str, bytes]:
         """The files, once the writer side is closed (every process of the run is gone)."""
         self._thread.join(timeout)

@@ -31,6 +31,7 @@ __all__ = ["UnsafeModel", "Job", "Ran", "run_models", "run_model", "inspect_pt2"
 HARNESS = Path(run_exported.__file__)  # copied into the sandbox and run there as a script
 # Copied beside it (not imported here: it imports torch): runs plain programs node by node.
 INTERPRETER = HARNESS.with_name("pt2_interpret.py")
+PRELOAD = ("numpy", "torch")  # what HARNESS imports: once per warm sandbox (grader.warm)
 BATCH = 256  # cache-sized batches: the fastest on CPU (nets/export.py)
 MAX_OUTPUTS = 1000  # columns a model may return per input
 inspect_pt2 = validate  # the name the Part C tests and studies use for the grader's check
@@ -106,7 +107,7 @@ def _sandboxed(names: list[str], inputs: dict[str, bytes | Path], time_limit_s: 
     limits = sandbox.Limits(wall_s=time_limit_s, cpu_s=max(1, math.ceil(time_limit_s * threads)),
                             memory_mb=memory_limit_mb, file_mb=64, threads=threads)
     out = sandbox.run(sandbox.python_argv("/in/run_exported.py", str(batch), str(threads),
-                                          *names), limits=limits, inputs=inputs)
+                                          *names), limits=limits, inputs=inputs, warm=PRELOAD)
     if "ready" not in out.files and out.status != "unavailable":
         why = out.reason or " ".join(out.stderr.split())[-200:] or out.status
         out = sandbox.Outcome("not-ready", reason=f"the sandbox did not start the model runner "

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from grader import bwrap, container, runtime
+from grader import warm as _warm
 from grader.container import hide_from_sandbox
 from grader.supervise import DISK_BOUNDARY, RLIMIT_BOUNDARIES, Limits, Outcome, Talk, run_uid
 
@@ -85,17 +86,25 @@ def run(argv: Sequence[str], *, limits: Limits,
         inputs: Mapping[str, bytes | Path] | None = None,
         ro_binds: Sequence[str | Path] = (), env: Mapping[str, str] | None = None,
         cwd: str = "/tmp", hide: Sequence[str | Path] = (), talk: Talk | None = None,
-        _probing: bool = False) -> Outcome:
+        warm: Sequence[str] | None = None, _probing: bool = False) -> Outcome:
     """Run `argv` in the sandbox. `inputs` (name → bytes, or a path on this side, copied) appear
     read-only under /in; the frames it sends on the channel (grader.channel) come back in
     `Outcome.files`. `hide`: more folders (inside the bound ones) that appear empty, like
     HIDDEN. `talk`: called with a Session as soon as the program starts, to converse with it
     (requests on its stdin, replies as frames); the run ends when the program does. In
     container mode the container's whole file system is in view (`ro_binds` are moot) and
-    `hide` folders must already be closed to other uids (`hide_from_sandbox`)."""
+    `hide` folders must already be closed to other uids (`hide_from_sandbox`). `warm`: the
+    modules every run of this kind imports; `argv` (the student's interpreter on a script in
+    /in) then runs in a child of a warm sandbox that imported them once (`grader.warm`) where
+    one can be had, else cold as any other run."""
     if not _probing and (why := _probe()) is not None:
         return Outcome("unavailable", reason=why)
     contained = isolation() == "container"
+    if warm is not None and not contained and _warm.enabled():
+        out = _warm.run(list(argv), python_argv("")[:-1], warm, limits, inputs or {}, ro_binds,
+                        env or {}, cwd, (*HIDDEN, *hide), talk)
+        if out is not None:
+            return out
     box = Path(tempfile.mkdtemp(prefix="dlhw-box-", dir=container.TMP if contained else None))
     hidden = (*HIDDEN, *hide)
     try:

@@ -65,7 +65,7 @@ class Outcome:
 
 
 Talk = Callable[[channel.Session], None]
-_AFTER_TALK_S = 10.0  # a program whose conversation is over has this long to end
+AFTER_TALK_S = 10.0  # a program whose conversation is over has this long to end
 _SIGNALS: dict[int, str] = {signal.SIGXCPU: "used more than its CPU-time limit",
             signal.SIGXFSZ: "wrote a file or output larger than its limit",
             signal.SIGKILL: "was killed (memory or process limit)",
@@ -81,6 +81,16 @@ def fill_box(box: Path, inputs: Mapping[str, bytes | Path]) -> Path:
     """/in, read-only copies of the inputs, inside `box`."""
     indir = box / "in"
     indir.mkdir()
+    refill(indir, inputs)
+    box.chmod(0o711)
+    return indir
+
+
+def refill(indir: Path, inputs: Mapping[str, bytes | Path]) -> None:
+    """`indir` holding exactly read-only copies of the inputs (and the channel's writer)."""
+    indir.chmod(0o755)
+    for old in os.listdir(indir):
+        os.unlink(indir / old)
     inputs = {channel.MODULE: channel.WRITER, **inputs}
     for name, data in inputs.items():
         if "/" in name or name in ("", ".", ".."):
@@ -92,8 +102,6 @@ def fill_box(box: Path, inputs: Mapping[str, bytes | Path]) -> Path:
             target.write_bytes(data)
         target.chmod(0o444)
     indir.chmod(0o555)
-    box.chmod(0o711)
-    return indir
 
 
 def copy_nofollow(src: Path, dst: Path) -> None:
@@ -137,7 +145,7 @@ def execute(cmd: list[str], box: Path, limits: Limits, root: bool, *,
     reader = channel.Reader(read_end, limits.file_mb * 1024 * 1024)
 
     def child() -> None:  # in the child, before exec: inherited by everything inside
-        _rlimits(limits, root)
+        rlimits(limits, root)
         if group is not None:
             group.join()
         os.dup2(write_end, channel.FD)
@@ -159,7 +167,7 @@ def execute(cmd: list[str], box: Path, limits: Limits, root: bool, *,
                     talk(session)
                 finally:
                     session.close()
-                end = min(end, time.monotonic() + _AFTER_TALK_S)  # the conversation is over
+                end = min(end, time.monotonic() + AFTER_TALK_S)  # the conversation is over
             rc, stop = _wait(proc, group, limits, end)
             if group is not None:
                 group.kill()
@@ -176,13 +184,13 @@ def execute(cmd: list[str], box: Path, limits: Limits, root: bool, *,
             group.remove()
     held = group.describe(limits.memory_mb, limits.processes) if group is not None else \
         RLIMIT_BOUNDARIES
-    ran = Outcome("ok", rc, time.monotonic() - t0, _tail(out_path, limits.keep_output),
-                  _tail(err_path, limits.keep_output), files, cpu_seconds=cpu,
+    ran = Outcome("ok", rc, time.monotonic() - t0, tail(out_path, limits.keep_output),
+                  tail(err_path, limits.keep_output), files, cpu_seconds=cpu,
                   boundaries=(*held, DISK_BOUNDARY))
-    return _verdict(ran, stop, oom, limits)
+    return verdict(ran, stop, oom, limits)
 
 
-def _rlimits(limits: Limits, root: bool) -> None:
+def rlimits(limits: Limits, root: bool) -> None:
     mem = limits.memory_mb * 1024 * 1024
     fsize = limits.file_mb * 1024 * 1024
     for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_FSIZE, fsize),
@@ -211,12 +219,13 @@ def _wait(proc: subprocess.Popen, group: boundary.Group | None, limits: Limits,
             # Waiting for a CPU most of the time, yet given under a quarter of its cores: the
             # machine's other work, not the run's own processes (which its share would feed).
             if group is not None and group.waited_seconds() > limits.wall_s / 2 and \
-                    group.cpu_seconds() < limits.wall_s * limits.threads / 4:
+                    group.cpu_seconds() < limits.wall_s * limits.threads / 4 and \
+                    not group.deprioritized():
                 return None, "starved"
             return None, "wall"
 
 
-def _verdict(ran: Outcome, stop: str, oom: bool, limits: Limits) -> Outcome:
+def verdict(ran: Outcome, stop: str, oom: bool, limits: Limits) -> Outcome:
     """The run's status and one line why, from how it ended."""
     if stop == "cpu":
         return replace(ran, status="killed", reason="used more than its CPU-time limit "
@@ -265,7 +274,7 @@ def _killuid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def _tail(path: Path, keep: int) -> str:
+def tail(path: Path, keep: int) -> str:
     """The last `keep` bytes of an output file, as text with control characters removed."""
     with open(path, "rb") as f:
         f.seek(0, os.SEEK_END)

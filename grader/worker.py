@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from core import jsonio
+from grader import warm
 
 T = TypeVar("T")
 Row = dict[str, object]
@@ -188,6 +189,8 @@ def _spawn(fn: Callable[[T], Row], args: Sequence[T], scratch: str) -> _Worker:
         except BaseException:  # noqa: BLE001 - nothing may escape a forked child
             code = 70
         finally:
+            with contextlib.suppress(BaseException):
+                warm.close_all()  # os._exit skips atexit: its sandboxes and their groups
             os._exit(code)
     os.close(task_r)
     os.close(reply_w)

@@ -25,6 +25,7 @@ INTERNAL = {
     "grader.channel.Broken",  # it broke the channel's rules: the run is void, with the reason
     "grader.notebook_run.Violation",  # an answer the runner did not write: the same
     "nets.pt2_interpret.Unsupported",  # in the sandbox: the program goes to torch.export
+    "grader.warm._Broken",  # the warm server stopped answering: its run goes cold or unmarked
 }
 SKIP_MODULES = {"grader.model_harness", "problems.partb_good"}  # scripts for the sandbox
 

@@ -360,7 +360,7 @@ class _Slow(nn.Module):
         return h[:, :10]
 
 
-def test_model_past_its_time_limit_is_stopped(tmp_path, items):
+def test_model_past_its_time_limit_is_stopped(tmp_path, items, monkeypatch):
     _needs_sandbox()
     slow_cnn = tmp_path / "slow.pt2"
     torch.export.save(torch.export.export(_Slow().eval(), (torch.zeros(2, 1, 28, 28),),
@@ -371,7 +371,12 @@ def test_model_past_its_time_limit_is_stopped(tmp_path, items):
     ran = run_model(slow_cnn, np.zeros((10_000, 1, 28, 28), np.uint8), time_limit_s=20,
                     memory_limit_mb=4096)
     assert ran.status in ("timeout", "killed") and not ran.ok, ran
-    slow = measure(replace(items["regression"], limits=Limits(1, 4096)), EXAMPLE_REGRESSION)
+    # Cold, torch's import counts against the limit: 1 s is too little. Warm (grader.warm), a
+    # run's clocks start at its fork, after the import: the same model is measured.
+    item = replace(items["regression"], limits=Limits(1, 4096))
+    assert measure(item, EXAMPLE_REGRESSION).ok
+    monkeypatch.setenv("DLHW_WARM", "0")
+    slow = measure(item, EXAMPLE_REGRESSION)
     assert not slow.ok and ("wall-clock" in slow.error or "CPU" in slow.error), slow
 
 

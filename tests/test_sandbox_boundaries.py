@@ -102,3 +102,27 @@ def test_a_spinning_neighbour_cannot_starve_an_honest_run():
     results["honest"] = py(honest, wall_s=12, cpu_s=10)
     noisy.join()
     assert results["honest"].ok and "done" in results["honest"].stdout, results["honest"]
+
+
+@pytest.mark.parametrize("lower", ["os.nice(10)", "os.sched_setscheduler(0, os.SCHED_IDLE, "
+                                   "os.sched_param(0))", "pass"])
+def test_a_run_that_lowers_its_own_priority_is_never_starved(lower):
+    """`starved` (the grader's side: graded again, with a new seed) must not be a verdict a run
+    can choose by making itself wait: a run below the grader's priority waited by its own doing."""
+    import subprocess
+
+    group = boundary.make(256, 8)
+    require(group is not None, "no control group here")
+    assert group is not None
+    try:
+        code = f"import os, time\n{lower}\ntime.sleep(30)\n"
+        proc = subprocess.Popen(["python3", "-c", code], preexec_fn=group.join)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not group.deprioritized():
+            time.sleep(0.05)
+        assert group.deprioritized() is (lower != "pass")
+        proc.kill()
+        proc.wait()
+    finally:
+        group.kill()
+        group.remove()

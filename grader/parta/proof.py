@@ -37,7 +37,9 @@ def time_limit(seconds: float) -> Iterator[bool]:
         raise _Timeout
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # Again every 50 ms until the body ends: an exception raised where Python swallows it (in a
+    # __del__ that SymPy's garbage runs mid-expand) would otherwise leave the body unbounded.
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:
         yield True
     finally:
