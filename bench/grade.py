@@ -251,9 +251,8 @@ def whole_class(n: int, jobs_list: list[int], fashion: Path) -> None:
         counts = make_complete_class(tmp / "class", n, fashion)
         print(machine())
         print(f"generated {n} complete submissions (fashion models: {counts})")
-        print(f"speed gauge: the FashionMNIST model on 10,000 images, one thread: "
-              f"{gauge(fashion):.2f} s of CPU (the same VM has read 4.1-5.9 s: compare figures "
-              f"taken at the same gauge)")
+        print(f"speed gauge (the FashionMNIST model on 10,000 images, one thread): "
+              f"{gauge(fashion):.2f} s of CPU; compare figures taken at the same gauge")
         times = {}
         for jobs in jobs_list:
             options = RunContext.build(threads=thread_count(jobs))
@@ -278,9 +277,8 @@ def whole_class(n: int, jobs_list: list[int], fashion: Path) -> None:
 
 
 def gauge(model: Path) -> float:
-    """CPU seconds of one thread running `model` as the sandbox does (nets/run_exported.py) on
-    10,000 images: most of a complete submission's cost, and a reading of the machine's speed
-    at the moment (a VM's varies by a third within a day)."""
+    """CPU seconds of one thread running `model` as the sandbox does on 10,000 images: most of
+    a complete submission's cost, and the machine's speed at the moment (a VM's drifts)."""
     import numpy as np
     import torch
 

@@ -11,6 +11,7 @@ in /tmp and /dev/shm, SysV IPC objects, processes) and reports what could not be
 holds nothing of a student's: children get their inputs from the grader, per job, in /in.
 """
 
+import contextlib
 import ctypes
 import json
 import os
@@ -39,7 +40,9 @@ def main(ctl_fd: int, modules: list) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the run imports it itself and meets the error there
             pass
-    _sweep()  # caches the imports wrote (matplotlib's font list) go before the first run
+    # Caches the imports wrote (matplotlib's font list) go before the first run; what cannot
+    # go (the sandbox's own binds) is what every later sweep must leave.
+    _, baseline = _sweep()
     start = _attributes(libc)
     ctl = socket.socket(fileno=ctl_fd)
     _send(ctl, {"ready": os.getpid()})
@@ -60,7 +63,7 @@ def main(ctl_fd: int, modules: list) -> None:
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         _send(ctl, {"status": 128 - code if code < 0 else code})  # a signal: as bwrap says it
-        left = _sweep()
+        left, _ = _sweep(baseline)
         if _attributes(libc) != start:  # what a child may set on its parent, same uid
             left = ", ".join(filter(None, (left, "the server's limits or scheduling")))
         _send(ctl, {"left": left})
@@ -188,16 +191,21 @@ def _attributes(libc) -> tuple:
             attr.raw)
 
 
-def _sweep() -> str:
-    """Remove what a run left in the scratch folders; what remains anywhere, or ""."""
-    left = []
+def _sweep(baseline: dict | None = None) -> tuple:
+    """Remove what a run left in the scratch folders; (what remains anywhere, or "", and what
+    the folders hold now). `baseline`: what they held when the server started (the sandbox's
+    read-only binds of an interpreter under /tmp, which nothing can remove); anything beyond
+    it remains from the run."""
+    left: list = []
+    now: dict = {}
     for top in _SCRATCH:
         try:
-            for entry in os.listdir(top):
-                _remove(os.path.join(top, entry))
-            if os.listdir(top):
-                left.append(top)
+            dev = os.lstat(top).st_dev
+            _clear(top, dev)
+            now[top] = _listing(top, dev)
         except OSError:
+            now[top] = None
+        if baseline is not None and now[top] != baseline.get(top):
             left.append(top)
     for kind in ("shm", "msg", "sem"):
         try:
@@ -209,32 +217,55 @@ def _sweep() -> str:
     others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
     if others:
         left.append("processes")
-    return ", ".join(left)
+    return ", ".join(left), now
 
 
-def _remove(path: str) -> None:
-    """Delete `path` and everything under it, without recursion (any depth) or following
-    links; what cannot be deleted stays (the sweep then reports it)."""
-    stack = [path]
+def _clear(top: str, dev: int) -> None:
+    """Delete everything under `top` on its own file system, without recursion (any depth) or
+    following links; mount points (another device) and the folders leading to them stay."""
+    stack = [(top, False)]
     while stack:
-        p = stack[-1]
+        path, emptied = stack.pop()
+        if emptied:
+            if path != top:
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
+            continue
         try:
-            st = os.lstat(p)
-            if not stat.S_ISDIR(st.st_mode):
-                os.unlink(p)
-                stack.pop()
-                continue
-            os.chmod(p, 0o700)
-            inner = os.listdir(p)
-            if not inner:
-                os.rmdir(p)
-                stack.pop()
-                continue
-            if len(stack) > 100_000:
-                return
-            stack.extend(os.path.join(p, e) for e in inner)
+            st = os.lstat(path)
         except OSError:
-            return
+            continue
+        if st.st_dev != dev:
+            continue  # a bind mount of the sandbox's own: read-only, not the run's
+        if not stat.S_ISDIR(st.st_mode):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            continue
+        if path != top:
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o700)  # a folder the run closed to itself
+        try:
+            names = os.listdir(path)
+        except OSError:
+            continue
+        if len(stack) + len(names) > 2_000_000:
+            return  # the listing then differs: the sandbox goes
+        stack.append((path, True))
+        stack.extend((os.path.join(path, n), False) for n in names)
+
+
+def _listing(top: str, dev: int) -> frozenset:
+    """Every path under `top`, mount points listed but not entered."""
+    found, stack = set(), [top]
+    while stack:
+        path = stack.pop()
+        for name in os.listdir(path):
+            full = os.path.join(path, name)
+            found.add(full)
+            st = os.lstat(full)
+            if st.st_dev == dev and stat.S_ISDIR(st.st_mode):
+                stack.append(full)
+    return frozenset(found)
 
 
 def _send(ctl: socket.socket, msg: dict) -> None:

@@ -5,10 +5,11 @@ child of a real server, then checks what the next run finds."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from grader import boundary, sandbox, warm
+from grader import boundary, runtime, sandbox, warm
 from tests.conftest import require
 
 LIMITS = sandbox.Limits(wall_s=30, cpu_s=30)
@@ -39,6 +40,12 @@ def _fresh_servers(monkeypatch):
     warm.close_all()
     yield
     warm.close_all()
+
+
+# What /tmp holds in any sandbox here: the mount point of an interpreter that lives under /tmp
+# (a venv there, as CI's), bound read-only by bwrap; empty otherwise.
+BINDS = sorted({Path(f).relative_to("/tmp").parts[0] for f in runtime.student().folders
+                if Path(f).is_relative_to("/tmp")})
 
 
 def py(code: str, limits: sandbox.Limits = LIMITS, **kw) -> sandbox.Outcome:
@@ -94,7 +101,7 @@ def test_files_left_in_tmp_and_dev_shm_are_gone_before_the_next_run():
     assert out.ok, out.stderr
     pid = server()
     after = look()
-    assert after["tmp"] == [] and after["shm"] == []
+    assert after["tmp"] == BINDS and after["shm"] == []
     assert server() == pid  # all of it removable: the server stays
 
 
@@ -112,7 +119,7 @@ def test_a_process_left_running_tears_the_sandbox_down_before_the_next_run():
     pid = server()
     assert pid is None  # torn down at once
     after = look()
-    assert after["tmp"] == [] and after["procs"] == sorted({1, after["ppid"], after["pid"]})
+    assert after["tmp"] == BINDS and after["procs"] == sorted({1, after["ppid"], after["pid"]})
 
 
 def test_a_stopped_fork_left_behind_tears_it_down_too():
@@ -151,7 +158,7 @@ def test_killing_or_stopping_the_server_runs_that_run_again_cold():
                  limits=sandbox.Limits(wall_s=3, cpu_s=3))
         assert out.ok and out.files["r"] == b"1", (sig, out)  # the cold run's parent: init
         assert server() is None
-        assert look()["tmp"] == [] and server() not in (None, pid)
+        assert look()["tmp"] == BINDS and server() not in (None, pid)
 
 
 def test_sysv_ipc_left_behind_tears_it_down_and_message_queues_cannot_be_made():
@@ -199,7 +206,7 @@ def test_limits_hold_in_a_child_as_in_a_cold_run():
     out = py("x = bytearray(3 * 1024 ** 3)\n", limits=sandbox.Limits(wall_s=30, cpu_s=30,
                                                                     memory_mb=1024))
     assert not out.ok
-    assert look()["tmp"] == []
+    assert look()["tmp"] == BINDS
 
 
 @pytest.mark.parametrize("attack", [
@@ -279,3 +286,20 @@ send('rc', str(libc.syscall(314 if os.uname().machine == 'x86_64' else 274, os.g
     if out.files["rc"] != b"0":
         pytest.skip("this kernel refuses a custom time slice: nothing to carry over")
     assert server() is None
+
+
+def test_the_sandboxs_own_binds_under_tmp_stay_and_the_server_with_them(tmp_path):
+    """An interpreter under /tmp (a venv there) is bound read-only into /tmp: no run can remove
+    it, and its mount point is no run's leftover."""
+    bound = tmp_path / "venv"
+    (bound / "lib").mkdir(parents=True)
+    (bound / "lib" / "site.py").write_text("x = 1\n")
+    code = SEND + f"import os\nsend('r', repr(sorted(os.listdir({str(bound)!r}))))\n" \
+        "open('/tmp/mine', 'w').write('x')\n"
+    runs, servers = [], []
+    for _ in range(3):
+        runs.append(sandbox.run(sandbox.python_argv("/in/x.py"), limits=LIMITS, warm=PRELOAD,
+                                inputs={"x.py": code.encode()}, ro_binds=[bound]))
+        servers.append(server())
+    assert all(r.ok and r.files["r"] == b"['lib']" for r in runs), runs[-1]
+    assert servers[0] is not None and len(set(servers)) == 1  # /tmp as it started, each time
