@@ -165,8 +165,8 @@ class _Server:
     def _wait(self, limits: Limits, end: float, cpu0: float, waited0: float,
               reader: channel.Reader) -> tuple[int | None, str]:
         """The child's exit status, or (None, why it was stopped) as `supervise` says it;
-        (None, "") when the server stopped answering: it closed the socket, or the run's
-        channel closed (the child is gone) and no status followed."""
+        (None, "") when the server stopped answering: it closed the socket, is stopped, or the
+        child is gone and no status followed."""
         gone = math.inf
         while True:
             try:
@@ -177,20 +177,24 @@ class _Server:
                     return None, ""
             if self._stopped():
                 return None, ""
-            if reader.ended():
+            if self._child_gone(reader):
                 gone = min(gone, time.monotonic())
                 if time.monotonic() - gone > _REAP_S:
                     return None, ""
             if self.group.cpu_seconds() - cpu0 > limits.cpu_s:
                 return None, "cpu"
             if time.monotonic() >= end:
-                if reader.ended():  # the child is gone; its server never said so
+                if self._child_gone(reader):  # its server never said so
                     return None, ""
                 if self.group.waited_seconds() - waited0 > limits.wall_s / 2 and \
                         self.group.cpu_seconds() - cpu0 < limits.wall_s * limits.threads / 4 \
                         and not self.group.deprioritized():
                     return None, "starved"
                 return None, "wall"
+
+    def _child_gone(self, reader: channel.Reader) -> bool:
+        """The run's channel is closed and no process but the server's own is left."""
+        return reader.ended() and self.group.pids() <= self.baseline
 
     def _swept(self) -> bool:
         """Whether the sandbox is as the next run must find it: the server's sweep left nothing
