@@ -100,13 +100,13 @@ def run(argv: Sequence[str], *, limits: Limits,
     if not _probing and (why := _probe()) is not None:
         return Outcome("unavailable", reason=why)
     contained = isolation() == "container"
+    hidden = (*HIDDEN, *hide)
     if warm is not None and not contained and _warm.enabled():
         out = _warm.run(list(argv), python_argv("")[:-1], warm, limits, inputs or {}, ro_binds,
-                        env or {}, cwd, (*HIDDEN, *hide), talk)
+                        env or {}, cwd, hidden, talk)
         if out is not None:
             return out
     box = Path(tempfile.mkdtemp(prefix="dlhw-box-", dir=container.TMP if contained else None))
-    hidden = (*HIDDEN, *hide)
     try:
         if contained:
             return container.run(box, list(argv), limits, inputs or {}, env or {}, cwd, hidden,

@@ -204,25 +204,34 @@ def rlimits(limits: Limits, root: bool) -> None:
 
 def _wait(proc: subprocess.Popen, group: boundary.Group | None, limits: Limits,
           deadline: float) -> tuple[int | None, str]:
-    """Wait for the run's first process; ("", rc) when it ended, else (None, why it was
-    stopped): "cpu" (the group's CPU time, all its processes together, past the limit),
-    "starved" (the wall clock ran out while the run waited for a CPU: the machine, not the
-    run) or "wall"."""
+    """Wait for the run's first process; (rc, "") when it ended, else (None, why it was
+    stopped, as `overrun` says it)."""
     while True:
         try:
             return proc.wait(timeout=0.25), ""
         except subprocess.TimeoutExpired:
             pass
-        if group is not None and group.cpu_seconds() > limits.cpu_s:
-            return None, "cpu"
-        if time.monotonic() >= deadline:
-            # Waiting for a CPU most of the time, yet given under a quarter of its cores: the
-            # machine's other work, not the run's own processes (which its share would feed).
-            if group is not None and group.waited_seconds() > limits.wall_s / 2 and \
-                    group.cpu_seconds() < limits.wall_s * limits.threads / 4 and \
-                    not group.deprioritized():
-                return None, "starved"
-            return None, "wall"
+        if stop := overrun(group, limits, deadline):
+            return None, stop
+
+
+def overrun(group: boundary.Group | None, limits: Limits, deadline: float, cpu0: float = 0.0,
+            waited0: float = 0.0) -> str:
+    """Why a run still going must stop now, or "": "cpu" (the group's CPU time since `cpu0`,
+    all its processes together, past the limit); at `deadline`, "starved" (the wall clock ran
+    out while the run waited for a CPU: the machine, not the run) or "wall"."""
+    if group is not None and group.cpu_seconds() - cpu0 > limits.cpu_s:
+        return "cpu"
+    if time.monotonic() < deadline:
+        return ""
+    # Waiting for a CPU most of the time, yet given under a quarter of its cores: the machine's
+    # other work, not the run's own processes (which its share would feed), unless the run
+    # lowered its own priority.
+    if group is not None and group.waited_seconds() - waited0 > limits.wall_s / 2 and \
+            group.cpu_seconds() - cpu0 < limits.wall_s * limits.threads / 4 and \
+            not group.deprioritized():
+        return "starved"
+    return "wall"
 
 
 def verdict(ran: Outcome, stop: str, oom: bool, limits: Limits) -> Outcome:

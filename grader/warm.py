@@ -59,6 +59,7 @@ from grader.supervise import (
     Limits,
     Outcome,
     Talk,
+    overrun,
     refill,
     rlimits,
     tail,
@@ -164,7 +165,7 @@ class _Server:
 
     def _wait(self, limits: Limits, end: float, cpu0: float, waited0: float,
               reader: channel.Reader) -> tuple[int | None, str]:
-        """The child's exit status, or (None, why it was stopped) as `supervise` says it;
+        """The child's exit status, or (None, why it was stopped) as `overrun` says it;
         (None, "") when the server stopped answering: it closed the socket, is stopped, or the
         child is gone and no status followed."""
         gone = math.inf
@@ -181,16 +182,11 @@ class _Server:
                 gone = min(gone, time.monotonic())
                 if time.monotonic() - gone > _REAP_S:
                     return None, ""
-            if self.group.cpu_seconds() - cpu0 > limits.cpu_s:
-                return None, "cpu"
-            if time.monotonic() >= end:
-                if self._child_gone(reader):  # its server never said so
-                    return None, ""
-                if self.group.waited_seconds() - waited0 > limits.wall_s / 2 and \
-                        self.group.cpu_seconds() - cpu0 < limits.wall_s * limits.threads / 4 \
-                        and not self.group.deprioritized():
-                    return None, "starved"
-                return None, "wall"
+            stop = overrun(self.group, limits, end, cpu0, waited0)
+            if stop in ("starved", "wall") and self._child_gone(reader):
+                return None, ""  # the child ended in time; its server never said so
+            if stop:
+                return None, stop
 
     def _child_gone(self, reader: channel.Reader) -> bool:
         """The run's channel is closed and no process but the server's own is left."""
