@@ -10,6 +10,7 @@ from pathlib import Path
 
 from grader.context import RunContext
 from grader.results import Result
+from grader.worker import frozen_heap
 from grader.writers.csvs import write_csvs
 from grader.writers.gradescope import leaderboard, to_gradescope
 from grader.writers.json import to_dict, to_json, write_students
@@ -33,7 +34,8 @@ def write_class(results: list[Result], out: Path, ctx: RunContext, jobs: int = 1
     from grader.writers.stats import columns
 
     out.mkdir(parents=True, exist_ok=True)
-    write_csvs(results, out, ctx)
-    rows = [to_dict(r, folder=True) for r in results]  # once: both writers render them
-    write_students(results, rows, out, jobs)
-    write_site(results, rows, out, ctx, columns(ctx), jobs)
+    with frozen_heap():
+        write_csvs(results, out, ctx)
+        rows = [to_dict(r, folder=True) for r in results]  # once: both writers render them
+        write_students(results, rows, out, jobs)
+        write_site(results, rows, out, ctx, columns(ctx), jobs)
