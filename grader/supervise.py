@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import select
 import shutil
 import signal
 import stat
@@ -205,14 +206,28 @@ def rlimits(limits: Limits, root: bool) -> None:
 def _wait(proc: subprocess.Popen, group: boundary.Group | None, limits: Limits,
           deadline: float) -> tuple[int | None, str]:
     """Wait for the run's first process; (rc, "") when it ended, else (None, why it was
-    stopped, as `overrun` says it)."""
-    while True:
-        try:
-            return proc.wait(timeout=0.25), ""
-        except subprocess.TimeoutExpired:
-            pass
-        if stop := overrun(group, limits, deadline):
-            return None, stop
+    stopped, as `overrun` says it). Woken by its pidfd the moment it ends: Popen.wait's
+    timeout polls with sleeps of up to 50 ms, a core left idle 25 ms a run on average."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except OSError:  # a kernel before 5.3, or the process already reaped
+        pidfd = -1
+    try:
+        while True:
+            if pidfd >= 0:
+                select.select([pidfd], [], [], 0.25)
+                if (rc := proc.poll()) is not None:
+                    return rc, ""
+            else:
+                try:
+                    return proc.wait(timeout=0.25), ""
+                except subprocess.TimeoutExpired:
+                    pass
+            if stop := overrun(group, limits, deadline):
+                return None, stop
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def overrun(group: boundary.Group | None, limits: Limits, deadline: float, cpu0: float = 0.0,
