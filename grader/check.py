@@ -38,14 +38,14 @@ from grader.parta.numbers import Reading
 from grader.report_check import ASSET_SUFFIXES, MAX_ASSET_BYTES, MAX_ASSETS, refused_asset
 from grader.rubric import Rubric
 from grader.safeio import MAX_ENTRIES, FileError, Folder, folder_name, shown
-from grader.submission import Number, Submission, Text, model_file
+from grader.submission import NOTEBOOK, REPORT, Number, Submission, Text, model_file
 from grader.writers.safe import clip
 from solver.functions import FUNCTIONS
 
 __all__ = ["Finding", "check_submission", "iter_findings", "ready", "render", "LEVELS"]
 
 # The files grading reads (README, "Grading", and the example submission); `True`: required.
-REQUIRED = {"answers.yaml": True, "metrics.yaml": True, "partb.ipynb": True, "report.tex": True,
+REQUIRED = {"answers.yaml": True, "metrics.yaml": True, NOTEBOOK: True, REPORT: True,
             "student.yaml": False}
 _PROBLEM_RE = re.compile(r"([^\s:]{1,200}?)(?::(\d{1,9}))?: (.*)", re.DOTALL)
 

@@ -224,9 +224,9 @@ class Submission:
 
 
 # The files the grader copies: (attribute, path in the folder, size cap); and each model item's
-# models/<id>.pt2.
-COPIED = (("notebook", "partb.ipynb", MAX_NOTEBOOK_BYTES),
-          ("report", "report.tex", MAX_REPORT_BYTES))
+# models/<id>.pt2. Their names are the homework's, spelled here only.
+NOTEBOOK, REPORT = "partb.ipynb", "report.tex"
+COPIED = (("notebook", NOTEBOOK, MAX_NOTEBOOK_BYTES), ("report", REPORT, MAX_REPORT_BYTES))
 
 
 def model_file(item_id: str) -> str:

@@ -37,9 +37,9 @@ from grader.notebook_regions import Credit, code_credit, text_credit
 from grader.notebook_run import NotebookRun, run_notebook
 from grader.results import AnswerMark, ItemMark, Status
 from grader.sandbox import Limits as SandboxLimits
+from grader.submission import NOTEBOOK as NAME
 from grader.submission import Submission
 
-NAME = "partb.ipynb"
 NEEDS = {"sandbox", "python", "numpy"}
 
 

@@ -1,4 +1,4 @@
-"""Part C's report (Part 7): report.tex compiled in the sandbox (grader/report_check.py), then
+"""Part C's report (Part 7): the LaTeX report compiled in the sandbox (grader/report_check.py), then
 marked for what its PDF holds before how it looks.
 
 Substance first (grader/report_content.py): the sections Part C asks for, each with body text;
@@ -23,7 +23,7 @@ from grader.report_check import ReportCheck, compile_and_check
 from grader.report_content import Content, Section, Substance, phrase
 from grader.report_pdf import Format
 from grader.results import ItemMark, Status
-from grader.submission import Submission
+from grader.submission import REPORT, Submission
 
 NEEDS = {"sandbox", "pdflatex", "poppler"}
 SHARES = ("sections", "length", "figures", "format")
@@ -63,7 +63,7 @@ class ReportKind(Kind):
         return set(NEEDS)
 
     def file(self, item: Item) -> str:
-        return "report.tex"
+        return REPORT
 
     def submitted(self, sub: Submission, item: Item) -> bool:
         return sub.report is not None
@@ -83,11 +83,11 @@ class ReportKind(Kind):
     def grade(self, item: Item, ev: Evidence) -> ItemMark:
         r = self._checked(item, ev)
         if r is None:
-            return mark(item, Fraction(0), Status.ABSENT, "report.tex not submitted: 0 marks")
+            return mark(item, Fraction(0), Status.ABSENT, f"{REPORT} not submitted: 0 marks")
         if r.fault:
             return not_run(item, r.error)
         if not r.compiled or r.substance is None:
-            return mark(item, Fraction(0), Status.WRONG, f"report.tex does not compile: "
+            return mark(item, Fraction(0), Status.WRONG, f"{REPORT} does not compile: "
                         f"{r.error}: 0 marks")
         v = verdict(item.config, r)
         status = Status.CORRECT if v.share == 1 else Status.WRONG if v.share == 0 else \
@@ -102,15 +102,15 @@ class ReportKind(Kind):
             return
         if not r.compiled or r.substance is None:
             if r.fault:
-                yield Finding("warning", "report.tex", "", f"not checked: "
+                yield Finding("warning", REPORT, "", f"not checked: "
                               f"{r.error.removeprefix('not run: ')} (grading will compile it)")
             else:
-                yield Finding("problem", "report.tex", "", f"does not compile: {r.error}")
+                yield Finding("problem", REPORT, "", f"does not compile: {r.error}")
             return
-        yield Finding("ok", "report.tex", "", "compiles in the sandbox")
+        yield Finding("ok", REPORT, "", "compiles in the sandbox")
         yield from findings(item.config, r.substance)
         for name, (ok, why) in r.checks.items():
-            yield Finding("ok" if ok else "problem", "report.tex", name, why)
+            yield Finding("ok" if ok else "problem", REPORT, name, why)
 
 
 # ---------------------------------------------------------------- marking
@@ -183,21 +183,21 @@ def findings(cfg: ReportConfig, s: Substance) -> Iterator[Finding]:
     for x in c.sections:
         h = s.found.get(x.id)
         if h is None:
-            yield Finding("problem", "report.tex", "sections", f"{x.title}: no heading names "
+            yield Finding("problem", REPORT, "sections", f"{x.title}: no heading names "
                           f"it (a numbered \\section or \\subsection holding one of: "
                           f"{', '.join(x.words)})")
         elif (h.words or 0) < c.section_words:
-            yield Finding("problem", "report.tex", "sections", f"{x.title}: \"{h.title}\" "
+            yield Finding("problem", REPORT, "sections", f"{x.title}: \"{h.title}\" "
                           f"holds {_words(h.words or 0)} (at least {c.section_words} asked)")
         else:
-            yield Finding("ok", "report.tex", "sections", f"{x.title}: \"{h.title}\", "
+            yield Finding("ok", REPORT, "sections", f"{x.title}: \"{h.title}\", "
                           f"{h.words} words")
-    yield Finding("ok" if s.words >= c.min_words else "problem", "report.tex", "words",
+    yield Finding("ok" if s.words >= c.min_words else "problem", REPORT, "words",
                   f"{_words(s.words)} of body text, a repeated passage counted once "
                   f"({c.min_words} asked)")
     for name, (captioned, referenced), asked in (("figures", s.figures, c.min_figures),
                                                   ("tables", s.tables, c.min_tables)):
-        yield Finding("ok" if referenced >= asked else "problem", "report.tex", name,
+        yield Finding("ok" if referenced >= asked else "problem", REPORT, name,
                       f"{referenced} referenced in the text of {captioned} captioned "
                       f"({asked} asked)")
 
