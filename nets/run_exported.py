@@ -128,8 +128,26 @@ def _by_torch(path: str):
     return torch.export.load(path).module(), "torch.export"
 
 
+def reuse_memory() -> None:
+    """Keep what a batch frees for the next one. glibc's malloc serves blocks over its
+    threshold with mmap and hands them back to the kernel when freed, so every batch faults
+    its activations (up to 26 MB each at 256 images) in again, zeroed: the reference CNN on
+    the 10,000 test images took 500,000 page faults and 1.0 s of system time beside 4.3 s of
+    its own; served from the heap and kept, none and 0.0 s, the same peak memory and the same
+    outputs bit for bit. Nothing where the C library is not glibc."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: its largest value on 64-bit
+    mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GB freed at the heap's top
+
+
 def main(batch: int, threads: int, names: list[str]) -> None:
     t0 = time.perf_counter()
+    reuse_memory()
     import torch
 
     torch.set_num_threads(threads)
