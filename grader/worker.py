@@ -68,6 +68,15 @@ def run_each(fn: Callable[[T], Row], args: Sequence[T], *, limit: float, jobs: i
     return pool.results
 
 
+def settle() -> None:
+    """After a task: its cyclic garbage collected, what it left alive frozen (inside
+    `frozen_heap`). Collections then only ever scan the current task's objects: a worker's had
+    come to rescan every cache it grew (12% of its CPU on a Part A class), the parent's the
+    class's results as they arrived (0.5 s of a 4.5 s batch of 1,000)."""
+    gc.collect()
+    gc.freeze()
+
+
 @contextlib.contextmanager
 def frozen_heap() -> Iterator[None]:
     """What this process holds on entry (the references, SymPy, the templates; after grading,
@@ -113,6 +122,7 @@ class _Pool:
         self.results[k] = (row, error)
         if self.done:
             self.done(k, row, error)
+        settle()
 
     def assign(self, w: _Worker) -> None:
         """Top up `w`'s queue; the clock of its first task starts now if it was idle."""
@@ -195,6 +205,7 @@ def _spawn(fn: Callable[[T], Row], args: Sequence[T], scratch: str) -> _Worker:
             with os.fdopen(task_r, "rb") as tasks:
                 for line in tasks:
                     _write_all(reply_w, _reply(fn, args[int(line)]))
+                    settle()
         except BaseException:  # noqa: BLE001 - nothing may escape a forked child
             code = 70
         finally:
