@@ -277,8 +277,8 @@ def whole_class(n: int, jobs_list: list[int], fashion: Path) -> None:
 
 
 def gauge(model: Path) -> float:
-    """CPU seconds of one thread running `model` as the sandbox does on 10,000 images: most of
-    a complete submission's cost, and the machine's speed at the moment (a VM's drifts)."""
+    """CPU seconds of one thread running `model` on 10,000 images as the sandbox does (less its
+    `reuse_memory`: comparable with earlier readings): the machine's speed now (a VM's drifts)."""
     import numpy as np
     import torch
 

@@ -258,23 +258,38 @@ def _decode(data: bytes) -> tuple[Row | None, str | None]:
     return reply["row"], None
 
 
-def in_parallel(fn: Callable[[int], None], n: int, jobs: int) -> None:
-    """`fn(k)` for k in range(n), split over `jobs` forked processes (this one included) when
-    there is enough work to pay for a fork (a class's output files: bench/grade.py). A failing
-    child raises here; `fn` must only write files (nothing comes back from a child)."""
+def in_parallel(fn: Callable[[int], None], n: int, jobs: int,
+                first: Callable[[], None] | None = None) -> None:
+    """`fn(k)` for k in range(n), shared out among `jobs` forked processes (this one included)
+    when there is enough work to pay for a fork (a class's output files: bench/grade.py); this
+    one runs `first` before it takes any. Each process takes the next chunk as it is free, so
+    `first` costs the total only its share. A failing child raises here; `fn` must only write
+    files (nothing comes back from a child)."""
     jobs = min(jobs, n // ITEMS_PER_FORK)
     if jobs <= 1:
+        if first is not None:
+            first()
         for k in range(n):
             fn(k)
         return
+    chunk = -(-n // 4096)  # at most 4,096 chunk numbers of 4 bytes: the pipe holds them all
+    take, put = os.pipe()
+    os.write(put, b"".join(k.to_bytes(4, "big") for k in range(0, n, chunk)))
+    os.close(put)  # read to the end, the pipe says so: every chunk taken
+
+    def share() -> None:
+        while (word := os.read(take, 4)):  # 4 bytes: one atomic read, one chunk
+            start = int.from_bytes(word, "big")
+            for k in range(start, min(start + chunk, n)):
+                fn(k)
+
     pids = []
-    for j in range(1, jobs):
+    for _ in range(1, jobs):
         pid = os.fork()
-        if pid == 0:  # a child: its share, then out without running the parent's cleanup
+        if pid == 0:  # a child: chunks until none is left, then out without the parent's cleanup
             code = 0
             try:
-                for k in range(j, n, jobs):
-                    fn(k)
+                share()
             except BaseException:  # noqa: BLE001 - reported by the exit status
                 code = 1
             finally:
@@ -282,9 +297,11 @@ def in_parallel(fn: Callable[[int], None], n: int, jobs: int) -> None:
         pids.append(pid)
     failed = False
     try:
-        for k in range(0, n, jobs):
-            fn(k)
+        if first is not None:
+            first()
+        share()
     finally:
+        os.close(take)
         for pid in pids:
             failed |= os.waitpid(pid, 0)[1] != 0
     if failed:

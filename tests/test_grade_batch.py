@@ -194,3 +194,30 @@ def test_a_saved_line_cut_short_is_ignored_and_the_next_starts_on_its_own(tmp_pa
         journal.append("c", "fc", {"x": 3})
     assert journal.records() == {"a": {"fingerprint": "fa", "result": {"x": 1}},
                                  "c": {"fingerprint": "fc", "result": {"x": 3}}}
+
+
+def test_output_files_are_shared_out_and_every_one_is_written(tmp_path):
+    """A class's per-student files: each written once, by whichever process is free (this
+    one after its own `first` task, the forks from the start); a failing fork is an error."""
+    import pytest
+
+    from grader.worker import in_parallel
+
+    def write(k: int) -> None:
+        with open(tmp_path / f"{k}.txt", "x") as f:  # "x": written twice would fail
+            f.write(str(os.getpid()))
+
+    in_parallel(write, 1000, 2, first=lambda: (tmp_path / "first").write_text(str(os.getpid())))
+    done = {int(p.stem): p.read_text() for p in tmp_path.glob("*.txt")}
+    assert sorted(done) == list(range(1000))
+    assert len(set(done.values())) == 2  # both processes took chunks
+    assert (tmp_path / "first").read_text() == str(os.getpid())
+
+    def fails_in_a_fork(k: int) -> None:
+        if os.getpid() != parent:
+            raise OSError("disk full")
+
+    parent = os.getpid()
+    with pytest.raises(RuntimeError, match="child process"):
+        # this process busy with `first` while the fork takes the first chunks
+        in_parallel(fails_in_a_fork, 1000, 2, first=lambda: time.sleep(0.5))

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from grader.context import RunContext
 from grader.results import Result
-from grader.worker import frozen_heap
+from grader.worker import frozen_heap, in_parallel
 from grader.writers.csvs import write_csvs
 from grader.writers.gradescope import leaderboard, to_gradescope
-from grader.writers.json import to_dict, to_json, write_students
+from grader.writers.json import to_dict, to_json, write_student
 from grader.writers.table import to_table
 
 SINGLE: dict[str, Callable[[Result, RunContext], str]] = {
@@ -29,13 +29,22 @@ def single(form: str, ctx: RunContext) -> Callable[[Result], str]:
 
 
 def write_class(results: list[Result], out: Path, ctx: RunContext, jobs: int = 1) -> None:
-    """Every class output under `out`; the per-student files in `jobs` processes."""
-    from grader.writers.site import write_site
+    """Every class output under `out`: the per-student files shared out among `jobs`
+    processes, this one writing the class's files (CSVs, the site's index) first."""
+    from grader.writers.site import Site
     from grader.writers.stats import columns
 
     out.mkdir(parents=True, exist_ok=True)
     with frozen_heap():
-        write_csvs(results, out, ctx)
         rows = [to_dict(r, folder=True) for r in results]  # once: both writers render them
-        write_students(results, rows, out, jobs)
-        write_site(results, rows, out, ctx, columns(ctx), jobs)
+        site = Site(results, rows, out, ctx, columns(ctx))
+
+        def student(k: int) -> None:
+            write_student(out / "students", results[k], rows[k])
+            site.page(k)
+
+        def class_files() -> None:
+            write_csvs(results, out, ctx)
+            site.index()
+
+        in_parallel(student, len(results), jobs, first=class_files)

@@ -58,13 +58,6 @@ def student_file(row: dict[str, Any]) -> str:
     return jsonio.dumps(data, sort_keys=True, indent=True).decode() + "\n"
 
 
-def write_students(results: list[Result], rows: list[dict[str, Any]], out: Path,
-                   jobs: int = 1) -> None:
-    """students/<stem>.json for every result (its row beside it), split over `jobs` forked
-    processes."""
-    from grader.worker import in_parallel
-
-    students = out / "students"
-    students.mkdir(parents=True, exist_ok=True)
-    in_parallel(lambda k: atomic_write(students / f"{results[k].file}.json",
-                                       student_file(rows[k])), len(results), jobs)
+def write_student(folder: Path, result: Result, row: dict[str, Any]) -> None:
+    """folder/<stem>.json for one result of a class (its row beside it)."""
+    atomic_write(folder / f"{result.file}.json", student_file(row))

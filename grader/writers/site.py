@@ -30,7 +30,6 @@ from core.numfmt import fmt, sig
 from grader import parta
 from grader.context import RunContext
 from grader.results import Result, Status
-from grader.worker import in_parallel
 from grader.writers.safe import clean, file_stem
 from grader.writers.stats import Column, cell, claim_flags, item_stats, part_score, pending
 
@@ -293,58 +292,63 @@ def _csp(script: str, style: str) -> str:
             "img-src 'none'; base-uri 'none'; form-action 'none'")
 
 
-def write_site(results: list[Result], rows: list[Row], out: Path, options: RunContext,
-               cols: list[Column], jobs: int = 1) -> None:
+class Site:
     """results/index.html and results/students/<stem>.html for the class's results (their
     rows, `to_dict(result, folder=True)`, beside them), whose mark columns are `cols`
-    (grader.writers.stats); the student pages in `jobs` processes."""
-    settings = load_settings()
-    env = _environment()
-    script = resources.path("templates", "site/sort.js").read_text(encoding="utf-8")
-    style = resources.path("templates", "site/site.css").read_text(encoding="utf-8")
-    page = {"script": Markup(script), "style": Markup(style), "csp": _csp(script, style)}
-    parts = {c.id: c.part for c in cols}
-    maxima = {c.id: c.max for c in cols}
-    total_max = sum(maxima.values())
-    stats = [item_stats(results, c) for c in cols]
-    # A total or part with a mark pending review is left out of its plot, and counted.
-    totals = [float(r["score"]) for r, res in zip(rows, results)  # type: ignore[arg-type]
-              if r.get("score") is not None and not pending(res)]
-    plots = [histogram(f"Total (out of {total_max:g})", totals, total_max,
-                       settings.histogram_bins, sum(pending(r) for r in results))]
-    for p in sorted(set(parts.values())):
-        pc = [c for c in maxima if parts[c] == p]
-        scores = [s for s in (part_score(r, pc) for r in results) if s is not None]
-        plots.append(histogram(f"Part {p} (out of {sum(maxima[c] for c in pc):g})", scores,
-                               sum(maxima[c] for c in pc), settings.histogram_bins,
-                               sum(pending(r, pc) for r in results)))
-    students = [{
-        "folder": r["folder"], "student": r["student"], "name": r.get("name") or "",
-        "stem": _stem(r),
-        "cells": [cell(res.item(c)) for c in maxima],
-        "total": _num(r.get("score")), "status": r["status"],
-        "flags": len(r.get("flags") or []) + len(claim_flags(res)),  # type: ignore[arg-type]
-    } for r, res in zip(rows, results)]
-    statuses = Counter(str(r["status"]) for r in rows)
-    index = env.get_template("index.html.j2").render(
-        **page, n=len(rows), statuses=sorted(statuses.items()), total_max=total_max,
-        cols=[(c.id, c.max) for c in cols], parts=parts, stats=stats, plots=plots,
-        students=students, wrongs=wrong_answers(results, options, settings),
-        review=waiting_for_review(rows), flagged=flagged(results, options))
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "index.html", index)
-    (out / "students").mkdir(exist_ok=True)
-    template = env.get_template("student.html.j2")
+    (grader.writers.stats): `index()` writes the class's page, `page(k)` student k's (in any
+    process, in any order: grader.writers.formats shares them out)."""
 
-    def render(k: int) -> None:
-        r, st = rows[k], students[k]
-        atomic_write(out / "students" / f"{st['stem']}.html",
-                     template.render(**page, row=r, stem=st["stem"], total_max=total_max,
-                                     items=_items(r)))
+    def __init__(self, results: list[Result], rows: list[Row], out: Path,
+                 options: RunContext, cols: list[Column]) -> None:
+        self.results, self.rows, self.out, self.options, self.cols = (
+            results, rows, out, options, cols)
+        self.settings = load_settings()
+        self.env = _environment()
+        script = resources.path("templates", "site/sort.js").read_text(encoding="utf-8")
+        style = resources.path("templates", "site/site.css").read_text(encoding="utf-8")
+        self.common = {"script": Markup(script), "style": Markup(style),
+                       "csp": _csp(script, style)}
+        self.total_max = sum(c.max for c in cols)
+        self.stems = [_stem(r) for r in rows]
+        self.template = self.env.get_template("student.html.j2")
+        (out / "students").mkdir(parents=True, exist_ok=True)
 
-    in_parallel(render, len(rows), jobs)
+    def index(self) -> None:
+        results, rows, cols, settings = self.results, self.rows, self.cols, self.settings
+        parts = {c.id: c.part for c in cols}
+        maxima = {c.id: c.max for c in cols}
+        stats = [item_stats(results, c) for c in cols]
+        # A total or part with a mark pending review is left out of its plot, and counted.
+        totals = [float(r["score"]) for r, res in zip(rows, results)  # type: ignore[arg-type]
+                  if r.get("score") is not None and not pending(res)]
+        plots = [histogram(f"Total (out of {self.total_max:g})", totals, self.total_max,
+                           settings.histogram_bins, sum(pending(r) for r in results))]
+        for p in sorted(set(parts.values())):
+            pc = [c for c in maxima if parts[c] == p]
+            scores = [s for s in (part_score(r, pc) for r in results) if s is not None]
+            plots.append(histogram(f"Part {p} (out of {sum(maxima[c] for c in pc):g})", scores,
+                                   sum(maxima[c] for c in pc), settings.histogram_bins,
+                                   sum(pending(r, pc) for r in results)))
+        students = [{
+            "folder": r["folder"], "student": r["student"], "name": r.get("name") or "",
+            "stem": stem, "cells": [cell(res.item(c)) for c in maxima],
+            "total": _num(r.get("score")), "status": r["status"],
+            "flags": len(r.get("flags") or []) + len(claim_flags(res)),  # type: ignore[arg-type]
+        } for r, res, stem in zip(rows, results, self.stems)]
+        statuses = Counter(str(r["status"]) for r in rows)
+        index = self.env.get_template("index.html.j2").render(
+            **self.common, n=len(rows), statuses=sorted(statuses.items()),
+            total_max=self.total_max, cols=[(c.id, c.max) for c in cols], parts=parts,
+            stats=stats, plots=plots, students=students,
+            wrongs=wrong_answers(results, self.options, settings),
+            review=waiting_for_review(rows), flagged=flagged(results, self.options))
+        atomic_write(self.out / "index.html", index)
 
-
+    def page(self, k: int) -> None:
+        stem = self.stems[k]
+        atomic_write(self.out / "students" / f"{stem}.html",
+                     self.template.render(**self.common, row=self.rows[k], stem=stem,
+                                          total_max=self.total_max, items=_items(self.rows[k])))
 
 
 def _items(row: Row) -> list[dict[str, object]]:
