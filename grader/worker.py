@@ -72,7 +72,9 @@ def settle() -> None:
     """After a task: its cyclic garbage collected, what it left alive frozen (inside
     `frozen_heap`). Collections then only ever scan the current task's objects: a worker's had
     come to rescan every cache it grew (12% of its CPU on a Part A class), the parent's the
-    class's results as they arrived (0.5 s of a 4.5 s batch of 1,000)."""
+    class's results as they arrived (0.5 s of a 4.5 s batch of 1,000). What it froze and
+    later drops is freed by reference counting; only a cycle among it waits for the process's
+    end (a worker's caches hold none)."""
     gc.collect()
     gc.freeze()
 
@@ -272,7 +274,8 @@ def in_parallel(fn: Callable[[int], None], n: int, jobs: int,
         for k in range(n):
             fn(k)
         return
-    chunk = -(-n // 4096)  # at most 4,096 chunk numbers of 4 bytes: the pipe holds them all
+    chunk = -(-n // 1024)  # at most 1,024 chunk numbers of 4 bytes: one page, which any
+    # pipe holds (a user past the kernel's pipe quota gets one page), written at once
     take, put = os.pipe()
     os.write(put, b"".join(k.to_bytes(4, "big") for k in range(0, n, chunk)))
     os.close(put)  # read to the end, the pipe says so: every chunk taken

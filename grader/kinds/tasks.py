@@ -83,6 +83,9 @@ def _fashion_test(data_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
 DATASETS: dict[str, Callable[[Path | None], tuple[np.ndarray, np.ndarray]]] = {
     "fashion-mnist": _fashion_test}
 
+FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"sin": np.sin, "cos": np.cos,
+                                                             "tanh": np.tanh}
+
 
 @functools.lru_cache(maxsize=2)
 def _shown(data: str, data_dir: Path | None, seed: int, p: Perturbation
@@ -99,8 +102,6 @@ def _shown(data: str, data_dir: Path | None, seed: int, p: Perturbation
     for a in (shown, split.index, split.perturbed):
         a.flags.writeable = False
     return shown, split
-FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"sin": np.sin, "cos": np.cos,
-                                                             "tanh": np.tanh}
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def write_class(results: list[Result], out: Path, ctx: RunContext, jobs: int = 1
     from grader.writers.site import Site
     from grader.writers.stats import columns
 
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "students").mkdir(parents=True, exist_ok=True)
     with frozen_heap():
         rows = [to_dict(r, folder=True) for r in results]  # once: both writers render them
         site = Site(results, rows, out, ctx, columns(ctx))

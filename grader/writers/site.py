@@ -311,7 +311,6 @@ class Site:
         self.total_max = sum(c.max for c in cols)
         self.stems = [_stem(r) for r in rows]
         self.template = self.env.get_template("student.html.j2")
-        (out / "students").mkdir(parents=True, exist_ok=True)
 
     def index(self) -> None:
         results, rows, cols, settings = self.results, self.rows, self.cols, self.settings
