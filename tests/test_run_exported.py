@@ -112,7 +112,7 @@ torch.manual_seed(0)
 conv = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(),
                            torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.Flatten(),
                            torch.nn.Linear(32 * 28 * 28, 10)).eval()
-x = (np.random.default_rng(0).random((768, 1, 28, 28)) * 255).astype(np.uint8)
+x = (np.random.default_rng(0).random((2304, 1, 28, 28)) * 255).astype(np.uint8)
 run_exported.outputs(conv, x, 256)  # the heap grown to what a run needs
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 y = run_exported.outputs(conv, x, 256)
@@ -123,7 +123,8 @@ np.save(sys.argv[1], y)
 
 def test_batches_reuse_the_memory_the_previous_one_freed_with_the_same_outputs(tmp_path):
     """Each batch's activations (25 MB here) used to go back to the kernel and be faulted in
-    again, zeroed, by the next batch: a fifth of a model's sandbox time in system time."""
+    again, zeroed, by the next batch: a fifth of a model's sandbox time in system time. Page
+    faults counted, not seconds."""
     import subprocess
     import sys
     from pathlib import Path
@@ -136,5 +137,7 @@ def test_batches_reuse_the_memory_the_previous_one_freed_with_the_same_outputs(t
         out = subprocess.run([sys.executable, "-c", code, str(tmp_path / f"{reuse}.npy")],
                              capture_output=True, text=True, check=True)
         faults[reuse] = int(out.stdout.split()[-1])
-    assert faults[False] > 10_000 and faults[True] < faults[False] / 10, faults
+    # Without: every one of the 9 batches faults its activations in again. With: at most
+    # what the heap still had to grow by (one activation, under a loaded machine's suite).
+    assert faults[False] > 30_000 and faults[True] < faults[False] / 4, faults
     np.testing.assert_array_equal(np.load(tmp_path / "True.npy"), np.load(tmp_path / "False.npy"))
