@@ -74,27 +74,32 @@ class Group:
                 found |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
         return found
 
+    def threads(self) -> list[str]:
+        """/proc/PID/task/TID of every live thread of the group's processes."""
+        found: list[str] = []
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                found += [task.path for task in os.scandir(f"/proc/{pid}/task")]
+        return found
+
     def waited_seconds(self) -> float:
         """Time the group's live threads spent runnable but waiting for a CPU (schedstat)."""
         total = 0
-        for pid in self.pids():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                for task in os.scandir(f"/proc/{pid}/task"):
-                    with open(f"{task.path}/schedstat") as f:
-                        total += int(f.read().split()[1])
+        for task in self.threads():
+            with contextlib.suppress(OSError, ValueError, IndexError), \
+                    open(f"{task}/schedstat") as f:
+                total += int(f.read().split()[1])
         return total / 1e9
 
     def deprioritized(self) -> bool:
-        """Whether a process of the group runs at a lower priority than the grader (a higher
+        """Whether a thread of the group runs at a lower priority than the grader (a higher
         nice value, SCHED_BATCH or SCHED_IDLE): its wait for a CPU is then its own doing."""
         own = os.getpriority(os.PRIO_PROCESS, 0)
-        for pid in self.pids():
+        for task in self.threads():
             with contextlib.suppress(OSError, ValueError, IndexError):
-                for task in os.scandir(f"/proc/{pid}/task"):
-                    with open(f"{task.path}/stat", "rb") as f:
-                        fields = f.read().rsplit(b")", 1)[1].split()
-                    if int(fields[16]) > own or int(fields[38]) in (3, 5):  # nice, policy
-                        return True
+                fields = stat_fields(f"{task}/stat")
+                if int(fields[16]) > own or int(fields[38]) in (3, 5):  # nice, policy
+                    return True
         return False
 
     def kill(self) -> None:
@@ -125,6 +130,13 @@ class Group:
                 f"processes: cgroup v{self.version}, {processes} at most",
                 f"cpu: cgroup v{self.version}, the run's CPU time counted over all its "
                 "processes, an equal share of the cores")
+
+
+def stat_fields(path: str) -> list[bytes]:
+    """The fields of a /proc .../stat file after the command's name (which may hold spaces
+    and parentheses): [0] the state, [16] nice, [38] the scheduling policy."""
+    with open(path, "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()
 
 
 def make(memory_mb: int, processes: int) -> Group | None:

@@ -92,8 +92,7 @@ class _Server:
     def _stopped(self) -> bool:
         """Whether the server is stopped (a child may SIGSTOP it): it will never answer."""
         try:
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                return f.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
+            return boundary.stat_fields(f"/proc/{self.pid}/stat")[0] in (b"T", b"t")
         except (OSError, IndexError):
             return True
 
